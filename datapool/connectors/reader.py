@@ -1,0 +1,278 @@
+"""The one generic reader: an export + its spec -> accepted records and quarantine.
+
+Contract (shared/spec/inputs.md): every identifier stays text; data rows are
+numbered from 1 (header excluded); a row that cannot be parsed goes to
+quarantine with its reason and its raw text (personal columns redacted);
+``rows_in == accepted + quarantined`` for every file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import hmac
+import json
+import re
+import unicodedata
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+
+from datapool.connectors.decoding import REPLACEMENT, decode
+from datapool.connectors.specs import ExportSpec
+from datapool.errors import InputError, MissingColumnError
+from datapool.matching.identifiers import looks_like_float
+
+MAX_FIELD = 1000
+_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
+_IDNUM = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+csv.field_size_limit(1 << 26)
+
+
+@dataclass
+class ReadResult:
+    """What one export gave: accepted rows, quarantined rows, and how it was read."""
+
+    source: str
+    path: Path | None
+    records: pl.DataFrame
+    quarantine: pl.DataFrame
+    encoding: str = ""
+    note: str = ""
+
+    @property
+    def rows_in(self) -> int:
+        """Data rows read from the file (header excluded)."""
+        return self.records.height + self.quarantine.height
+
+
+def norm_header(text: str) -> str:
+    """Headers compare after NFKC (full-width parentheses), with spaces dropped."""
+    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text or "")))
+
+
+def find_export(snapshot_dir: Path, spec: ExportSpec) -> Path | None:
+    """The export file of ``spec`` in a snapshot folder, or None when the agency sent nothing."""
+    for fmt in spec.formats:
+        path = snapshot_dir / f"{spec.stem}.{fmt}"
+        if path.exists():
+            return path
+    return None
+
+
+def hash_value(value: str, key: str) -> str:
+    """Keyed hash (HMAC-SHA256, 16 hex) standing in for personal data."""
+    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def redact(text: str) -> str:
+    """Blank out mobile numbers and ID numbers in free text."""
+    return _IDNUM.sub("<id-number>", _MOBILE.sub("<mobile>", text))
+
+
+def read_export(path: Path, spec: ExportSpec, hmac_key: str) -> ReadResult:
+    """Read one export. Raises InputError for a file that cannot be read at all."""
+    if path.suffix.lower() == ".xlsx":
+        header, rows, encoding = _xlsx_rows(path)
+    else:
+        header, rows, encoding = _csv_rows(path)
+    return parse_rows(path, spec, header, rows, encoding, hmac_key)
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
+    text, encoding = decode(data)
+    if not text.strip():
+        raise InputError(f"{path}: file is empty (no header row)")
+    try:
+        reader = csv.reader(text.splitlines(keepends=True) if "\r" in text else text.split("\n"), strict=False)
+        lines = [r for r in reader if r]
+    except csv.Error as exc:
+        raise InputError(f"{path}: not a readable CSV file ({exc})") from None
+    return lines[0], lines[1:], encoding
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], list[list[object]], str]:
+    import zipfile
+
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
+        raise InputError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+    finally:
+        wb.close()
+    rows = [r for r in rows if any(v not in (None, "") for v in r)]
+    if not rows:
+        raise InputError(f"{path}: workbook's first sheet is empty (no header row)")
+    return ["" if v is None else str(v) for v in rows[0]], rows[1:], "xlsx"
+
+
+def _cell_text(value: object, parser: str) -> tuple[str, str]:
+    """An .xlsx cell as text; second item is a reason when the cell type is wrong for the column."""
+    if value is None:
+        return "", ""
+    if isinstance(value, datetime | date):
+        return value.strftime("%Y-%m-%d"), ""
+    if isinstance(value, bool):
+        return str(value), ""
+    if isinstance(value, int | float):
+        if parser == "id":
+            return repr(value), "identifier stored as a number by the spreadsheet (precision lost)"
+        if isinstance(value, float) and value.is_integer():
+            return str(int(value)), ""
+        return str(value), ""
+    return str(value), ""
+
+
+def parse_rows(path: Path, spec: ExportSpec, header: list[str], rows: list[list], encoding: str,
+               hmac_key: str) -> ReadResult:
+    """Map columns by header, check each row, parse fields; see module docstring."""
+    names = [norm_header(h) for h in header]
+    dupes = sorted({h for h in names if h and names.count(h) > 1})
+    if dupes:
+        raise InputError(f"{path}: column '{dupes[0]}' appears more than once in the header")
+    by_norm = {norm_header(c.header): c for c in spec.columns}
+    for col in spec.columns:
+        if col.required and norm_header(col.header) not in names:
+            raise MissingColumnError(str(path), col.header)
+    index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
+    extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and h]
+    parsers = {c.field: c.parser for c in spec.columns if c.field in index}
+    width = len(header)
+    personal_pos = {i for f, i in index.items() if parsers[f] in ("personal", "phone")}
+    id_pos = {i for f, i in index.items() if parsers[f] == "id"}
+
+    columns: dict[str, list[str]] = {f: [] for f in index}
+    extras: list[str] = []
+    row_no: list[int] = []
+    bad: list[tuple[int, str, str]] = []
+    for n, row in enumerate(rows, start=1):
+        if len(row) != width:
+            if not any(str(v or "").strip() for v in row):
+                bad.append((n, "empty row", ""))
+            else:
+                bad.append((n, f"ragged row: {len(row)} fields where the header has {width}",
+                            _raw(header, row, personal_pos, id_pos)))
+            continue
+        cell_reason = ""
+        texts: dict[str, str] = {}
+        for f, i in index.items():
+            value = row[i]
+            if isinstance(value, str):
+                texts[f] = value
+            else:
+                texts[f], why = _cell_text(value, parsers[f])
+                cell_reason = cell_reason or (f"{header[i]}: {why}" if why else "")
+        if cell_reason:
+            bad.append((n, cell_reason, _raw(header, row, personal_pos, id_pos)))
+            continue
+        for f, v in texts.items():
+            columns[f].append(v)
+        extras.append(json.dumps({h: redact(str(row[i] or "")) for i, h in extra}, ensure_ascii=False) if extra else "")
+        row_no.append(n)
+    frame = pl.DataFrame({"source_row": row_no, **columns, "extra": extras},
+                         schema={"source_row": pl.Int64, **{f: pl.Utf8 for f in columns}, "extra": pl.Utf8})
+    records, rejected = _check_and_parse(frame, spec, parsers, hmac_key)
+    raw_rows = {n: row for n, row in enumerate(rows, start=1)}
+    quarantine = pl.DataFrame(
+        {
+            "source_row": [n for n, _, _ in bad] + rejected.get_column("source_row").to_list(),
+            "reason": [r for _, r, _ in bad] + rejected.get_column("reason").to_list(),
+            "raw": [raw for _, _, raw in bad] + [_raw(header, raw_rows[n], personal_pos, id_pos)
+                                                  for n in rejected.get_column("source_row").to_list()],
+        },
+        schema={"source_row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8},
+    ).sort("source_row")
+    return ReadResult(spec.source, path, records, quarantine, encoding)
+
+
+def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
+    """The row as read, personal columns and personal-looking values blanked (identifiers kept)."""
+    values = ["<redacted>" if i in personal and str(v or "").strip()
+              else str(v if v is not None else "") if i in ids else redact(str(v if v is not None else ""))
+              for i, v in enumerate(row)]
+    return json.dumps(dict(zip(header, values, strict=False)) if len(values) == len(header) else values,
+                      ensure_ascii=False)[:4000]
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
+
+
+def _date_expr(col: str) -> pl.Expr:
+    text = pl.col(col).str.strip_chars().str.replace(r"\s+00:00:00$", "")
+    return pl.coalesce([text.str.strptime(pl.Date, fmt, strict=False) for fmt in _DATE_FORMATS])
+
+
+def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str],
+                     hmac_key: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Vectorised field checks; first failing check names the reason."""
+    headers = {c.field: c.header for c in spec.columns}
+    stripped = frame.with_columns([pl.col(f).str.strip_chars() for f in parsers])
+    checks: list[tuple[pl.Expr, str]] = []
+    for f, parser in parsers.items():
+        v = pl.col(f)
+        present = v.is_not_null() & (v != "")
+        h = headers[f]
+        checks.append((v.str.contains(REPLACEMENT, literal=True).fill_null(False), f"{h}: invalid bytes for the file's encoding"))
+        checks.append((v.str.len_chars().fill_null(0) > MAX_FIELD, f"{h}: value longer than {MAX_FIELD} characters"))
+        col = next(c for c in spec.columns if c.field == f)
+        if col.not_blank:
+            checks.append((~present, f"{h}: required value is blank"))
+        if parser == "id":
+            checks.append((present & v.str.contains(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$|^\d+\.\d+$"),
+                           f"{h}: identifier was turned into a number (e.g. by Excel); precision lost"))
+        elif parser == "date":
+            checks.append((present & _date_expr(f).is_null(), f"{h}: not a valid date"))
+        elif parser == "count":
+            num = v.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False)
+            checks.append((present & num.is_null(), f"{h}: not a whole number"))
+            checks.append((present & (num < 0).fill_null(False), f"{h}: negative count"))
+        elif parser in ("decimal", "lon", "lat"):
+            num = v.cast(pl.Float64, strict=False)
+            checks.append((present & num.is_null(), f"{h}: not a number"))
+            if parser == "lon":
+                checks.append((present & ~num.is_between(-180, 180).fill_null(True), f"{h}: longitude out of range"))
+            if parser == "lat":
+                checks.append((present & ~num.is_between(-90, 90).fill_null(True), f"{h}: latitude out of range"))
+    reason = pl.lit(None, dtype=pl.Utf8)
+    for cond, text in reversed(checks):
+        reason = pl.when(cond).then(pl.lit(text)).otherwise(reason)
+    tagged = stripped.with_columns(reason.alias("reason"))
+    rejected = tagged.filter(pl.col("reason").is_not_null()).select("source_row", "reason")
+    ok = tagged.filter(pl.col("reason").is_null()).drop("reason")
+    return _typed(ok, spec, parsers, hmac_key), rejected
+
+
+def _typed(ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key: str) -> pl.DataFrame:
+    exprs: list[pl.Expr] = []
+    for f, parser in parsers.items():
+        v = pl.when(pl.col(f) == "").then(None).otherwise(pl.col(f))
+        if parser == "date":
+            exprs.append(_date_expr(f).alias(f))
+        elif parser == "count":
+            exprs.append(v.str.replace(r"\.0+$", "").cast(pl.Int64).alias(f))
+        elif parser in ("decimal", "lon", "lat"):
+            exprs.append(v.cast(pl.Float64).alias(f))
+        elif parser == "phone":
+            exprs.append(v.str.replace_all(r"[^\d]", "").map_elements(
+                lambda s: hash_value(s, hmac_key), return_dtype=pl.Utf8).alias("phone_hash"))
+        elif parser != "personal":
+            exprs.append(v.alias(f))
+    out = ok.select(["source_row", *exprs, "extra"])
+    key = spec.key_field
+    return out.with_columns(
+        pl.lit(spec.source).alias("source"),
+        pl.col(key).str.to_uppercase().alias("source_key") if key in out.columns else pl.lit(None, pl.Utf8).alias("source_key"),
+        pl.col("status").is_in(list(spec.active_values)).fill_null(False).alias("active")
+        if "status" in out.columns else pl.lit(True).alias("active"),
+    )

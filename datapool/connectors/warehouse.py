@@ -1,0 +1,129 @@
+"""The warehouse writer and reader (SQLAlchemy Core; SQLite by default, PostgreSQL in production).
+
+Idempotent per snapshot: :func:`publish` deletes the snapshot's rows from
+every snapshot table, then inserts the new ones, in ONE transaction. Either
+the whole month is visible or the previous state is. Writers of the same
+warehouse are serialised: SQLite takes its write lock at BEGIN (``BEGIN
+IMMEDIATE``), PostgreSQL an advisory transaction lock on the snapshot, so two
+runs of one snapshot wait for each other and never interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from datapool.errors import InputError, PublishRefused
+from datapool.schemas import warehouse as wh
+from datapool.settings import redact_url
+
+
+def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
+    """Engine for the warehouse; creates the tables that are missing."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        raise InputError(f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _rec) -> None:  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below rule
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn) -> None:  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    try:
+        wh.metadata.create_all(engine)
+    except sa.exc.OperationalError as exc:
+        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {str(exc.orig).strip()}") from None
+    return engine
+
+
+def _lock_key(snapshot: str) -> int:
+    return int.from_bytes(hashlib.sha1(f"datapool:{snapshot}".encode()).digest()[:8], "big", signed=True)
+
+
+def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], run: dict) -> None:
+    """Replace ``snapshot`` in every snapshot table and record the run, in one transaction."""
+    unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
+    if unknown:
+        raise ValueError(f"not snapshot tables: {sorted(unknown)}")
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(snapshot)})
+            for name in wh.SNAPSHOT_TABLES:
+                table = wh.metadata.tables[name]
+                conn.execute(table.delete().where(table.c.snapshot == snapshot))
+                df = tables.get(name)
+                if df is not None and df.height:
+                    _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
+            conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
+    except sa.exc.OperationalError as exc:
+        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {str(exc.orig).strip()}; "
+                             "its previous state is intact") from None
+
+
+def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
+    cols = [c.name for c in table.columns if c.name in df.columns]
+    data = df.select(cols)
+    for start in range(0, data.height, batch):
+        conn.execute(table.insert(), data.slice(start, batch).to_dicts())
+
+
+def _run_row(snapshot: str, run: dict) -> dict:
+    return {
+        "snapshot": snapshot, "run_id": run["run_id"], "started_at": run["started_at"],
+        "finished_at": run.get("finished_at") or datetime.now(), "status": run["status"],
+        "rows_in": run.get("rows_in"), "rows_accepted": run.get("rows_accepted"),
+        "rows_quarantined": run.get("rows_quarantined"),
+        "counts": json.dumps(run.get("counts", {}), ensure_ascii=False, sort_keys=True),
+        "message": run.get("message"),
+    }
+
+
+def record_failure(engine: sa.Engine, snapshot: str, run: dict) -> None:
+    """Log a failed run in ``pipeline_run`` (no snapshot data changes)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, {**run, "status": "failed"})])
+    except sa.exc.SQLAlchemyError:
+        pass  # the warehouse itself is the problem; the CLI reports the original error
+
+
+def published_snapshots(engine: sa.Engine) -> set[str]:
+    """Snapshots with a successful run in the warehouse."""
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(wh.pipeline_run.c.snapshot).where(wh.pipeline_run.c.status == "success").distinct())
+        return {r[0] for r in rows}
+
+
+def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
+    """One snapshot of one table, as polars."""
+    table = wh.metadata.tables[name]
+    with engine.connect() as conn:
+        rows = conn.execute(sa.select(table).where(table.c.snapshot == snapshot)).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=[c.name for c in table.columns], orient="row",
+                        infer_schema_length=None)
+
+
+def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
+    """The latest successfully published snapshot before ``snapshot``."""
+    with engine.connect() as conn:
+        value = conn.execute(
+            sa.select(sa.func.max(wh.pipeline_run.c.snapshot)).where(
+                wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success")
+        ).scalar()
+    return value

@@ -1,0 +1,47 @@
+"""The errors a user can cause, and nothing else.
+
+    DatapoolError                 anything the CLI reports as one line + exit 2
+     ├── InputError               an input file / database / option is unusable
+     │    └── MissingColumnError  a required column is absent from an export
+     ├── ValidationFailed         a critical Great Expectations expectation failed
+     ├── PublishRefused           the warehouse would not take the snapshot
+     │    └── SnapshotLocked      another run holds this snapshot
+     └── ConfigError              settings that cannot work together
+
+Programming errors (bugs) are not wrapped: they keep their traceback.
+"""
+
+from __future__ import annotations
+
+
+class DatapoolError(Exception):
+    """Base of every error the command line turns into one clear line."""
+
+
+class InputError(DatapoolError):
+    """An input (export file, member database, grids file) cannot be used."""
+
+
+class MissingColumnError(InputError):
+    """A required column is missing from an agency export."""
+
+    def __init__(self, path: str, column: str) -> None:
+        super().__init__(f"{path}: required column '{column}' is missing")
+        self.path = path
+        self.column = column
+
+
+class ValidationFailed(DatapoolError):
+    """A critical expectation failed; nothing was published."""
+
+
+class PublishRefused(DatapoolError):
+    """The warehouse refused the snapshot; its previous state is intact."""
+
+
+class SnapshotLocked(PublishRefused):
+    """Another run is publishing the same snapshot."""
+
+
+class ConfigError(DatapoolError):
+    """Settings that cannot work."""

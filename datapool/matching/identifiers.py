@@ -1,0 +1,151 @@
+"""Chinese enterprise identifiers: normalise, validate, bridge.
+
+Facts (see shared/domain.md):
+- USCC, GB 32100-2015: 18 chars over a 31-char alphabet (no I O S V Z);
+  weights 3^(i-1) mod 31; check = alphabet[(31 - sum mod 31) mod 31].
+  Positions 9-17 are the organisation code.
+- Organisation code, GB 11714-1997: 8 chars (digits keep value, A-Z = 10-35),
+  weights 3 7 9 10 5 8 4 2, C9 = 11 - sum mod 11, 10 -> X, 11 -> 0.
+- 注册号, GS15-2006: 15 digits, ISO 7064 MOD 11,10 check digit.
+- Old tax id: 15 chars = 6-digit division code + 9-char organisation code.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+import polars as pl
+
+USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
+USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
+ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
+_USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$")
+_ORG_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
+_SCI_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$|^\d+\.\d+$")
+
+
+def clean_code(raw: str | None) -> str:
+    """Fold width, case and spacing of a code; '' for blank."""
+    if raw is None:
+        return ""
+    text = unicodedata.normalize("NFKC", str(raw))
+    return re.sub(r"[\s\-_]", "", text).upper()
+
+
+def looks_like_float(raw: str | None) -> bool:
+    """True for values a spreadsheet turned into a number (``9.13607041234568E+17``)."""
+    return bool(raw) and bool(_SCI_NUMBER.match(str(raw).strip()))
+
+
+def uscc_check_char(body17: str) -> str | None:
+    """The check character for the first 17 USCC characters, None if not computable."""
+    try:
+        total = sum(_USCC_VALUE[c] * w for c, w in zip(body17, USCC_WEIGHTS, strict=True))
+    except (KeyError, ValueError):
+        return None
+    return USCC_ALPHABET[(31 - total % 31) % 31]
+
+
+def org_check_char(body8: str) -> str | None:
+    """The GB 11714 check character for an 8-character organisation-code body."""
+    if len(body8) != 8 or not body8.isalnum() or not body8.isascii():
+        return None
+    total = sum(int(c, 36) * w for c, w in zip(body8, ORG_WEIGHTS, strict=True))
+    c9 = 11 - total % 11
+    return "X" if c9 == 10 else "0" if c9 == 11 else str(c9)
+
+
+def is_valid_uscc(code: str) -> bool:
+    """Shape and check character of a cleaned USCC."""
+    return len(code) == 18 and bool(_USCC_SHAPE.match(code)) and uscc_check_char(code[:17]) == code[17]
+
+
+def is_valid_org_code(code: str) -> bool:
+    """Shape and check character of a cleaned 9-character organisation code."""
+    return len(code) == 9 and bool(_ORG_SHAPE.match(code)) and org_check_char(code[:8]) == code[8]
+
+
+def regno_check_digit(body14: str) -> str | None:
+    """ISO 7064 MOD 11,10 check digit for the first 14 digits of a 注册号."""
+    if len(body14) != 14 or not body14.isdigit():
+        return None
+    p = 10
+    for ch in body14:
+        s = (p + int(ch)) % 10 or 10
+        p = (2 * s) % 11
+    return str((11 - p) % 10)
+
+
+def is_valid_regno(code: str) -> bool:
+    """Check digit of a cleaned 15-digit 注册号."""
+    return len(code) == 15 and code.isdigit() and regno_check_digit(code[:14]) == code[14]
+
+
+def classify(code: str, hint: str = "") -> str:
+    """Name the form of a cleaned identifier.
+
+    Returns one of ``uscc``, ``uscc_bad`` (18 chars, check fails), ``org``,
+    ``org_bad``, ``regno``, ``taxid15`` (division code + organisation code),
+    ``other``, or ``''`` for blank. A 15-digit value can pass both the 注册号
+    and the tax-id reading; ``hint`` (``regno`` or ``taxid15``, from the column
+    it came from) decides.
+    """
+    if not code:
+        return ""
+    if len(code) == 18:
+        return "uscc" if is_valid_uscc(code) else "uscc_bad"
+    if len(code) == 9:
+        return "org" if is_valid_org_code(code) else "org_bad"
+    if len(code) == 15:
+        if hint == "regno" and is_valid_regno(code):
+            return "regno"
+        if code[:6].isdigit() and is_valid_org_code(code[6:]):
+            return "taxid15"
+        if is_valid_regno(code):
+            return "regno"
+        return "regno_bad" if code.isdigit() else "taxid15_bad"
+    return "other"
+
+
+def org_code_of(code: str, kind: str) -> str:
+    """The organisation code carried by an identifier, '' when it has none.
+
+    Only check-passing organisation codes count: a typo must not bridge.
+    """
+    if kind in {"uscc", "uscc_bad"}:
+        part = code[8:17]
+    elif kind in {"org"}:
+        part = code
+    elif kind in {"taxid15"}:
+        part = code[6:]
+    else:
+        return ""
+    return part if is_valid_org_code(part) else ""
+
+
+def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.DataFrame:
+    """Add ``id_clean``, ``id_kind``, ``uscc``, ``org_code``, ``regno`` from a raw id column.
+
+    Runs the checks once per distinct value (identifiers repeat little, but
+    the Python work stays per distinct code, never per pair).
+    """
+    cleaned = df.get_column(column).map_elements(clean_code, return_dtype=pl.Utf8, skip_nulls=False)
+    uniq = cleaned.unique().to_list()
+    kinds = {c: classify(c or "", hint) for c in uniq}
+    table = pl.DataFrame(
+        {
+            "_c": uniq,
+            "id_kind": [kinds[c] for c in uniq],
+            "org_code": [org_code_of(c or "", kinds[c]) for c in uniq],
+        },
+        schema={"_c": pl.Utf8, "id_kind": pl.Utf8, "org_code": pl.Utf8},
+    )
+    out = df.with_columns(cleaned.alias("_c")).join(table, on="_c", how="left", nulls_equal=True)
+    return out.with_columns(
+        pl.col("_c").alias("id_clean"),
+        pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(pl.col("_c")).otherwise(None).alias("uscc"),
+        pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
+        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(pl.col("_c")).otherwise(None).alias("regno"),
+    ).drop("_c")

@@ -1,0 +1,91 @@
+"""Seeded sample generator: truthful, messy monthly exports plus the truth behind them.
+
+``generate(out, enterprises=5000, months=["2025-05", "2025-06"], seed=7)``
+writes, for each month, the four agency exports of shared/spec/inputs.md in a
+``YYYY-MM`` folder, and beside them ``members.sqlite``, ``grids.geojson`` and
+``truth/`` (which enterprise each row, union and joint-union member is).
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+from pathlib import Path
+
+from datapool.samples.exports import (
+    CA_HEADERS, MS_HEADERS, SI_HEADERS, TAX_HEADERS, bad_rows, civil_rows, market_rows, month_end, si_accounts,
+    si_rows, tax_rows, write_csv, write_xlsx,
+)
+from datapool.samples.geo import make_grids, write_geojson
+from datapool.samples.members import build_members, write_members
+from datapool.samples.world import KIND_BRANCH, World, build_world, next_month
+
+__all__ = ["generate"]
+
+
+def generate(out: Path, enterprises: int = 5000, months: list[str] | None = None, seed: int = 7,
+             members: bool = True) -> dict[str, int]:
+    """Write sample snapshots under ``out``; returns rows written per file kind."""
+    months = months or ["2025-05", "2025-06"]
+    out.mkdir(parents=True, exist_ok=True)
+    rng = random.Random(seed)
+    grids = make_grids(rng)
+    write_geojson(grids, out / "grids.geojson")
+    world = build_world(rng, enterprises, grids)
+    counts: dict[str, int] = {}
+    worlds: list[World] = []
+    for i, month in enumerate(months):
+        if i:
+            world = next_month(rng, world, grids, max(1, enterprises // 33))
+        worlds.append(world)
+        counts.update({f"{month}/{k}": v for k, v in _write_month(out, world, seed, month).items()})
+    if members:
+        orgs, mems, utruth, mtruth = build_members(worlds[-1], random.Random(seed + 1), months)
+        write_members(out / "members.sqlite", orgs, mems)
+        _write_table(out / "truth" / "unions.csv", utruth)
+        _write_table(out / "truth" / "members.csv", mtruth)
+        counts["union_org"], counts["union_member"] = len(orgs), len(mems)
+    return counts
+
+
+def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, int]:
+    snap = out / month
+    snap.mkdir(parents=True, exist_ok=True)
+    truth: list[dict] = []
+    written = {}
+    for source, rows, headers, writer in (
+        ("market_supervision", market_rows(world, seed, month), MS_HEADERS, ("csv", "utf-8-sig")),
+        ("civil_affairs", civil_rows(world, seed, month), CA_HEADERS, ("xlsx", "")),
+        ("social_insurance", si_rows(world, seed, month), SI_HEADERS, ("csv", "gb18030")),
+        ("tax_registry", tax_rows(world, seed, month), TAX_HEADERS, ("csv", "utf-8")),
+    ):
+        rows = rows + bad_rows(rows, headers, seed, source + month)
+        random.Random(f"{seed}:{source}:{month}:order").shuffle(rows)
+        dicts = [r for r, _ in rows]
+        if writer[0] == "csv":
+            write_csv(snap / f"{source}.csv", headers, dicts, writer[1])
+        else:
+            write_xlsx(snap / f"{source}.xlsx", headers, dicts)
+        truth += [{"source": source, "source_row": i, "enterprise_key": k} for i, (_, k) in enumerate(rows, start=1)]
+        written[source] = len(rows)
+    _write_table(out / "truth" / month / "rows.csv", truth)
+    end = month_end(month)
+    _write_table(out / "truth" / month / "enterprises.csv", [
+        {"enterprise_key": e.key, "kind": e.kind, "active": int(e.active), "uscc": e.uscc,
+         "valid_uscc": int(not e.pilot_code), "branch": int(e.kind == KIND_BRANCH), "head_key": e.head_key,
+         "headcount": e.headcount if (e.in_si and e.active) else "", "grid_id": e.grid.grid_id,
+         "accounts": len(si_accounts(e, seed)) if e.in_si and e.active else 0, "founded": e.founded.isoformat(),
+         "exists": int(e.founded <= end)}
+        for e in world.enterprises
+    ])
+    return written
+
+
+def _write_table(path: Path, rows: list[dict]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8", newline="") as fh:
+        if not rows:
+            return
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)

@@ -1,0 +1,228 @@
+"""The true state of the sample district: enterprises, their changes month to month.
+
+Everything the exports say is derived from this world by `exports.py`, which
+adds the noise real agencies add. Truth files record which export row is
+which enterprise, so match quality can be measured honestly.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from datapool.matching.identifiers import USCC_ALPHABET, org_check_char, regno_check_digit, uscc_check_char
+from datapool.samples.geo import ROADS, Grid
+
+BRAND_CHARS = "宏达鑫盛华兴隆昌泰丰源恒通利发金汇鸿嘉瑞祥福顺安康永新德远锦程宇博腾飞龙凤佳美信诚和合众创志海天明光辉耀晨星阳润泽正豪俊雅逸"
+INDUSTRIES = ("建材 科技 贸易 商贸 物流 餐饮 服装 电子科技 机械 食品 建筑工程 房地产开发 置业 汽车销售 农业开发 养殖 医药 "
+              "文化传媒 教育咨询 企业管理 网络科技 电器 家具 五金 塑料 新材料 稀土 矿业 实业 环保 能源 钢结构 装饰工程 "
+              "劳务 物业管理 酒店管理 纺织 印刷 包装 陶瓷 制衣 鞋业 木业 茶业 果业 脐橙 生物科技 健康管理 旅游 广告 电力 "
+              "机电 照明 通信 软件 化工 家居 供应链 快递 仓储 人力资源 家政服务 园林绿化 水产").split()
+SMALL_TRADES = "米粉 小吃 餐馆 便利 副食 五金 建材 水果 服装 理发 修理 烟酒 粮油 茶叶 药房 快递".split()
+SMALL_FORMS = ["店", "馆", "部", "行", "厂", "中心"]
+SOCIAL = [("社会团体", "协会"), ("社会团体", "商会"), ("社会团体", "研究会"), ("民办非企业单位", "幼儿园"),
+          ("民办非企业单位", "培训学校"), ("民办非企业单位", "社会工作服务中心"), ("基金会", "基金会")]
+SOCIAL_TOPICS = "青年志愿者 个体劳动者 脐橙产业 建筑业 物流行业 餐饮行业 老年体育 书画 摄影 乡村振兴 慈善 红十字 蓝天救援 " \
+    "家政服务 电子商务 客家文化 诗词 企业家".split()
+SURNAMES = "黄刘李钟谢曾赖罗陈张邱廖温王杨朱胡郭何林徐吴周孙马".replace("", " ").split()
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华建国志文斌辉红梅兰玉".replace("", " ").split()
+KIND_LLC, KIND_SOLE, KIND_PARTNER, KIND_COOP, KIND_BRANCH, KIND_INDIV, KIND_SOCIAL = (
+    "有限责任公司(自然人投资或控股)", "个人独资企业", "有限合伙企业", "农民专业合作社", "分公司", "个体工商户", "社会组织")
+REGION_NAMES = {"赣县区": ("赣州市赣县区", "赣县"), "赣州市": ("赣州市", "赣州"), "江西省": ("江西省", "江西")}
+
+
+@dataclass
+class Enterprise:
+    """One real enterprise and its true state in the current month."""
+
+    key: str
+    kind: str
+    region: str
+    brand: str
+    industry: str
+    form: str
+    uscc: str
+    regno: str
+    founded: date
+    grid: Grid
+    road: str
+    number: int
+    point: tuple[float, float] | None
+    headcount: int
+    phone: str
+    legal_rep: str
+    industry_code: str
+    active: bool = True
+    head_key: str = ""
+    branch_place: str = ""
+    social_type: str = ""
+    former_name: str = ""
+    pilot_code: bool = False
+    in_si: bool = True
+    si_accounts: list[str] = field(default_factory=list)
+    in_tax: bool = True
+    tax_old_id: bool = False
+    name_override: str = ""
+
+    @property
+    def org_code(self) -> str:
+        """The organisation code inside the USCC."""
+        return self.uscc[8:17]
+
+    def name(self, world: World) -> str:
+        """The registered name as the market-supervision registry holds it."""
+        if self.name_override:
+            return self.name_override
+        if self.kind == KIND_BRANCH:
+            head = world.by_key[self.head_key]
+            return head.name(world) + self.branch_place + "分公司"
+        prefix = REGION_NAMES[self.region][0] if self.region else ""
+        return prefix + self.brand + self.industry + self.form
+
+
+@dataclass
+class World:
+    """All enterprises of the sample district."""
+
+    enterprises: list[Enterprise]
+    by_key: dict[str, Enterprise]
+
+
+def make_uscc(rng: random.Random, prefix: str, division: str) -> str:
+    """A valid USCC (GB 32100) with a valid organisation code inside."""
+    if rng.random() < 0.6:  # post-2015 codes: MA + 6 alphanumerics
+        body8 = "MA" + "".join(rng.choice("0123456789ABCDEFGHJKLMNPQRTUWXY") for _ in range(6))
+    else:
+        body8 = "".join(rng.choice("0123456789") for _ in range(8))
+    org = body8 + (org_check_char(body8) or "0")
+    body17 = prefix + division + org
+    return body17 + (uscc_check_char(body17) or "0")
+
+
+def make_regno(rng: random.Random, division: str, individual: bool) -> str:
+    """A valid 15-digit 注册号 (ISO 7064 MOD 11,10)."""
+    seq = str(rng.randint(6, 9) if individual else rng.randint(0, 3)) + "".join(rng.choice("0123456789") for _ in range(7))
+    body = division + seq
+    return body + (regno_check_digit(body) or "0")
+
+
+def person(rng: random.Random) -> str:
+    """A made-up personal name (personal data: never output)."""
+    return rng.choice(SURNAMES) + "".join(rng.choice(GIVEN) for _ in range(rng.choice((1, 2))))
+
+
+def mobile(rng: random.Random) -> str:
+    """A made-up mobile number (personal data: never output)."""
+    return "1" + rng.choice("3578") + "".join(rng.choice("0123456789") for _ in range(9))
+
+
+def _headcount(rng: random.Random, kind: str) -> int:
+    if kind in (KIND_INDIV, KIND_SOLE):
+        return rng.choice([0, 1, 1, 2, 2, 3, 4, 5, 6, 8])
+    if rng.random() < 0.12:  # around the outreach threshold on purpose
+        return rng.randint(22, 29)
+    return max(0, int(rng.lognormvariate(2.0, 1.1)))
+
+
+def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
+    """Create ``n`` enterprises with the kinds, regions and relations of a real district."""
+    ents: list[Enterprise] = []
+    used_names: set[tuple[str, str, str, str]] = set()
+    weights = [30 if g.town == "梅林镇" else 20 if "开发区" in g.town else 6 for g in grids]
+    for i in range(n):
+        r = rng.random()
+        kind = (KIND_LLC if r < 0.58 else KIND_INDIV if r < 0.74 else KIND_SOLE if r < 0.78 else
+                KIND_PARTNER if r < 0.80 else KIND_COOP if r < 0.85 else KIND_SOCIAL if r < 0.93 else KIND_BRANCH)
+        if kind == KIND_BRANCH and not any(e.kind == KIND_LLC for e in ents):
+            kind = KIND_LLC
+        grid = rng.choices(grids, weights)[0]
+        region = rng.choices(["赣县区", "赣州市", "江西省"], [0.8, 0.15, 0.05])[0]
+        ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, ents)
+        sig = (ent.region, ent.brand, ent.industry, ent.form)
+        while sig in used_names and kind != KIND_BRANCH:
+            ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
+            sig = (ent.region, ent.brand, ent.industry, ent.form)
+        used_names.add(sig)
+        ents.append(ent)
+    _add_namesakes(rng, ents, grids, used_names)
+    return World(ents, {e.key: e for e in ents})
+
+
+def _enterprise(rng: random.Random, key: str, kind: str, region: str, grid: Grid, ents: list[Enterprise]) -> Enterprise:
+    division = rng.choices(["360721", "360700", "360704"], [0.7, 0.2, 0.1])[0]
+    founded = date(rng.randint(1998, 2025), rng.randint(1, 12), rng.randint(1, 28))
+    prefix = {KIND_INDIV: "92", KIND_COOP: "93", KIND_SOCIAL: "5"}.get(kind, "91")
+    social_type, form, industry, brand = "", "有限公司", rng.choice(INDUSTRIES), "".join(rng.choice(BRAND_CHARS) for _ in range(2))
+    if kind == KIND_SOCIAL:
+        social_type, form = rng.choice(SOCIAL)
+        prefix += {"社会团体": "1", "民办非企业单位": "2", "基金会": "3"}[social_type]
+        industry, brand = "", rng.choice(SOCIAL_TOPICS) if form in ("协会", "商会", "研究会") else brand
+    elif kind == KIND_INDIV:
+        region, industry, form = "赣县区", rng.choice(SMALL_TRADES), rng.choice(SMALL_FORMS)
+        brand = ("经开" if grid.town.startswith("江西") else grid.town[:2]) + rng.choice(SURNAMES) + "记"
+    elif kind == KIND_SOLE:
+        form = rng.choice(["商行", "经营部", "厂"]) if rng.random() < 0.5 else "个人独资企业"
+    elif kind == KIND_PARTNER:
+        form = "合伙企业(有限合伙)"
+        industry = rng.choice(["企业管理", "投资", "咨询"])
+    elif kind == KIND_COOP:
+        region, industry, form = "赣县区", rng.choice(["脐橙", "养殖", "种植", "蔬菜", "茶叶", "油茶"]), "专业合作社"
+    elif rng.random() < 0.25:
+        form = "有限责任公司"
+    uscc = make_uscc(rng, prefix, division)
+    if rng.random() < 0.004:  # early pilot codes that fail the check although genuine
+        uscc = uscc[:17] + next(c for c in USCC_ALPHABET if c != uscc[17])
+    regno = make_regno(rng, division, kind == KIND_INDIV) if founded.year < 2015 and kind != KIND_SOCIAL else ""
+    ent = Enterprise(
+        key=key, kind=kind, region=region, brand=brand, industry=industry, form=form, uscc=uscc, regno=regno,
+        founded=founded, grid=grid, road=rng.choice(ROADS), number=rng.randint(1, 300),
+        point=grid.random_point(rng), headcount=_headcount(rng, kind),
+        phone=mobile(rng) if rng.random() < 0.6 else f"0797-{rng.randint(4000000, 8999999)}",
+        legal_rep=person(rng), industry_code=rng.choice("CEFGHIKLMO") + str(rng.randint(10, 99)) if rng.random() < 0.8 else "",
+        social_type=social_type, pilot_code=uscc[17] != uscc_check_char(uscc[:17]),
+    )
+    if kind == KIND_BRANCH:
+        head = rng.choice([e for e in ents if e.kind == KIND_LLC])
+        ent.head_key, ent.branch_place = head.key, rng.choice([grid.town[:2], grid.town, "赣县"])
+        ent.region, ent.brand, ent.industry, ent.form = head.region, head.brand, head.industry, head.form
+    ent.in_si = ent.headcount > 0 and (kind not in (KIND_INDIV, KIND_SOLE) or rng.random() < 0.4)
+    ent.in_tax = rng.random() < (0.6 if kind == KIND_SOCIAL else 0.9)
+    ent.tax_old_id = founded.year < 2015 and rng.random() < 0.35
+    return ent
+
+
+def _add_namesakes(rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set) -> None:
+    """Different enterprises sharing 字号 and industry under another region (江西宏达 vs 赣州宏达)."""
+    llcs = [e for e in ents if e.kind == KIND_LLC]
+    for base in rng.sample(llcs, k=max(1, len(llcs) // 30)):
+        region = rng.choice([r for r in ("赣县区", "赣州市", "江西省") if r != base.region])
+        if (region, base.brand, base.industry, base.form) in used:
+            continue
+        twin = _enterprise(rng, f"T{len(ents) + 1:06d}", KIND_LLC, region, rng.choice(grids), ents)
+        twin.brand, twin.industry, twin.form = base.brand, base.industry, base.form
+        used.add((region, base.brand, base.industry, base.form))
+        ents.append(twin)
+
+
+def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) -> World:
+    """The world a month later: renames, closures, new firms, headcount drift, registry gaps."""
+    ents = [replace(e) for e in world.enterprises]
+    by_key = {e.key: e for e in ents}
+    for e in ents:
+        if not e.active:
+            continue
+        if rng.random() < 0.02 and e.kind == KIND_LLC:  # rename; other registries lag behind
+            old = e.name(World(ents, by_key))
+            e.former_name = old
+            e.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
+        if rng.random() < 0.02:
+            e.active = False
+        if e.headcount and rng.random() < 0.3:
+            e.headcount = max(0, e.headcount + rng.choice([-3, -2, -1, 1, 2, 3]))
+    start = len(ents)
+    for i in range(n_new):
+        ents.append(_enterprise(rng, f"T{start + i + 1:06d}", KIND_LLC if rng.random() < 0.7 else KIND_INDIV,
+                                "赣县区", rng.choice(grids), ents))
+        ents[-1].founded = date(2025, 5, rng.randint(1, 28))
+    return World(ents, {e.key: e for e in ents})
