@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import polars as pl
 
+from datapool.matching.names import pinyin_key
+
 MAX_BLOCK = 60
 
 
@@ -32,7 +34,7 @@ def block_keys(std: pl.DataFrame) -> pl.DataFrame:
 
 def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key."""
-    keys = block_keys(std.with_columns(pl.col("brand").map_elements(_brand_key, return_dtype=pl.Utf8).alias("brand_key")))
+    keys = block_keys(with_brand_key(std))
     sizes = keys.group_by("key").len()
     keep = sizes.filter((pl.col("len") > 1) & ((pl.col("len") <= max_block) | pl.col("key").str.starts_with("u:")))
     keys = keys.join(keep.select("key"), on="key")
@@ -40,7 +42,7 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     return pairs.select(pl.col("rid").alias("rid_a"), pl.col("rid_b")).unique().sort("rid_a", "rid_b")
 
 
-def _brand_key(brand: str | None) -> str | None:
-    from datapool.matching.names import pinyin_key
-
-    return pinyin_key(brand) if brand and len(brand) >= 2 else None
+def with_brand_key(std: pl.DataFrame) -> pl.DataFrame:
+    """Add ``brand_key``: pinyin of a 字号 of two or more characters."""
+    return std.with_columns(pl.col("brand").map_elements(
+        lambda b: pinyin_key(b) if len(b) >= 2 else None, return_dtype=pl.Utf8).alias("brand_key"))

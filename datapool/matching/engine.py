@@ -6,12 +6,13 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datapool.matching.blocking import candidate_pairs
+from datapool.matching.blocking import block_keys, candidate_pairs, with_brand_key
 from datapool.matching.clusters import cluster, record_rules
 from datapool.matching.golden import golden
 from datapool.matching.ids import assign_ids
-from datapool.matching.scoring import score_pairs
+from datapool.matching.scoring import RULE_RANK, score_pairs
 from datapool.matching.standardise import standardise
+from datapool.schemas.records import RECORD_SCHEMA, conform
 
 
 @dataclass
@@ -29,7 +30,15 @@ def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -
     """Resolve canonical records into enterprises (see DESIGN.md, matching)."""
     std = standardise(records)
     pairs = candidate_pairs(std)
-    scored = score_pairs(std, pairs)
+    return finish(std, score_pairs(std, pairs), previous_links, pairs.height)
+
+
+def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame | None, n_pairs: int) -> Resolution:
+    """Cluster scored pairs, give stable ids, explain links, fuse golden records.
+
+    Scoring is per pair, so it can be split across workers; this step sees all
+    accepted pairs at once, so identifier links resolve globally.
+    """
     assign, accepted = cluster(std, scored)
     ids = assign_ids(std, assign, previous_links)
     rules = record_rules(std, accepted)
@@ -37,6 +46,39 @@ def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -
              .join(rules, on="rid").sort("rid").select("source", "source_row", "source_key", "enterprise_id", "rule",
                                                          "score", "agreed"))
     ents = golden(std, ids, assign)
-    counts = {"records": std.height, "candidate_pairs": pairs.height, "accepted_pairs": scored.height,
+    counts = {"records": std.height, "candidate_pairs": n_pairs, "accepted_pairs": scored.height,
               "links_kept": accepted.height, "enterprises": ents.height}
     return Resolution(std, links, ents, accepted, counts)
+
+
+def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
+    """Link outside records (e.g. union employers a clerk typed) to resolved enterprises.
+
+    ``queries`` has ``qid``, ``name`` and optionally ``id``. The same
+    standardisation, blocking keys and decision rules as resolution are used;
+    each query takes its best enterprise (rule rank, then score, then an active
+    enterprise, then the smaller id). Returns ``qid, enterprise_id, rule, score``
+    with nulls where nothing matched.
+    """
+
+    offset = res.std.height
+    q = conform(queries.with_columns(pl.lit("member_db").alias("source"),
+                                     pl.col("qid").cast(pl.Int64).alias("source_row")), RECORD_SCHEMA)
+    qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
+    both = pl.concat([res.std, qstd], how="diagonal_relaxed")
+    keys = block_keys(with_brand_key(both))
+    qk = keys.filter(pl.col("rid") >= offset)
+    pk = keys.filter(pl.col("rid") < offset)
+    pairs = qk.join(pk, on="key", suffix="_p").select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")).unique()
+    scored = score_pairs(both, pairs)
+    rid_to_ent = res.std.select("rid", "source", "source_row").join(
+        res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]).select("rid", "enterprise_id")
+    active = res.enterprises.select("enterprise_id", "active")
+    best = (scored.join(rid_to_ent, left_on="rid_a", right_on="rid").join(active, on="enterprise_id", how="left")
+            .with_columns(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank"))
+            .sort(["rid_b", "_rank", "score", "active", "enterprise_id"], descending=[False, False, True, True, False])
+            .unique("rid_b", keep="first"))
+    qmap = qstd.select("rid", pl.col("source_row").alias("qid"))
+    return qmap.join(best.select(pl.col("rid_b").alias("rid"), "enterprise_id", "rule", "score"), on="rid", how="left") \
+        .drop("rid").sort("qid")
+

@@ -148,4 +148,8 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.Data
         pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(pl.col("_c")).otherwise(None).alias("uscc"),
         pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
         pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(pl.col("_c")).otherwise(None).alias("regno"),
+        # an organisation code read out of a USCC that fails its own check may hold the typo even when
+        # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
+        pl.when(pl.col("id_kind").is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None)
+        .alias("org_strong"),
     ).drop("_c")

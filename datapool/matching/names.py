@@ -51,7 +51,7 @@ _FORMS: dict[str, str] = {
 }
 _FORM_KEYS = sorted(_FORMS, key=len, reverse=True)
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
-_BRANCH_RE = re.compile(r"^(?P<head>.+?(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>" + "|".join(_BRANCH_MARKERS) + r")$")
+_BRANCH_RE = re.compile(r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>" + "|".join(_BRANCH_MARKERS) + r")$")
 _INDUSTRY = sorted(
     """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品 建筑 工程 建设
     房地产开发 房地产 置业 汽车销售 汽车服务 汽车 农业开发 农业 养殖 种植 医药 药房 大药房 文化传媒 文化 传媒 教育

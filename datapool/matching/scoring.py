@@ -26,7 +26,7 @@ from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
-FEATURES = ("source", "uscc", "uscc_valid", "org_code", "regno_valid", "core", "core_key", "former_key", "region",
+FEATURES = ("source", "uscc", "uscc_valid", "org_code", "org_strong", "regno_valid", "core", "core_key", "former_key", "region",
             "branch", "branch_place", "form", "addr_norm", "addr_key", "phone_hash", "name_clean", "community")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
 RULE_RANK = {r: i for i, r in enumerate(RULES)}
@@ -56,7 +56,8 @@ def compare(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
         uscc_conflict=(c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False),
         org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != ""),
-        org_conflict=((c("org_code") != c("org_code_b")) & (c("org_code") != "") & (c("org_code_b") != "")).fill_null(False),
+        org_conflict=((c("org_strong") != c("org_strong_b")) & (c("org_strong") != "") & (c("org_strong_b") != ""))
+        .fill_null(False),
         regno_eq=(c("regno_valid") == c("regno_valid_b")).fill_null(False),
         core_eq=((c("core_key") == c("core_key_b")) | (c("core_key") == c("former_key_b"))
                  | (c("former_key") == c("core_key_b"))).fill_null(False) & (c("core").str.len_chars() >= 2),

@@ -1,0 +1,276 @@
+"""The ``datapool`` command line: thin commands over the library.
+
+Every error a user can cause (bad option, unreadable input, failed critical
+expectation, locked or refused warehouse) ends as one line on stderr and exit
+status 2; bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from pathlib import Path
+
+import click
+
+from datapool.errors import DatapoolError, InputError
+from datapool.settings import SAMPLES, check_snapshot, from_env, redact_url
+
+_SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def snapshots_in(root: Path) -> list[str]:
+    """Snapshot folders (``YYYY-MM``) under an input root, in order."""
+    if not root.is_dir():
+        raise InputError(f"input root {root} does not exist")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _SNAP_DIR.match(p.name))
+
+
+def _snapshot(_ctx, _param, value: str | None) -> str | None:  # noqa: ANN001
+    if value is None:
+        return None
+    try:
+        return check_snapshot(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def common(fn):  # noqa: ANN001, ANN201
+    """Options shared by the commands that run the pipeline."""
+    opts = [
+        click.option("--input", "input_root", type=click.Path(path_type=Path), default=None,
+                     help=f"Input root with one YYYY-MM folder per snapshot [env DATAPOOL_INPUT_ROOT; default {SAMPLES}]."),
+        click.option("--members-url", default=None,
+                     help="SQLAlchemy URL of the union member database, opened read-only "
+                          "[env DATAPOOL_MEMBERS_URL; default sqlite:///<input>/members.sqlite]."),
+        click.option("--warehouse-url", default=None,
+                     help="SQLAlchemy URL of the warehouse [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite]."),
+        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
+                     help="Folder for reports, Data Docs, heat maps and visit sheets [env DATAPOOL_OUT_DIR; default ./out]."),
+        click.option("--grids", "grids_path", type=click.Path(path_type=Path), default=None,
+                     help="Grids GeoJSON [env DATAPOOL_GRIDS_PATH; default <input>/grids.geojson]."),
+        click.option("--threshold", type=click.IntRange(min=0), default=None,
+                     help="Headcount above which an enterprise with no union is a target [default 25]."),
+        click.option("--workers", type=click.IntRange(min=1), default=None,
+                     help="Run on a local Dask cluster with N worker processes (needs the 'dask' extra)."),
+        click.option("--dask-address", default=None, help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786."),
+        click.option("--quiet", is_flag=True, help="No progress lines."),
+        click.option("--verbose", is_flag=True, help="Show Prefect's own log lines."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _flow(workers: int | None, dask_address: str | None):  # noqa: ANN202
+    from datapool.flows.snapshot import snapshot_flow
+
+    if not workers and not dask_address:
+        return snapshot_flow, 1
+    try:
+        from prefect_dask import DaskTaskRunner
+    except ImportError:
+        raise DatapoolError("Dask runs need the 'dask' extra: pip install 'datapool[dask]'") from None
+    runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner(
+        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+    return snapshot_flow.with_options(task_runner=runner), (workers or 2) * 2
+
+
+def run_one(snapshot: str, kw: dict) -> dict:
+    """Run the snapshot flow for one month with the CLI's options."""
+    cfg = from_env(input_root=kw.get("input_root"), members_url=kw.get("members_url"),
+                   warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"), grids_path=kw.get("grids_path"),
+                   threshold=kw.get("threshold"))
+    flow, chunks = _flow(kw.get("workers"), kw.get("dask_address"))
+    return flow(snapshot=snapshot, input_root=str(cfg.input_root), members_url=cfg.members_url,
+                warehouse_url=cfg.warehouse_url, out_dir=str(cfg.out_dir), grids_path=str(cfg.grids_path),
+                threshold=cfg.threshold, score_chunks=chunks, show_progress=not kw.get("quiet"))
+
+
+def _summary(result: dict) -> str:
+    files = result["files"]
+    rows_in = sum(f["rows_in"] for f in files.values())
+    quarantined = sum(f["quarantined"] for f in files.values())
+    return (f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, {quarantined} quarantined; "
+            f"{result['enterprises']} enterprises; {result['targets']} targets in {result['grids_with_targets']} grids; "
+            f"{result['orphans']} orphan union records")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="datapool")
+def cli() -> None:
+    """datapool: fuse the four registries into one enterprise pool, diff it against the
+    union member database, and plan grid workers' visits.
+
+    Quick start: `datapool run` runs the latest sample month with a SQLite warehouse
+    in ./out; `datapool backfill --from 2025-05 --to 2025-06` runs every month in order.
+    """
+
+
+@cli.command()
+@click.option("--snapshot", callback=_snapshot, help="Month to run, YYYY-MM [default: the latest folder in the input root].")
+@common
+def run(snapshot: str | None, **kw: object) -> None:
+    """Run one monthly snapshot end to end and publish it (re-running replaces that month)."""
+    _quiet_prefect(bool(kw.get("verbose")))
+    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
+    months = snapshots_in(cfg.input_root)
+    if not snapshot and not months:
+        raise InputError(f"input root {cfg.input_root} holds no YYYY-MM snapshot folder")
+    snapshot = snapshot or months[-1]
+    result = run_one(snapshot, kw)
+    click.echo(_summary(result))
+    click.echo(f"warehouse: {redact_url(from_env(warehouse_url=kw.get('warehouse_url'), out_dir=kw.get('out_dir')).warehouse_url)}")
+    click.echo(f"reports:   {(cfg.out_dir / snapshot).resolve()}")
+
+
+@cli.command()
+@click.option("--from", "start", required=True, callback=_snapshot, help="First month, YYYY-MM.")
+@click.option("--to", "end", required=True, callback=_snapshot, help="Last month, YYYY-MM.")
+@click.option("--force", is_flag=True, help="Re-run months that are already published.")
+@common
+def backfill(start: str, end: str, force: bool, **kw: object) -> None:
+    """Run every snapshot in the input root from --from to --to, in order, so ids carry forward.
+
+    Months already published are skipped unless --force. A failure stops the
+    backfill with the month named; earlier months stay published.
+    """
+    _quiet_prefect(bool(kw.get("verbose")))
+    from datapool.connectors import warehouse
+
+    if start > end:
+        raise click.BadParameter("--from is after --to")
+    cfg = from_env(input_root=kw.get("input_root"), warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
+    months = [m for m in snapshots_in(cfg.input_root) if start <= m <= end]
+    if not months:
+        raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
+    done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
+    for i, month in enumerate(months, start=1):
+        if month in done and not force:
+            click.echo(f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)")
+            continue
+        try:
+            result = run_one(month, kw)
+        except DatapoolError as exc:
+            raise DatapoolError(f"backfill stopped at {month}: {exc}") from None
+        click.echo(f"[{i}/{len(months)}] " + _summary(result))
+
+
+@cli.command()
+@click.option("--snapshot", required=True, callback=_snapshot, help="Month to resolve, YYYY-MM.")
+@click.option("--input", "input_root", type=click.Path(path_type=Path), default=None, help="Input root [default: samples].")
+@click.option("--output", type=click.Path(path_type=Path), required=True, help="CSV to write the links to.")
+@click.option("--previous", type=click.Path(path_type=Path, exists=True), default=None,
+              help="A previous month's links CSV, so enterprise ids carry forward.")
+def match(snapshot: str, input_root: Path | None, output: Path, previous: Path | None) -> None:
+    """Ingest + resolve one snapshot only; write source,source_row,enterprise_id,rule,score."""
+    import polars as pl
+
+    from datapool.matching.engine import resolve
+    from datapool.stages import ingest
+
+    cfg = from_env(input_root=input_root)
+    ing = ingest(cfg.input_root / snapshot, cfg.hmac_key)
+    prev = pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8}) if previous else None
+    res = resolve(ing.records, prev)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    res.links.select("source", "source_row", "enterprise_id", "rule", "score", "source_key").write_csv(output)
+    click.echo(f"{snapshot}: {res.links.height} rows -> {res.enterprises.height} enterprises "
+               f"({res.counts['candidate_pairs']} candidate pairs); links in {output}")
+
+
+@cli.command()
+@click.option("--enterprises", type=click.IntRange(min=10), default=5000, show_default=True, help="Enterprises to create.")
+@click.option("--months", default="2025-05,2025-06", show_default=True, help="Comma-separated months, YYYY-MM.")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the snapshots to.")
+@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files).")
+def samples(enterprises: int, months: str, out: Path, seed: int) -> None:
+    """Generate messy, truthful sample snapshots (exports, member db, grids, truth/)."""
+    from datapool.samples import generate
+
+    month_list = [check_snapshot(m.strip()) for m in months.split(",") if m.strip()]
+    counts = generate(out, enterprises, month_list, seed)
+    for k, v in counts.items():
+        click.echo(f"{k}: {v}")
+
+
+@cli.command()
+@click.argument("enterprise_id")
+@click.option("--snapshot", callback=_snapshot, help="Month [default: the latest published].")
+@click.option("--warehouse-url", default=None, help="Warehouse URL [default: sqlite:///out/warehouse.sqlite].")
+@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder of the run.")
+def profile(enterprise_id: str, snapshot: str | None, warehouse_url: str | None, out_dir: Path | None) -> None:
+    """One enterprise, one file: the fused record, every source row behind it, and why each was linked."""
+    from datapool.visits.profile import render_profile
+
+    cfg = from_env(warehouse_url=warehouse_url, out_dir=out_dir)
+    click.echo(render_profile(cfg.warehouse_url, enterprise_id, snapshot))
+
+
+@cli.command()
+@click.option("--cron", default="0 6 2 * *", show_default=True, help="Cron schedule (02 of each month, 06:00).")
+@click.option("--name", default="monthly", show_default=True, help="Deployment name.")
+@click.option("--dry-run", is_flag=True, help="Print the deployment (schedule, parameters) and exit.")
+@common
+def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
+    """Serve a deployment of the snapshot flow on a monthly cron schedule from this process.
+
+    Scheduling needs a real Prefect API: PREFECT_API_URL is used when set;
+    otherwise a local `prefect server` is started on 127.0.0.1 and said so.
+    """
+    _quiet_prefect(bool(kw.get("verbose")))
+    from datapool.flows.deploy import build_deployment, ensure_api, serve_deployment
+
+    deployment = build_deployment(name, cron, kw)
+    if dry_run:
+        click.echo(deployment)
+        return
+    server = ensure_api(click.echo)
+    try:
+        serve_deployment(name, cron, kw)
+    finally:
+        if server is not None:
+            server.terminate()
+
+
+@cli.command()
+@click.option("--enterprises", type=click.IntRange(min=100), default=200_000, show_default=True)
+@click.option("--reader-rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
+@click.option("--splink/--no-splink", default=True, help="Also run Splink on the same rows when it is installed.")
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True)
+def bench(enterprises: int, reader_rows: int, splink: bool, out: Path) -> None:
+    """Benchmarks: reader throughput and matcher speed/memory/quality (vs Splink when installed)."""
+    from datapool.bench import run_bench
+
+    run_bench(enterprises, reader_rows, splink, out, click.echo)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DatapoolError as exc:
+        click.echo(f"datapool: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,229 @@
+"""The monthly snapshot flow: ingest -> match -> validate -> coverage -> visits -> publish.
+
+Tasks are small; only I/O tasks retry (with back-off). Nothing here holds
+logic: every task calls one function of :mod:`datapool.stages` or of the
+matching engine. Runs need no Prefect server (an ephemeral API is used when
+``PREFECT_API_URL`` is unset). Scoring is split into chunks of candidate
+pairs, so a Dask task runner spreads the matching work over its workers;
+clustering then sees every accepted pair, so the result does not depend on
+the number of workers.
+"""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+import uuid
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+from prefect import flow, get_run_logger, task
+from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
+from prefect.cache_policies import NO_CACHE
+
+from datapool import stages
+from datapool.connectors import warehouse
+from datapool.connectors.grids import read_grids
+from datapool.connectors.members import read_members
+from datapool.errors import DatapoolError
+from datapool.matching.blocking import candidate_pairs
+from datapool.matching.engine import finish
+from datapool.matching.scoring import score_pairs
+from datapool.matching.standardise import standardise
+from datapool.settings import from_env
+
+IO = {"retries": 2, "retry_delay_seconds": [1, 4], "cache_policy": NO_CACHE}
+CPU = {"cache_policy": NO_CACHE}
+
+
+def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
+    try:
+        state.result()
+    except DatapoolError:
+        return False
+    except Exception:  # noqa: BLE001
+        return True
+    return False
+
+
+IO["retry_condition_fn"] = _no_retry_on_user_error
+
+
+def progress(message: str, enabled: bool) -> None:
+    """One line on stderr per stage, for people watching a long run."""
+    if enabled:
+        print(f"[{datetime.now():%H:%M:%S}] {message}", file=sys.stderr, flush=True)
+
+
+@task(name="read-export", **IO)
+def read_export_task(snapshot_dir: str, source: str, hmac_key: str):  # noqa: ANN201
+    return stages.read_source(Path(snapshot_dir), source, hmac_key)
+
+
+@task(name="read-members", **IO)
+def read_members_task(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    return read_members(url)
+
+
+@task(name="read-grids", **IO)
+def read_grids_task(path: str):  # noqa: ANN201
+    return read_grids(Path(path))
+
+
+@task(name="read-previous", **IO)
+def previous_task(url: str, snapshot: str, lock_timeout: float):  # noqa: ANN201
+    return stages.previous_state(warehouse.engine_for(url, lock_timeout), snapshot)
+
+
+@task(name="standardise", **CPU)
+def standardise_task(records: pl.DataFrame) -> pl.DataFrame:
+    return standardise(records)
+
+
+@task(name="block", **CPU)
+def block_task(std: pl.DataFrame) -> pl.DataFrame:
+    return candidate_pairs(std)
+
+
+@task(name="score-chunk", **CPU)
+def score_task(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    return score_pairs(std, pairs)
+
+
+@task(name="cluster", **CPU)
+def finish_task(std, scored, previous, n_pairs):  # noqa: ANN001, ANN201
+    return finish(std, scored, previous, n_pairs)
+
+
+@task(name="validate", **CPU)
+def validate_task(ing, res, docs_dir: str):  # noqa: ANN001, ANN201
+    return stages.validate(ing, res, Path(docs_dir))
+
+
+@task(name="coverage", **CPU)
+def cover_task(res, orgs, members, snapshot, threshold, hmac_key, prev_cov):  # noqa: ANN001, ANN201
+    return stages.cover(res, orgs, members, snapshot, threshold, hmac_key, prev_cov)
+
+
+@task(name="visits", **CPU)
+def visits_task(res, cov, grids, snapshot, out_dir):  # noqa: ANN001, ANN201
+    return stages.plan_visits(res, cov, grids, snapshot, Path(out_dir))
+
+
+@task(name="publish", **IO)
+def publish_task(url: str, snapshot: str, tables: dict, run: dict, lock_timeout: float) -> None:
+    warehouse.publish(warehouse.engine_for(url, lock_timeout), snapshot, tables, run)
+
+
+def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
+    """Cut candidate pairs into contiguous chunks (by rid_a) for parallel scoring."""
+    chunks = max(1, chunks)
+    size = max(1, -(-pairs.height // chunks))
+    return [pairs.slice(i, size) for i in range(0, max(pairs.height, 1), size)] or [pairs]
+
+
+@flow(name="datapool-snapshot", flow_run_name="snapshot-{snapshot}", log_prints=False)
+def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str | None = None,
+                  warehouse_url: str | None = None, out_dir: str | None = None, grids_path: str | None = None,
+                  threshold: int | None = None, score_chunks: int = 1, show_progress: bool = False) -> dict:
+    """Build, check and publish one monthly snapshot; returns the run's counts."""
+    cfg = from_env(input_root=Path(input_root) if input_root else None, members_url=members_url,
+                   warehouse_url=warehouse_url, out_dir=Path(out_dir) if out_dir else None,
+                   grids_path=Path(grids_path) if grids_path else None, threshold=threshold)
+    run = {"run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}", "started_at": datetime.now()}
+    say = lambda m: progress(f"{snapshot}: {m}", show_progress)  # noqa: E731
+    logger = get_run_logger()
+    try:
+        t0 = time.perf_counter()
+        say("reading agency exports, member database, grids")
+        snap_dir = str(cfg.input_root / snapshot)
+        reads = {s: read_export_task.submit(snap_dir, s, cfg.hmac_key) for s in stages.SOURCES}
+        members_f = read_members_task.submit(cfg.members_url)
+        grids_f = read_grids_task.submit(str(cfg.grids_path))
+        prev_f = previous_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
+        if not (cfg.input_root / snapshot).is_dir():
+            raise stages.InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
+        ing = stages.combine({s: f.result() for s, f in reads.items()})
+        for s in ing.missing:
+            logger.warning("%s sent no export for %s", s, snapshot)
+        orgs, members = members_f.result()
+        grids = grids_f.result()
+        prev_links, prev_cov = prev_f.result()
+        say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
+        std = standardise_task(ing.records)
+        pairs = block_task(std)
+        parts = [score_task.submit(std, chunk) for chunk in split_pairs(pairs, score_chunks)]
+        scored = pl.concat([p.result() for p in parts])
+        res = finish_task(std, scored, prev_links, pairs.height)
+        say(f"{res.enterprises.height} enterprises from {pairs.height} candidate pairs; validating")
+        docs = cfg.out_dir / snapshot / "data_docs"
+        validation = validate_task(ing, res, str(docs))
+        say("diffing against the member database")
+        cov, changes = cover_task(res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov)
+        say("planning visits")
+        plan = visits_task(res, cov, grids, snapshot, str(cfg.out_dir))
+        tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
+        counts = _counts(ing, res, cov, plan, validation, changes)
+        run.update(status="success", rows_in=ing.rows_in, rows_accepted=ing.records.height,
+                   rows_quarantined=ing.quarantine.height, counts=counts, finished_at=datetime.now(),
+                   message=f"published in {time.perf_counter() - t0:.1f}s")
+        say("publishing to the warehouse")
+        publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout)
+        _artifacts(snapshot, ing, res, cov, plan, validation, counts, cfg.out_dir)
+        say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
+        return {"snapshot": snapshot, **counts}
+    except DatapoolError as exc:
+        _record_failure(cfg, snapshot, run, str(exc))
+        raise
+    except Exception as exc:
+        _record_failure(cfg, snapshot, run, f"{type(exc).__name__}: {exc}")
+        raise
+
+
+def _record_failure(cfg, snapshot: str, run: dict, message: str) -> None:  # noqa: ANN001
+    try:
+        warehouse.record_failure(warehouse.engine_for(cfg.warehouse_url, cfg.lock_timeout), snapshot,
+                                 {**run, "message": message[:2000], "finished_at": datetime.now()})
+    except DatapoolError:
+        pass
+
+
+def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
+    rules = dict(res.links.group_by("rule").len().sort("rule").iter_rows())
+    warnings = validation.filter(~pl.col("success")).height if validation.height else 0
+    placed = plan.placement.filter(pl.col("grid_id").is_not_null()).height
+    return {
+        "files": ing.files, "missing_sources": ing.missing, **res.counts, "links_by_rule": rules,
+        "validation_warnings": warnings, "targets": int(cov.coverage["target"].sum()),
+        "covered": int(cov.coverage["covered"].sum()), "orphans": cov.orphans.height,
+        "placed": placed, "unplaced": plan.placement.height - placed,
+        "grids_with_targets": plan.targets.select("grid_id").n_unique() if plan.targets.height else 0,
+        "route_m": round(sum(s["route_m"] for s in plan.route_stats.values())),
+        "unordered_m": round(sum(s["unordered_m"] for s in plan.route_stats.values())),
+        "changes": dict(changes.group_by("change").len().sort("change").iter_rows()) if changes.height else {},
+    }
+
+
+def _artifacts(snapshot, ing, res, cov, plan, validation, counts, out_dir) -> None:  # noqa: ANN001
+    key = f"datapool-{snapshot}".replace("_", "-").lower()
+    lines = [f"# datapool snapshot {snapshot}", "", "| source | rows in | accepted | quarantined |", "|---|---|---|---|"]
+    lines += [f"| {s} | {f['rows_in']} | {f['accepted']} | {f['quarantined']} |" for s, f in sorted(ing.files.items())]
+    lines += [f"| (missing) {s} | 0 | 0 | 0 |" for s in ing.missing]
+    lines += ["", f"**Enterprises:** {res.enterprises.height} · **candidate pairs:** {res.counts['candidate_pairs']}",
+              "", "Links by rule: " + ", ".join(f"{k} {v}" for k, v in counts["links_by_rule"].items()),
+              "", f"**Validation:** {'all passed' if not counts['validation_warnings'] else str(counts['validation_warnings']) + ' warnings'}",
+              "", f"**Targets:** {counts['targets']} · covered {counts['covered']} · orphan union records {counts['orphans']}",
+              "", "| street | targets |", "|---|---|"]
+    by_street = plan.targets.join(plan.placement.select("enterprise_id"), on="enterprise_id")
+    if by_street.height:
+        towns = by_street.with_columns(pl.col("address").fill_null("")).group_by("grid_id").len().sort("grid_id")
+        lines += [f"| {g} | {n} |" for g, n in towns.iter_rows()]
+    create_markdown_artifact("\n".join(lines), key=key, description=f"datapool run summary {snapshot}")
+    top = plan.targets.sort("headcount", descending=True).head(20).select("enterprise_id", "name", "grid_id", "headcount")
+    create_table_artifact(top.to_dicts(), key=f"{key}-top-targets", description="largest targets without a union")
+    folder = (out_dir / snapshot).resolve()
+    create_link_artifact(f"file://{folder / 'heatmap.html'}", link_text="heat map", key=f"{key}-heatmap")
+    create_link_artifact(f"file://{folder / 'data_docs' / 'index.html'}", link_text="validation data docs",
+                         key=f"{key}-data-docs")

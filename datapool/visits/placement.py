@@ -1,0 +1,52 @@
+"""Place enterprises in community grids: by coordinates, else by the town + community in the address."""
+
+from __future__ import annotations
+
+import numpy as np
+import polars as pl
+import shapely
+from shapely.strtree import STRtree
+
+from datapool.connectors.grids import GridShape
+from datapool.matching.addresses import parse_address
+
+
+def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
+    """Return ``enterprise_id, grid_id, grid_method`` for every enterprise.
+
+    ``grid_method`` is ``coordinates``, ``address``, or ``unplaced: <reason>``.
+    """
+    tree = STRtree([g.geometry for g in grids])
+    lon = enterprises.get_column("lon").to_numpy()
+    lat = enterprises.get_column("lat").to_numpy()
+    has = ~(np.isnan(lon.astype(float)) | np.isnan(lat.astype(float)))
+    by_point: list[str | None] = [None] * enterprises.height
+    idx = np.flatnonzero(has)
+    if idx.size:
+        points = shapely.points(lon[idx].astype(float), lat[idx].astype(float))
+        pi, gi = tree.query(points, predicate="intersects")
+        for p, g in sorted(zip(pi.tolist(), gi.tolist(), strict=True), reverse=True):
+            by_point[idx[p]] = grids[g].grid_id  # smallest grid index wins on shared borders
+    lookup = {(g.street, g.community): g.grid_id for g in grids}
+    communities: dict[str, list[str]] = {}
+    for g in grids:
+        communities.setdefault(g.community, []).append(g.grid_id)
+    ids, methods = [], []
+    for i, addr in enumerate(enterprises.get_column("address").to_list()):
+        if by_point[i]:
+            ids.append(by_point[i])
+            methods.append("coordinates")
+            continue
+        if has[i]:
+            ids.append(None)
+            methods.append("unplaced: coordinates outside every grid")
+            continue
+        _, town, community, _, _ = parse_address(addr)
+        grid = lookup.get((town, community)) or (communities[community][0]
+                                                 if community and len(communities.get(community, [])) == 1 else None)
+        ids.append(grid)
+        methods.append("address" if grid else "unplaced: " + (
+            "no address" if not addr else "address names no known community" if not community
+            else f"community {community} is in no grid"))
+    return pl.DataFrame({"enterprise_id": enterprises.get_column("enterprise_id"), "grid_id": ids, "grid_method": methods},
+                        schema={"enterprise_id": pl.Utf8, "grid_id": pl.Utf8, "grid_method": pl.Utf8})
