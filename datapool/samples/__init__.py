@@ -53,6 +53,7 @@ def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, in
     snap.mkdir(parents=True, exist_ok=True)
     truth: list[dict] = []
     written = {}
+    heads: dict[str, dict[str, int]] = {"si": {}, "tax": {}, "ca": {}}
     for source, rows, headers, writer in (
         ("market_supervision", market_rows(world, seed, month), MS_HEADERS, ("csv", "utf-8-sig")),
         ("civil_affairs", civil_rows(world, seed, month), CA_HEADERS, ("xlsx", "")),
@@ -67,6 +68,7 @@ def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, in
         else:
             write_xlsx(snap / f"{source}.xlsx", headers, dicts)
         truth += [{"source": source, "source_row": i, "enterprise_key": k} for i, (_, k) in enumerate(rows, start=1)]
+        _collect_headcounts(source, rows, heads)
         written[source] = len(rows)
     _write_table(out / "truth" / month / "rows.csv", truth)
     end = month_end(month)
@@ -74,11 +76,25 @@ def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, in
         {"enterprise_key": e.key, "kind": e.kind, "active": int(e.active), "uscc": e.uscc,
          "valid_uscc": int(not e.pilot_code), "branch": int(e.kind == KIND_BRANCH), "head_key": e.head_key,
          "headcount": e.headcount if (e.in_si and e.active) else "", "grid_id": e.grid.grid_id,
+         "expected_headcount": heads["si"].get(e.key, heads["tax"].get(e.key, heads["ca"].get(e.key, ""))),
          "accounts": len(si_accounts(e, seed)) if e.in_si and e.active else 0, "founded": e.founded.isoformat(),
          "exists": int(e.founded <= end)}
         for e in world.enterprises
     ])
     return written
+
+
+def _collect_headcounts(source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]) -> None:
+    """What the golden record's headcount should be, from the rows as written (DESIGN.md precedence)."""
+    for row, key in rows:
+        if key == "QUARANTINE":
+            continue
+        if source == "social_insurance" and row["参保状态"] == "正常参保":
+            heads["si"][key] = heads["si"].get(key, 0) + int(row["参保人数"])
+        elif source == "tax_registry" and row["从业人数"] != "":
+            heads["tax"][key] = int(row["从业人数"])
+        elif source == "civil_affairs" and row["从业人员数"] != "":
+            heads["ca"][key] = int(row["从业人员数"])
 
 
 def _write_table(path: Path, rows: list[dict]) -> None:
