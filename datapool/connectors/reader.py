@@ -23,7 +23,7 @@ import polars as pl
 from datapool.connectors.decoding import REPLACEMENT, decode
 from datapool.connectors.specs import ExportSpec
 from datapool.errors import InputError, MissingColumnError
-from datapool.matching.identifiers import looks_like_float
+from datapool.matching.identifiers import NUMBER_PATTERN
 
 MAX_FIELD = 1000
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
@@ -157,13 +157,14 @@ def parse_rows(path: Path, spec: ExportSpec, header: list[str], rows: list[list]
     row_no: list[int] = []
     bad: list[tuple[int, str, str]] = []
     for n, row in enumerate(rows, start=1):
-        if len(row) != width:
-            if not any(str(v or "").strip() for v in row):
+        if len(row) != width or not any(row):
+            if not any(str(v if v is not None else "").strip() for v in row):
                 bad.append((n, "empty row", ""))
-            else:
+                continue
+            if len(row) != width:
                 bad.append((n, f"ragged row: {len(row)} fields where the header has {width}",
                             _raw(header, row, personal_pos, id_pos)))
-            continue
+                continue
         cell_reason = ""
         texts: dict[str, str] = {}
         for f, i in index.items():
@@ -229,7 +230,7 @@ def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, s
         if col.not_blank:
             checks.append((~present, f"{h}: required value is blank"))
         if parser == "id":
-            checks.append((present & v.str.contains(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$|^\d+\.\d+$"),
+            checks.append((present & v.str.contains(NUMBER_PATTERN),
                            f"{h}: identifier was turned into a number (e.g. by Excel); precision lost"))
         elif parser == "date":
             checks.append((present & _date_expr(f).is_null(), f"{h}: not a valid date"))

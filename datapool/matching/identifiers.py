@@ -23,7 +23,9 @@ ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
 _USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$")
 _ORG_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
-_SCI_NUMBER = re.compile(r"^[+-]?\d+(\.\d+)?[eE][+-]?\d+$|^\d+\.\d+$")
+# What a spreadsheet makes of a long code: 9.13607041234568E+17, 9E+17, 913607041234567000.0.
+# A bare "digits E digits" is NOT one: 913607E18658005763 is a well-formed USCC.
+NUMBER_PATTERN = r"^[+-]?\d\.\d+[eE][+-]?\d+$|^[+-]?\d[eE]\+?\d+$|^\d+\.\d+$"
 
 
 def clean_code(raw: str | None) -> str:
@@ -32,11 +34,6 @@ def clean_code(raw: str | None) -> str:
         return ""
     text = unicodedata.normalize("NFKC", str(raw))
     return re.sub(r"[\s\-_]", "", text).upper()
-
-
-def looks_like_float(raw: str | None) -> bool:
-    """True for values a spreadsheet turned into a number (``9.13607041234568E+17``)."""
-    return bool(raw) and bool(_SCI_NUMBER.match(str(raw).strip()))
 
 
 def uscc_check_char(body17: str) -> str | None:

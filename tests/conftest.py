@@ -1,0 +1,98 @@
+"""Shared fixtures: the shipped samples, one Prefect test harness per session, a real PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "data" / "samples"
+MONTHS = ["2025-05", "2025-06"]
+sys.path.insert(0, str(Path(__file__).parent))
+
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+os.environ.setdefault("DO_NOT_TRACK", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def truth_rows() -> dict[str, pl.DataFrame]:
+    return {m: pl.read_csv(SAMPLES / "truth" / m / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8})
+            for m in MONTHS}
+
+
+@pytest.fixture(scope="session")
+def truth_enterprises() -> dict[str, pl.DataFrame]:
+    return {m: pl.read_csv(SAMPLES / "truth" / m / "enterprises.csv", infer_schema_length=None,
+                           schema_overrides={"uscc": pl.Utf8, "head_key": pl.Utf8, "expected_headcount": pl.Int64})
+            for m in MONTHS}
+
+
+@pytest.fixture(scope="session")
+def resolved(samples):
+    """Both sample months resolved without Prefect, the second seeded by the first's crosswalk."""
+    from datapool.matching.engine import resolve
+    from datapool.stages import ingest
+
+    out, prev = {}, None
+    for m in MONTHS:
+        ing = ingest(samples / m, "test-key")
+        res = resolve(ing.records, prev)
+        out[m] = (ing, res)
+        prev = res.links
+    return out
+
+
+@pytest.fixture(scope="session")
+def prefect_harness():
+    """One Prefect test harness (temporary API) for the whole session."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield
+
+
+@pytest.fixture(scope="session")
+def sample_run(prefect_harness, tmp_path_factory, samples):
+    """Both sample months run through the real Prefect flow into a SQLite warehouse."""
+    from datapool.flows.snapshot import snapshot_flow
+
+    out = tmp_path_factory.mktemp("run")
+    url = f"sqlite:///{out / 'warehouse.sqlite'}"
+    results = {m: snapshot_flow(snapshot=m, input_root=str(samples), warehouse_url=url, out_dir=str(out))
+               for m in MONTHS}
+    return {"out": out, "url": url, "results": results}
+
+
+@pytest.fixture(scope="session")
+def pg_url():
+    """URL of a PostgreSQL server started for this session (as an unprivileged user under root)."""
+    from pgserver import PostgresServer, find_bin
+
+    if find_bin() is None:
+        if os.environ.get("CI"):
+            pytest.fail("PostgreSQL is not installed; .ci/run must install it")
+        pytest.skip("PostgreSQL server binaries not installed")
+    server = PostgresServer()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture()
+def sample_copy(tmp_path, samples) -> Path:
+    """A writable copy of the samples (without truth) for tests that break inputs."""
+    dst = tmp_path / "input"
+    shutil.copytree(samples, dst, ignore=shutil.ignore_patterns("truth"))
+    return dst

@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import polars as pl
+import pytest
+from quality import pairwise
+
+from datapool.matching.engine import resolve
+from datapool.matching.identifiers import is_valid_uscc
+
+MONTHS = ["2025-05", "2025-06"]
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_quality_against_truth(resolved, truth_rows, month):
+    _, res = resolved[month]
+    q = pairwise(res.links, truth_rows[month])
+    assert q["f1"] >= 0.995, q
+    assert q["exact"] >= 0.99, q
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_no_enterprise_with_two_valid_usccs(resolved, month):
+    _, res = resolved[month]
+    per = (res.std.filter(pl.col("uscc_valid").fill_null(False))
+           .join(res.links, on=["source", "source_row"]).group_by("enterprise_id").agg(pl.col("uscc").n_unique()))
+    assert per.filter(pl.col("uscc") > 1).height == 0
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_branch_never_merged_with_head_office(resolved, truth_rows, truth_enterprises, month):
+    _, res = resolved[month]
+    ents = truth_enterprises[month]
+    branches = ents.filter(pl.col("branch") == 1).select("enterprise_key", "head_key")
+    j = res.links.join(truth_rows[month], on=["source", "source_row"])
+    keys_per_id = j.group_by("enterprise_id").agg(pl.col("enterprise_key").unique())
+    merged = 0
+    lookup = {r["enterprise_key"]: r["head_key"] for r in branches.iter_rows(named=True)}
+    for ks in keys_per_id["enterprise_key"].to_list():
+        merged += sum(1 for k in ks if k in lookup and lookup[k] in ks)
+    assert merged == 0
+
+
+def test_ids_stable_across_months(resolved, truth_rows):
+    def key_to_id(month):
+        _, res = resolved[month]
+        j = res.links.join(truth_rows[month], on=["source", "source_row"])
+        return j.group_by("enterprise_key").agg(pl.col("enterprise_id").mode().first())
+
+    both = key_to_id(MONTHS[0]).join(key_to_id(MONTHS[1]), on="enterprise_key", suffix="_next")
+    kept = both.filter(pl.col("enterprise_id") == pl.col("enterprise_id_next")).height
+    assert kept / both.height >= 0.995, (kept, both.height)
+
+
+def test_every_accepted_row_linked_once_with_a_reason(resolved):
+    for ing, res in resolved.values():
+        assert res.links.height == ing.records.height
+        assert res.links.select("source", "source_row").is_unique().all()
+        assert res.links["rule"].null_count() == 0 and res.links["score"].is_between(0, 1).all()
+
+
+def test_golden_headcount_precedence(resolved):
+    _, res = resolved[MONTHS[0]]
+    e = res.enterprises
+    assert set(e["headcount_source"].drop_nulls().unique()) <= {"social_insurance", "tax_registry", "civil_affairs"}
+    si_rows = (res.std.filter((pl.col("source") == "social_insurance") & pl.col("active"))
+               .join(res.links, on=["source", "source_row"]).group_by("enterprise_id").agg(pl.col("headcount").sum()))
+    j = e.join(si_rows, on="enterprise_id", suffix="_si")
+    assert (j["headcount"] == j["headcount_si"]).all()
+    assert (j["headcount_source"] == "social_insurance").all()
+
+
+def test_resolution_is_deterministic(resolved):
+    ing, res = resolved[MONTHS[0]]
+    again = resolve(ing.records.sample(fraction=1.0, shuffle=True, seed=3))
+    assert again.links.sort("source", "source_row").equals(res.links.sort("source", "source_row"))
+
+
+def test_golden_uscc_is_valid_when_any_record_has_one(resolved):
+    _, res = resolved[MONTHS[1]]
+    e = res.enterprises.filter(pl.col("uscc_valid"))
+    assert all(is_valid_uscc(u) for u in e["uscc"].to_list())

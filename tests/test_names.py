@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from datapool.matching.addresses import parse_address
+from datapool.matching.names import fold, parse_name
+
+
+@pytest.mark.parametrize("raw,region,brand,industry,form", [
+    ("赣州市赣县区宏达建材有限公司", "赣县区", "宏达", "建材", "有限公司"),
+    ("赣县宏达建材有限责任公司", "赣县区", "宏达", "建材", "有限公司"),
+    ("宏达建材(赣县)有限公司", "赣县区", "宏达", "建材", "有限公司"),
+    ("贛縣宏達建材有限責任公司", "赣县区", "宏达", "建材", "有限公司"),
+    ("江西宏达建材有限公司", "江西省", "宏达", "建材", "有限公司"),
+    ("赣州宏达建材有限公司", "赣州市", "宏达", "建材", "有限公司"),
+    (" 宏达 建材有限公司 ", "", "宏达", "建材", "有限公司"),
+    ("宏达建材（赣县）有限公司", "赣县区", "宏达", "建材", "有限公司"),
+    ("赣县区鑫盛脐橙专业合作社", "赣县区", "鑫盛", "脐橙", "专业合作社"),
+    ("赣州好邻居企业管理合伙企业(有限合伙)", "赣州市", "好邻居", "企业管理", "有限合伙"),
+])
+def test_parse_name_parts(raw, region, brand, industry, form):
+    p = parse_name(raw)
+    assert (p.region, p.brand, p.industry, p.form) == (region, brand, industry, form)
+
+
+def test_branch_keeps_head_and_place():
+    p = parse_name("美佳企业管理有限责任公司梅林分公司")
+    assert p.branch and p.branch_place == "梅林" and p.core == "美佳企业管理"
+    assert not parse_name("美佳企业管理有限公司").branch
+
+
+def test_former_name_in_brackets():
+    p = parse_name("宏达建材有限公司(原赣县宏远建材有限公司)")
+    assert p.core == "宏达建材" and parse_name(p.former).core == "宏远建材"
+
+
+def test_odd_brackets_fold():
+    assert fold("宏达〔赣县〕【测试】") == "宏达(赣县)(测试)"
+
+
+@given(st.text(alphabet=st.sampled_from(list("赣州市县区宏达建材有限责任公司（）()【】〔〕 　１２AB貛縣達")), max_size=30))
+def test_fold_is_idempotent(text):
+    assert fold(fold(text)) == fold(text)
+
+
+@given(st.text(alphabet=st.sampled_from(list("江西省赣州市县区梅林镇广场社区红旗大道号８８12 附近")), max_size=40))
+def test_address_normaliser_is_idempotent(text):
+    norm = parse_address(text)[0]
+    assert parse_address(norm)[0] == norm
+
+
+def test_address_parts():
+    assert parse_address("江西省赣州市赣县区梅林镇广场社区红旗大道８８号1栋")[1:] == ("梅林镇", "广场社区", "红旗大道", "88")
+    assert parse_address("赣县经开区桃江社区解放路256号")[1] == "江西赣县经济开发区"
