@@ -1,7 +1,10 @@
-"""Walking routes through a grid's targets: nearest neighbour, then 2-opt.
+"""Walking routes through a grid's targets: nearest neighbour from every start, then 2-opt.
 
-Distances are metres on an equirectangular projection (fine within a grid).
-Targets without coordinates go to the end, ordered by address.
+The route is an open path (a grid worker does not return to the start); it
+is walked from the end nearer the grid's centroid. It is compared with the
+unordered list (targets by enterprise id) walked in list order. Distances are
+metres on an equirectangular projection (fine within a grid). Targets without
+coordinates go to the end, ordered by address.
 """
 
 from __future__ import annotations
@@ -19,44 +22,55 @@ def _metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
     return np.column_stack([lon * k * math.cos(math.radians(lat0)), lat * k])
 
 
-def route_length(xy: np.ndarray, order: list[int], start: np.ndarray) -> float:
-    """Length of the path start -> order[0] -> ... (metres)."""
-    if not order:
+def route_length(xy: np.ndarray, order: list[int]) -> float:
+    """Length of the open path order[0] -> order[1] -> ... (metres)."""
+    if len(order) < 2:
         return 0.0
-    pts = np.vstack([start, xy[order]])
-    return float(np.linalg.norm(np.diff(pts, axis=0), axis=1).sum())
+    return float(np.linalg.norm(np.diff(xy[order], axis=0), axis=1).sum())
 
 
-def plan(xy: np.ndarray, start: np.ndarray) -> list[int]:
-    """Nearest-neighbour tour from ``start`` improved by 2-opt (open path)."""
-    n = len(xy)
-    if n <= 1:
-        return list(range(n))
-    left = set(range(n))
-    order, cur = [], start
+def _nearest_neighbour(xy: np.ndarray, first: int) -> list[int]:
+    left = set(range(len(xy))) - {first}
+    order = [first]
     while left:
         cand = sorted(left)
-        d = np.linalg.norm(xy[cand] - cur, axis=1)
-        nxt = cand[int(np.argmin(d))]
+        nxt = cand[int(np.argmin(np.linalg.norm(xy[cand] - xy[order[-1]], axis=1)))]
         order.append(nxt)
         left.discard(nxt)
-        cur = xy[nxt]
-    pts = np.vstack([start, xy])
-    path = [0] + [i + 1 for i in order]
+    return order
+
+
+def _two_opt(xy: np.ndarray, order: list[int]) -> list[int]:
+    """Reverse segments of the open path while that shortens it."""
+    path = list(order)
     improved = True
     while improved:
         improved = False
-        for i in range(1, len(path) - 1):
+        for i in range(0, len(path) - 1):
             for j in range(i + 1, len(path)):
-                a, b = pts[path[i - 1]], pts[path[i]]
-                c = pts[path[j]]
-                d = pts[path[j + 1]] if j + 1 < len(path) else None
-                before = np.linalg.norm(a - b) + (np.linalg.norm(c - d) if d is not None else 0.0)
-                after = np.linalg.norm(a - c) + (np.linalg.norm(b - d) if d is not None else 0.0)
+                a = xy[path[i - 1]] if i > 0 else None
+                b, c = xy[path[i]], xy[path[j]]
+                d = xy[path[j + 1]] if j + 1 < len(path) else None
+                before = (np.linalg.norm(a - b) if a is not None else 0.0) + (np.linalg.norm(c - d) if d is not None else 0.0)
+                after = (np.linalg.norm(a - c) if a is not None else 0.0) + (np.linalg.norm(b - d) if d is not None else 0.0)
                 if after < before - 1e-6:
                     path[i:j + 1] = path[i:j + 1][::-1]
                     improved = True
-    return [p - 1 for p in path[1:]]
+    return path
+
+
+def plan(xy: np.ndarray) -> list[int]:
+    """Shortest open path found by nearest neighbour from every start, each improved by 2-opt."""
+    n = len(xy)
+    if n <= 2:
+        return list(range(n))
+    best, best_len = list(range(n)), float("inf")
+    for first in range(min(n, 30)):
+        order = _two_opt(xy, _nearest_neighbour(xy, first))
+        length = route_length(xy, order)
+        if length < best_len - 1e-9:
+            best, best_len = order, length
+    return best
 
 
 def order_targets(targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]) -> tuple[pl.DataFrame, dict]:
@@ -71,12 +85,15 @@ def order_targets(targets: pl.DataFrame, centroids: dict[str, tuple[float, float
         if with_xy.height:
             lat0 = float(with_xy["lat"].mean())
             xy = _metres(with_xy["lon"].to_numpy(), with_xy["lat"].to_numpy(), lat0)
-            start = _metres(np.array([c_lon]), np.array([c_lat]), lat0)[0] if c_lon is not None else xy[0]
-            order = plan(xy, start)
-            unordered = route_length(xy, list(range(len(xy))), start)
-            if route_length(xy, order, start) > unordered:  # NN + 2-opt is a heuristic: never worse than the list
+            order = plan(xy)
+            unordered = route_length(xy, list(range(len(xy))))
+            if route_length(xy, order) > unordered:  # a heuristic: never hand out a route worse than the list
                 order = list(range(len(xy)))
-            stats[grid_id] = {"route_m": route_length(xy, order, start), "unordered_m": unordered}
+            if c_lon is not None and len(order) > 1:  # walk it from the end nearer the grid's centre
+                centre = _metres(np.array([c_lon]), np.array([c_lat]), lat0)[0]
+                if np.linalg.norm(xy[order[-1]] - centre) < np.linalg.norm(xy[order[0]] - centre):
+                    order = order[::-1]
+            stats[grid_id] = {"route_m": route_length(xy, order), "unordered_m": unordered, "stops": len(order)}
             legs = [float(np.linalg.norm(xy[a] - xy[b])) for a, b in zip(order, order[1:], strict=False)] + [None]
             for pos, (k, leg) in enumerate(zip(order, legs, strict=True), start=1):
                 rows.append({**with_xy.row(k, named=True), "route_order": pos, "distance_to_next_m": leg})
