@@ -71,9 +71,9 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
                 if df is not None and df.height:
                     _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
             conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
-    except sa.exc.OperationalError as exc:
-        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {str(exc.orig).strip()}; "
-                             "its previous state is intact") from None
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {detail}; its previous state is intact") from None
 
 
 def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
