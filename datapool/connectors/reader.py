@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import hmac
 import json
 import re
@@ -75,13 +76,14 @@ def redact(text: str) -> str:
 def read_export(path: Path, spec: ExportSpec, hmac_key: str) -> ReadResult:
     """Read one export. Raises InputError for a file that cannot be read at all."""
     if path.suffix.lower() == ".xlsx":
-        header, rows, encoding = _xlsx_rows(path)
+        header, cells, encoding = _xlsx_rows(path)
+        frame, bad = _cells_frame(header, cells, spec)
     else:
-        header, rows, encoding = _csv_rows(path)
-    return parse_rows(path, spec, header, rows, encoding, hmac_key)
+        header, frame, bad, encoding = _csv_frame(path)
+    return parse_frame(path, spec, header, frame, bad, encoding, hmac_key)
 
 
-def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
+def _decoded(path: Path) -> tuple[str, str]:
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -89,12 +91,50 @@ def _csv_rows(path: Path) -> tuple[list[str], list[list[str]], str]:
     text, encoding = decode(data)
     if not text.strip():
         raise InputError(f"{path}: file is empty (no header row)")
+    return text, encoding
+
+
+def _text_frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
+    columns = list(zip(*(r for _, r in rows), strict=True)) if rows else [() for _ in range(width)]
+    return pl.DataFrame({"source_row": [n for n, _ in rows],
+                         **{f"c{i}": pl.Series(col, dtype=pl.Utf8) for i, col in enumerate(columns)}},
+                        schema={"source_row": pl.Int64, **{f"c{i}": pl.Utf8 for i in range(width)}})
+
+
+def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str, list]], str]:
+    """Split a CSV into text columns ``c0..cN`` + ``source_row``, and the rows that are not rows.
+
+    Blank lines are not data rows. A file with no quote character is split
+    line by line in polars (the fast path: every line is one record, so field
+    counts are exact); otherwise Python's csv module parses it (quoted commas
+    and newlines). Both paths give the same result.
+    """
+    text, encoding = _decoded(path)
+    if '"' not in text:
+        lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8).str.strip_suffix("\r")
+        lines = lines.filter(lines.str.strip_chars() != "")
+        header = lines[0].split(",")
+        width = len(header)
+        body = pl.DataFrame({"line": lines.slice(1)}).with_row_index("source_row", offset=1) \
+            .with_columns(pl.col("source_row").cast(pl.Int64))
+        fields = body.get_column("line").str.count_matches(",", literal=True) + 1
+        bad = [(n, f"ragged row: {line.count(',') + 1} fields where the header has {width}", line.split(","))
+               for n, line in body.filter(fields != width).iter_rows()]
+        names = [f"c{i}" for i in range(width)]
+        frame = body.filter(fields == width).select(
+            "source_row", pl.col("line").str.split_exact(",", width - 1).struct.rename_fields(names).alias("f")
+        ).unnest("f")
+        return header, frame, bad, encoding
     try:
-        reader = csv.reader(text.splitlines(keepends=True) if "\r" in text else text.split("\n"), strict=False)
-        lines = [r for r in reader if r]
+        rows = [r for r in csv.reader(io.StringIO(text, newline=""), strict=False) if r]
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    return lines[0], lines[1:], encoding
+    header, body = rows[0], rows[1:]
+    width = len(header)
+    bad = [(n, f"ragged row: {len(r)} fields where the header has {width}", r)
+           for n, r in enumerate(body, start=1) if len(r) != width]
+    frame = _text_frame([(n, r) for n, r in enumerate(body, start=1) if len(r) == width], width)
+    return header, frame, bad, encoding
 
 
 def _xlsx_rows(path: Path) -> tuple[list[str], list[list[object]], str]:
@@ -114,7 +154,32 @@ def _xlsx_rows(path: Path) -> tuple[list[str], list[list[object]], str]:
     rows = [r for r in rows if any(v not in (None, "") for v in r)]
     if not rows:
         raise InputError(f"{path}: workbook's first sheet is empty (no header row)")
-    return ["" if v is None else str(v) for v in rows[0]], rows[1:], "xlsx"
+    header = ["" if v is None else str(v) for v in rows[0]]
+    while header and header[-1] == "":
+        header.pop()
+    width = len(header)
+    return header, [(r + [None] * width)[:width] if len(r) <= width or not any(r[width:]) else r for r in rows[1:]], "xlsx"
+
+
+def _cells_frame(header: list[str], cells: list[list[object]], spec: ExportSpec) -> tuple[pl.DataFrame, list]:
+    """Spreadsheet cells -> text frame; a number in an identifier column is quarantined (precision lost)."""
+    by_norm = {norm_header(c.header): c.parser for c in spec.columns}
+    parsers = [by_norm.get(norm_header(h), "text") for h in header]
+    keep, bad = [], []
+    for n, row in enumerate(cells, start=1):
+        if len(row) != len(header):
+            bad.append((n, f"ragged row: {len(row)} cells where the header has {len(header)}", [str(v or "") for v in row]))
+            continue
+        texts, reason = [], ""
+        for h, parser, value in zip(header, parsers, row, strict=True):
+            text, why = _cell_text(value, parser)
+            texts.append(text)
+            reason = reason or (f"{h}: {why}" if why else "")
+        if reason:
+            bad.append((n, reason, texts))
+        else:
+            keep.append((n, texts))
+    return _text_frame(keep, len(header)), bad
 
 
 def _cell_text(value: object, parser: str) -> tuple[str, str]:
@@ -134,9 +199,9 @@ def _cell_text(value: object, parser: str) -> tuple[str, str]:
     return str(value), ""
 
 
-def parse_rows(path: Path, spec: ExportSpec, header: list[str], rows: list[list], encoding: str,
-               hmac_key: str) -> ReadResult:
-    """Map columns by header, check each row, parse fields; see module docstring."""
+def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataFrame, bad: list, encoding: str,
+                hmac_key: str) -> ReadResult:
+    """Map columns by header, check every row, parse fields; see module docstring."""
     names = [norm_header(h) for h in header]
     dupes = sorted({h for h in names if h and names.count(h) > 1})
     if dupes:
@@ -148,53 +213,36 @@ def parse_rows(path: Path, spec: ExportSpec, header: list[str], rows: list[list]
     index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
     extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and h]
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
-    width = len(header)
     personal_pos = {i for f, i in index.items() if parsers[f] in ("personal", "phone")}
     id_pos = {i for f, i in index.items() if parsers[f] == "id"}
+    cols = [f"c{i}" for i in range(len(header))]
 
-    columns: dict[str, list[str]] = {f: [] for f in index}
-    extras: list[str] = []
-    row_no: list[int] = []
-    bad: list[tuple[int, str, str]] = []
-    for n, row in enumerate(rows, start=1):
-        if len(row) != width or not any(row):
-            if not any(str(v if v is not None else "").strip() for v in row):
-                bad.append((n, "empty row", ""))
-                continue
-            if len(row) != width:
-                bad.append((n, f"ragged row: {len(row)} fields where the header has {width}",
-                            _raw(header, row, personal_pos, id_pos)))
-                continue
-        cell_reason = ""
-        texts: dict[str, str] = {}
-        for f, i in index.items():
-            value = row[i]
-            if isinstance(value, str):
-                texts[f] = value
-            else:
-                texts[f], why = _cell_text(value, parsers[f])
-                cell_reason = cell_reason or (f"{header[i]}: {why}" if why else "")
-        if cell_reason:
-            bad.append((n, cell_reason, _raw(header, row, personal_pos, id_pos)))
-            continue
-        for f, v in texts.items():
-            columns[f].append(v)
-        extras.append(json.dumps({h: redact(str(row[i] or "")) for i, h in extra}, ensure_ascii=False) if extra else "")
-        row_no.append(n)
-    frame = pl.DataFrame({"source_row": row_no, **columns, "extra": extras},
-                         schema={"source_row": pl.Int64, **{f: pl.Utf8 for f in columns}, "extra": pl.Utf8})
-    records, rejected = _check_and_parse(frame, spec, parsers, hmac_key)
-    raw_rows = {n: row for n, row in enumerate(rows, start=1)}
+    empty = pl.all_horizontal([pl.col(c).str.strip_chars() == "" for c in cols])
+    frame = frame.with_columns(empty.alias("_empty"))
+    bad = [*bad, *((n, "empty row", []) for n in frame.filter(pl.col("_empty"))["source_row"].to_list())]
+    frame = frame.filter(~pl.col("_empty")).drop("_empty")
+    extras = (pl.struct([_redact_expr(pl.col(f"c{i}")).alias(h) for i, h in extra]).struct.json_encode()
+              if extra else pl.lit(""))
+    typed_in = frame.select("source_row", *[pl.col(f"c{i}").alias(f) for f, i in index.items()], extras.alias("extra"))
+    records, rejected = _check_and_parse(typed_in, spec, parsers, hmac_key)
+    rej_rows = frame.join(rejected.select("source_row"), on="source_row")
+    raw_of = {r[0]: list(r[1:]) for r in rej_rows.iter_rows()}
     quarantine = pl.DataFrame(
         {
             "source_row": [n for n, _, _ in bad] + rejected.get_column("source_row").to_list(),
             "reason": [r for _, r, _ in bad] + rejected.get_column("reason").to_list(),
-            "raw": [raw for _, _, raw in bad] + [_raw(header, raw_rows[n], personal_pos, id_pos)
-                                                  for n in rejected.get_column("source_row").to_list()],
+            "raw": [_raw(header, row, personal_pos, id_pos) if row else "" for _, _, row in bad]
+            + [_raw(header, raw_of[n], personal_pos, id_pos) for n in rejected.get_column("source_row").to_list()],
         },
         schema={"source_row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8},
     ).sort("source_row")
     return ReadResult(spec.source, path, records, quarantine, encoding)
+
+
+def _redact_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`redact` in polars (whose regex engine has no look-around)."""
+    return (col.str.replace_all(r"(^|\D)1[3-9]\d{9}($|\D)", "${1}<mobile>${2}")
+            .str.replace_all(r"(^|[^0-9A-Za-z])\d{17}[\dXx]($|[^0-9A-Za-z])", "${1}<id-number>${2}"))
 
 
 def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
@@ -206,12 +254,16 @@ def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str
                       ensure_ascii=False)[:4000]
 
 
-_DATE_FORMATS = ("%Y-%m-%d", "%Y/%m/%d", "%Y%m%d", "%Y年%m月%d日", "%Y.%m.%d")
-
-
 def _date_expr(col: str) -> pl.Expr:
-    text = pl.col(col).str.strip_chars().str.replace(r"\s+00:00:00$", "")
-    return pl.coalesce([text.str.strptime(pl.Date, fmt, strict=False) for fmt in _DATE_FORMATS])
+    """2019-03-05, 2019/3/5, 20190305, 2019年3月5日 (and 2019.3.5) -> Date; anything else -> null.
+
+    Spellings are folded to Y-M-D first, so one strict format parses them all;
+    an impossible date (2019-02-30) stays null and is quarantined.
+    """
+    text = (pl.col(col).str.strip_chars().str.replace(r"\s+00:00:00$", "")
+            .str.replace(r"^(\d{4})(\d{2})(\d{2})$", "$1-$2-$3")
+            .str.replace(r"^(\d{4})[年/.](\d{1,2})[月/.](\d{1,2})日?$", "$1-$2-$3"))
+    return text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 
 def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str],
