@@ -64,7 +64,7 @@ def common(fn):  # noqa: ANN001, ANN201
 
 
 def _quiet_prefect(verbose: bool) -> None:
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "WARNING")
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
     os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
@@ -243,10 +243,13 @@ def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
 
 
 @cli.command()
-@click.option("--enterprises", type=click.IntRange(min=100), default=200_000, show_default=True)
-@click.option("--reader-rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True)
+@click.option("--enterprises", type=click.IntRange(min=100), default=200_000, show_default=True,
+              help="Enterprises to generate for the matcher benchmark (about 2.5 rows each).")
+@click.option("--reader-rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
+              help="Rows of the generated export for the reader benchmark.")
 @click.option("--splink/--no-splink", default=True, help="Also run Splink on the same rows when it is installed.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True,
+              help="Folder for the generated benchmark inputs (reused when present).")
 def bench(enterprises: int, reader_rows: int, splink: bool, out: Path) -> None:
     """Benchmarks: reader throughput and matcher speed/memory/quality (vs Splink when installed)."""
     from datapool.bench import run_bench

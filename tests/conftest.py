@@ -15,7 +15,7 @@ SAMPLES = ROOT / "data" / "samples"
 MONTHS = ["2025-05", "2025-06"]
 sys.path.insert(0, str(Path(__file__).parent))
 
-os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")

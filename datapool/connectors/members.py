@@ -33,7 +33,10 @@ def readonly_engine(url: str) -> sa.Engine:
         if not parsed.database or not path.is_file():
             raise InputError(f"member database {path} does not exist")
         return sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
-    engine = sa.create_engine(parsed, pool_pre_ping=True)
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise InputError(f"member database URL {redact_url(url)} cannot be used: {exc}") from None
 
     @sa.event.listens_for(engine, "connect")
     def _readonly(dbapi_conn, _record) -> None:  # noqa: ANN001
@@ -50,15 +53,17 @@ def read_members(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     engine = readonly_engine(url)
     try:
         with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            for name in ("union_org", "union_member"):
+                if name not in present:
+                    raise InputError(f"member database {redact_url(url)} has no table '{name}'")
             meta = sa.MetaData()
-            try:
-                meta.reflect(conn, only=["union_org", "union_member"])
-            except sa.exc.InvalidRequestError as exc:
-                raise InputError(f"member database {redact_url(url)} lacks a table: {exc}".split(" in ")[0]) from None
+            meta.reflect(conn, only=["union_org", "union_member"])
             orgs = _select(conn, meta.tables["union_org"], ORG_COLUMNS, url)
             members = _select(conn, meta.tables["union_member"], MEMBER_COLUMNS, url)
-    except sa.exc.OperationalError as exc:
-        raise InputError(f"member database {redact_url(url)} cannot be read: {exc.orig}") from None
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise InputError(f"member database {redact_url(url)} cannot be read: {detail}") from None
     finally:
         engine.dispose()
     return orgs, members

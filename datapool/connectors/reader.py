@@ -221,6 +221,14 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     frame = frame.with_columns(empty.alias("_empty"))
     bad = [*bad, *((n, "empty row", []) for n in frame.filter(pl.col("_empty"))["source_row"].to_list())]
     frame = frame.filter(~pl.col("_empty")).drop("_empty")
+    broken = pl.lit(None, dtype=pl.Utf8)
+    for i in reversed(range(len(header))):  # undecodable bytes anywhere in the row, extra columns included
+        broken = pl.when(pl.col(f"c{i}").str.contains(REPLACEMENT, literal=True)).then(
+            pl.lit(f"{header[i]}: invalid bytes for the file's encoding")).otherwise(broken)
+    frame = frame.with_columns(broken.alias("_broken"))
+    for n, reason, *row in frame.filter(pl.col("_broken").is_not_null()).select("source_row", "_broken", *cols).iter_rows():
+        bad.append((n, reason, list(row)))
+    frame = frame.filter(pl.col("_broken").is_null()).drop("_broken")
     extras = (pl.struct([_redact_expr(pl.col(f"c{i}")).alias(h) for i, h in extra]).struct.json_encode()
               if extra else pl.lit(""))
     typed_in = frame.select("source_row", *[pl.col(f"c{i}").alias(f) for f, i in index.items()], extras.alias("extra"))

@@ -30,6 +30,19 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001
         raise InputError(f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+    try:
+        engine = _create(parsed, lock_timeout)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise InputError(f"warehouse URL {redact_url(url)} cannot be used: {exc}") from None
+    try:
+        wh.metadata.create_all(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {detail}") from None
+    return engine
+
+
+def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
     if parsed.get_backend_name() == "sqlite":
         if parsed.database:
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -44,10 +57,6 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = sa.create_engine(parsed, pool_pre_ping=True)
-    try:
-        wh.metadata.create_all(engine)
-    except sa.exc.OperationalError as exc:
-        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {str(exc.orig).strip()}") from None
     return engine
 
 

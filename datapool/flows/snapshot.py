@@ -11,6 +11,7 @@ the number of workers.
 
 from __future__ import annotations
 
+import logging
 import socket
 import sys
 import time
@@ -49,6 +50,31 @@ def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
 
 
 IO["retry_condition_fn"] = _no_retry_on_user_error
+
+
+class _UserErrorsWithoutTraceback(logging.Filter):
+    """Prefect logs a failed task with its traceback. For an error a user caused the CLI prints the
+    one line that matters, and the run's state keeps the message: drop Prefect's copies."""
+
+    names = tuple(cls.__name__ for cls in (DatapoolError, *DatapoolError.__subclasses__(),
+                                           *(c for s in DatapoolError.__subclasses__() for c in s.__subclasses__())))
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], DatapoolError):
+            return False
+        if any(isinstance(a, DatapoolError) for a in (record.args if isinstance(record.args, tuple) else ())):
+            return False
+        return not (record.levelno >= logging.ERROR and any(n in str(record.msg) for n in self.names))
+
+
+def _quiet_user_errors() -> None:
+    for name in ("", "prefect", "prefect.task_runs", "prefect.flow_runs"):
+        for handler in logging.getLogger(name).handlers:
+            if not any(isinstance(f, _UserErrorsWithoutTraceback) for f in handler.filters):
+                handler.addFilter(_UserErrorsWithoutTraceback())
+
+
+_quiet_user_errors()
 
 
 def progress(message: str, enabled: bool) -> None:
@@ -129,6 +155,7 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
                   warehouse_url: str | None = None, out_dir: str | None = None, grids_path: str | None = None,
                   threshold: int | None = None, score_chunks: int = 1, show_progress: bool = False) -> dict:
     """Build, check and publish one monthly snapshot; returns the run's counts."""
+    _quiet_user_errors()
     cfg = from_env(input_root=Path(input_root) if input_root else None, members_url=members_url,
                    warehouse_url=warehouse_url, out_dir=Path(out_dir) if out_dir else None,
                    grids_path=Path(grids_path) if grids_path else None, threshold=threshold)

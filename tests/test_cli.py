@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import click
+import pytest
+from cliutil import assert_one_clear_line, invoke
+
+from datapool.cli import cli
+
+
+def test_every_command_has_help(capsys):
+    for name, cmd in cli.commands.items():
+        assert cmd.help and len(cmd.help) > 20, name
+        code, out, _ = invoke(capsys, name, "--help")
+        assert code == 0 and "Usage" in out and "--help" in out, name
+        for p in cmd.params:
+            if isinstance(p, click.Option):
+                assert p.help, (name, p.name)
+
+
+def test_bad_snapshot_option(capsys):
+    code, _, err = invoke(capsys, "run", "--snapshot", "2025-13")
+    assert code == 2 and "YYYY-MM" in err and "Traceback" not in err
+
+
+def test_missing_input_root(capsys, tmp_path):
+    code, _, err = invoke(capsys, "run", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    assert_one_clear_line(code, err, "does not exist")
+
+
+def test_samples_command_is_deterministic(capsys, tmp_path):
+    assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "a"))[0] == 0
+    assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "b"))[0] == 0
+    for rel in ("2025-01/market_supervision.csv", "2025-02/social_insurance.csv", "grids.geojson", "truth/unions.csv"):
+        assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
+
+
+def test_match_command_writes_links(capsys, tmp_path, samples):
+    out = tmp_path / "links.csv"
+    code, stdout, _ = invoke(capsys, "match", "--input", str(samples), "--snapshot", "2025-05", "--output", str(out))
+    assert code == 0 and "enterprises" in stdout
+    header = out.read_text().splitlines()[0]
+    assert header.startswith("source,source_row,enterprise_id,rule,score")
+
+
+@pytest.mark.prefect
+def test_backfill_skips_published_and_force_reruns(capsys, prefect_harness, tmp_path, samples):
+    args = ["backfill", "--from", "2025-05", "--to", "2025-06", "--input", str(samples), "--out", str(tmp_path), "--quiet"]
+    code, out, err = invoke(capsys, *args)
+    assert code == 0, err
+    assert "[1/2] 2025-05:" in out and "[2/2] 2025-06:" in out
+    code, out, _ = invoke(capsys, *args)
+    assert code == 0 and out.count("already published, skipped") == 2
+    code, out, _ = invoke(capsys, *args[:-1], "--force", "--quiet")
+    assert code == 0 and "skipped" not in out and "[2/2] 2025-06" in out
+    code, out, _ = invoke(capsys, "profile", "--out", str(tmp_path), _some_enterprise(tmp_path))
+    assert code == 0 and "source rows" in out and "linked by" in out
+
+
+def _some_enterprise(out) -> str:
+    import sqlite3
+
+    con = sqlite3.connect(out / "warehouse.sqlite")
+    (eid,) = con.execute("SELECT enterprise_id FROM enterprise WHERE n_records >= 3 ORDER BY enterprise_id LIMIT 1").fetchone()
+    con.close()
+    return eid
+
+
+@pytest.mark.prefect
+def test_backfill_failure_names_the_month_and_keeps_earlier(capsys, prefect_harness, tmp_path, sample_copy):
+    (sample_copy / "2025-06" / "market_supervision.csv").write_text("企业名称\n宏达\n", encoding="utf-8")
+    code, out, err = invoke(capsys, "backfill", "--from", "2025-05", "--to", "2025-06", "--input", str(sample_copy),
+                            "--out", str(tmp_path), "--quiet")
+    assert_one_clear_line(code, err, "backfill stopped at 2025-06", "统一社会信用代码")
+    assert "[1/2] 2025-05:" in out
+    code, out, _ = invoke(capsys, "backfill", "--from", "2025-05", "--to", "2025-05", "--input", str(sample_copy),
+                          "--out", str(tmp_path), "--quiet")
+    assert "already published" in out
+
+
+def test_serve_dry_run_carries_schedule_and_parameters(capsys, tmp_path):
+    from datapool.flows.deploy import build_deployment
+
+    d = build_deployment("monthly", "0 6 2 * *", {"input_root": tmp_path, "threshold": 30})
+    assert d.schedules[0].schedule.cron == "0 6 2 * *"
+    assert d.parameters == {"input_root": str(tmp_path), "threshold": 30}
+    assert d.name == "monthly" and "monthly" in d.tags
+
+
+def test_prefect_yaml_matches_serve_schedule():
+    import yaml
+
+    from conftest import ROOT
+
+    doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
+    dep = doc["deployments"][0]
+    assert dep["schedules"][0]["cron"] == "0 6 2 * *"
+    assert dep["entrypoint"] == "datapool/flows/deploy.py:monthly_flow"
+    assert set(dep["parameters"]) >= {"snapshot", "input_root", "out_dir"}
+
+
+def test_previous_month():
+    from datetime import date
+
+    from datapool.flows.deploy import previous_month
+
+    assert previous_month(date(2026, 1, 2)) == "2025-12" and previous_month(date(2026, 7, 2)) == "2026-06"
