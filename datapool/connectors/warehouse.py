@@ -123,7 +123,7 @@ def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
     """One snapshot of one table, as polars."""
     table = wh.metadata.tables[name]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.snapshot == snapshot)).all()
+        rows = conn.execute(sa.select(table).where(table.c.snapshot == snapshot).order_by(*table.columns)).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=[c.name for c in table.columns], orient="row",
                         infer_schema_length=None)
 
