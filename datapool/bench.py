@@ -75,7 +75,13 @@ def _in_child(target: Callable, *args: object) -> dict:
     q: mp.Queue = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    result = q.get()
+    while True:
+        try:
+            result = q.get(timeout=2)
+            break
+        except Exception:  # noqa: BLE001 - queue.Empty: check the child is still alive
+            if not p.is_alive():
+                raise RuntimeError(f"benchmark child {target.__name__} died (exit code {p.exitcode})") from None
     p.join()
     return result
 
