@@ -48,7 +48,7 @@ def run_splink(root: Path, month: str) -> dict:
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("core"))
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("uscc"))
     pred = linker.inference.predict(threshold_match_probability=0.5)
-    pairs = int(pred.as_duckdbpyrelation().count("*").fetchone()[0]) if hasattr(pred, "as_duckdbpyrelation") else 0
+    pairs = len(pred.as_pandas_dataframe(limit=None)) if hasattr(pred, "as_pandas_dataframe") else 0
     clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.95).as_pandas_dataframe()
     seconds = time.perf_counter() - t
     out = pl.from_pandas(clusters[["unique_id", "cluster_id"]]).join(
