@@ -86,14 +86,29 @@ def _flow(workers: int | None, dask_address: str | None):  # noqa: ANN202
 
 
 def run_one(snapshot: str, kw: dict) -> dict:
-    """Run the snapshot flow for one month with the CLI's options."""
-    cfg = from_env(input_root=kw.get("input_root"), members_url=kw.get("members_url"),
-                   warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"), grids_path=kw.get("grids_path"),
-                   threshold=kw.get("threshold"))
-    flow, chunks = _flow(kw.get("workers"), kw.get("dask_address"))
-    return flow(snapshot=snapshot, input_root=str(cfg.input_root), members_url=cfg.members_url,
-                warehouse_url=cfg.warehouse_url, out_dir=str(cfg.out_dir), grids_path=str(cfg.grids_path),
-                threshold=cfg.threshold, score_chunks=chunks, show_progress=not kw.get("quiet"))
+    """Run the snapshot flow for one month with the CLI's options.
+
+    Database URLs may carry passwords, and Prefect records flow parameters in its
+    API; so URLs reach the flow through DATAPOOL_* variables of this process, never
+    as parameters.
+    """
+    saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
+    try:
+        for key in ("members_url", "warehouse_url"):
+            if kw.get(key):
+                os.environ[f"DATAPOOL_{key.upper()}"] = str(kw[key])
+        cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"), grids_path=kw.get("grids_path"),
+                       threshold=kw.get("threshold"))
+        flow, chunks = _flow(kw.get("workers"), kw.get("dask_address"))
+        return flow(snapshot=snapshot, input_root=str(cfg.input_root), out_dir=str(cfg.out_dir),
+                    grids_path=str(cfg.grids_path), threshold=cfg.threshold, score_chunks=chunks,
+                    show_progress=not kw.get("quiet"))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
 
 
 def _summary(result: dict) -> str:

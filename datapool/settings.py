@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -86,10 +86,3 @@ def check_snapshot(value: str) -> str:
     if not _SNAPSHOT_RE.match(value or ""):
         raise ValueError(f"snapshot must look like YYYY-MM, got {value!r}")
     return value
-
-
-@dataclass(frozen=True)
-class StageCounts:
-    """Counts a run reports per stage (kept in ``pipeline_run``)."""
-
-    values: dict[str, int] = field(default_factory=dict)

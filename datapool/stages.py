@@ -15,10 +15,10 @@ import polars as pl
 from datapool.connectors import warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.reader import ReadResult, find_export, read_export
-from datapool.connectors.specs import SOURCES, SPECS
+from datapool.connectors.specs import SPECS
 from datapool.coverage import Coverage, diff_members, month_changes
 from datapool.errors import InputError
-from datapool.matching.engine import Resolution, resolve
+from datapool.matching.engine import Resolution
 from datapool.schemas import expectations as ex
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.visits.maps import heatmap_html, heatmap_png

@@ -88,7 +88,6 @@ def test_serve_dry_run_carries_schedule_and_parameters(capsys, tmp_path):
 
 def test_prefect_yaml_matches_serve_schedule():
     import yaml
-
     from conftest import ROOT
 
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())

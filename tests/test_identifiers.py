@@ -5,8 +5,18 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from datapool.matching.identifiers import (
-    ORG_WEIGHTS, USCC_ALPHABET, USCC_WEIGHTS, classify, clean_code, is_valid_org_code, is_valid_regno, is_valid_uscc,
-    org_check_char, org_code_of, regno_check_digit, uscc_check_char,
+    ORG_WEIGHTS,
+    USCC_ALPHABET,
+    USCC_WEIGHTS,
+    classify,
+    clean_code,
+    is_valid_org_code,
+    is_valid_regno,
+    is_valid_uscc,
+    org_check_char,
+    org_code_of,
+    regno_check_digit,
+    uscc_check_char,
 )
 
 

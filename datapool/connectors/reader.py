@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import io
 import hmac
+import io
 import json
 import re
 import unicodedata

@@ -35,11 +35,9 @@ from datapool.matching.scoring import score_pairs
 from datapool.matching.standardise import standardise
 from datapool.settings import from_env
 
-IO = {"retries": 2, "retry_delay_seconds": [1, 4], "cache_policy": NO_CACHE}
-CPU = {"cache_policy": NO_CACHE}
-
 
 def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
+    """Retry I/O faults, never an error the user must fix (a missing column stays missing)."""
     try:
         state.result()
     except DatapoolError:
@@ -49,7 +47,8 @@ def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
-IO["retry_condition_fn"] = _no_retry_on_user_error
+IO = {"retries": 2, "retry_delay_seconds": [1, 4], "cache_policy": NO_CACHE, "retry_condition_fn": _no_retry_on_user_error}
+CPU = {"cache_policy": NO_CACHE}
 
 
 class _UserErrorsWithoutTraceback(logging.Filter):

@@ -13,8 +13,19 @@ import random
 from pathlib import Path
 
 from datapool.samples.exports import (
-    CA_HEADERS, MS_HEADERS, SI_HEADERS, TAX_HEADERS, bad_rows, civil_rows, market_rows, month_end, si_accounts,
-    si_rows, tax_rows, write_csv, write_xlsx,
+    CA_HEADERS,
+    MS_HEADERS,
+    SI_HEADERS,
+    TAX_HEADERS,
+    bad_rows,
+    civil_rows,
+    market_rows,
+    month_end,
+    si_accounts,
+    si_rows,
+    tax_rows,
+    write_csv,
+    write_xlsx,
 )
 from datapool.samples.geo import make_grids, write_geojson
 from datapool.samples.members import build_members, write_members

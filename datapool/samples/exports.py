@@ -11,7 +11,7 @@ from pathlib import Path
 import xlsxwriter
 
 from datapool.samples.noise import address_variant, code_typo, date_text, lower_check, name_variant
-from datapool.samples.world import KIND_BRANCH, KIND_INDIV, KIND_SOCIAL, Enterprise, World
+from datapool.samples.world import KIND_INDIV, KIND_SOCIAL, Enterprise, World
 
 MS_HEADERS = ["统一社会信用代码", "注册号", "企业名称", "企业类型", "法定代表人", "注册资本(万元)", "成立日期", "登记状态",
               "住所", "行业代码", "经度", "纬度"]

@@ -15,7 +15,16 @@ from pathlib import Path
 
 from datapool.matching.identifiers import org_check_char, uscc_check_char
 from datapool.samples.noise import code_typo, name_variant
-from datapool.samples.world import BRAND_CHARS, INDUSTRIES, KIND_INDIV, KIND_SOCIAL, KIND_SOLE, World, mobile, person
+from datapool.samples.world import (
+    BRAND_CHARS,
+    INDUSTRIES,
+    KIND_INDIV,
+    KIND_SOCIAL,
+    KIND_SOLE,
+    World,
+    mobile,
+    person,
+)
 
 SCHEMA = """
 CREATE TABLE union_org (union_id TEXT PRIMARY KEY, union_name TEXT NOT NULL, union_uscc TEXT, union_kind TEXT NOT NULL,

@@ -11,7 +11,12 @@ import random
 from dataclasses import dataclass, field, replace
 from datetime import date
 
-from datapool.matching.identifiers import USCC_ALPHABET, org_check_char, regno_check_digit, uscc_check_char
+from datapool.matching.identifiers import (
+    USCC_ALPHABET,
+    org_check_char,
+    regno_check_digit,
+    uscc_check_char,
+)
 from datapool.samples.geo import ROADS, Grid
 
 BRAND_CHARS = "宏达鑫盛华兴隆昌泰丰源恒通利发金汇鸿嘉瑞祥福顺安康永新德远锦程宇博腾飞龙凤佳美信诚和合众创志海天明光辉耀晨星阳润泽正豪俊雅逸"

@@ -1,0 +1,54 @@
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from conftest import ROOT
+
+from datapool.connectors.members import read_members, readonly_engine
+from datapool.errors import InputError
+
+
+def test_ruff_clean():
+    beside = Path(sys.executable).parent / "ruff"
+    exe = str(beside) if beside.exists() else shutil.which("ruff")
+    if exe is None:
+        pytest.skip("ruff not installed")
+    r = subprocess.run([exe, "check", "datapool", "tests"], cwd=ROOT, capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+
+
+def test_member_database_is_opened_read_only(tmp_path, samples):
+    db = tmp_path / "m.sqlite"
+    shutil.copy(samples / "members.sqlite", db)
+    engine = readonly_engine(f"sqlite:///{db}")
+    with engine.connect() as conn, pytest.raises(sa.exc.OperationalError, match="readonly"):
+        conn.execute(sa.text("DELETE FROM union_member"))
+    orgs, members = read_members(f"sqlite:///{db}")
+    assert set(members.columns) == {"member_id", "union_id", "employer_name", "joined_on", "status"}
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM union_member").fetchone()[0] == members.height
+
+
+def test_missing_member_database_is_never_created(tmp_path):
+    with pytest.raises(InputError, match="does not exist"):
+        read_members(f"sqlite:///{tmp_path / 'none.sqlite'}")
+    assert not (tmp_path / "none.sqlite").exists()
+
+
+def test_postgres_member_database_read_only(pg_url):
+    engine = sa.create_engine(pg_url)
+    with engine.begin() as conn:
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS union_org (union_id text, union_name text, union_uscc text, "
+                             "union_kind text, unit_name text, unit_uscc text, founded_on text, status text)"))
+        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS union_member (member_id text, union_id text, employer_name text,"
+                             " name text, id_number text, phone text, joined_on text, status text)"))
+    ro = readonly_engine(pg_url)
+    with ro.connect() as conn, pytest.raises(sa.exc.SQLAlchemyError, match="read-only"):
+        conn.execute(sa.text("INSERT INTO union_org (union_id) VALUES ('x')"))
+    orgs, members = read_members(pg_url)
+    assert orgs.height == 0 and "name" not in members.columns
