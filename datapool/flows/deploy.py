@@ -67,7 +67,8 @@ def ensure_api(say: Callable[[str], None]) -> subprocess.Popen | None:
     exe = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     say(f"PREFECT_API_URL is not set: starting a local Prefect server on http://127.0.0.1:{port}")
     proc = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)  # outlives a Ctrl-C to the group long enough to shut down
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + 60
     import urllib.request
