@@ -28,7 +28,8 @@ from datapool import stages
 from datapool.connectors import warehouse
 from datapool.connectors.grids import read_grids
 from datapool.connectors.members import read_members
-from datapool.errors import DatapoolError
+from datapool.connectors.specs import SOURCES
+from datapool.errors import DatapoolError, InputError
 from datapool.matching.blocking import candidate_pairs
 from datapool.matching.engine import finish
 from datapool.matching.scoring import score_pairs
@@ -165,12 +166,12 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
         snap_dir = str(cfg.input_root / snapshot)
-        reads = {s: read_export_task.submit(snap_dir, s, cfg.hmac_key) for s in stages.SOURCES}
+        reads = {s: read_export_task.submit(snap_dir, s, cfg.hmac_key) for s in SOURCES}
         members_f = read_members_task.submit(cfg.members_url)
         grids_f = read_grids_task.submit(str(cfg.grids_path))
         prev_f = previous_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
         if not (cfg.input_root / snapshot).is_dir():
-            raise stages.InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
+            raise InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
         ing = stages.combine({s: f.result() for s, f in reads.items()})
         for s in ing.missing:
             logger.warning("%s sent no export for %s", s, snapshot)
