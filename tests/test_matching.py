@@ -79,3 +79,14 @@ def test_golden_uscc_is_valid_when_any_record_has_one(resolved):
     _, res = resolved[MONTHS[1]]
     e = res.enterprises.filter(pl.col("uscc_valid"))
     assert all(is_valid_uscc(u) for u in e["uscc"].to_list())
+
+
+def test_chunked_scoring_gives_the_same_pairs(resolved):
+    from datapool.matching.blocking import candidate_pairs
+    from datapool.matching.scoring import score_pairs
+
+    _, res = resolved["2025-05"]
+    pairs = candidate_pairs(res.std)
+    whole = score_pairs(res.std, pairs)
+    chunked = score_pairs(res.std, pairs, chunk=5_000)
+    assert chunked.sort("rid_a", "rid_b").equals(whole.sort("rid_a", "rid_b"))

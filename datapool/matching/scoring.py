@@ -106,6 +106,11 @@ def decide(cmp: pl.DataFrame) -> pl.DataFrame:
             .select("rid_a", "rid_b", "rule", "score", "agreed", "name_sim", "addr_sim"))
 
 
-def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """compare + decide."""
-    return decide(compare(std, pairs))
+CHUNK = 400_000
+
+
+def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> pl.DataFrame:
+    """compare + decide, ``chunk`` pairs at a time so memory stays flat however many pairs there are."""
+    if pairs.height <= chunk:
+        return decide(compare(std, pairs))
+    return pl.concat([decide(compare(std, pairs.slice(i, chunk))) for i in range(0, pairs.height, chunk)])

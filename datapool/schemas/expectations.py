@@ -122,7 +122,7 @@ class Validator:
         self.gx = gx
         self.ctx = gx.get_context(mode="ephemeral")
         self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
-        self.docs_dir = docs_dir
+        self.docs_dir = docs_dir = docs_dir.resolve()  # GX wants an absolute path
         self.ctx.add_data_docs_site(site_name="datapool", site_config={
             "class_name": "SiteBuilder",
             "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
