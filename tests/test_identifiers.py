@@ -100,3 +100,13 @@ def test_regno_mod_11_10_catches_single_digit_errors(body, pos, d):
     typo = code[:pos] + d + code[pos + 1:]
     if typo != code:
         assert not is_valid_regno(typo)
+
+
+@given(st.lists(st.text(alphabet="91３６ａbc -_\u3000Ｘx", max_size=20), max_size=20))
+def test_vectorised_clean_code_agrees(values):
+    import polars as pl
+
+    from datapool.matching.identifiers import clean_code_expr
+
+    out = pl.DataFrame({"v": values}, schema={"v": pl.Utf8}).select(clean_code_expr(pl.col("v"))).to_series().to_list()
+    assert out == [clean_code(v) for v in values]

@@ -15,6 +15,8 @@ import polars as pl
 from datapool.matching.names import pinyin_key
 
 MAX_BLOCK = 60
+WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
+WEAK = ("a:", "b:")
 
 
 def block_keys(std: pl.DataFrame) -> pl.DataFrame:
@@ -36,7 +38,9 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key."""
     keys = block_keys(with_brand_key(std))
     sizes = keys.group_by("key").len()
-    keep = sizes.filter((pl.col("len") > 1) & ((pl.col("len") <= max_block) | pl.col("key").str.starts_with("u:")))
+    weak = pl.col("key").str.slice(0, 2).is_in(list(WEAK))
+    keep = sizes.filter((pl.col("len") > 1) & (
+        pl.col("key").str.starts_with("u:") | (~weak & (pl.col("len") <= max_block)) | (pl.col("len") <= WEAK_BLOCK)))
     keys = keys.join(keep.select("key"), on="key")
     pairs = keys.join(keys, on="key", suffix="_b").filter(pl.col("rid") < pl.col("rid_b"))
     return pairs.select(pl.col("rid").alias("rid_a"), pl.col("rid_b")).unique().sort("rid_a", "rid_b")

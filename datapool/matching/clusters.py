@@ -8,29 +8,26 @@ rows. The order makes the result independent of input order.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import polars as pl
 
 from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES
 
-
-@dataclass
-class _Cluster:
-    uscc: str | None
-    registries: dict[str, int] = field(default_factory=dict)
-    branch: set[bool] = field(default_factory=set)
+_REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
 
 
 def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """Return ``(assignments: rid -> cluster, accepted edges)``; cluster = smallest rid in it."""
+    """Return ``(assignments: rid -> cluster, accepted edges)``; cluster = smallest rid in it.
+
+    Per-cluster state lives in flat lists indexed by the root: the valid USCC,
+    how many rows of each once-only registry, and a branch bitmask (1 = not a
+    branch, 2 = a branch).
+    """
     n = std.height
     parent = list(range(n))
-    valid = std.select(pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None)).to_series().to_list()
-    sources = std.get_column("source").to_list()
-    branches = std.get_column("branch").fill_null(False).to_list()
-    state = [_Cluster(valid[i], {sources[i]: 1} if sources[i] in UNIQUE_SOURCES else {}, {branches[i]})
-             for i in range(n)]
+    uscc = std.select(pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None)).to_series().to_list()
+    reg = std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int8).to_list()
+    seen = [1 << r if r >= 0 else 0 for r in reg]  # bit per once-only registry present in the cluster
+    branch = [2 if b else 1 for b in std.get_column("branch").fill_null(False).to_list()]
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -46,21 +43,14 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         if ra == rb:
             accepted.append(i)
             continue
-        sa, sb = state[ra], state[rb]
-        if sa.uscc and sb.uscc and sa.uscc != sb.uscc:
-            continue
-        if any(sa.registries.get(s, 0) + c > 1 for s, c in sb.registries.items()):
-            continue
-        if len(sa.branch | sb.branch) > 1:
+        ua, ub = uscc[ra], uscc[rb]
+        if (ua and ub and ua != ub) or (seen[ra] & seen[rb]) or (branch[ra] | branch[rb]) == 3:
             continue
         root, child = (ra, rb) if ra < rb else (rb, ra)
         parent[child] = root
-        merged = state[root]
-        other = state[child]
-        merged.uscc = merged.uscc or other.uscc
-        for s, c in other.registries.items():
-            merged.registries[s] = merged.registries.get(s, 0) + c
-        merged.branch |= other.branch
+        uscc[root] = ua or ub
+        seen[root] |= seen[child]
+        branch[root] |= branch[child]
         accepted.append(i)
     roots = [find(i) for i in range(n)]
     assign = pl.DataFrame({"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)})

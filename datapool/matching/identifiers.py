@@ -36,6 +36,11 @@ def clean_code(raw: str | None) -> str:
     return re.sub(r"[\s\-_]", "", text).upper()
 
 
+def clean_code_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`clean_code` in polars: NFKC, no spaces / dashes / underscores, upper case; null -> ''."""
+    return col.fill_null("").str.normalize("NFKC").str.replace_all(r"[\s\-_]", "").str.to_uppercase()
+
+
 def uscc_check_char(body17: str) -> str | None:
     """The check character for the first 17 USCC characters, None if not computable."""
     try:
@@ -128,7 +133,7 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.Data
     Runs the checks once per distinct value (identifiers repeat little, but
     the Python work stays per distinct code, never per pair).
     """
-    cleaned = df.get_column(column).map_elements(clean_code, return_dtype=pl.Utf8, skip_nulls=False)
+    cleaned = df.select(clean_code_expr(pl.col(column))).to_series()
     uniq = cleaned.unique().to_list()
     kinds = {c: classify(c or "", hint) for c in uniq}
     table = pl.DataFrame(
@@ -144,7 +149,7 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.Data
         pl.col("_c").alias("id_clean"),
         pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(pl.col("_c")).otherwise(None).alias("uscc"),
         pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
-        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(pl.col("_c")).otherwise(None).alias("regno"),
+        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(pl.col("_c")).otherwise(None).alias("id_regno"),
         # an organisation code read out of a USCC that fails its own check may hold the typo even when
         # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
         pl.when(pl.col("id_kind").is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None)

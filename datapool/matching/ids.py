@@ -11,7 +11,6 @@ this month, keeps its id. No id is given to two clusters.
 from __future__ import annotations
 
 import hashlib
-from collections import Counter
 
 import polars as pl
 
@@ -32,17 +31,18 @@ def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame |
     anchors = df.group_by("cluster").agg(
         pl.col("uscc").filter(pl.col("uscc_valid")).min().alias("uscc"),
         (pl.col("source") + ":" + pl.col("source_key")).min().alias("key"),
-        pl.col("enterprise_id").drop_nulls().alias("prev"),
-    ).sort("cluster")
+    )
+    votes = (df.filter(pl.col("enterprise_id").is_not_null()).group_by("cluster", "enterprise_id").len("votes")
+             .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
+             .group_by("cluster", maintain_order=True).agg(pl.col("enterprise_id").alias("prev"),
+                                                           pl.col("votes").first().alias("top")))
+    plan = (anchors.join(votes, on="cluster", how="left")
+            .with_columns(pl.col("top").fill_null(0), pl.coalesce("uscc", "key", pl.col("cluster").cast(pl.Utf8)).alias("anchor"))
+            .sort(["top", "cluster"], descending=[True, False]))
     taken: set[str] = set()
     result: dict[int, str] = {}
-    wants = []
-    for cl, uscc, key, prev in anchors.iter_rows():
-        votes = Counter(prev)
-        ranked = sorted(votes.items(), key=lambda kv: (-kv[1], kv[0]))
-        wants.append((-(ranked[0][1] if ranked else 0), cl, [p for p, _ in ranked], uscc or key or str(cl)))
-    for _, cl, candidates, anchor in sorted(wants):
-        chosen = next((p for p in candidates if p not in taken), None)
+    for cl, candidates, anchor in plan.select("cluster", "prev", "anchor").iter_rows():
+        chosen = next((p for p in candidates or () if p not in taken), None)
         if chosen is None:
             chosen, k = new_id(anchor), 1
             while chosen in taken:

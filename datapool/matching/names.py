@@ -49,7 +49,6 @@ _FORMS: dict[str, str] = {
     "中心": "中心", "医院": "医院", "诊所": "诊所", "厂": "厂", "店": "店", "馆": "馆", "部": "部",
     "行": "行", "场": "场", "社": "社", "工作室": "工作室",
 }
-_FORM_KEYS = sorted(_FORMS, key=len, reverse=True)
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
 _BRANCH_RE = re.compile(r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>" + "|".join(_BRANCH_MARKERS) + r")$")
 _INDUSTRY = sorted(
@@ -112,7 +111,7 @@ class NameParts:
 
 def to_simplified(text: str) -> str:
     """Traditional -> simplified, via OpenCC's t2s tables; cheap when nothing is traditional."""
-    if _TRADITIONAL and not any(ch in _TRADITIONAL for ch in text):
+    if _TRADITIONAL and _TRADITIONAL.isdisjoint(text):
         return text
     return _CONVERTER.convert(text)
 
@@ -130,30 +129,48 @@ def fold(text: str | None) -> str:
     return unicodedata.normalize("NFKC", out).translate(_BRACKETS)
 
 
-@functools.lru_cache(maxsize=200_000)
+@functools.lru_cache(maxsize=20_000)
+def _char_pinyin(ch: str) -> str:
+    return lazy_pinyin(ch)[0] if ch.strip() else ""
+
+
 def pinyin_key(text: str) -> str:
-    """Toneless pinyin of ``text``, joined: 鑫达 and 新达 both give ``xinda``."""
-    return "".join(lazy_pinyin(text))
+    """Toneless pinyin of ``text``, joined: 鑫达 and 新达 both give ``xinda``.
+
+    Character by character (each character's first reading), so the key is the
+    same wherever the character stands, and cheap: one cached lookup a character.
+    """
+    return "".join(_char_pinyin(ch) for ch in text)
+
+
+_REGION_RE = re.compile("|".join(re.escape(a) for a in _REGIONS))  # longest alias first
+
+
+def _longest_suffix(text: str, words: frozenset[str], lengths: tuple[int, ...]) -> str:
+    """The longest word of ``words`` that ends ``text`` and leaves something before it."""
+    for n in lengths:
+        if len(text) > n and text[-n:] in words:
+            return text[-n:]
+    return ""
+
+
+_FORM_SET, _FORM_LENGTHS = frozenset(_FORMS), tuple(sorted({len(k) for k in _FORMS}, reverse=True))
+_INDUSTRY_SET, _INDUSTRY_LENGTHS = frozenset(_INDUSTRY), tuple(sorted({len(k) for k in _INDUSTRY}, reverse=True))
 
 
 def _strip_region(text: str) -> tuple[str, str]:
     """Strip stacked leading regions (江西赣县…); the most specific one is the region."""
     region = ""
-    stripped = True
-    while stripped:
-        stripped = False
-        for alias in _REGIONS:
-            if text.startswith(alias) and len(text) > len(alias) + 1:
-                region, text, stripped = _REGION_ALIASES[alias], text[len(alias):], True
-                break
-    return region, text
+    while True:
+        m = _REGION_RE.match(text)
+        if not m or len(text) <= m.end() + 1:
+            return region, text
+        region, text = _REGION_ALIASES[m.group(0)], text[m.end():]
 
 
 def _strip_form(text: str) -> tuple[str, str]:
-    for key in _FORM_KEYS:
-        if text.endswith(key) and len(text) > len(key):
-            return _FORMS[key], text[: -len(key)]
-    return "", text
+    key = _longest_suffix(text, _FORM_SET, _FORM_LENGTHS)
+    return (_FORMS[key], text[: -len(key)]) if key else ("", text)
 
 
 def _split_brackets(text: str) -> tuple[str, list[str]]:
@@ -164,14 +181,14 @@ def _split_brackets(text: str) -> tuple[str, list[str]]:
 
 
 def _split_industry(body: str) -> tuple[str, str]:
-    for word in _INDUSTRY:
-        if body.endswith(word) and len(body) > len(word):
-            brand, industry = body[: -len(word)], word
-            more_brand, more_industry = _split_industry(brand) if len(brand) > 2 else (brand, "")
-            if more_industry and len(more_brand) >= 2:
-                return more_brand, more_industry + industry
-            return brand, industry
-    return body, ""
+    word = _longest_suffix(body, _INDUSTRY_SET, _INDUSTRY_LENGTHS)
+    if not word:
+        return body, ""
+    brand, industry = body[: -len(word)], word
+    more_brand, more_industry = _split_industry(brand) if len(brand) > 2 else (brand, "")
+    if more_industry and len(more_brand) >= 2:
+        return more_brand, more_industry + industry
+    return brand, industry
 
 
 @functools.lru_cache(maxsize=500_000)

@@ -41,7 +41,7 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
         parts.append(identifier_columns(group, "id", ID_HINTS.get(str(source[0]), "")))
     df = pl.concat(parts, how="diagonal_relaxed").sort("rid")
     regno = pl.col("regno").map_elements(clean_code, return_dtype=pl.Utf8)
-    df = df.with_columns(pl.when(regno != "").then(regno).otherwise(None).alias("regno"))
+    df = df.with_columns(pl.coalesce(pl.when(regno != "").then(regno), "id_regno").alias("regno")).drop("id_regno")
     df = df.with_columns(pl.col("regno").map_elements(lambda v: v if is_valid_regno(v) else None,
                                                       return_dtype=pl.Utf8).alias("regno_valid"))
     names = _name_table(df.get_column("name").unique().to_list())
