@@ -16,6 +16,8 @@ import polars as pl
 
 def run_splink(root: Path, month: str) -> dict:
     """Train, predict and cluster with Splink (DuckDB); writes ``splink_links.parquet``."""
+    import logging
+
     import splink.comparison_library as cl
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
@@ -41,6 +43,7 @@ def run_splink(root: Path, month: str) -> dict:
                                                 block_on("phone_hash"), block_on("addr_norm")],
         retain_intermediate_calculation_columns=False,
     )
+    logging.getLogger("splink").setLevel(logging.ERROR)
     t = time.perf_counter()
     linker = Linker(df, settings, db_api=DuckDBAPI())
     linker.training.estimate_probability_two_random_records_match([block_on("uscc")], recall=0.8)

@@ -103,3 +103,10 @@ def test_previous_month():
     from datapool.flows.deploy import previous_month
 
     assert previous_month(date(2026, 1, 2)) == "2025-12" and previous_month(date(2026, 7, 2)) == "2026-06"
+
+
+def test_bench_command_runs_small(capsys, tmp_path):
+    code, out, err = invoke(capsys, "bench", "--enterprises", "150", "--reader-rows", "2000", "--no-splink",
+                            "--out", str(tmp_path))
+    assert code == 0, err
+    assert "rows/s" in out and "F1" in out

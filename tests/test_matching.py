@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from quality import pairwise
 
+from datapool.bench import quality as pairwise
 from datapool.matching.engine import resolve
 from datapool.matching.identifiers import is_valid_uscc
 
