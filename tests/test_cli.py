@@ -110,3 +110,11 @@ def test_bench_command_runs_small(capsys, tmp_path):
                             "--out", str(tmp_path))
     assert code == 0, err
     assert "rows/s" in out and "F1" in out
+
+
+def test_sample_grids_cover_the_district(samples):
+    from datapool.connectors.grids import read_grids
+
+    grids = read_grids(samples / "grids.geojson")
+    assert len(grids) == 136 and len({g.grid_id for g in grids}) == 136
+    assert len({(g.street, g.community) for g in grids}) == 136 and all(g.grid_worker for g in grids)

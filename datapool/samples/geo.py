@@ -17,7 +17,7 @@ TOWNS = [
     "储潭镇", "韩坊镇", "阳埠乡", "大埠乡", "长洛乡", "大田乡", "石芫乡", "三溪乡", "白鹭乡", "江西赣县经济开发区",
 ]
 # grids per town: the seat and the development zone are dense, the rest rural
-_GRIDS_PER_TOWN = [30, 5, 6, 6, 6, 6, 6, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 9]
+_GRIDS_PER_TOWN = [34, 5, 6, 6, 6, 6, 6, 5, 5, 5, 5, 5, 4, 4, 4, 4, 4, 4, 4, 14]  # 136 grids, as in the district
 COLS, ROWS = 17, 8
 LON0, LON1, LAT0, LAT1 = 114.80, 115.30, 25.60, 26.20
 _COMMUNITY_WORDS = "广场 红旗 建设 和平 光明 新华 城南 城北 东门 西门 胜利 团结 幸福 长征 人民 解放 文化 育才 花园 锦江 " \
@@ -47,6 +47,7 @@ class Grid:
 
 def make_grids(rng: random.Random) -> list[Grid]:
     """Lay the 136 grids out town by town, snake-wise over the lattice."""
+    assert sum(_GRIDS_PER_TOWN) == COLS * ROWS == 136
     cells = [(c if r % 2 == 0 else COLS - 1 - c, r) for r in range(ROWS) for c in range(COLS)]
     dlon, dlat = (LON1 - LON0) / COLS, (LAT1 - LAT0) / ROWS
     words = list(_COMMUNITY_WORDS)
