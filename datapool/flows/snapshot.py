@@ -198,7 +198,7 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
                    message=f"published in {time.perf_counter() - t0:.1f}s")
         say("publishing to the warehouse")
         publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout)
-        _artifacts(snapshot, ing, res, cov, plan, validation, counts, cfg.out_dir)
+        _artifacts(snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids})
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
         return {"snapshot": snapshot, **counts}
     except DatapoolError as exc:
@@ -229,11 +229,19 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
         "grids_with_targets": plan.targets.select("grid_id").n_unique() if plan.targets.height else 0,
         "route_m": round(sum(s["route_m"] for s in plan.route_stats.values())),
         "unordered_m": round(sum(s["unordered_m"] for s in plan.route_stats.values())),
+        "route_saving_grids_3plus": _mean_saving(plan.route_stats, 3),
         "changes": dict(changes.group_by("change").len().sort("change").iter_rows()) if changes.height else {},
     }
 
 
-def _artifacts(snapshot, ing, res, cov, plan, validation, counts, out_dir) -> None:  # noqa: ANN001
+def _mean_saving(stats: dict, min_stops: int) -> float | None:
+    """Mean per-grid saving of the route over the unordered list, over grids with ``min_stops`` or more."""
+    savings = [1 - v["route_m"] / v["unordered_m"] for v in stats.values()
+               if v["stops"] >= min_stops and v["unordered_m"] > 0]
+    return round(sum(savings) / len(savings), 4) if savings else None
+
+
+def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  # noqa: ANN001
     key = f"datapool-{snapshot}".replace("_", "-").lower()
     lines = [f"# datapool snapshot {snapshot}", "", "| source | rows in | accepted | quarantined |", "|---|---|---|---|"]
     lines += [f"| {s} | {f['rows_in']} | {f['accepted']} | {f['quarantined']} |" for s, f in sorted(ing.files.items())]
@@ -243,10 +251,10 @@ def _artifacts(snapshot, ing, res, cov, plan, validation, counts, out_dir) -> No
               "", f"**Validation:** {'all passed' if not counts['validation_warnings'] else str(counts['validation_warnings']) + ' warnings'}",
               "", f"**Targets:** {counts['targets']} · covered {counts['covered']} · orphan union records {counts['orphans']}",
               "", "| street | targets |", "|---|---|"]
-    by_street = plan.targets.join(plan.placement.select("enterprise_id"), on="enterprise_id")
-    if by_street.height:
-        towns = by_street.with_columns(pl.col("address").fill_null("")).group_by("grid_id").len().sort("grid_id")
-        lines += [f"| {g} | {n} |" for g, n in towns.iter_rows()]
+    if plan.targets.height:
+        streets = (plan.targets.select(pl.col("grid_id").replace_strict(street_of, default="?").alias("street"))
+                   .group_by("street").len().sort(["len", "street"], descending=[True, False]))
+        lines += [f"| {t} | {n} |" for t, n in streets.iter_rows()]
     create_markdown_artifact("\n".join(lines), key=key, description=f"datapool run summary {snapshot}")
     top = plan.targets.sort("headcount", descending=True).head(20).select("enterprise_id", "name", "grid_id", "headcount")
     create_table_artifact(top.to_dicts(), key=f"{key}-top-targets", description="largest targets without a union")
