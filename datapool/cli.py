@@ -92,6 +92,9 @@ def run_one(snapshot: str, kw: dict) -> dict:
     API; so URLs reach the flow through DATAPOOL_* variables of this process, never
     as parameters.
     """
+    if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
+        click.echo("note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
+                   "(fine for the samples, set your own in production)", err=True)
     saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
     try:
         for key in ("members_url", "warehouse_url"):

@@ -37,10 +37,6 @@ class ExportSpec:
     id_hint: str = ""
     active_values: tuple[str, ...] = ()
 
-    def by_header(self) -> dict[str, Column]:
-        """Columns keyed by their header."""
-        return {c.header: c for c in self.columns}
-
 
 MARKET = ExportSpec(
     source="market_supervision", stem="market_supervision", formats=("csv", "xlsx"),
