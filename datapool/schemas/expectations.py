@@ -114,10 +114,11 @@ class Validator:
 
     def __init__(self, docs_dir: Path) -> None:
         os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
-        for name in ("great_expectations", "great_expectations.data_context.types.base"):
-            logging.getLogger(name).setLevel(logging.ERROR)
         import great_expectations as gx
         from great_expectations.data_context.types.base import ProgressBarsConfig
+
+        for name in ("great_expectations", "great_expectations.data_context.types.base"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # after the import, which sets its own levels
 
         self.gx = gx
         self.ctx = gx.get_context(mode="ephemeral")
