@@ -284,7 +284,6 @@ def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, s
         v = pl.col(f)
         present = v.is_not_null() & (v != "")
         h = headers[f]
-        checks.append((v.str.contains(REPLACEMENT, literal=True).fill_null(False), f"{h}: invalid bytes for the file's encoding"))
         checks.append((v.str.len_chars().fill_null(0) > MAX_FIELD, f"{h}: value longer than {MAX_FIELD} characters"))
         col = next(c for c in spec.columns if c.field == f)
         if col.not_blank:
