@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, fields, replace
+from datetime import date
 from pathlib import Path
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
@@ -79,6 +80,12 @@ def _coerce(kind: object, raw: str) -> object:
 def redact_url(url: str) -> str:
     """Hide the password (and user) of a database URL for messages and logs."""
     return re.sub(r"//[^/@]*@", "//***@", url)
+
+
+def month_end(snapshot: str) -> date:
+    """Last day of a ``YYYY-MM`` snapshot."""
+    y, m = map(int, snapshot.split("-"))
+    return date.fromordinal(date(y + (m == 12), m % 12 + 1, 1).toordinal() - 1)
 
 
 def check_snapshot(value: str) -> str:

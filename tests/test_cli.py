@@ -30,7 +30,8 @@ def test_missing_input_root(capsys, tmp_path):
 def test_samples_command_is_deterministic(capsys, tmp_path):
     assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "a"))[0] == 0
     assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "b"))[0] == 0
-    for rel in ("2025-01/market_supervision.csv", "2025-02/social_insurance.csv", "grids.geojson", "truth/unions.csv"):
+    for rel in ("2025-01/market_supervision.csv", "2025-02/social_insurance.csv", "2025-02/civil_affairs.xlsx",
+                "grids.geojson", "truth/unions.csv"):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
 

@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 
 from datapool.connectors import warehouse
-from datapool.coverage.diff import month_end
 from datapool.schemas import warehouse as wh
+from datapool.settings import month_end
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 MONTHS = ["2025-05", "2025-06"]

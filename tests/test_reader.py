@@ -191,3 +191,12 @@ def test_reader_never_raises_anything_but_input_error_on_random_bytes(tmp_path, 
     except InputError:
         return
     assert r.rows_in == r.records.height + r.quarantine.height
+
+
+def test_phone_without_digits_gets_no_hash(tmp_path):
+    header = ["单位编号", "单位名称", "统一社会信用代码", "参保人数", "单位地址", "联系电话", "参保状态", "数据期"]
+    rows = [["1", "甲商行", "", "3", "梅林镇", "无", "正常参保", "202505"],
+            ["2", "乙商行", "", "3", "梅林镇", "-", "正常参保", "202505"],
+            ["3", "丙商行", "", "3", "梅林镇", "0797-5551234", "正常参保", "202505"]]
+    r = read_export(write(tmp_path / "social_insurance.csv", header, rows), SOCIAL_INSURANCE, "k")
+    assert r.records["phone_hash"].to_list()[:2] == [None, None] and r.records["phone_hash"][2]

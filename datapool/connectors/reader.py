@@ -324,7 +324,8 @@ def _typed(ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key
         elif parser in ("decimal", "lon", "lat"):
             exprs.append(v.cast(pl.Float64).alias(f))
         elif parser == "phone":
-            exprs.append(v.str.replace_all(r"[^\d]", "").map_elements(
+            digits = v.str.replace_all(r"[^\d]", "")
+            exprs.append(pl.when(digits.str.len_chars() >= 7).then(digits).otherwise(None).map_elements(
                 lambda s: hash_value(s, hmac_key), return_dtype=pl.Utf8).alias("phone_hash"))
         elif parser != "personal":
             exprs.append(v.alias(f))

@@ -11,12 +11,12 @@ by a keyed hash of its member_id.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
 
 import polars as pl
 
 from datapool.connectors.reader import hash_value
 from datapool.matching.engine import Resolution, link_to_pool
+from datapool.settings import month_end
 
 
 @dataclass
@@ -26,12 +26,6 @@ class Coverage:
     coverage: pl.DataFrame
     orphans: pl.DataFrame
     member_links: pl.DataFrame
-
-
-def month_end(snapshot: str) -> date:
-    """Last day of a ``YYYY-MM`` snapshot."""
-    y, m = map(int, snapshot.split("-"))
-    return date.fromordinal(date(y + (m == 12), m % 12 + 1, 1).toordinal() - 1)
 
 
 def live_unions(orgs: pl.DataFrame, snapshot: str) -> pl.DataFrame:
@@ -46,16 +40,14 @@ def diff_members(res: Resolution, orgs: pl.DataFrame, members: pl.DataFrame, sna
     """Match unions and joint-union members to enterprises and derive coverage, targets and orphans."""
     unions = live_unions(orgs, snapshot)
     singles = unions.filter(pl.col("union_kind") != "joint").sort("union_id").with_row_index("qid")
-    s_links = link_to_pool(singles.select("qid", pl.col("unit_name").alias("name"), pl.col("unit_uscc").alias("id")), res) \
-        if singles.height else pl.DataFrame(schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64})
+    s_links = link_to_pool(singles.select("qid", pl.col("unit_name").alias("name"), pl.col("unit_uscc").alias("id")), res)
     singles = singles.with_columns(pl.col("qid").cast(pl.Int64)).join(s_links, on="qid", how="left")
 
     active_members = members.filter(pl.col("status") == "active")
     joint_ids = unions.filter(pl.col("union_kind") == "joint").get_column("union_id")
     jm = active_members.filter(pl.col("union_id").is_in(joint_ids.implode()))
     employers = jm.select("union_id", "employer_name").unique().sort("union_id", "employer_name").with_row_index("qid")
-    e_links = link_to_pool(employers.select("qid", pl.col("employer_name").alias("name")), res) \
-        if employers.height else pl.DataFrame(schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64})
+    e_links = link_to_pool(employers.select("qid", pl.col("employer_name").alias("name")), res)
     employers = employers.with_columns(pl.col("qid").cast(pl.Int64)).join(e_links, on="qid", how="left")
     jm = jm.join(employers.drop("qid"), on=["union_id", "employer_name"], how="left")
 

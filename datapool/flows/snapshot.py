@@ -165,13 +165,13 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
     try:
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
+        if not (cfg.input_root / snapshot).is_dir():
+            raise InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
         snap_dir = str(cfg.input_root / snapshot)
         reads = {s: read_export_task.submit(snap_dir, s, cfg.hmac_key) for s in SOURCES}
         members_f = read_members_task.submit(cfg.members_url)
         grids_f = read_grids_task.submit(str(cfg.grids_path))
         prev_f = previous_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
-        if not (cfg.input_root / snapshot).is_dir():
-            raise InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
         ing = stages.combine({s: f.result() for s, f in reads.items()})
         for s in ing.missing:
             logger.warning("%s sent no export for %s", s, snapshot)
@@ -201,11 +201,8 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
         _artifacts(snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids})
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
         return {"snapshot": snapshot, **counts}
-    except DatapoolError as exc:
-        _record_failure(cfg, snapshot, run, str(exc))
-        raise
     except Exception as exc:
-        _record_failure(cfg, snapshot, run, f"{type(exc).__name__}: {exc}")
+        _record_failure(cfg, snapshot, run, str(exc) if isinstance(exc, DatapoolError) else f"{type(exc).__name__}: {exc}")
         raise
 
 

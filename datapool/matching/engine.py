@@ -61,6 +61,8 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     with nulls where nothing matched.
     """
 
+    if queries.height == 0:
+        return pl.DataFrame(schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64})
     offset = res.std.height
     q = conform(queries.with_columns(pl.lit("member_db").alias("source"),
                                      pl.col("qid").cast(pl.Int64).alias("source_row")), RECORD_SCHEMA)

@@ -20,7 +20,6 @@ from datapool.samples.exports import (
     bad_rows,
     civil_rows,
     market_rows,
-    month_end,
     si_accounts,
     si_rows,
     tax_rows,
@@ -30,6 +29,7 @@ from datapool.samples.exports import (
 from datapool.samples.geo import make_grids, write_geojson
 from datapool.samples.members import build_members, write_members
 from datapool.samples.world import KIND_BRANCH, World, build_world, next_month
+from datapool.settings import month_end
 
 __all__ = ["generate"]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import random
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 
 import xlsxwriter
@@ -171,6 +171,7 @@ def write_csv(path: Path, headers: list[str], rows: list[dict], encoding: str) -
 def write_xlsx(path: Path, headers: list[str], rows: list[dict]) -> None:
     """Write the civil-affairs workbook: identifiers as text, some dates as real Excel dates."""
     wb = xlsxwriter.Workbook(str(path))
+    wb.set_properties({"created": datetime(2025, 1, 1)})  # same seed, same bytes
     ws = wb.add_worksheet("社会组织")
     text, datefmt = wb.add_format({"num_format": "@"}), wb.add_format({"num_format": "yyyy-mm-dd"})
     for c, h in enumerate(headers):
@@ -185,10 +186,3 @@ def write_xlsx(path: Path, headers: list[str], rows: list[dict]) -> None:
             else:
                 ws.write_string(i, c, str(v), text)
     wb.close()
-
-
-def month_end(month: str) -> date:
-    """Last day of a ``YYYY-MM`` month."""
-    y, m = map(int, month.split("-"))
-    nxt = date(y + (m == 12), m % 12 + 1, 1)
-    return date.fromordinal(nxt.toordinal() - 1)
