@@ -227,6 +227,7 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
         "route_m": round(sum(s["route_m"] for s in plan.route_stats.values())),
         "unordered_m": round(sum(s["unordered_m"] for s in plan.route_stats.values())),
         "route_saving_grids_3plus": _mean_saving(plan.route_stats, 3),
+        "route_saving_grids_4plus": _mean_saving(plan.route_stats, 4),
         "changes": dict(changes.group_by("change").len().sort("change").iter_rows()) if changes.height else {},
     }
 
