@@ -110,3 +110,25 @@ def test_vectorised_clean_code_agrees(values):
 
     out = pl.DataFrame({"v": values}, schema={"v": pl.Utf8}).select(clean_code_expr(pl.col("v"))).to_series().to_list()
     assert out == [clean_code(v) for v in values]
+
+
+_code_chars = st.sampled_from(list("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ"))
+
+
+@given(st.lists(st.one_of(
+    st.text(alphabet=_code_chars, min_size=18, max_size=18), st.text(alphabet=_code_chars, min_size=9, max_size=9),
+    st.text(alphabet="0123456789", min_size=15, max_size=15), uscc_bodies.map(lambda b: b + uscc_check_char(b)),
+    st.text(alphabet="0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=8, max_size=8).map(lambda b: b + org_check_char(b)),
+    st.text(alphabet="0123456789", min_size=14, max_size=14).map(lambda b: b + regno_check_digit(b)),
+), max_size=30))
+def test_vectorised_checks_agree_with_the_scalar_ones(codes):
+    import polars as pl
+
+    from datapool.matching.identifiers import org_valid_expr, regno_valid_expr, uscc_valid_expr
+
+    df = pl.DataFrame({"c": codes}, schema={"c": pl.Utf8}).select(
+        uscc_valid_expr(pl.col("c")).alias("u"), org_valid_expr(pl.col("c")).alias("o"),
+        regno_valid_expr(pl.col("c")).alias("r"))
+    assert df["u"].to_list() == [is_valid_uscc(c) for c in codes]
+    assert df["o"].to_list() == [is_valid_org_code(c) for c in codes]
+    assert df["r"].to_list() == [is_valid_regno(c) for c in codes]

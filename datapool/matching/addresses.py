@@ -6,41 +6,47 @@ in the district, and registries disagree on whether to write them).
 
 from __future__ import annotations
 
-import functools
-import re
+import polars as pl
 
-from datapool.matching.names import fold
+from datapool.matching.names import fold_series
 
-_PREFIXES = ("江西省", "赣州市", "赣县区", "赣县", "江西")
-_TOWN_ALIASES = {"赣县经开区": "江西赣县经济开发区", "赣县经济开发区": "江西赣县经济开发区", "经济开发区": "江西赣县经济开发区",
-                 "江西赣县经济开发区": "江西赣县经济开发区", "经开区": "江西赣县经济开发区"}
-_TOWN_RE = re.compile(r"^(江西赣县经济开发区|赣县经开区|赣县经济开发区|经济开发区|经开区|[\u4e00-\u9fff]{1,4}?(?:镇|乡|街道))")
-_COMMUNITY_RE = re.compile(r"^([\u4e00-\u9fff\d]{1,6}?(?:社区|村|居委会))")
-_ROAD_RE = re.compile(r"([\u4e00-\u9fff\d]{1,8}?(?:大道|路|街|巷|大街|道))(\d+)号")
+_PREFIX_PATTERN = "^(江西省|赣州市|赣县区|赣县|江西)"  # in the order they are tried
+_KEEP = "江西赣县经济开发区"  # starts like a prefix, but is a town
+_TOWN_ALIASES = {"赣县经开区": _KEEP, "赣县经济开发区": _KEEP, "经济开发区": _KEEP, _KEEP: _KEEP, "经开区": _KEEP}
+_HAN = r"\x{4e00}-\x{9fff}"
+_TOWN_PATTERN = rf"^(江西赣县经济开发区|赣县经开区|赣县经济开发区|经济开发区|经开区|[{_HAN}]{{1,4}}?(?:镇|乡|街道))"
+_COMMUNITY_PATTERN = rf"^([{_HAN}\d]{{1,6}}?(?:社区|村|居委会))"
+_ROAD_PATTERN = rf"([{_HAN}\d]{{1,8}}?(?:大道|路|街|巷|大街|道))(\d+)号"
+ADDRESS_FIELDS = ("addr_norm", "town", "community", "road", "road_no")
 
 
-@functools.lru_cache(maxsize=500_000)
+def parse_addresses(addresses: pl.Series) -> pl.DataFrame:
+    """Parse each distinct address; one row per distinct value (column ``address``) with ``ADDRESS_FIELDS``.
+
+    Parts are '' when absent; ``addr_norm`` is town + community + road + number (or the rest
+    of the address when no road is found).
+    """
+    c = pl.col
+    df = pl.DataFrame({"address": addresses.cast(pl.Utf8).unique(maintain_order=True)})
+    df = df.with_columns(fold_series(df["address"]).alias("text"))
+    while True:
+        hit = df.select((c("text").str.contains(_PREFIX_PATTERN) & ~c("text").str.starts_with(_KEEP)).alias("h"))["h"]
+        if not hit.any():
+            break
+        df = df.with_columns(pl.when(hit).then(c("text").str.replace(_PREFIX_PATTERN, "")).otherwise(c("text")).alias("text"))
+    town = c("text").str.extract(_TOWN_PATTERN, 1)
+    df = df.with_columns(town.replace(_TOWN_ALIASES).fill_null("").alias("town"),
+                         c("text").str.slice(town.str.len_chars().fill_null(0)).alias("text"))
+    community = c("text").str.extract(_COMMUNITY_PATTERN, 1)
+    df = df.with_columns(community.fill_null("").alias("community"),
+                         c("text").str.slice(community.str.len_chars().fill_null(0)).alias("text"))
+    road = c("text").str.extract_groups(_ROAD_PATTERN)
+    df = df.with_columns(road.struct.field("1").fill_null("").alias("road"), road.struct.field("2").fill_null("").alias("road_no"))
+    return df.with_columns(
+        (c("town") + c("community") + pl.when(c("road") != "").then(c("road") + c("road_no")).otherwise(c("text")))
+        .alias("addr_norm")).select("address", *ADDRESS_FIELDS)
+
+
 def parse_address(raw: str | None) -> tuple[str, str, str, str, str]:
-    """Return ``(norm, town, community, road, number)``; parts are '' when absent."""
-    text = fold(raw)
-    changed = True
-    while changed:
-        changed = False
-        for p in _PREFIXES:
-            if text.startswith(p) and not text.startswith("江西赣县经济开发区"):
-                text, changed = text[len(p):], True
-    town = ""
-    m = _TOWN_RE.match(text)
-    if m:
-        town = _TOWN_ALIASES.get(m.group(1), m.group(1))
-        text = text[m.end():]
-    community = ""
-    m = _COMMUNITY_RE.match(text)
-    if m:
-        community, text = m.group(1), text[m.end():]
-    road = number = ""
-    m = _ROAD_RE.search(text)
-    if m:
-        road, number = m.group(1), m.group(2)
-    norm = town + community + (road + number if road else text)
-    return norm, town, community, road, number
+    """Return ``(norm, town, community, road, number)`` for one address; parts are '' when absent."""
+    return parse_addresses(pl.Series([raw], dtype=pl.Utf8)).select(ADDRESS_FIELDS).row(0)

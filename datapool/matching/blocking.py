@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from datapool.matching.names import pinyin_key
-
 MAX_BLOCK = 60
 WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
 WEAK = ("a:", "b:")
@@ -36,7 +34,7 @@ def block_keys(std: pl.DataFrame) -> pl.DataFrame:
 
 def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key."""
-    keys = block_keys(with_brand_key(std))
+    keys = block_keys(std)
     sizes = keys.group_by("key").len()
     weak = pl.col("key").str.slice(0, 2).is_in(list(WEAK))
     keep = sizes.filter((pl.col("len") > 1) & (
@@ -44,9 +42,3 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     keys = keys.join(keep.select("key"), on="key")
     pairs = keys.join(keys, on="key", suffix="_b").filter(pl.col("rid") < pl.col("rid_b"))
     return pairs.select(pl.col("rid").alias("rid_a"), pl.col("rid_b")).unique().sort("rid_a", "rid_b")
-
-
-def with_brand_key(std: pl.DataFrame) -> pl.DataFrame:
-    """Add ``brand_key``: pinyin of a 字号 of two or more characters."""
-    return std.with_columns(pl.col("brand").map_elements(
-        lambda b: pinyin_key(b) if len(b) >= 2 else None, return_dtype=pl.Utf8).alias("brand_key"))

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datapool.matching.blocking import block_keys, candidate_pairs, with_brand_key
+from datapool.matching.blocking import block_keys, candidate_pairs
 from datapool.matching.clusters import cluster, record_rules
 from datapool.matching.golden import golden
 from datapool.matching.ids import assign_ids
@@ -68,7 +68,7 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
                                      pl.col("qid").cast(pl.Int64).alias("source_row")), RECORD_SCHEMA)
     qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
     both = pl.concat([res.std, qstd], how="diagonal_relaxed")
-    keys = block_keys(with_brand_key(both))
+    keys = block_keys(both)
     qk = keys.filter(pl.col("rid") >= offset)
     pk = keys.filter(pl.col("rid") < offset)
     pairs = qk.join(pk, on="key", suffix="_p").select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")).unique()

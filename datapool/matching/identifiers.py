@@ -85,30 +85,77 @@ def is_valid_regno(code: str) -> bool:
     return len(code) == 15 and code.isdigit() and regno_check_digit(code[:14]) == code[14]
 
 
+_ORG_VALUE = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+
+
+def _weighted_sum(col: pl.Expr, weights: list[int], values: dict[str, int]) -> pl.Expr:
+    """Sum of character value x weight over the first ``len(weights)`` characters; null if one is unknown."""
+    terms = [col.str.slice(i, 1).replace_strict(values, default=None, return_dtype=pl.Int64) * w
+             for i, w in enumerate(weights)]
+    return pl.sum_horizontal(terms, ignore_nulls=False)
+
+
+def uscc_valid_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`is_valid_uscc` over a column of cleaned codes (never null)."""
+    check = (31 - _weighted_sum(col, USCC_WEIGHTS, _USCC_VALUE) % 31) % 31
+    last = col.str.slice(17, 1).replace_strict(_USCC_VALUE, default=None, return_dtype=pl.Int64)
+    return (col.str.contains(_USCC_SHAPE.pattern) & (check == last)).fill_null(False)
+
+
+def org_valid_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`is_valid_org_code` over a column of cleaned codes (never null)."""
+    check = (11 - _weighted_sum(col, ORG_WEIGHTS, _ORG_VALUE) % 11) % 11  # 10 is written X, 11 as 0
+    last = col.str.slice(8, 1).replace_strict({**{str(d): d for d in range(10)}, "X": 10}, default=None,
+                                              return_dtype=pl.Int64)
+    return (col.str.contains(_ORG_SHAPE.pattern) & (check == last)).fill_null(False)
+
+
+def regno_valid_expr(col: pl.Expr) -> pl.Expr:
+    """:func:`is_valid_regno` over a column of cleaned codes (never null)."""
+    p: pl.Expr = pl.lit(10, dtype=pl.Int64)
+    for i in range(14):  # ISO 7064 MOD 11,10: s = (p + d) mod 10, with 0 read as 10; p = 2s mod 11
+        p = (2 * ((p + col.str.slice(i, 1).cast(pl.Int64, strict=False) - 1) % 10 + 1)) % 11
+    return (col.str.contains(r"^[0-9]{15}$") & ((11 - p) % 10 == col.str.slice(14, 1).cast(pl.Int64, strict=False))) \
+        .fill_null(False)
+
+
+def id_kind_expr(col: pl.Expr, hint: str = "") -> pl.Expr:
+    """The form of a cleaned identifier (see :func:`classify`), as an expression."""
+    n = col.str.len_chars()
+    regno = regno_valid_expr(col)
+    fifteen = (
+        pl.when(pl.lit(hint == "regno") & regno).then(pl.lit("regno"))
+        .when(col.str.contains(r"^[0-9]{6}") & org_valid_expr(col.str.slice(6))).then(pl.lit("taxid15"))
+        .when(regno).then(pl.lit("regno"))
+        .when(col.str.contains(r"^[0-9]+$")).then(pl.lit("regno_bad"))
+        .otherwise(pl.lit("taxid15_bad"))
+    )
+    return (
+        pl.when(col == "").then(pl.lit(""))
+        .when(n == 18).then(pl.when(uscc_valid_expr(col)).then(pl.lit("uscc")).otherwise(pl.lit("uscc_bad")))
+        .when(n == 9).then(pl.when(org_valid_expr(col)).then(pl.lit("org")).otherwise(pl.lit("org_bad")))
+        .when(n == 15).then(fifteen)
+        .otherwise(pl.lit("other"))
+    )
+
+
+def org_code_expr(col: pl.Expr, kind: pl.Expr) -> pl.Expr:
+    """The check-passing organisation code an identifier carries, '' when none (see :func:`org_code_of`)."""
+    part = (pl.when(kind.is_in(["uscc", "uscc_bad"])).then(col.str.slice(8, 9))
+            .when(kind == "org").then(col).when(kind == "taxid15").then(col.str.slice(6)).otherwise(pl.lit("")))
+    return pl.when(org_valid_expr(part)).then(part).otherwise(pl.lit(""))
+
+
 def classify(code: str, hint: str = "") -> str:
     """Name the form of a cleaned identifier.
 
     Returns one of ``uscc``, ``uscc_bad`` (18 chars, check fails), ``org``,
-    ``org_bad``, ``regno``, ``taxid15`` (division code + organisation code),
-    ``other``, or ``''`` for blank. A 15-digit value can pass both the 注册号
-    and the tax-id reading; ``hint`` (``regno`` or ``taxid15``, from the column
-    it came from) decides.
+    ``org_bad``, ``regno``, ``regno_bad``, ``taxid15`` (division code +
+    organisation code), ``taxid15_bad``, ``other``, or ``''`` for blank. A
+    15-digit value can pass both the 注册号 and the tax-id reading; ``hint``
+    (``regno`` or ``taxid15``, from the column it came from) decides.
     """
-    if not code:
-        return ""
-    if len(code) == 18:
-        return "uscc" if is_valid_uscc(code) else "uscc_bad"
-    if len(code) == 9:
-        return "org" if is_valid_org_code(code) else "org_bad"
-    if len(code) == 15:
-        if hint == "regno" and is_valid_regno(code):
-            return "regno"
-        if code[:6].isdigit() and is_valid_org_code(code[6:]):
-            return "taxid15"
-        if is_valid_regno(code):
-            return "regno"
-        return "regno_bad" if code.isdigit() else "taxid15_bad"
-    return "other"
+    return pl.select(id_kind_expr(pl.lit(code, dtype=pl.Utf8), hint)).item()
 
 
 def org_code_of(code: str, kind: str) -> str:
@@ -116,42 +163,24 @@ def org_code_of(code: str, kind: str) -> str:
 
     Only check-passing organisation codes count: a typo must not bridge.
     """
-    if kind in {"uscc", "uscc_bad"}:
-        part = code[8:17]
-    elif kind in {"org"}:
-        part = code
-    elif kind in {"taxid15"}:
-        part = code[6:]
-    else:
-        return ""
-    return part if is_valid_org_code(part) else ""
+    return pl.select(org_code_expr(pl.lit(code, dtype=pl.Utf8), pl.lit(kind, dtype=pl.Utf8))).item()
 
 
 def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.DataFrame:
-    """Add ``id_clean``, ``id_kind``, ``uscc``, ``org_code``, ``regno`` from a raw id column.
+    """Add ``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``, ``org_strong`` from a raw id column.
 
-    Runs the checks once per distinct value (identifiers repeat little, but
-    the Python work stays per distinct code, never per pair).
+    Vectorised: the check characters are computed by polars expressions over the whole column.
     """
-    cleaned = df.select(clean_code_expr(pl.col(column))).to_series()
-    uniq = cleaned.unique().to_list()
-    kinds = {c: classify(c or "", hint) for c in uniq}
-    table = pl.DataFrame(
-        {
-            "_c": uniq,
-            "id_kind": [kinds[c] for c in uniq],
-            "org_code": [org_code_of(c or "", kinds[c]) for c in uniq],
-        },
-        schema={"_c": pl.Utf8, "id_kind": pl.Utf8, "org_code": pl.Utf8},
-    )
-    out = df.with_columns(cleaned.alias("_c")).join(table, on="_c", how="left", nulls_equal=True)
+    c = pl.col("id_clean")
+    out = df.with_columns(clean_code_expr(pl.col(column)).alias("id_clean"))
+    out = out.with_columns(id_kind_expr(c, hint).alias("id_kind"))
+    out = out.with_columns(org_code_expr(c, pl.col("id_kind")).alias("org_code"))
     return out.with_columns(
-        pl.col("_c").alias("id_clean"),
-        pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(pl.col("_c")).otherwise(None).alias("uscc"),
+        pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
         pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
-        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(pl.col("_c")).otherwise(None).alias("id_regno"),
+        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
         # an organisation code read out of a USCC that fails its own check may hold the typo even when
         # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
         pl.when(pl.col("id_kind").is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None)
         .alias("org_strong"),
-    ).drop("_c")
+    )

@@ -12,11 +12,10 @@ from __future__ import annotations
 
 import functools
 import re
-import unicodedata
 from dataclasses import dataclass
-from pathlib import Path
 
 import opencc
+import polars as pl
 from pypinyin import lazy_pinyin
 
 # Region spellings -> canonical region. 赣县 became 赣县区 in 2016: same place.
@@ -66,26 +65,27 @@ _INDUSTRY = sorted(
     key=len,
     reverse=True,
 )
-_BRACKETS = str.maketrans({"〔": "(", "〕": ")", "【": "(", "】": ")", "［": "(", "］": ")", "{": "(", "}": ")",
-                           "[": "(", "]": ")", "（": "(", "）": ")", "<": "(", ">": ")", "《": "(", "》": ")"})
-_SPACE_RE = re.compile(r"[\s\u3000·•.,，、'\"“”‘’]+")
-_FORMER_RE = re.compile(r"^(原|原名|曾用名|原名称)[:：]?")
+_BRACKETS = {"〔": "(", "〕": ")", "【": "(", "】": ")", "［": "(", "］": ")", "{": "(", "}": ")",
+             "[": "(", "]": ")", "（": "(", "）": ")", "<": "(", ">": ")", "《": "(", "》": ")"}
+_SPACE_PATTERN = r"[\s\x{3000}·•.,，、'\"“”‘’]+"
+_FORMER_PATTERN = r"^(原名称|曾用名|原名|原)[:：]?"
+_NOTE_PATTERN = r"\([^()]*\)"
 _CONVERTER = opencc.OpenCC("t2s")
 
 
 def _traditional_chars() -> frozenset[str]:
-    """Characters OpenCC's TSCharacters table changes; names without any skip conversion."""
-    table = Path(opencc.__file__).parent / "dictionary" / "TSCharacters.txt"
-    chars: set[str] = set()
-    if table.exists():
-        for line in table.read_text(encoding="utf-8").splitlines():
-            key, _, values = line.partition("\t")
-            if len(key) == 1 and values.split(" ")[0] != key:
-                chars.add(key)
-    return frozenset(chars)
+    """CJK characters (BMP, incl. extension A) that OpenCC's t2s conversion changes on their own.
+
+    Only values holding one of them are converted. A character that is converted only
+    inside a phrase (乾 in some words) is not in the set; names rarely depend on one.
+    """
+    chars = (chr(i) for r in ((0x3400, 0xA000), (0xF900, 0xFB00)) for i in range(*r))
+    return frozenset(ch for ch in chars if _CONVERTER.convert(ch) != ch)
 
 
 _TRADITIONAL = _traditional_chars()
+# a regex class of those characters (escaped: the class is read by polars' regex engine)
+_TRADITIONAL_PATTERN = "[" + "".join("\\" + c if c in "[]\\^-&~|" else c for c in sorted(_TRADITIONAL)) + "]"
 
 
 @dataclass(frozen=True)
@@ -101,7 +101,6 @@ class NameParts:
     branch_place: str
     former: str
     core: str
-    head_core: str
 
     @property
     def brand_key(self) -> str:
@@ -109,11 +108,22 @@ class NameParts:
         return pinyin_key(self.brand) if self.brand else ""
 
 
-def to_simplified(text: str) -> str:
-    """Traditional -> simplified, via OpenCC's t2s tables; cheap when nothing is traditional."""
-    if _TRADITIONAL and _TRADITIONAL.isdisjoint(text):
-        return text
-    return _CONVERTER.convert(text)
+def _to_simplified(s: pl.Series) -> pl.Series:
+    """Traditional -> simplified via OpenCC's t2s tables, run only on values holding a traditional character."""
+    if not _TRADITIONAL:
+        return s
+    mask = s.str.contains(_TRADITIONAL_PATTERN)
+    todo = s.filter(mask).unique().to_list()
+    if not todo:
+        return s
+    return s.replace({t: _CONVERTER.convert(t) for t in todo})
+
+
+def fold_series(values: pl.Series) -> pl.Series:
+    """:func:`fold` over a column (nulls become '')."""
+    out = values.cast(pl.Utf8).fill_null("").str.normalize("NFKC").str.replace_many(_BRACKETS)
+    out = _to_simplified(out).str.replace_all(_SPACE_PATTERN, "")
+    return out.str.normalize("NFKC").str.replace_many(_BRACKETS)
 
 
 def fold(text: str | None) -> str:
@@ -121,12 +131,7 @@ def fold(text: str | None) -> str:
 
     Idempotent: ``fold(fold(x)) == fold(x)``.
     """
-    if not text:
-        return ""
-    out = unicodedata.normalize("NFKC", str(text)).translate(_BRACKETS)
-    out = to_simplified(out)
-    out = _SPACE_RE.sub("", out)
-    return unicodedata.normalize("NFKC", out).translate(_BRACKETS)
+    return fold_series(pl.Series([text], dtype=pl.Utf8))[0] if text else ""
 
 
 @functools.lru_cache(maxsize=20_000)
@@ -143,75 +148,130 @@ def pinyin_key(text: str) -> str:
     return "".join(_char_pinyin(ch) for ch in text)
 
 
-_REGION_RE = re.compile("|".join(re.escape(a) for a in _REGIONS))  # longest alias first
+def pinyin_series(values: pl.Series) -> pl.Series:
+    """:func:`pinyin_key` over a column: one lookup per distinct character, the rest in polars."""
+    chars = values.fill_null("").str.split("")
+    table = {ch: _char_pinyin(ch) for ch in chars.explode().drop_nulls().unique().to_list()}
+    return chars.list.eval(pl.element().replace_strict(table, default="", return_dtype=pl.Utf8)).list.join("")
 
 
-def _longest_suffix(text: str, words: frozenset[str], lengths: tuple[int, ...]) -> str:
-    """The longest word of ``words`` that ends ``text`` and leaves something before it."""
-    for n in lengths:
-        if len(text) > n and text[-n:] in words:
-            return text[-n:]
-    return ""
+def _alternation(words: list[str]) -> str:
+    return "|".join(re.escape(w) for w in words)
 
 
-_FORM_SET, _FORM_LENGTHS = frozenset(_FORMS), tuple(sorted({len(k) for k in _FORMS}, reverse=True))
-_INDUSTRY_SET, _INDUSTRY_LENGTHS = frozenset(_INDUSTRY), tuple(sorted({len(k) for k in _INDUSTRY}, reverse=True))
+_REGION_PATTERN = "^(" + _alternation(_REGIONS) + ")"  # longest alias first
+_FORM_PATTERN = r"^(.+?)(" + _alternation(sorted(_FORMS, key=len, reverse=True)) + ")$"  # shortest body = longest form
+_INDUSTRY_PATTERN = r"^(.+?)(" + _alternation(_INDUSTRY) + ")$"
+_BRANCH_PATTERN = (r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
+                   + "|".join(_BRANCH_MARKERS) + ")$")
 
 
-def _strip_region(text: str) -> tuple[str, str]:
-    """Strip stacked leading regions (江西赣县…); the most specific one is the region."""
-    region = ""
+def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
+    """Strip stacked leading regions (江西赣县…) off column ``text``; the most specific one goes to ``region``.
+
+    A region is stripped only when at least two characters remain after it.
+    """
+    df = df.with_columns(pl.lit("").alias(region))
     while True:
-        m = _REGION_RE.match(text)
-        if not m or len(text) <= m.end() + 1:
-            return region, text
-        region, text = _REGION_ALIASES[m.group(0)], text[m.end():]
+        m = pl.col(text).str.extract(_REGION_PATTERN, 1)
+        ok = (m.is_not_null() & (pl.col(text).str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
+        step = df.select(ok.alias("ok"), m.alias("m"))
+        if not step["ok"].any():
+            return df
+        df = df.with_columns(
+            pl.when(step["ok"]).then(step["m"].replace_strict(_REGION_ALIASES, default="")).otherwise(pl.col(region))
+            .alias(region),
+            pl.when(step["ok"]).then(pl.col(text).str.slice(step["m"].str.len_chars())).otherwise(pl.col(text))
+            .alias(text),
+        )
 
 
-def _strip_form(text: str) -> tuple[str, str]:
-    key = _longest_suffix(text, _FORM_SET, _FORM_LENGTHS)
-    return (_FORMS[key], text[: -len(key)]) if key else ("", text)
+def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
+    """``body`` -> ``brand`` + ``industry``: industry words peeled off the end, longest first.
+
+    The first word needs one character before it; each further word needs the
+    字号 left before it to keep at least two characters.
+    """
+    g = pl.col("body").str.extract_groups(_INDUSTRY_PATTERN)
+    df = df.with_columns(pl.coalesce(g.struct.field("1"), pl.col("body")).alias("brand"),
+                         g.struct.field("2").fill_null("").alias("industry"))
+    while True:
+        g = pl.col("brand").str.extract_groups(_INDUSTRY_PATTERN)
+        more = df.select(g.alias("g")).unnest("g")
+        ok = (pl.Series((df["brand"].str.len_chars() > 2) & df["industry"].ne("")).fill_null(False)
+              & more["1"].str.len_chars().ge(2).fill_null(False))
+        if not ok.any():
+            return df
+        df = df.with_columns(pl.when(ok).then(more["1"]).otherwise(pl.col("brand")).alias("brand"),
+                             pl.when(ok).then(more["2"] + pl.col("industry")).otherwise(pl.col("industry")).alias("industry"))
 
 
-def _split_brackets(text: str) -> tuple[str, list[str]]:
-    notes = re.findall(r"\(([^()]*)\)", text)
-    keep = [n for n in notes if n in ("有限合伙", "普通合伙")]
-    body = re.sub(r"\((?!有限合伙\)|普通合伙\))[^()]*\)", "", text)
-    return body, [n for n in notes if n not in keep]
+def _notes(df: pl.DataFrame) -> pl.DataFrame:
+    """Bracketed notes of ``text``: the last region alias among them and the last former name."""
+    notes = (df.select(pl.int_range(pl.len()).alias("i"), pl.col("text").str.extract_all(_NOTE_PATTERN).alias("note"))
+             .explode("note").drop_nulls("note").with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2)))
+    notes = notes.with_columns(pl.col("note").replace_strict(_REGION_ALIASES, default=None).alias("note_region"))
+    notes = notes.with_columns(pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
+                               .then(pl.col("note").str.replace(_FORMER_PATTERN, "")).alias("former"))
+    per_row = notes.group_by("i").agg(pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last())
+    out = df.with_row_index("i").join(per_row.with_columns(pl.col("i").cast(pl.UInt32)), on="i", how="left").drop("i")
+    return out.with_columns(fold_series(out["former"]).alias("former"))
 
 
-def _split_industry(body: str) -> tuple[str, str]:
-    word = _longest_suffix(body, _INDUSTRY_SET, _INDUSTRY_LENGTHS)
-    if not word:
-        return body, ""
-    brand, industry = body[: -len(word)], word
-    more_brand, more_industry = _split_industry(brand) if len(brand) > 2 else (brand, "")
-    if more_industry and len(more_brand) >= 2:
-        return more_brand, more_industry + industry
-    return brand, industry
+_PARTS_SCHEMA = {"name": pl.Utf8, "name_clean": pl.Utf8, "region": pl.Utf8, "brand": pl.Utf8, "industry_words": pl.Utf8,
+                 "form": pl.Utf8, "branch": pl.Boolean, "branch_place": pl.Utf8, "former": pl.Utf8, "core": pl.Utf8}
 
 
-@functools.lru_cache(maxsize=500_000)
+def parse_names(names: pl.Series, keys: bool = True) -> pl.DataFrame:
+    """Parse each distinct name into its parts (see module docstring), vectorised.
+
+    One row per distinct value of ``names`` (column ``name``) with ``name_clean, region, brand,
+    industry_words, form, branch, branch_place, former, core``; with ``keys``, also ``former_core``
+    (the core of the bracketed former name) and the pinyin keys ``core_key``, ``former_key`` and
+    ``brand_key`` (a 字号 of two characters or more; null otherwise).
+    """
+    c = pl.col
+    df = pl.DataFrame({"name": names.cast(pl.Utf8).unique(maintain_order=True)})
+    df = df.with_columns(fold_series(df["name"]).str.replace_all("有限责任公司", "有限公司", literal=True).alias("name_clean"))
+    # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
+    df = df.with_columns(c("name_clean").alias("text"), pl.lit(None, pl.Utf8).alias("place"), pl.lit(False).alias("branch"))
+    while True:
+        g = c("text").str.extract_groups(_BRANCH_PATTERN)
+        hit = (g.struct.field("head").str.len_chars() >= 4).fill_null(False)
+        step = df.select(hit.alias("hit"), g.alias("g")).unnest("g")
+        if not step["hit"].any():
+            break
+        df = df.with_columns(
+            pl.when(step["hit"] & c("place").is_null()).then(step["place"]).otherwise(c("place")).alias("place"),
+            (c("branch") | step["hit"]).alias("branch"),
+            pl.when(step["hit"]).then(step["head"]).otherwise(c("text")).alias("text"))
+    df = _strip_regions(df.with_columns(c("place").fill_null("")), "place", "_place_region")
+    df = df.with_columns(c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place"))
+    df = _notes(df)
+    body = (c("text").str.replace_all("(有限合伙)", "\x01", literal=True).str.replace_all("(普通合伙)", "\x02", literal=True)
+            .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
+            .str.replace_all("\x02", "(普通合伙)", literal=True))
+    df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead_region")
+    df = df.with_columns(pl.when(c("_lead_region") != "").then(c("_lead_region")).otherwise(c("note_region").fill_null(""))
+                         .alias("region"))
+    g = c("body").str.extract_groups(_FORM_PATTERN)
+    df = df.with_columns(g.struct.field("2").replace_strict(_FORMS, default="").fill_null("").alias("form"),
+                         pl.coalesce(g.struct.field("1"), c("body")).alias("body"))
+    df = _split_industry(df).with_columns((c("brand") + c("industry")).alias("core"), c("former").fill_null(""))
+    df = df.select("name", "name_clean", "region", "brand", c("industry").alias("industry_words"), "form", "branch",
+                   "branch_place", "former", "core")
+    if not keys:
+        return df
+    formers = df.filter(c("former") != "")["former"]
+    former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
+    df = df.join(former_core, on="former", how="left").with_columns(c("former_core").fill_null(""))
+    return df.with_columns(
+        pinyin_series(df["core"]).alias("core_key"), pinyin_series(df["former_core"]).alias("former_key"),
+        pl.when(c("brand").str.len_chars() >= 2).then(pinyin_series(df["brand"])).otherwise(None).alias("brand_key"))
+
+
 def parse_name(raw: str | None) -> NameParts:
-    """Parse an enterprise name into its parts (see module docstring)."""
-    clean = fold(raw).replace("有限责任公司", "有限公司")
-    text = clean
-    m = _BRANCH_RE.match(text)
-    if m and len(m.group("head")) >= 4:
-        head = parse_name(m.group("head"))
-        place = re.sub(r"(镇|乡|街道|区|县|市)$", "", _strip_region(m.group("place"))[1] or m.group("place"))
-        return NameParts(clean, head.region, head.brand, head.industry, head.form, True,
-                         place, head.former, head.core, head.core)
-    body, notes = _split_brackets(text)
-    region, former = "", ""
-    for note in notes:
-        if note in _REGION_ALIASES:
-            region = _REGION_ALIASES[note]
-        elif _FORMER_RE.match(note):
-            former = fold(_FORMER_RE.sub("", note))
-    lead_region, body = _strip_region(body)
-    region = lead_region or region
-    form, body = _strip_form(body)
-    brand, industry = _split_industry(body)
-    core = brand + industry
-    return NameParts(clean, region, brand, industry, form, False, "", former, core, "")
+    """Parse one enterprise name into its parts (see :func:`parse_names`)."""
+    r = parse_names(pl.Series([raw], dtype=pl.Utf8), keys=False).row(0, named=True)
+    return NameParts(r["name_clean"], r["region"], r["brand"], r["industry_words"], r["form"], r["branch"],
+                     r["branch_place"], r["former"], r["core"])

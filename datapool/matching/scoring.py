@@ -21,37 +21,83 @@ vetoed by explicit, different regions (江西宏达建材 is not 赣州宏达建
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
-FEATURES = ("source", "uscc", "uscc_valid", "org_code", "org_strong", "regno_valid", "core", "core_key", "former_key", "region",
-            "branch", "branch_place", "form", "addr_norm", "addr_key", "phone_hash", "name_clean", "community")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
 RULE_RANK = {r: i for i, r in enumerate(RULES)}
+SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
+EQUAL = ("source", "uscc", "org_code", "org_strong", "regno_valid", "core_key", "former_key", "region", "branch_place",
+         "addr_key", "phone_hash")  # compared for equality only
 
 
-def _sim(a: pl.Series, b: pl.Series, scorer=fuzz.ratio) -> pl.Series:  # noqa: ANN001
-    out = process.cpdist(a.fill_null("").to_list(), b.fill_null("").to_list(), scorer=scorer, workers=-1)
-    return pl.Series(out, dtype=pl.Float64)
+@dataclass
+class Prepared:
+    """What comparing needs of every record, built once per run and indexed by ``rid``.
+
+    Fields compared for equality become categoricals (gathering and comparing them is
+    integer work); strings compared fuzzily become object arrays for rapidfuzz.
+    """
+
+    features: pl.DataFrame
+    texts: dict[str, np.ndarray]
+    hashes: dict[str, np.ndarray]  # hashes of the same strings: a cheap first test of equality
 
 
-def compare(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Pairs with their comparison features."""
-    feats = std.select("rid", *FEATURES)
-    df = pairs.join(feats, left_on="rid_a", right_on="rid").join(feats, left_on="rid_b", right_on="rid", suffix="_b")
-    name_sim = _sim(df["core"], df["core_b"]) / 100.0
-    full_sim = _sim(df["name_clean"], df["name_clean_b"]) / 100.0
-    addr_sim = _sim(df["addr_norm"], df["addr_norm_b"]) / 100.0
-    both18 = (df["uscc"].str.len_chars() == 18) & (df["uscc_b"].str.len_chars() == 18)
-    hamming = pl.Series(process.cpdist(df["uscc"].fill_null("").to_list(), df["uscc_b"].fill_null("").to_list(),
-                                       scorer=Hamming.distance, workers=-1), dtype=pl.Int64)
+def prepare(std: pl.DataFrame) -> Prepared:
+    """Build :class:`Prepared` from standardised records (``rid`` must be the row position)."""
+    n = std.height
+    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
+        raise ValueError("scoring needs std sorted by rid with rid = row position")
+    features = std.select(
+        *[pl.col(col).cast(pl.Categorical) for col in EQUAL], "uscc_valid", "branch",
+        pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
+        (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
+        (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
+    )
+    texts = {col: np.array(std.get_column(col).fill_null("").to_list(), dtype=object) for col in (*SIMILAR, "uscc")}
+    hashes = {col: std.get_column(col).fill_null("").hash().to_numpy() for col in SIMILAR}
+    return Prepared(features, texts, hashes)
+
+
+def _sim(prep: Prepared, col: str, ia: np.ndarray, ib: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
+    """ratio / 100 of column ``col`` for each pair; equal strings are 1.0 without comparing, and pairs
+    outside ``need`` (when given) are left at 0."""
+    texts, hashes = prep.texts[col], prep.hashes[col]
+    same = hashes[ia] == hashes[ib]
+    same[same] = texts[ia[same]] == texts[ib[same]]  # a hash collision is not equality
+    out = same.astype(np.float64)
+    todo = ~same if need is None else ~same & need
+    if todo.any():
+        out[todo] = process.cpdist(texts[ia[todo]], texts[ib[todo]], scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+    return out
+
+
+def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
+    """Pairs with their comparison features (each side's features gathered by ``rid``)."""
+    ia, ib = pairs["rid_a"].to_numpy(), pairs["rid_b"].to_numpy()
+    side_a = prep.features.select(pl.all().gather(pairs["rid_a"]))
+    side_b = prep.features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b"))
+    df = pl.concat([pairs.select("rid_a", "rid_b"), side_a, side_b], how="horizontal")
+    core_sim = _sim(prep, "core", ia, ib)
+    name_sim = pl.Series(np.maximum(core_sim, _sim(prep, "name_clean", ia, ib, need=core_sim < 1.0)))
+    addr_sim = pl.Series(_sim(prep, "addr_norm", ia, ib))
+    # USCC typos: Hamming distance of two 18-character codes that differ
+    both18 = (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
+    hamming = np.full(len(ia), -1, dtype=np.int64)
+    if both18.any():
+        codes = prep.texts["uscc"]
+        hamming[both18] = process.cpdist(codes[ia[both18]], codes[ib[both18]], scorer=Hamming.distance, workers=-1)
     c = pl.col
     return df.with_columns(
-        name_sim=pl.max_horizontal(name_sim, full_sim).fill_nan(0.0),
+        name_sim=name_sim.fill_nan(0.0),
         addr_sim=addr_sim.fill_nan(0.0),
-        id_hamming=pl.when(both18.fill_null(False)).then(hamming).otherwise(None),
+        id_hamming=pl.Series(hamming).replace(-1, None),
     ).with_columns(
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
         uscc_conflict=(c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False),
@@ -60,11 +106,11 @@ def compare(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
         .fill_null(False),
         regno_eq=(c("regno_valid") == c("regno_valid_b")).fill_null(False),
         core_eq=((c("core_key") == c("core_key_b")) | (c("core_key") == c("former_key_b"))
-                 | (c("former_key") == c("core_key_b"))).fill_null(False) & (c("core").str.len_chars() >= 2),
+                 | (c("former_key") == c("core_key_b"))).fill_null(False) & c("core2"),
         region_conflict=((c("region") != c("region_b")) & (c("region") != "") & (c("region_b") != "")).fill_null(False),
         branch_conflict=((c("branch") != c("branch_b")) | (c("branch") & (c("branch_place") != c("branch_place_b"))))
         .fill_null(False),
-        same_registry=(c("source") == c("source_b")) & c("source").is_in(list(UNIQUE_SOURCES)),
+        same_registry=(c("source") == c("source_b")) & c("once_only"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
     )
@@ -111,6 +157,7 @@ CHUNK = 400_000
 
 def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> pl.DataFrame:
     """compare + decide, ``chunk`` pairs at a time so memory stays flat however many pairs there are."""
+    prep = prepare(std)
     if pairs.height <= chunk:
-        return decide(compare(std, pairs))
-    return pl.concat([decide(compare(std, pairs.slice(i, chunk))) for i in range(0, pairs.height, chunk)])
+        return decide(compare(prep, pairs))
+    return pl.concat([decide(compare(prep, pairs.slice(i, chunk))) for i in range(0, pairs.height, chunk)])
