@@ -10,35 +10,58 @@ so one common address or phone cannot blow up the pair count.
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 MAX_BLOCK = 60
 WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
-WEAK = ("a:", "b:")
+# namespace -> the column(s) it keys on; the index seeds the key's hash, so kinds never collide
+_SPECS = (("u", ("uscc",)), ("o", ("org_code",)), ("r", ("regno_valid",)), ("n", ("core_key",)), ("n", ("former_key",)),
+          ("b", ("brand_key", "town")), ("p", ("phone_hash",)), ("a", ("addr_key",)))
+_NAMESPACES = sorted({ns for ns, _ in _SPECS})
+NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many
+WEAK = ("a", "b")
 
 
 def block_keys(std: pl.DataFrame) -> pl.DataFrame:
-    """Long table ``(rid, key)`` of every blocking key of every standardised record."""
-    k = pl.col
-    specs = [
-        ("u", k("uscc")), ("o", k("org_code")), ("r", k("regno_valid")), ("n", k("core_key")),
-        ("n", k("former_key")), ("b", pl.concat_str([k("brand_key"), k("town")], separator="@")),
-        ("p", k("phone_hash")), ("a", k("addr_key")),
-    ]
-    frames = [
-        std.filter(expr.is_not_null() & (expr != "")).select("rid", (pl.lit(ns + ":") + expr).alias("key"))
-        for ns, expr in specs
-    ]
-    return pl.concat(frames).unique()
+    """Long table ``(rid, ns, key)`` of every blocking key of every standardised record.
+
+    ``key`` is a 64-bit hash of the value, seeded by its namespace ``ns``; a collision
+    can only add a candidate pair, never a link (pairs are scored on their fields).
+    A record may hold one key twice (a name core equal to its former name's).
+    """
+    frames = []
+    for ns, cols in _SPECS:
+        present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != "") for c in cols])
+        value = pl.col(cols[0]) if len(cols) == 1 else pl.concat_str([pl.col(c) for c in cols], separator="@")
+        frames.append(std.filter(present).select(
+            "rid", pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
+            value.hash(seed=_NAMESPACES.index(ns)).alias("key")))
+    return pl.concat(frames)
 
 
 def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key."""
-    keys = block_keys(std)
-    sizes = keys.group_by("key").len()
-    weak = pl.col("key").str.slice(0, 2).is_in(list(WEAK))
-    keep = sizes.filter((pl.col("len") > 1) & (
-        pl.col("key").str.starts_with("u:") | (~weak & (pl.col("len") <= max_block)) | (pl.col("len") <= WEAK_BLOCK)))
-    keys = keys.join(keep.select("key"), on="key")
-    pairs = keys.join(keys, on="key", suffix="_b").filter(pl.col("rid") < pl.col("rid_b"))
-    return pairs.select(pl.col("rid").alias("rid_a"), pl.col("rid_b")).unique().sort("rid_a", "rid_b")
+    keys = block_keys(std).sort("key")  # seeded hashes keep namespaces apart
+    ns, key = keys.get_column("ns").to_numpy(), keys.get_column("key").to_numpy()
+    rid = keys.get_column("rid").to_numpy().astype(np.uint64)
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    sizes = np.diff(np.r_[starts, len(keys)])
+    block_ns = ns[starts]
+    never = np.isin(block_ns, [_NAMESPACES.index(n) for n in NEVER_DROPPED])
+    weak = np.isin(block_ns, [_NAMESPACES.index(n) for n in WEAK])
+    keep = (sizes > 1) & (never | (~weak & (sizes <= max_block)) | (sizes <= WEAK_BLOCK))
+    starts, sizes = starts[keep], sizes[keep]
+    # every pair inside each kept block: the row at place r of a block of size s pairs with the s - r - 1 after it
+    first = np.repeat(starts, sizes)
+    row = first + np.arange(len(first)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    after = np.repeat(sizes, sizes) - (row - first) - 1
+    left = np.repeat(row, after)
+    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after)
+    a, b = rid[left], rid[right]
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    packed = pl.Series(lo * _SHIFT + hi).filter(pl.Series(lo != hi)).unique().sort()
+    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+
+
+_SHIFT = 1 << 32  # a pair packed into one integer: rid_a * 2^32 + rid_b

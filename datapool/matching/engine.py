@@ -71,7 +71,7 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     keys = block_keys(both)
     qk = keys.filter(pl.col("rid") >= offset)
     pk = keys.filter(pl.col("rid") < offset)
-    pairs = qk.join(pk, on="key", suffix="_p").select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")).unique()
+    pairs = qk.join(pk, on=["ns", "key"], suffix="_p").select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")).unique()
     scored = score_pairs(both, pairs)
     rid_to_ent = res.std.select("rid", "source", "source_row").join(
         res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]).select("rid", "enterprise_id")
