@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
+import numpy as np
 import polars as pl
 
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
@@ -85,38 +87,73 @@ def is_valid_regno(code: str) -> bool:
     return len(code) == 15 and code.isdigit() and regno_check_digit(code[:14]) == code[14]
 
 
-_ORG_VALUE = {c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"}
+def _table(values: dict[str, int]) -> np.ndarray:
+    table = np.full(256, -1, dtype=np.int64)
+    for ch, v in values.items():
+        table[ord(ch)] = v
+    return table
 
 
-def _weighted_sum(col: pl.Expr, weights: list[int], values: dict[str, int]) -> pl.Expr:
-    """Sum of character value x weight over the first ``len(weights)`` characters; null if one is unknown."""
-    terms = [col.str.slice(i, 1).replace_strict(values, default=None, return_dtype=pl.Int64) * w
-             for i, w in enumerate(weights)]
-    return pl.sum_horizontal(terms, ignore_nulls=False)
+_USCC_TABLE = _table(_USCC_VALUE)
+_ORG_TABLE = _table({c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"})
+_DIGIT_TABLE = _table({str(d): d for d in range(10)})
+
+
+def _check_batch(shape: str, width: int, check: Callable[[np.ndarray], np.ndarray]) -> Callable[[pl.Series], pl.Series]:
+    """A column function: True where a value has ``shape`` (ASCII, ``width`` long) and ``check`` holds.
+
+    Values of the right shape are laid side by side as one byte matrix, so the check
+    character is computed by numpy over all of them at once.
+    """
+
+    def run(col: pl.Series) -> pl.Series:
+        ok = col.str.contains(shape).fill_null(False)
+        out = np.zeros(len(col), dtype=bool)
+        if ok.any():
+            text = col.filter(ok).str.join("").item()
+            out[ok.to_numpy()] = check(np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, width))
+        return pl.Series(col.name, out)
+
+    return run
+
+
+def _uscc_check(b: np.ndarray) -> np.ndarray:
+    v = _USCC_TABLE[b]
+    return (31 - (v[:, :17] @ np.array(USCC_WEIGHTS)) % 31) % 31 == v[:, 17]
+
+
+def _org_check(b: np.ndarray) -> np.ndarray:
+    expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS)) % 11) % 11  # 10 is written X, 11 as 0
+    last = np.where(b[:, 8] == ord("X"), 10, _DIGIT_TABLE[b[:, 8]])
+    return expected == last
+
+
+def _regno_check(b: np.ndarray) -> np.ndarray:
+    d = _DIGIT_TABLE[b]
+    p = np.full(len(b), 10, dtype=np.int64)
+    for i in range(14):  # ISO 7064 MOD 11,10: s = (p + d) mod 10, with 0 read as 10; p = 2s mod 11
+        p = (2 * ((p + d[:, i] - 1) % 10 + 1)) % 11
+    return (11 - p) % 10 == d[:, 14]
+
+
+_USCC_BATCH = _check_batch(_USCC_SHAPE.pattern, 18, _uscc_check)
+_ORG_BATCH = _check_batch(_ORG_SHAPE.pattern, 9, _org_check)
+_REGNO_BATCH = _check_batch(r"^[0-9]{15}$", 15, _regno_check)
 
 
 def uscc_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_uscc` over a column of cleaned codes (never null)."""
-    check = (31 - _weighted_sum(col, USCC_WEIGHTS, _USCC_VALUE) % 31) % 31
-    last = col.str.slice(17, 1).replace_strict(_USCC_VALUE, default=None, return_dtype=pl.Int64)
-    return (col.str.contains(_USCC_SHAPE.pattern) & (check == last)).fill_null(False)
+    return col.map_batches(_USCC_BATCH, return_dtype=pl.Boolean)
 
 
 def org_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_org_code` over a column of cleaned codes (never null)."""
-    check = (11 - _weighted_sum(col, ORG_WEIGHTS, _ORG_VALUE) % 11) % 11  # 10 is written X, 11 as 0
-    last = col.str.slice(8, 1).replace_strict({**{str(d): d for d in range(10)}, "X": 10}, default=None,
-                                              return_dtype=pl.Int64)
-    return (col.str.contains(_ORG_SHAPE.pattern) & (check == last)).fill_null(False)
+    return col.map_batches(_ORG_BATCH, return_dtype=pl.Boolean)
 
 
 def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_regno` over a column of cleaned codes (never null)."""
-    p: pl.Expr = pl.lit(10, dtype=pl.Int64)
-    for i in range(14):  # ISO 7064 MOD 11,10: s = (p + d) mod 10, with 0 read as 10; p = 2s mod 11
-        p = (2 * ((p + col.str.slice(i, 1).cast(pl.Int64, strict=False) - 1) % 10 + 1)) % 11
-    return (col.str.contains(r"^[0-9]{15}$") & ((11 - p) % 10 == col.str.slice(14, 1).cast(pl.Int64, strict=False))) \
-        .fill_null(False)
+    return col.map_batches(_REGNO_BATCH, return_dtype=pl.Boolean)
 
 
 def id_kind_expr(col: pl.Expr, hint: str = "") -> pl.Expr:
