@@ -156,12 +156,17 @@ def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     return col.map_batches(_REGNO_BATCH, return_dtype=pl.Boolean)
 
 
-def id_kind_expr(col: pl.Expr, hint: str = "") -> pl.Expr:
-    """The form of a cleaned identifier (see :func:`classify`), as an expression."""
+def id_kind_expr(col: pl.Expr, hint: str | pl.Expr = "") -> pl.Expr:
+    """The form of a cleaned identifier (see :func:`classify`), as an expression.
+
+    ``hint`` is ``"regno"`` (or a boolean expression, true per row) where a 15-digit value
+    that passes the 注册号 check is read as one before the tax-id reading is tried.
+    """
     n = col.str.len_chars()
     regno = regno_valid_expr(col)
+    regno_first = hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")
     fifteen = (
-        pl.when(pl.lit(hint == "regno") & regno).then(pl.lit("regno"))
+        pl.when(regno_first & regno).then(pl.lit("regno"))
         .when(col.str.contains(r"^[0-9]{6}") & org_valid_expr(col.str.slice(6))).then(pl.lit("taxid15"))
         .when(regno).then(pl.lit("regno"))
         .when(col.str.contains(r"^[0-9]+$")).then(pl.lit("regno_bad"))
@@ -203,16 +208,18 @@ def org_code_of(code: str, kind: str) -> str:
     return pl.select(org_code_expr(pl.lit(code, dtype=pl.Utf8), pl.lit(kind, dtype=pl.Utf8))).item()
 
 
-def identifier_columns(df: pl.DataFrame, column: str, hint: str = "") -> pl.DataFrame:
-    """Add ``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``, ``org_strong`` from a raw id column.
+def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") -> pl.DataFrame:
+    """``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``, ``org_strong`` of a raw id column.
 
-    Vectorised: the check characters are computed by polars expressions over the whole column.
+    Returns only the new columns, one row per row of ``df``. Vectorised: the check
+    characters are computed over the whole column.
     """
     c = pl.col("id_clean")
-    out = df.with_columns(clean_code_expr(pl.col(column)).alias("id_clean"))
-    out = out.with_columns(id_kind_expr(c, hint).alias("id_kind"))
+    out = df.select(clean_code_expr(pl.col(column)).alias("id_clean"), (hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")).alias("_hint"))
+    out = out.with_columns(id_kind_expr(c, pl.col("_hint")).alias("id_kind"))
     out = out.with_columns(org_code_expr(c, pl.col("id_kind")).alias("org_code"))
-    return out.with_columns(
+    return out.select(
+        "id_clean", "id_kind", "org_code",
         pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
         pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
         pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
