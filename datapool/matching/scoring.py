@@ -66,8 +66,8 @@ def prepare(std: pl.DataFrame) -> Prepared:
 
 
 def _sim(prep: Prepared, col: str, ia: np.ndarray, ib: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
-    """ratio / 100 of column ``col`` for each pair; equal strings are 1.0 without comparing, and pairs
-    outside ``need`` (when given) are left at 0."""
+    """ratio / 100 of column ``col`` for each pair; equal strings are 1.0 without comparing; pairs
+    outside ``need`` (when given) are not compared (0 unless equal)."""
     texts, hashes = prep.texts[col], prep.hashes[col]
     same = hashes[ia] == hashes[ib]
     same[same] = texts[ia[same]] == texts[ib[same]]  # a hash collision is not equality
@@ -79,26 +79,16 @@ def _sim(prep: Prepared, col: str, ia: np.ndarray, ib: np.ndarray, need: np.ndar
 
 
 def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Pairs with their comparison features (each side's features gathered by ``rid``)."""
+    """Pairs with their comparison features (each side's features gathered by ``rid``).
+
+    Equality features come first; strings are compared (rapidfuzz) only for pairs no hard
+    conflict vetoes, since no rule can accept a vetoed pair (their similarities stay 0).
+    """
     ia, ib = pairs["rid_a"].to_numpy(), pairs["rid_b"].to_numpy()
     side_a = prep.features.select(pl.all().gather(pairs["rid_a"]))
     side_b = prep.features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b"))
-    df = pl.concat([pairs.select("rid_a", "rid_b"), side_a, side_b], how="horizontal")
-    core_sim = _sim(prep, "core", ia, ib)
-    name_sim = pl.Series(np.maximum(core_sim, _sim(prep, "name_clean", ia, ib, need=core_sim < 1.0)))
-    addr_sim = pl.Series(_sim(prep, "addr_norm", ia, ib))
-    # USCC typos: Hamming distance of two 18-character codes that differ
-    both18 = (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
-    hamming = np.full(len(ia), -1, dtype=np.int64)
-    if both18.any():
-        codes = prep.texts["uscc"]
-        hamming[both18] = process.cpdist(codes[ia[both18]], codes[ib[both18]], scorer=Hamming.distance, workers=-1)
     c = pl.col
-    return df.with_columns(
-        name_sim=name_sim.fill_nan(0.0),
-        addr_sim=addr_sim.fill_nan(0.0),
-        id_hamming=pl.Series(hamming).replace(-1, None),
-    ).with_columns(
+    df = pl.concat([pairs.select("rid_a", "rid_b"), side_a, side_b], how="horizontal").with_columns(
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
         uscc_conflict=(c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False),
         org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != ""),
@@ -113,6 +103,21 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         same_registry=(c("source") == c("source_b")) & c("once_only"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
+    )
+    live = ~(df["uscc_conflict"] | df["org_conflict"] | df["branch_conflict"] | df["same_registry"]).to_numpy()
+    core_sim = _sim(prep, "core", ia, ib, need=live)
+    name_sim = np.maximum(core_sim, _sim(prep, "name_clean", ia, ib, need=live & (core_sim < 1.0)))
+    addr_sim = _sim(prep, "addr_norm", ia, ib, need=live)
+    # USCC typos: Hamming distance of two 18-character codes that differ
+    both18 = live & (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
+    hamming = np.full(len(ia), -1, dtype=np.int64)
+    if both18.any():
+        codes = prep.texts["uscc"]
+        hamming[both18] = process.cpdist(codes[ia[both18]], codes[ib[both18]], scorer=Hamming.distance, workers=-1)
+    return df.with_columns(
+        name_sim=pl.Series(np.where(live, name_sim, 0.0)).fill_nan(0.0),
+        addr_sim=pl.Series(np.where(live, addr_sim, 0.0)).fill_nan(0.0),
+        id_hamming=pl.Series(hamming).replace(-1, None),
     )
 
 
