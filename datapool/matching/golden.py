@@ -25,7 +25,9 @@ def _first(field: str, out: str | None = None) -> list[pl.Expr]:
 
 def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     """Fuse the records of each enterprise into one row."""
-    df = std.join(assign, on="rid").join(ids, on="cluster").with_columns(
+    used = ("rid", "source", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
+            "industry", "branch", "founded_on", "lon", "lat", "headcount")
+    df = std.select(used).join(assign, on="rid").join(ids, on="cluster").with_columns(
         pl.col("source").replace_strict(REGISTRY_ORDER, return_dtype=pl.Int32).alias("_order"),
         pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None).alias("_valid_uscc"),
     ).sort("enterprise_id", "_order", "source_row")
