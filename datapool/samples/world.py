@@ -133,28 +133,32 @@ def _headcount(rng: random.Random, kind: str) -> int:
 def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     """Create ``n`` enterprises with the kinds, regions and relations of a real district."""
     ents: list[Enterprise] = []
+    llcs: list[Enterprise] = []  # the heads a branch can belong to, in creation order
     used_names: set[tuple[str, str, str, str]] = set()
     weights = [30 if g.town == "梅林镇" else 20 if "开发区" in g.town else 6 for g in grids]
     for i in range(n):
         r = rng.random()
         kind = (KIND_LLC if r < 0.58 else KIND_INDIV if r < 0.74 else KIND_SOLE if r < 0.78 else
                 KIND_PARTNER if r < 0.80 else KIND_COOP if r < 0.85 else KIND_SOCIAL if r < 0.93 else KIND_BRANCH)
-        if kind == KIND_BRANCH and not any(e.kind == KIND_LLC for e in ents):
+        if kind == KIND_BRANCH and not llcs:
             kind = KIND_LLC
         grid = rng.choices(grids, weights)[0]
         region = rng.choices(["赣县区", "赣州市", "江西省"], [0.8, 0.15, 0.05])[0]
-        ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, ents)
+        ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
         sig = (ent.region, ent.brand, ent.industry, ent.form)
         while sig in used_names and kind != KIND_BRANCH:
             ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
             sig = (ent.region, ent.brand, ent.industry, ent.form)
         used_names.add(sig)
         ents.append(ent)
+        if ent.kind == KIND_LLC:
+            llcs.append(ent)
     _add_namesakes(rng, ents, grids, used_names)
     return World(ents, {e.key: e for e in ents})
 
 
-def _enterprise(rng: random.Random, key: str, kind: str, region: str, grid: Grid, ents: list[Enterprise]) -> Enterprise:
+def _enterprise(rng: random.Random, key: str, kind: str, region: str, grid: Grid, llcs: list[Enterprise]) -> Enterprise:
+    """A new enterprise; a branch's head office is drawn from ``llcs``."""
     division = rng.choices(["360721", "360700", "360704"], [0.7, 0.2, 0.1])[0]
     founded = date(rng.randint(1998, 2025), rng.randint(1, 12), rng.randint(1, 28))
     prefix = {KIND_INDIV: "92", KIND_COOP: "93", KIND_SOCIAL: "5"}.get(kind, "91")
@@ -188,7 +192,7 @@ def _enterprise(rng: random.Random, key: str, kind: str, region: str, grid: Grid
         social_type=social_type, pilot_code=uscc[17] != uscc_check_char(uscc[:17]),
     )
     if kind == KIND_BRANCH:
-        head = rng.choice([e for e in ents if e.kind == KIND_LLC])
+        head = rng.choice(llcs)
         ent.head_key, ent.branch_place = head.key, rng.choice([grid.town[:2], grid.town, "赣县"])
         ent.region, ent.brand, ent.industry, ent.form = head.region, head.brand, head.industry, head.form
     ent.in_si = ent.headcount > 0 and (kind not in (KIND_INDIV, KIND_SOLE) or rng.random() < 0.4)
@@ -204,7 +208,7 @@ def _add_namesakes(rng: random.Random, ents: list[Enterprise], grids: list[Grid]
         region = rng.choice([r for r in ("赣县区", "赣州市", "江西省") if r != base.region])
         if (region, base.brand, base.industry, base.form) in used:
             continue
-        twin = _enterprise(rng, f"T{len(ents) + 1:06d}", KIND_LLC, region, rng.choice(grids), ents)
+        twin = _enterprise(rng, f"T{len(ents) + 1:06d}", KIND_LLC, region, rng.choice(grids), llcs)
         twin.brand, twin.industry, twin.form = base.brand, base.industry, base.form
         used.add((region, base.brand, base.industry, base.form))
         ents.append(twin)
@@ -228,6 +232,6 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
     start = len(ents)
     for i in range(n_new):
         ents.append(_enterprise(rng, f"T{start + i + 1:06d}", KIND_LLC if rng.random() < 0.7 else KIND_INDIV,
-                                "赣县区", rng.choice(grids), ents))
+                                "赣县区", rng.choice(grids), []))
         ents[-1].founded = date(2025, 5, rng.randint(1, 28))
     return World(ents, {e.key: e for e in ents})
