@@ -325,11 +325,14 @@ def _typed(ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key
             exprs.append(v.cast(pl.Float64).alias(f))
         elif parser == "phone":
             digits = v.str.replace_all(r"[^\d]", "")
-            exprs.append(pl.when(digits.str.len_chars() >= 7).then(digits).otherwise(None).map_elements(
-                lambda s: hash_value(s, hmac_key), return_dtype=pl.Utf8).alias("phone_hash"))
+            exprs.append(pl.when(digits.str.len_chars() >= 7).then(digits).otherwise(None).alias("phone_hash"))
         elif parser != "personal":
             exprs.append(v.alias(f))
     out = ok.select(["source_row", *exprs, "extra"])
+    if "phone_hash" in out.columns:  # one HMAC per distinct number, never per row
+        numbers = out.get_column("phone_hash").drop_nulls().unique().to_list()
+        out = out.with_columns(pl.col("phone_hash").replace_strict(
+            {n: hash_value(n, hmac_key) for n in numbers}, default=None, return_dtype=pl.Utf8))
     key = spec.key_field
     return out.with_columns(
         pl.lit(spec.source).alias("source"),
