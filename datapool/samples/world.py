@@ -146,9 +146,10 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
         region = rng.choices(["赣县区", "赣州市", "江西省"], [0.8, 0.15, 0.05])[0]
         ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
         sig = (ent.region, ent.brand, ent.industry, ent.form)
-        while sig in used_names and kind != KIND_BRANCH:
-            ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
-            sig = (ent.region, ent.brand, ent.industry, ent.form)
+        tries = 0
+        while sig in used_names and kind != KIND_BRANCH:  # a crowded name space (millions of firms) takes longer 字号
+            ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2 + tries // 20))
+            sig, tries = (ent.region, ent.brand, ent.industry, ent.form), tries + 1
         used_names.add(sig)
         ents.append(ent)
         if ent.kind == KIND_LLC:
