@@ -63,6 +63,7 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     t_read, stages = time.perf_counter() - t, {}
     t = time.perf_counter()
     std = standardise(ing.records)
+    rows, ing = ing.records.height, None  # std holds every record column: the records can go
     stages["standardise"] = time.perf_counter() - t
     pairs = candidate_pairs(std)
     stages["block"] = time.perf_counter() - t - sum(stages.values())
@@ -72,7 +73,7 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     stages["cluster, ids, golden"] = time.perf_counter() - t - sum(stages.values())
     seconds = time.perf_counter() - t
     res.links.select("source", "source_row", "enterprise_id").write_parquet(Path(root) / "datapool_links.parquet")
-    out.put({"seconds": seconds, "read": t_read, "stages": stages, "rows": ing.records.height,
+    out.put({"seconds": seconds, "read": t_read, "stages": stages, "rows": rows,
              "pairs": res.counts["candidate_pairs"], "peak_mb": _peak_mb()})
 
 

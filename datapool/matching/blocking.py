@@ -34,9 +34,10 @@ def block_keys(std: pl.DataFrame) -> pl.DataFrame:
     for ns, cols in _SPECS:
         present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != "") for c in cols])
         value = pl.col(cols[0]) if len(cols) == 1 else pl.concat_str([pl.col(c) for c in cols], separator="@")
-        frames.append(std.filter(present).select(
+        frames.append(std.select(  # select, then filter: never copy the other columns of std
             "rid", pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
-            value.hash(seed=_NAMESPACES.index(ns)).alias("key")))
+            value.hash(seed=_NAMESPACES.index(ns)).alias("key"), present.alias("_present"))
+            .filter("_present").drop("_present"))
     return pl.concat(frames)
 
 
@@ -52,7 +53,21 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     weak = np.isin(block_ns, [_NAMESPACES.index(n) for n in WEAK])
     keep = (sizes > 1) & (never | (~weak & (sizes <= max_block)) | (sizes <= WEAK_BLOCK))
     starts, sizes = starts[keep], sizes[keep]
-    # every pair inside each kept block: the row at place r of a block of size s pairs with the s - r - 1 after it
+    # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
+    bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
+    parts = [_block_pairs(rid, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True) if j > i]
+    packed = (pl.concat(parts) if parts else pl.Series([], dtype=pl.UInt64)).unique().sort()
+    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+
+
+PAIR_BATCH = 4_000_000
+
+
+def _block_pairs(rid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> pl.Series:
+    """Every pair inside each block, packed as ``rid_a * 2^32 + rid_b`` (a < b), distinct within the batch.
+
+    The row at place r of a block of size s pairs with the s - r - 1 rows after it.
+    """
     first = np.repeat(starts, sizes)
     row = first + np.arange(len(first)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
     after = np.repeat(sizes, sizes) - (row - first) - 1
@@ -60,8 +75,7 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after)
     a, b = rid[left], rid[right]
     lo, hi = np.minimum(a, b), np.maximum(a, b)
-    packed = pl.Series(lo * _SHIFT + hi).filter(pl.Series(lo != hi)).unique().sort()
-    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+    return pl.Series(lo * _SHIFT + hi).filter(pl.Series(lo != hi)).unique()
 
 
 _SHIFT = 1 << 32  # a pair packed into one integer: rid_a * 2^32 + rid_b

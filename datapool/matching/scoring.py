@@ -41,12 +41,13 @@ class Prepared:
     """What comparing needs of every record, built once per run and indexed by ``rid``.
 
     Fields compared for equality become categoricals (gathering and comparing them is
-    integer work); strings compared fuzzily become object arrays for rapidfuzz.
+    integer work). Each string compared fuzzily is kept once: ``codes[col][rid]`` indexes
+    ``strings[col]`` (distinct values, sorted), so equal strings have equal codes.
     """
 
     features: pl.DataFrame
-    texts: dict[str, np.ndarray]
-    hashes: dict[str, np.ndarray]  # hashes of the same strings: a cheap first test of equality
+    codes: dict[str, np.ndarray]
+    strings: dict[str, np.ndarray]
 
 
 def prepare(std: pl.DataFrame) -> Prepared:
@@ -60,21 +61,25 @@ def prepare(std: pl.DataFrame) -> Prepared:
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
     )
-    texts = {col: np.array(std.get_column(col).fill_null("").to_list(), dtype=object) for col in (*SIMILAR, "uscc")}
-    hashes = {col: std.get_column(col).fill_null("").hash().to_numpy() for col in SIMILAR}
-    return Prepared(features, texts, hashes)
+    codes, strings = {}, {}
+    for col in (*SIMILAR, "uscc"):
+        values = std.get_column(col).fill_null("")
+        codes[col] = (values.rank("dense") - 1).cast(pl.UInt32).to_numpy() if n else np.zeros(0, dtype=np.uint32)
+        strings[col] = np.array(values.unique().sort().to_list(), dtype=object)
+    return Prepared(features, codes, strings)
 
 
 def _sim(prep: Prepared, col: str, ia: np.ndarray, ib: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
     """ratio / 100 of column ``col`` for each pair; equal strings are 1.0 without comparing; pairs
     outside ``need`` (when given) are not compared (0 unless equal)."""
-    texts, hashes = prep.texts[col], prep.hashes[col]
-    same = hashes[ia] == hashes[ib]
-    same[same] = texts[ia[same]] == texts[ib[same]]  # a hash collision is not equality
+    ca, cb = prep.codes[col][ia], prep.codes[col][ib]
+    same = ca == cb
     out = same.astype(np.float64)
     todo = ~same if need is None else ~same & need
     if todo.any():
-        out[todo] = process.cpdist(texts[ia[todo]], texts[ib[todo]], scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+        strings = prep.strings[col]
+        out[todo] = process.cpdist(strings[ca[todo]], strings[cb[todo]], scorer=fuzz.ratio, workers=-1) \
+            .astype(np.float64) / 100.0
     return out
 
 
@@ -112,8 +117,9 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     both18 = live & (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
     hamming = np.full(len(ia), -1, dtype=np.int64)
     if both18.any():
-        codes = prep.texts["uscc"]
-        hamming[both18] = process.cpdist(codes[ia[both18]], codes[ib[both18]], scorer=Hamming.distance, workers=-1)
+        codes, strings = prep.codes["uscc"], prep.strings["uscc"]
+        hamming[both18] = process.cpdist(strings[codes[ia[both18]]], strings[codes[ib[both18]]],
+                                         scorer=Hamming.distance, workers=-1)
     return df.with_columns(
         name_sim=pl.Series(np.where(live, name_sim, 0.0)).fill_nan(0.0),
         addr_sim=pl.Series(np.where(live, addr_sim, 0.0)).fill_nan(0.0),
