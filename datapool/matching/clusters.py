@@ -96,11 +96,16 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
 
 
 def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
-    """Each record's explanation: the strongest accepted edge touching it, else ``singleton``."""
-    long = pl.concat([
-        accepted.select(pl.col("rid_a").alias("rid"), "rule", "score", "agreed"),
-        accepted.select(pl.col("rid_b").alias("rid"), "rule", "score", "agreed"),
-    ]).with_columns(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank"))
-    best = long.sort(["rid", "_rank", "score"], descending=[False, False, True]).unique("rid", keep="first")
-    return std.select("rid").join(best.drop("_rank"), on="rid", how="left").with_columns(
+    """Each record's explanation: the strongest accepted edge touching it, else ``singleton``.
+
+    Strongest = rule rank, then score, then the edge's place in ``accepted``; edges are chosen
+    by number and only the chosen ones' texts are gathered.
+    """
+    edges = accepted.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("e"), "rid_a", "rid_b", "score",
+                            pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank"))
+    long = pl.concat([edges.select(pl.col("rid_a").alias("rid"), "e", "_rank", "score"),
+                      edges.select(pl.col("rid_b").alias("rid"), "e", "_rank", "score")])
+    best = long.sort(["rid", "_rank", "score", "e"], descending=[False, False, True, False]).unique("rid", keep="first")
+    chosen = accepted.select("rule", "score", "agreed")[best["e"]].with_columns(best["rid"])
+    return std.select("rid").join(chosen, on="rid", how="left", maintain_order="left").with_columns(
         pl.col("rule").fill_null("singleton"), pl.col("score").fill_null(1.0), pl.col("agreed").fill_null(""))
