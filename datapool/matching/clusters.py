@@ -58,8 +58,10 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     branch, 2 = a branch).
     """
     n = std.height
-    ordered = edges.with_columns(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank")) \
-        .sort(["_rank", "score", "rid_a", "rid_b"], descending=[False, True, False, False])
+    # the order is computed on the numbers alone; the edges themselves are gathered once, at the end
+    order = edges.select(pl.arg_sort_by(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32), "score", "rid_a",
+                                        "rid_b", descending=[False, True, False, False])).to_series()
+    ordered = edges.select(pl.col("rid_a").gather(order), pl.col("rid_b").gather(order))
     ia, ib = ordered["rid_a"].to_numpy().astype(np.int64), ordered["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
@@ -92,7 +94,7 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         roots[members] = members[sub_roots]
         keep[hard] = ok
     assign = pl.DataFrame({"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)})
-    return assign, ordered.filter(pl.Series(keep)).drop("_rank")
+    return assign, edges[order.filter(pl.Series(keep))]
 
 
 def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:

@@ -27,7 +27,9 @@ def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.Dat
     """Fuse the records of each enterprise into one row."""
     used = ("rid", "source", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
             "industry", "branch", "founded_on", "lon", "lat", "headcount")
-    df = std.select(used).join(assign, on="rid").join(ids, on="cluster").with_columns(
+    # each record's enterprise, found on the two-column frames and added as a column: std is not copied
+    ent = std.select("rid").join(assign.join(ids, on="cluster"), on="rid", how="left", maintain_order="left")
+    df = std.select(used).with_columns(ent.get_column("enterprise_id")).with_columns(
         pl.col("source").replace_strict(REGISTRY_ORDER, return_dtype=pl.Int32).alias("_order"),
         pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None).alias("_valid_uscc"),
     ).sort("enterprise_id", "_order", "source_row")

@@ -42,11 +42,14 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
         addresses_job = pool.submit(_batched, parse_addresses, df["address"])
         ids = _identifiers(df)
         names, addresses = names_job.result().drop("former"), addresses_job.result()
-    # joined on the key column alone, then put side by side: the record columns are never copied
+    # joined on the key column alone, then added as columns: the record columns are never copied
     name_parts = df.select("name").join(names, on="name", how="left", nulls_equal=True, maintain_order="left")
+    del names
     address_parts = df.select("address").join(addresses, on="address", how="left", nulls_equal=True,
                                               maintain_order="left")
-    df = pl.concat([df, ids.drop("id_regno"), name_parts.drop("name"), address_parts.drop("address")], how="horizontal")
+    del addresses
+    df = df.with_columns(*ids.drop("id_regno"), *name_parts.drop("name"), *address_parts.drop("address"))
+    del name_parts, address_parts
     regno = clean_code_expr(pl.col("regno"))
     regno = pl.coalesce(pl.when(regno != "").then(regno), ids["id_regno"])
     df = df.with_columns(regno.alias("regno")).with_columns(
