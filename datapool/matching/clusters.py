@@ -59,9 +59,10 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     """
     n = std.height
     # the order is computed on the numbers alone; the edges themselves are gathered once, at the end
-    order = edges.select(pl.arg_sort_by(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32), "score", "rid_a",
-                                        "rid_b", descending=[False, True, False, False])).to_series()
-    ordered = edges.select(pl.col("rid_a").gather(order), pl.col("rid_b").gather(order))
+    ordered = edges.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("e"), "rid_a", "rid_b", "score",
+                           pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank")) \
+        .sort(["_rank", "score", "rid_a", "rid_b"], descending=[False, True, False, False])
+    order = ordered.get_column("e")
     ia, ib = ordered["rid_a"].to_numpy().astype(np.int64), ordered["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
