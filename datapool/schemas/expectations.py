@@ -18,7 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from datapool.errors import ValidationFailed
-from datapool.matching.identifiers import is_valid_uscc
+from datapool.matching.identifiers import uscc_valid_expr
 
 USCC_REGEX = r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$"
 STATUS = {
@@ -45,7 +45,7 @@ def source_frame(records: pl.DataFrame, today: date) -> pl.DataFrame:
     return records.select(
         "source_row", "name", "status", "headcount",
         pl.when(ids.str.len_chars() == 18).then(ids).otherwise(None).alias("uscc"),
-        pl.when(ids.str.len_chars() == 18).then(ids.map_elements(is_valid_uscc, return_dtype=pl.Boolean))
+        pl.when(ids.str.len_chars() == 18).then(uscc_valid_expr(pl.lit(ids)))
         .otherwise(None).alias("uscc_check_ok"),
         (pl.col("founded_on") > today).alias("date_in_future"),
     )

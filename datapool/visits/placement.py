@@ -8,7 +8,7 @@ import shapely
 from shapely.strtree import STRtree
 
 from datapool.connectors.grids import GridShape
-from datapool.matching.addresses import parse_address
+from datapool.matching.addresses import parse_addresses
 
 
 def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
@@ -31,8 +31,11 @@ def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
     communities: dict[str, list[str]] = {}
     for g in grids:
         communities.setdefault(g.community, []).append(g.grid_id)
+    addresses = enterprises.get_column("address")
+    parts = {a: (t, c) for a, t, c in parse_addresses(addresses.filter(pl.Series(~has))).select(
+        "address", "town", "community").iter_rows()}
     ids, methods = [], []
-    for i, addr in enumerate(enterprises.get_column("address").to_list()):
+    for i, addr in enumerate(addresses.to_list()):
         if by_point[i]:
             ids.append(by_point[i])
             methods.append("coordinates")
@@ -41,7 +44,7 @@ def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
             ids.append(None)
             methods.append("unplaced: coordinates outside every grid")
             continue
-        _, town, community, _, _ = parse_address(addr)
+        town, community = parts[addr]
         grid = lookup.get((town, community)) or (communities[community][0]
                                                  if community and len(communities.get(community, [])) == 1 else None)
         ids.append(grid)
