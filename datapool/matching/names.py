@@ -218,10 +218,6 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(fold_series(out["former"]).alias("former"))
 
 
-_PARTS_SCHEMA = {"name": pl.Utf8, "name_clean": pl.Utf8, "region": pl.Utf8, "brand": pl.Utf8, "industry_words": pl.Utf8,
-                 "form": pl.Utf8, "branch": pl.Boolean, "branch_place": pl.Utf8, "former": pl.Utf8, "core": pl.Utf8}
-
-
 def parse_names(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     """Parse each distinct name into its parts (see module docstring), vectorised.
 
