@@ -1,6 +1,6 @@
 """Blocking: candidate pairs from shared keys, near-linear in the number of records.
 
-Keys (namespaced so different kinds never collide): the USCC as written, the
+Keys (each kind hashed with its own seed, so kinds do not share keys): the USCC as written, the
 organisation code inside any identifier, the 注册号, the pinyin of the name
 core (homophone typos such as 鑫/新 share it) and of a bracketed former name,
 the 字号's pinyin within a town, the phone hash, and town + road + number.
@@ -15,7 +15,7 @@ import polars as pl
 
 MAX_BLOCK = 60
 WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
-# namespace -> the column(s) it keys on; the index seeds the key's hash, so kinds never collide
+# namespace -> the column(s) it keys on; the namespace's index seeds the key's hash
 _SPECS = (("u", ("uscc",)), ("o", ("org_code",)), ("r", ("regno_valid",)), ("n", ("core_key",)), ("n", ("former_key",)),
           ("b", ("brand_key", "town")), ("p", ("phone_hash",)), ("a", ("addr_key",)))
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
