@@ -11,6 +11,8 @@ STAMP   = $(VENV)/.installed
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+	# an older .venv may hold the pure-Python OpenCC port, which also installs a module named opencc
+	$(BIN)/pip uninstall -q -y opencc-python-reimplemented 2>/dev/null || true
 	$(BIN)/pip install -q -e '.[dev,dask]'
 	touch $(STAMP)
 
