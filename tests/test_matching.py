@@ -90,3 +90,16 @@ def test_chunked_scoring_gives_the_same_pairs(resolved):
     whole = score_pairs(res.std, pairs)
     chunked = score_pairs(res.std, pairs, chunk=5_000)
     assert chunked.sort("rid_a", "rid_b").equals(whole.sort("rid_a", "rid_b"))
+
+
+def test_batches_give_the_same_standardisation(resolved, monkeypatch):
+    # names, addresses and identifiers are parsed in batches to bound memory; batch edges change nothing
+    import datapool.matching.blocking as blocking
+    import datapool.matching.standardise as standardise
+
+    ing, res = resolved["2025-05"]
+    monkeypatch.setattr(standardise, "BATCH", 997)
+    monkeypatch.setattr(blocking, "PAIR_BATCH", 1_000)
+    again = standardise.standardise(ing.records)
+    assert again.select(res.std.columns).equals(res.std)
+    assert blocking.candidate_pairs(again).equals(blocking.candidate_pairs(res.std))

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import polars as pl
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -54,3 +55,15 @@ def test_address_normaliser_is_idempotent(text):
 def test_address_parts():
     assert parse_address("江西省赣州市赣县区梅林镇广场社区红旗大道８８号1栋")[1:] == ("梅林镇", "广场社区", "红旗大道", "88")
     assert parse_address("赣县经开区桃江社区解放路256号")[1] == "江西赣县经济开发区"
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("赣州市县区宏达建材有限责任公司分原名（）() 　貛縣達梅林镇协会")), max_size=25),
+                max_size=8))
+def test_a_name_parses_the_same_alone_or_in_a_column(names):
+    from datapool.matching.names import parse_names
+
+    table = {r["name"]: r for r in parse_names(pl.Series(names, dtype=pl.Utf8), keys=False).iter_rows(named=True)}
+    for n in names:
+        p, r = parse_name(n), table[n]
+        assert (p.clean, p.region, p.brand, p.industry, p.form, p.branch, p.core) == (
+            r["name_clean"], r["region"], r["brand"], r["industry_words"], r["form"], r["branch"], r["core"])
