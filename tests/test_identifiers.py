@@ -22,6 +22,7 @@ from datapool.matching.identifiers import (
 
 @pytest.mark.parametrize("code,kind", [
     ("91350100M000100Y43", "uscc"),
+    ("9135010٣M000100Y43", "uscc_bad"),  # a non-ASCII digit: never a valid code, never a crash
     ("91350100M000100Y44", "uscc_bad"),
     ("M000100Y4", "org"),
     ("M000100Y5", "org_bad"),
@@ -112,7 +113,7 @@ def test_vectorised_clean_code_agrees(values):
     assert out == [clean_code(v) for v in values]
 
 
-_code_chars = st.sampled_from(list("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ"))
+_code_chars = st.sampled_from(list("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ٣"))  # ٣: a digit, but not ASCII
 
 
 @given(st.lists(st.one_of(

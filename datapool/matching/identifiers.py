@@ -23,7 +23,7 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
-_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$")
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-Z]{10}$")  # ASCII only: \d would admit ٣
 _ORG_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
 # What a spreadsheet makes of a long code: 9.13607041234568E+17, 9E+17, 913607041234567000.0.
 # A bare "digits E digits" is NOT one: 913607E18658005763 is a well-formed USCC.
