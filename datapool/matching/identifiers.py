@@ -156,6 +156,10 @@ def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     return col.map_batches(_REGNO_BATCH, return_dtype=pl.Boolean)
 
 
+def _regno_first(hint: str | pl.Expr) -> pl.Expr:
+    return hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")
+
+
 def id_kind_expr(col: pl.Expr, hint: str | pl.Expr = "") -> pl.Expr:
     """The form of a cleaned identifier (see :func:`classify`), as an expression.
 
@@ -164,7 +168,7 @@ def id_kind_expr(col: pl.Expr, hint: str | pl.Expr = "") -> pl.Expr:
     """
     n = col.str.len_chars()
     regno = regno_valid_expr(col)
-    regno_first = hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")
+    regno_first = _regno_first(hint)
     fifteen = (
         pl.when(regno_first & regno).then(pl.lit("regno"))
         .when(col.str.contains(r"^[0-9]{6}") & org_valid_expr(col.str.slice(6))).then(pl.lit("taxid15"))
@@ -215,7 +219,7 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") 
     characters are computed over the whole column.
     """
     c = pl.col("id_clean")
-    out = df.select(clean_code_expr(pl.col(column)).alias("id_clean"), (hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")).alias("_hint"))
+    out = df.select(clean_code_expr(pl.col(column)).alias("id_clean"), _regno_first(hint).alias("_hint"))
     out = out.with_columns(id_kind_expr(c, pl.col("_hint")).alias("id_kind"))
     out = out.with_columns(org_code_expr(c, pl.col("id_kind")).alias("org_code"))
     return out.select(
