@@ -108,8 +108,8 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         same_registry=(c("source") == c("source_b")) & c("once_only"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
-    )
-    live = ~(df["uscc_conflict"] | df["org_conflict"] | df["branch_conflict"] | df["same_registry"]).to_numpy()
+    ).with_columns(veto=c("uscc_conflict") | c("org_conflict") | c("branch_conflict") | c("same_registry"))
+    live = ~df["veto"].to_numpy()
     core_sim = _sim(prep, "core", ia, ib, need=live)
     name_sim = np.maximum(core_sim, _sim(prep, "name_clean", ia, ib, need=live & (core_sim < 1.0)))
     addr_sim = _sim(prep, "addr_norm", ia, ib, need=live)
@@ -130,7 +130,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
     """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed``."""
     c = pl.col
-    veto = c("uscc_conflict") | c("org_conflict") | c("branch_conflict") | c("same_registry")
+    veto = c("veto")  # a hard conflict (see compare)
     name_veto = veto | c("region_conflict")
     support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
     rule = (
