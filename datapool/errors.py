@@ -45,3 +45,8 @@ class SnapshotLocked(PublishRefused):
 
 class ConfigError(DatapoolError):
     """Settings that cannot work."""
+
+
+def db_detail(exc: BaseException) -> str:
+    """The first line of a database error: its driver's message when it carries one (SQLAlchemy's ``orig``)."""
+    return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -12,7 +12,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from datapool.errors import InputError
+from datapool.errors import InputError, db_detail
 from datapool.settings import redact_url
 
 ORG_COLUMNS = ("union_id", "union_name", "union_uscc", "union_kind", "unit_name", "unit_uscc", "founded_on", "status")
@@ -62,8 +62,7 @@ def read_members(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             orgs = _select(conn, meta.tables["union_org"], ORG_COLUMNS, url)
             members = _select(conn, meta.tables["union_member"], MEMBER_COLUMNS, url)
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise InputError(f"member database {redact_url(url)} cannot be read: {detail}") from None
+        raise InputError(f"member database {redact_url(url)} cannot be read: {db_detail(exc)}") from None
     finally:
         engine.dispose()
     return orgs, members

@@ -19,7 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from datapool.errors import InputError, PublishRefused
+from datapool.errors import InputError, PublishRefused, db_detail
 from datapool.schemas import warehouse as wh
 from datapool.settings import redact_url
 
@@ -37,8 +37,7 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
     try:
         wh.metadata.create_all(engine)
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {detail}") from None
+        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}") from None
     return engine
 
 
@@ -81,8 +80,7 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
                     _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
             conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
     except sa.exc.SQLAlchemyError as exc:
-        detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
-        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {detail}; its previous state is intact") from None
+        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact") from None
 
 
 def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
