@@ -52,12 +52,15 @@ IO = {"retries": 2, "retry_delay_seconds": [1, 4], "cache_policy": NO_CACHE, "re
 CPU = {"cache_policy": NO_CACHE}
 
 
+def _error_classes(cls: type) -> list[type]:
+    return [cls, *(c for sub in cls.__subclasses__() for c in _error_classes(sub))]
+
+
 class _UserErrorsWithoutTraceback(logging.Filter):
     """Prefect logs a failed task with its traceback. For an error a user caused the CLI prints the
     one line that matters, and the run's state keeps the message: drop Prefect's copies."""
 
-    names = tuple(cls.__name__ for cls in (DatapoolError, *DatapoolError.__subclasses__(),
-                                           *(c for s in DatapoolError.__subclasses__() for c in s.__subclasses__())))
+    names = tuple(cls.__name__ for cls in _error_classes(DatapoolError))
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], DatapoolError):
