@@ -10,7 +10,7 @@ import polars as pl
 
 from datapool.matching.names import fold_series
 
-_PREFIX_PATTERN = "^(江西省|赣州市|赣县区|赣县|江西)"  # in the order they are tried
+_PREFIX_PATTERN = "^(?:江西省|赣州市|赣县区|赣县|江西)+"  # alternatives in the order they are tried
 _KEEP = "江西赣县经济开发区"  # starts like a prefix, but is a town
 _TOWN_ALIASES = {"赣县经开区": _KEEP, "赣县经济开发区": _KEEP, "经济开发区": _KEEP, _KEEP: _KEEP, "经开区": _KEEP}
 _HAN = r"\x{4e00}-\x{9fff}"
@@ -20,20 +20,18 @@ _ROAD_PATTERN = rf"([{_HAN}\d]{{1,8}}?(?:大道|路|街|巷|大街|道))(\d+)号
 ADDRESS_FIELDS = ("addr_norm", "town", "community", "road", "road_no")
 
 
-def parse_addresses(addresses: pl.Series) -> pl.DataFrame:
+def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataFrame:
     """Parse each distinct address; one row per distinct value (column ``address``) with ``ADDRESS_FIELDS``.
 
     Parts are '' when absent; ``addr_norm`` is town + community + road + number (or the rest
-    of the address when no road is found).
+    of the address when no road is found). ``distinct``: the values are known to be distinct already.
     """
     c = pl.col
-    df = pl.DataFrame({"address": addresses.cast(pl.Utf8).unique(maintain_order=True)})
-    df = df.with_columns(fold_series(df["address"]).alias("text"))
-    while True:
-        hit = df.select((c("text").str.contains(_PREFIX_PATTERN) & ~c("text").str.starts_with(_KEEP)).alias("h"))["h"]
-        if not hit.any():
-            break
-        df = df.with_columns(pl.when(hit).then(c("text").str.replace(_PREFIX_PATTERN, "")).otherwise(c("text")).alias("text"))
+    values = addresses.cast(pl.Utf8)
+    df = pl.DataFrame({"address": values if distinct else values.unique(maintain_order=True)})
+    # Stacked prefixes go in one step. The town 江西赣县经济开发区 loses its 江西赣县 with them, and
+    # what is left, 经济开发区, is one of that town's aliases.
+    df = df.with_columns(fold_series(df["address"]).str.replace(_PREFIX_PATTERN, "").alias("text"))
     town = c("text").str.extract(_TOWN_PATTERN, 1)
     df = df.with_columns(town.replace(_TOWN_ALIASES).fill_null("").alias("town"),
                          c("text").str.slice(town.str.len_chars().fill_null(0)).alias("text"))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import opencc
@@ -108,22 +109,36 @@ class NameParts:
         return pinyin_key(self.brand) if self.brand else ""
 
 
+# Printable ASCII but for <>[]{} (brackets folded to ()), and CJK unified ideographs: these have
+# no NFKC mapping and never compose, so a value made of them alone needs no folding of width or
+# brackets. Most names and addresses are such values.
+_NEEDS_FOLDING = r"[^\x20-\x3b\x3d\x3f-\x5a\x5c\x5e-\x7a\x7c\x7e\x{4e00}-\x{9fff}]"
+
+
+def _where(values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]) -> pl.Series:
+    """``values`` with ``change`` applied to the values where ``mask`` holds; the others are not read."""
+    if not mask.any():
+        return values
+    return values.clone().scatter(mask.arg_true(), change(values.filter(mask)))
+
+
+def _nfkc_brackets(values: pl.Series) -> pl.Series:
+    """NFKC, then brackets unified to (), on a string column (no nulls); only values that can change are touched."""
+    return _where(values, values.str.contains(_NEEDS_FOLDING),
+                  lambda v: v.str.normalize("NFKC").str.replace_many(_BRACKETS))
+
+
 def _to_simplified(s: pl.Series) -> pl.Series:
     """Traditional -> simplified via OpenCC's t2s tables, run only on values holding a traditional character."""
     if not _TRADITIONAL:
         return s
-    mask = s.str.contains(_TRADITIONAL_PATTERN)
-    todo = s.filter(mask).unique().to_list()
-    if not todo:
-        return s
-    return s.replace({t: _CONVERTER.convert(t) for t in todo})
+    return _where(s, s.str.contains(_TRADITIONAL_PATTERN), lambda v: [_CONVERTER.convert(t) for t in v.to_list()])
 
 
 def fold_series(values: pl.Series) -> pl.Series:
     """:func:`fold` over a column (nulls become '')."""
-    out = values.cast(pl.Utf8).fill_null("").str.normalize("NFKC").str.replace_many(_BRACKETS)
-    out = _to_simplified(out).str.replace_all(_SPACE_PATTERN, "")
-    return out.str.normalize("NFKC").str.replace_many(_BRACKETS)
+    out = _to_simplified(_nfkc_brackets(values.cast(pl.Utf8).fill_null("")))
+    return _nfkc_brackets(out.str.replace_all(_SPACE_PATTERN, ""))
 
 
 def fold(text: str | None) -> str:
@@ -149,19 +164,23 @@ def pinyin_key(text: str) -> str:
 
 
 def pinyin_series(values: pl.Series) -> pl.Series:
-    """:func:`pinyin_key` over a column: one lookup per distinct character, the rest in polars."""
-    chars = values.fill_null("").str.split("")
-    table = {ch: _char_pinyin(ch) for ch in chars.explode().drop_nulls().unique().to_list()}
-    return chars.list.eval(pl.element().replace_strict(table, default="", return_dtype=pl.Utf8)).list.join("")
+    """:func:`pinyin_key` over a column: one lookup per distinct character, then one replacement pass in polars."""
+    values = values.fill_null("")
+    chars = values.str.split("").explode().unique().drop_nulls().to_list()
+    table = {ch: key for ch in chars if (key := _char_pinyin(ch)) != ch}
+    return values.str.replace_many(list(table), list(table.values())) if table else values
 
 
 def _alternation(words: list[str]) -> str:
     return "|".join(re.escape(w) for w in words)
 
 
-_REGION_PATTERN = "^(" + _alternation(_REGIONS) + ")"  # longest alias first
-_FORM_PATTERN = r"^(.+?)(" + _alternation(sorted(_FORMS, key=len, reverse=True)) + ")$"  # shortest body = longest form
-_INDUSTRY_PATTERN = r"^(.+?)(" + _alternation(_INDUSTRY) + ")$"
+_REGION_PATTERN = "^(?:" + _alternation(_REGIONS) + ")"  # longest alias first
+# ".(word)$": the leftmost match leaves the shortest head of at least one character, so the longest
+# word that fits wins. Anchored at the end, the regex engine searches backwards from it: fast.
+_FORM_PATTERN = ".(" + _alternation(sorted(_FORMS, key=len, reverse=True)) + ")$"
+_INDUSTRY_PATTERN = ".(" + _alternation(_INDUSTRY) + ")$"
+_BRANCH_TAIL = "(?:" + "|".join(_BRANCH_MARKERS) + ")$"
 _BRANCH_PATTERN = (r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
                    + "|".join(_BRANCH_MARKERS) + ")$")
 
@@ -169,21 +188,26 @@ _BRANCH_PATTERN = (r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(
 def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
     """Strip stacked leading regions (江西赣县…) off column ``text``; the most specific one goes to ``region``.
 
-    A region is stripped only when at least two characters remain after it.
+    A region is stripped only when at least two characters remain after it. Each round
+    reads only the values the round before stripped.
     """
-    df = df.with_columns(pl.lit("").alias(region))
-    while True:
-        m = pl.col(text).str.extract(_REGION_PATTERN, 1)
-        ok = (m.is_not_null() & (pl.col(text).str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
-        step = df.select(ok.alias("ok"), m.alias("m"))
-        if not step["ok"].any():
-            return df
-        df = df.with_columns(
-            pl.when(step["ok"]).then(step["m"].replace_strict(_REGION_ALIASES, default="")).otherwise(pl.col(region))
-            .alias(region),
-            pl.when(step["ok"]).then(pl.col(text).str.slice(step["m"].str.len_chars())).otherwise(pl.col(text))
-            .alias(text),
-        )
+    values, regions = df.get_column(text), pl.Series(region, [""] * df.height, dtype=pl.Utf8)
+    at, todo = pl.int_range(df.height, dtype=pl.UInt32, eager=True), values
+    while len(at):
+        m = todo.str.extract(_REGION_PATTERN, 0)
+        ok = (m.is_not_null() & (todo.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
+        at, m = at.filter(ok), m.filter(ok)
+        todo = todo.filter(ok).str.slice(m.str.len_chars())
+        if len(at):
+            values = values.scatter(at, todo)
+            regions = regions.scatter(at, m.replace_strict(_REGION_ALIASES, default=""))
+    return df.with_columns(values.alias(text), regions)
+
+
+def _strip_tail(text: str, pattern: str, head: str, word: str) -> list[pl.Expr]:
+    """``text`` split by a ``.(word)$`` ``pattern`` into ``head`` (all of ``text`` when no word ends it) and ``word`` ('')."""
+    w = pl.col(text).str.extract(pattern, 1).fill_null("")
+    return [pl.col(text).str.slice(0, pl.col(text).str.len_chars() - w.str.len_chars()).alias(head), w.alias(word)]
 
 
 def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
@@ -192,18 +216,19 @@ def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
     The first word needs one character before it; each further word needs the
     字号 left before it to keep at least two characters.
     """
-    g = pl.col("body").str.extract_groups(_INDUSTRY_PATTERN)
-    df = df.with_columns(pl.coalesce(g.struct.field("1"), pl.col("body")).alias("brand"),
-                         g.struct.field("2").fill_null("").alias("industry"))
-    while True:
-        g = pl.col("brand").str.extract_groups(_INDUSTRY_PATTERN)
-        more = df.select(g.alias("g")).unnest("g")
-        ok = (pl.Series((df["brand"].str.len_chars() > 2) & df["industry"].ne("")).fill_null(False)
-              & more["1"].str.len_chars().ge(2).fill_null(False))
-        if not ok.any():
-            return df
-        df = df.with_columns(pl.when(ok).then(more["1"]).otherwise(pl.col("brand")).alias("brand"),
-                             pl.when(ok).then(more["2"] + pl.col("industry")).otherwise(pl.col("industry")).alias("industry"))
+    df = df.with_columns(_strip_tail("body", _INDUSTRY_PATTERN, "brand", "industry"))
+    brand, industry = df.get_column("brand"), df.get_column("industry")
+    at = ((brand.str.len_chars() > 2) & (industry != "")).arg_true()  # each round reads only the last round's hits
+    cur = pl.DataFrame({"brand": brand.gather(at), "industry": industry.gather(at)})
+    while len(at):
+        more = cur.select(_strip_tail("brand", _INDUSTRY_PATTERN, "head", "word"))
+        ok = (more["word"] != "") & (more["head"].str.len_chars() >= 2)
+        at, cur = at.filter(ok), pl.DataFrame({"brand": more["head"].filter(ok),
+                                               "industry": (more["word"] + cur["industry"]).filter(ok)})
+        brand, industry = brand.scatter(at, cur["brand"]), industry.scatter(at, cur["industry"])
+        longer = cur["brand"].str.len_chars() > 2
+        at, cur = at.filter(longer), cur.filter(longer)
+    return df.with_columns(brand, industry)
 
 
 def _notes(df: pl.DataFrame) -> pl.DataFrame:
@@ -218,41 +243,44 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
     return out.with_columns(fold_series(out["former"]).alias("former"))
 
 
-def parse_names(names: pl.Series, keys: bool = True) -> pl.DataFrame:
+def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) -> pl.DataFrame:
     """Parse each distinct name into its parts (see module docstring), vectorised.
 
     One row per distinct value of ``names`` (column ``name``) with ``name_clean, region, brand,
     industry_words, form, branch, branch_place, former, core``; with ``keys``, also ``former_core``
     (the core of the bracketed former name) and the pinyin keys ``core_key``, ``former_key`` and
-    ``brand_key`` (a 字号 of two characters or more; null otherwise).
+    ``brand_key`` (a 字号 of two characters or more; null otherwise). ``distinct``: the values are
+    known to be distinct already.
     """
     c = pl.col
-    df = pl.DataFrame({"name": names.cast(pl.Utf8).unique(maintain_order=True)})
+    df = pl.DataFrame({"name": names.cast(pl.Utf8) if distinct else names.cast(pl.Utf8).unique(maintain_order=True)})
     df = df.with_columns(fold_series(df["name"]).str.replace_all("有限责任公司", "有限公司", literal=True).alias("name_clean"))
     # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
-    df = df.with_columns(c("name_clean").alias("text"), pl.lit(None, pl.Utf8).alias("place"), pl.lit(False).alias("branch"))
-    while True:
-        g = c("text").str.extract_groups(_BRANCH_PATTERN)
-        hit = (g.struct.field("head").str.len_chars() >= 4).fill_null(False)
-        step = df.select(hit.alias("hit"), g.alias("g")).unnest("g")
-        if not step["hit"].any():
-            break
-        df = df.with_columns(
-            pl.when(step["hit"] & c("place").is_null()).then(step["place"]).otherwise(c("place")).alias("place"),
-            (c("branch") | step["hit"]).alias("branch"),
-            pl.when(step["hit"]).then(step["head"]).otherwise(c("text")).alias("text"))
-    df = _strip_regions(df.with_columns(c("place").fill_null("")), "place", "_place_region")
+    text = df.get_column("name_clean").alias("text")
+    place, branch = pl.Series("place", [""] * df.height, dtype=pl.Utf8), pl.Series("branch", [False] * df.height)
+    at = text.str.contains(_BRANCH_TAIL).arg_true()  # the full pattern reads only names ending in a marker
+    outer = True
+    while len(at):
+        g = text.gather(at).str.extract_groups(_BRANCH_PATTERN).struct.unnest()
+        hit = (g["head"].str.len_chars() >= 4).fill_null(False)
+        at, g = at.filter(hit), g.filter(hit)
+        text = text.scatter(at, g["head"])
+        if outer:  # the first round strips the outermost branch: its place is the branch's
+            place, branch, outer = place.scatter(at, g["place"]), branch.scatter(at, True), False
+        at = at.filter(g["head"].str.contains(_BRANCH_TAIL))
+    df = _strip_regions(df.with_columns(text, place, branch), "place", "_place_region")
     df = df.with_columns(c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place"))
     df = _notes(df)
-    body = (c("text").str.replace_all("(有限合伙)", "\x01", literal=True).str.replace_all("(普通合伙)", "\x02", literal=True)
-            .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
-            .str.replace_all("\x02", "(普通合伙)", literal=True))
+    text = df.get_column("text")
+    body = _where(text, text.str.contains("(", literal=True), lambda t: (
+        t.str.replace_all("(有限合伙)", "\x01", literal=True).str.replace_all("(普通合伙)", "\x02", literal=True)
+        .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
+        .str.replace_all("\x02", "(普通合伙)", literal=True)))
     df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead_region")
     df = df.with_columns(pl.when(c("_lead_region") != "").then(c("_lead_region")).otherwise(c("note_region").fill_null(""))
                          .alias("region"))
-    g = c("body").str.extract_groups(_FORM_PATTERN)
-    df = df.with_columns(g.struct.field("2").replace_strict(_FORMS, default="").fill_null("").alias("form"),
-                         pl.coalesce(g.struct.field("1"), c("body")).alias("body"))
+    df = df.with_columns(_strip_tail("body", _FORM_PATTERN, "body", "form")).with_columns(
+        c("form").replace_strict(_FORMS, default=""))
     df = _split_industry(df).with_columns((c("brand") + c("industry")).alias("core"), c("former").fill_null(""))
     df = df.select("name", "name_clean", "region", "brand", c("industry").alias("industry_words"), "form", "branch",
                    "branch_place", "former", "core")
@@ -261,9 +289,11 @@ def parse_names(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     formers = df.filter(c("former") != "")["former"]
     former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
     df = df.join(former_core, on="former", how="left").with_columns(c("former_core").fill_null(""))
+    brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
     return df.with_columns(
-        pinyin_series(df["core"]).alias("core_key"), pinyin_series(df["former_core"]).alias("former_key"),
-        pl.when(c("brand").str.len_chars() >= 2).then(pinyin_series(df["brand"])).otherwise(None).alias("brand_key"))
+        (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
+        pinyin_series(df["former_core"]).alias("former_key"),
+        pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"))
 
 
 def parse_name(raw: str | None) -> NameParts:
