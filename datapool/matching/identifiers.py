@@ -107,11 +107,13 @@ def _check_batch(shape: str, width: int, check: Callable[[np.ndarray], np.ndarra
     """
 
     def run(col: pl.Series) -> pl.Series:
-        ok = col.str.contains(shape).fill_null(False)
         out = np.zeros(len(col), dtype=bool)
-        if ok.any():
-            text = col.filter(ok).str.join("").item()
-            out[ok.to_numpy()] = check(np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, width))
+        at = (col.str.len_bytes() == width).fill_null(False).arg_true()  # the shape is read only where it can fit
+        if len(at):
+            at = at.filter(col.gather(at).str.contains(shape))
+        if len(at):
+            text = col.gather(at).str.join("").item()
+            out[at.to_numpy()] = check(np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, width))
         return pl.Series(col.name, out)
 
     return run
