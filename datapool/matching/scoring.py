@@ -40,14 +40,21 @@ EQUAL = ("source", "uscc", "org_code", "org_strong", "regno_valid", "core_key", 
 class Prepared:
     """What comparing needs of every record, built once per run and indexed by ``rid``.
 
-    Fields compared for equality become categoricals (gathering and comparing them is
-    integer work). Each string compared fuzzily is kept once: ``codes[col][rid]`` indexes
-    ``strings[col]`` (distinct values, sorted), so equal strings have equal codes.
+    Fields compared for equality are replaced by 64-bit hashes (null stays null), so
+    gathering and comparing them is integer work. Two distinct values share a hash with
+    probability 2^-64 per pair: far below any other source of error. ``text`` holds the
+    strings compared fuzzily; they are gathered only for the pairs that need rapidfuzz.
     """
 
     features: pl.DataFrame
-    codes: dict[str, np.ndarray]
-    strings: dict[str, np.ndarray]
+    text: pl.DataFrame
+
+
+def _hashed(col: str) -> pl.Expr:
+    return pl.when(pl.col(col).is_not_null()).then(pl.col(col).hash(seed=7)).alias(col)
+
+
+EMPTY = pl.select(pl.lit("").hash(seed=7)).item()  # the hash of '' (no value), as _hashed gives it
 
 
 def prepare(std: pl.DataFrame) -> Prepared:
@@ -56,73 +63,80 @@ def prepare(std: pl.DataFrame) -> Prepared:
     if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
         raise ValueError("scoring needs std sorted by rid with rid = row position")
     features = std.select(
-        *[pl.col(col).cast(pl.Categorical) for col in EQUAL], "uscc_valid", "branch",
+        *[_hashed(col) for col in EQUAL], *[pl.col(col).fill_null("").hash(seed=7).alias(f"{col}_h") for col in SIMILAR], "uscc_valid", "branch",
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
     )
-    codes, strings = {}, {}
-    for col in (*SIMILAR, "uscc"):
-        values = std.get_column(col).fill_null("")
-        codes[col] = (values.rank("dense") - 1).cast(pl.UInt32).to_numpy() if n else np.zeros(0, dtype=np.uint32)
-        strings[col] = np.array(values.unique().sort().to_list(), dtype=object)
-    return Prepared(features, codes, strings)
+    return Prepared(features, std.select(*SIMILAR, "uscc"))
 
 
-def _sim(prep: Prepared, col: str, ia: np.ndarray, ib: np.ndarray, need: np.ndarray | None = None) -> np.ndarray:
-    """ratio / 100 of column ``col`` for each pair; equal strings are 1.0 without comparing; pairs
-    outside ``need`` (when given) are not compared (0 unless equal)."""
-    ca, cb = prep.codes[col][ia], prep.codes[col][ib]
-    same = ca == cb
+def _strings(prep: Prepared, col: str, rids: np.ndarray) -> list[str]:
+    return prep.text.get_column(col).gather(rids).fill_null("").to_list()
+
+
+def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndarray,
+         need: np.ndarray | None = None) -> np.ndarray:
+    """ratio / 100 of column ``col`` for each pair; equal strings (hashes) are 1.0 without comparing;
+    other pairs outside ``need`` (when given) are not compared (0)."""
+    same = (df.get_column(f"{col}_h") == df.get_column(f"{col}_h_b")).to_numpy()
     out = same.astype(np.float64)
     todo = ~same if need is None else ~same & need
     if todo.any():
-        strings = prep.strings[col]
-        out[todo] = process.cpdist(strings[ca[todo]], strings[cb[todo]], scorer=fuzz.ratio, workers=-1) \
-            .astype(np.float64) / 100.0
+        out[todo] = process.cpdist(_strings(prep, col, ia[todo]), _strings(prep, col, ib[todo]), scorer=fuzz.ratio,
+                                   workers=-1).astype(np.float64) / 100.0
     return out
 
 
-def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
-    """Pairs with their comparison features (each side's features gathered by ``rid``).
+_VETO_FEATURES = ("source", "once_only", "uscc", "uscc_valid", "org_strong", "branch", "branch_place")
 
-    Equality features come first; strings are compared (rapidfuzz) only for pairs no hard
-    conflict vetoes, since no rule can accept a vetoed pair (their similarities stay 0).
+
+def _sides(features: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs`` with each side's ``features`` gathered by rid (side b's names end in ``_b``)."""
+    return pl.concat([pairs, features.select(pl.all().gather(pairs["rid_a"])),
+                      features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b"))], how="horizontal")
+
+
+def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The pairs no hard conflict vetoes, with their comparison features (each side's gathered by ``rid``).
+
+    Vetoed pairs are dropped first, on the few fields the veto reads: no rule can accept
+    them, so their other fields are never gathered and their strings never compared.
     """
-    ia, ib = pairs["rid_a"].to_numpy(), pairs["rid_b"].to_numpy()
-    side_a = prep.features.select(pl.all().gather(pairs["rid_a"]))
-    side_b = prep.features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b"))
     c = pl.col
-    df = pl.concat([pairs.select("rid_a", "rid_b"), side_a, side_b], how="horizontal").with_columns(
+    veto = (
+        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False)  # two valid USCCs
+        | ((c("org_strong") != c("org_strong_b")) & (c("org_strong") != EMPTY) & (c("org_strong_b") != EMPTY))
+        .fill_null(False)  # two organisation codes
+        | ((c("branch") != c("branch_b")) | (c("branch") & (c("branch_place") != c("branch_place_b")))).fill_null(False)
+        | ((c("source") == c("source_b")) & c("once_only"))  # two rows of a registry that lists each entity once
+    )
+    pairs = pairs.select("rid_a", "rid_b")
+    live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~veto).to_series()
+    df = _sides(prep.features.drop("source", "once_only", "org_strong", "branch", "branch_place"), pairs.filter(live)).with_columns(
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
-        uscc_conflict=(c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False),
-        org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != ""),
-        org_conflict=((c("org_strong") != c("org_strong_b")) & (c("org_strong") != "") & (c("org_strong_b") != ""))
-        .fill_null(False),
+        org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != EMPTY),
         regno_eq=(c("regno_valid") == c("regno_valid_b")).fill_null(False),
         core_eq=((c("core_key") == c("core_key_b")) | (c("core_key") == c("former_key_b"))
                  | (c("former_key") == c("core_key_b"))).fill_null(False) & c("core2"),
-        region_conflict=((c("region") != c("region_b")) & (c("region") != "") & (c("region_b") != "")).fill_null(False),
-        branch_conflict=((c("branch") != c("branch_b")) | (c("branch") & (c("branch_place") != c("branch_place_b"))))
+        region_conflict=((c("region") != c("region_b")) & (c("region") != EMPTY) & (c("region_b") != EMPTY))
         .fill_null(False),
-        same_registry=(c("source") == c("source_b")) & c("once_only"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
-    ).with_columns(veto=c("uscc_conflict") | c("org_conflict") | c("branch_conflict") | c("same_registry"))
-    live = ~df["veto"].to_numpy()
-    core_sim = _sim(prep, "core", ia, ib, need=live)
-    name_sim = np.maximum(core_sim, _sim(prep, "name_clean", ia, ib, need=live & (core_sim < 1.0)))
-    addr_sim = _sim(prep, "addr_norm", ia, ib, need=live)
+    )
+    ia, ib = df["rid_a"].to_numpy(), df["rid_b"].to_numpy()
+    core_sim = _sim(prep, "core", df, ia, ib)
+    name_sim = np.maximum(core_sim, _sim(prep, "name_clean", df, ia, ib, core_sim < 1.0))
+    addr_sim = _sim(prep, "addr_norm", df, ia, ib)
     # USCC typos: Hamming distance of two 18-character codes that differ
-    both18 = live & (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
+    both18 = (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
     hamming = np.full(len(ia), -1, dtype=np.int64)
     if both18.any():
-        codes, strings = prep.codes["uscc"], prep.strings["uscc"]
-        hamming[both18] = process.cpdist(strings[codes[ia[both18]]], strings[codes[ib[both18]]],
+        hamming[both18] = process.cpdist(_strings(prep, "uscc", ia[both18]), _strings(prep, "uscc", ib[both18]),
                                          scorer=Hamming.distance, workers=-1)
     return df.with_columns(
-        name_sim=pl.Series(np.where(live, name_sim, 0.0)).fill_nan(0.0),
-        addr_sim=pl.Series(np.where(live, addr_sim, 0.0)).fill_nan(0.0),
+        name_sim=pl.Series(name_sim).fill_nan(0.0),
+        addr_sim=pl.Series(addr_sim).fill_nan(0.0),
         id_hamming=pl.Series(hamming).replace(-1, None),
     )
 
@@ -130,12 +144,10 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
     """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed``."""
     c = pl.col
-    veto = c("veto")  # a hard conflict (see compare)
-    name_veto = veto | c("region_conflict")
+    name_veto = c("region_conflict")  # compare has dropped the pairs a hard conflict vetoes
     support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
     rule = (
-        pl.when(veto).then(None)
-        .when(c("uscc_eq")).then(pl.lit("uscc"))
+        pl.when(c("uscc_eq")).then(pl.lit("uscc"))
         .when(c("org_eq")).then(pl.lit("org_code"))
         .when(c("regno_eq")).then(pl.lit("regno"))
         .when((c("id_hamming") == 1) & ~(c("uscc_valid") & c("uscc_valid_b")) & (c("name_sim") >= 0.75)
