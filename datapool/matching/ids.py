@@ -20,35 +20,80 @@ def new_id(anchor: str) -> str:
     return "E" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12].upper()
 
 
-def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl.DataFrame:
-    """Return ``cluster -> enterprise_id``."""
-    df = std.select("rid", "source", "source_key", "uscc", "uscc_valid").join(assign, on="rid")
+def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
+    """One row per cluster, in the order ids are handed out: ``cluster``, ``prev`` (the previous ids its
+    rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
+    cols = std.select("rid", "source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc"))
+    if assign.get_column("rid").equals(cols.get_column("rid")):
+        df = cols.with_columns(assign.get_column("cluster"))
+    else:
+        df = cols.join(assign, on="rid")
     if previous is not None and previous.height:
         prev = previous.select("source", "source_key", "enterprise_id").unique(["source", "source_key"], keep="first")
         df = df.join(prev, on=["source", "source_key"], how="left")
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("enterprise_id"))
-    anchors = df.group_by("cluster").agg(
-        pl.col("uscc").filter(pl.col("uscc_valid")).min().alias("uscc"),
-        (pl.col("source") + ":" + pl.col("source_key")).min().alias("key"),
-    )
+    by_uscc = df.filter(pl.col("uscc").is_not_null()).group_by("cluster").agg(pl.col("uscc").min())
+    # the smallest source key is only read for clusters without a valid USCC
+    by_key = (df.join(by_uscc, on="cluster", how="anti").group_by("cluster")
+              .agg((pl.col("source") + ":" + pl.col("source_key")).min().alias("key")))
+    anchors = df.select(pl.col("cluster").unique()).join(by_uscc, on="cluster", how="left").join(
+        by_key, on="cluster", how="left")
     votes = (df.filter(pl.col("enterprise_id").is_not_null()).group_by("cluster", "enterprise_id").len("votes")
              .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
              .group_by("cluster", maintain_order=True).agg(pl.col("enterprise_id").alias("prev"),
                                                            pl.col("votes").first().alias("top")))
-    plan = (anchors.join(votes, on="cluster", how="left")
+    return (anchors.join(votes, on="cluster", how="left")
             .with_columns(pl.col("top").fill_null(0), pl.coalesce("uscc", "key", pl.col("cluster").cast(pl.Utf8)).alias("anchor"))
-            .sort(["top", "cluster"], descending=[True, False]))
+            .sort(["top", "cluster"], descending=[True, False]).select("cluster", "prev", "anchor"))
+
+
+def _greedy(plan: pl.DataFrame) -> tuple[list[str], list[bool]]:
+    """Ids for ``plan``'s clusters in its order: the first previous id not yet taken, else a new id
+    (and whether it is new)."""
     taken: set[str] = set()
-    result: dict[int, str] = {}
-    for cl, candidates, anchor in plan.select("cluster", "prev", "anchor").iter_rows():
+    out, new = [], []
+    for candidates, anchor in plan.select("prev", "anchor").iter_rows():
         chosen = next((p for p in candidates or () if p not in taken), None)
+        new.append(chosen is None)
         if chosen is None:
             chosen, k = new_id(anchor), 1
             while chosen in taken:
                 k += 1
                 chosen = new_id(f"{anchor}#{k}")
         taken.add(chosen)
-        result[cl] = chosen
-    return pl.DataFrame({"cluster": list(result), "enterprise_id": list(result.values())},
-                        schema={"cluster": pl.UInt32, "enterprise_id": pl.Utf8})
+        out.append(chosen)
+    return out, new
+
+
+def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+    """Return ``cluster -> enterprise_id``.
+
+    Ids are handed out greedily in the plan's order (clusters with the most votes for a
+    previous id first). Only clusters that share a previous id with another cluster can
+    be affected by the order (and those sharing an anchor), so only they are handed out one
+    by one; the others take
+    their first previous id, or a new one, at once. That gives the greedy result unless a
+    new id equals another cluster's id or any previous id; then the whole plan is handed
+    out one by one.
+    """
+    plan = _plan(std, assign, previous)
+    candidates = plan.select("cluster", "prev").explode("prev").drop_nulls("prev")
+    shared = candidates.filter(pl.col("prev").is_duplicated()).get_column("cluster").unique()
+    # contested: a previous id wanted by two clusters, or an anchor two clusters share (the second gets anchor#2)
+    contested = plan.get_column("cluster").is_in(shared.implode()) | plan.get_column("anchor").is_duplicated()
+    easy, hard = plan.filter(~contested), plan.filter(contested)
+    first = easy.get_column("prev").list.first()
+    easy_new = first.is_null()
+    fresh = [new_id(a) for a in easy.get_column("anchor").filter(easy_new).to_list()]
+    easy_ids = first.scatter(easy_new.arg_true(), fresh) if fresh else first
+    hard_ids, hard_new = _greedy(hard)
+    out = pl.DataFrame({"cluster": pl.concat([easy.get_column("cluster"), hard.get_column("cluster")]),
+                        "enterprise_id": pl.concat([easy_ids, pl.Series(hard_ids, dtype=pl.Utf8)]),
+                        "new": pl.concat([easy_new, pl.Series(hard_new, dtype=pl.Boolean)])})
+    clash = (out.get_column("enterprise_id").is_duplicated().any()
+             or out.filter("new").get_column("enterprise_id").is_in(candidates.get_column("prev").implode()).any())
+    if clash:
+        ids, _ = _greedy(plan)
+        out = pl.DataFrame({"cluster": plan.get_column("cluster"), "enterprise_id": ids})
+    return out.select(pl.col("cluster").cast(pl.UInt32), pl.col("enterprise_id").cast(pl.Utf8)).sort("cluster")
