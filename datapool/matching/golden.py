@@ -14,6 +14,11 @@ import polars as pl
 
 REGISTRY_ORDER = {"market_supervision": 0, "civil_affairs": 1, "tax_registry": 2, "social_insurance": 3}
 HEADCOUNT_ORDER = {"social_insurance": 0, "tax_registry": 1, "civil_affairs": 2}
+_REGISTRY = pl.Enum(list(REGISTRY_ORDER))  # its physical order is the registry order
+_BIT = {i: 1 << i for i in range(len(REGISTRY_ORDER))}
+# each set of registries (a bit mask over registry order) as its names, sorted and joined by ","
+_SOURCES = {mask: ",".join(sorted(s for i, s in enumerate(REGISTRY_ORDER) if mask >> i & 1))
+            for mask in range(1, 1 << len(REGISTRY_ORDER))}
 
 
 def _first(field: str, out: str | None = None) -> list[pl.Expr]:
@@ -24,18 +29,23 @@ def _first(field: str, out: str | None = None) -> list[pl.Expr]:
 
 
 def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
-    """Fuse the records of each enterprise into one row."""
-    used = ("rid", "source", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
+    """Fuse the records of each enterprise into one row.
+
+    The records are grouped by cluster number and ordered by registry (an Enum in registry
+    order) and row; the enterprise ids are joined to the fused rows at the end.
+    """
+    used = ("rid", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
             "industry", "branch", "founded_on", "lon", "lat", "headcount")
-    # each record's enterprise, found on the two-column frames and added as a column: std is not copied
-    ent = std.select("rid").join(assign.join(ids, on="cluster"), on="rid", how="left", maintain_order="left")
-    df = std.select(used).with_columns(ent.get_column("enterprise_id")).with_columns(
-        pl.col("source").replace_strict(REGISTRY_ORDER, return_dtype=pl.Int32).alias("_order"),
-        pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None).alias("_valid_uscc"),
-    ).sort("enterprise_id", "_order", "source_row")
+    df = std.select(*used, pl.col("source").cast(_REGISTRY))
+    if assign.get_column("rid").equals(df.get_column("rid")):
+        df = df.with_columns(assign.get_column("cluster"))
+    else:
+        df = df.join(assign, on="rid", how="left", maintain_order="left")
+    df = df.with_columns(pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None).alias("_valid_uscc")) \
+        .sort("cluster", "source", "source_row")
     si = (df.filter((pl.col("source") == "social_insurance") & pl.col("active") & pl.col("headcount").is_not_null())
-          .group_by("enterprise_id").agg(pl.col("headcount").sum().alias("_si_head")))
-    base = df.group_by("enterprise_id", maintain_order=True).agg(
+          .group_by("cluster").agg(pl.col("headcount").sum().alias("_si_head")))
+    base = df.group_by("cluster").agg(  # the group order is free: the result is sorted at the end
         pl.col("_valid_uscc").drop_nulls().first().alias("uscc_v"),
         pl.col("uscc").drop_nulls().first().alias("uscc_any"),
         pl.col("org_code").filter(pl.col("org_code") != "").first().alias("org_code"),
@@ -47,15 +57,16 @@ def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.Dat
         pl.col("lon").drop_nulls().first().alias("lon"), pl.col("lat").drop_nulls().first().alias("lat"),
         pl.col("headcount").filter(pl.col("source") == "tax_registry").drop_nulls().first().alias("_tax_head"),
         pl.col("headcount").filter(pl.col("source") == "civil_affairs").drop_nulls().first().alias("_ca_head"),
-        pl.col("source").unique().sort().str.join(",").alias("sources"),
+        pl.col("source").to_physical().replace_strict(_BIT, return_dtype=pl.UInt8).bitwise_or().alias("_sources"),
         pl.len().alias("n_records"),
-    ).join(si, on="enterprise_id", how="left")
-    return base.with_columns(
-        pl.coalesce("uscc_v", "uscc_any").alias("uscc"),
-        pl.col("uscc_v").is_not_null().alias("uscc_valid"),
+    ).join(si, on="cluster", how="left").join(ids, on="cluster", how="left")
+    return base.select(
+        "enterprise_id", "org_code", "name", "name_source", "address", "address_source", "status", "status_source",
+        pl.col("active").fill_null(False), "industry", "is_branch", "founded_on", "lon", "lat",
+        pl.col("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"), "n_records",
+        pl.coalesce("uscc_v", "uscc_any").alias("uscc"), pl.col("uscc_v").is_not_null().alias("uscc_valid"),
         pl.coalesce("_si_head", "_tax_head", "_ca_head").cast(pl.Int64).alias("headcount"),
         pl.when(pl.col("_si_head").is_not_null()).then(pl.lit("social_insurance"))
         .when(pl.col("_tax_head").is_not_null()).then(pl.lit("tax_registry"))
         .when(pl.col("_ca_head").is_not_null()).then(pl.lit("civil_affairs")).otherwise(None).alias("headcount_source"),
-        pl.col("active").fill_null(False),
-    ).drop("uscc_v", "uscc_any", "_si_head", "_tax_head", "_ca_head").sort("enterprise_id")
+    ).with_columns(pl.col(f"{f}_source").cast(pl.Utf8) for f in ("name", "address", "status")).sort("enterprise_id")
