@@ -42,9 +42,9 @@ def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame
     assign, accepted = cluster(std, scored)
     ids = assign_ids(std, assign, previous_links)
     rules = record_rules(std, accepted)
-    links = (std.select("rid", "source", "source_row", "source_key").join(assign, on="rid").join(ids, on="cluster")
-             .join(rules, on="rid").sort("rid").select("source", "source_row", "source_key", "enterprise_id", "rule",
-                                                         "score", "agreed"))
+    # assign and rules are in rid order, as std is: their columns are placed side by side
+    eid = assign.join(ids, on="cluster", how="left", maintain_order="left").get_column("enterprise_id")
+    links = std.select("source", "source_row", "source_key").with_columns(eid, *rules.drop("rid"))
     ents = golden(std, ids, assign)
     counts = {"records": std.height, "candidate_pairs": n_pairs, "accepted_pairs": scored.height,
               "links_kept": accepted.height, "enterprises": ents.height}
