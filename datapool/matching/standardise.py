@@ -6,8 +6,8 @@ identifier check characters are computed over whole columns.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 
 import polars as pl
 
@@ -17,19 +17,28 @@ from datapool.matching.names import parse_names
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
 NAME_PARTS = ("name_clean", "region", "branch", "branch_place", "core", "core_key", "former_key", "brand_key")
-BATCH = 200_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
+BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
-def _batched(parse: Callable[[pl.Series], pl.DataFrame], values: pl.Series) -> pl.DataFrame:
-    """``parse`` over the distinct ``values``, ``BATCH`` at a time."""
-    uniq = values.unique()  # any order: each value's parts depend on the value alone
-    return pl.concat([parse(uniq.slice(i, BATCH), distinct=True) for i in range(0, max(len(uniq), 1), BATCH)])
+def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """Parts of each distinct name and address, and the identifier columns of every row.
 
-
-def _identifiers(df: pl.DataFrame) -> pl.DataFrame:
-    """Identifier columns, ``BATCH`` rows at a time; the market-supervision export's 15-digit ids are 注册号 first."""
+    The work is cut into batches of ``BATCH`` values (rows for identifiers) run on a thread
+    per core: polars releases the GIL, and many small jobs keep every core busy to the end.
+    The market-supervision export's 15-digit ids are read as 注册号 first.
+    """
     hint = pl.col("source") == REGNO_FIRST
-    return pl.concat([identifier_columns(df.slice(i, BATCH), "id", hint) for i in range(0, max(df.height, 1), BATCH)])
+    names, addresses = df.get_column("name").unique(), df.get_column("address").unique()  # any order will do
+    jobs = {
+        "names": [partial(parse_names, names.slice(i, BATCH), distinct=True) for i in range(0, max(len(names), 1), BATCH)],
+        "addresses": [partial(parse_addresses, addresses.slice(i, BATCH), distinct=True)
+                      for i in range(0, max(len(addresses), 1), BATCH)],
+        "ids": [partial(identifier_columns, df.slice(i, BATCH), "id", hint) for i in range(0, max(df.height, 1), BATCH)],
+    }
+    with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
+        running = {kind: [pool.submit(job) for job in batch] for kind, batch in jobs.items()}
+        done = {kind: pl.concat([f.result() for f in futures]) for kind, futures in running.items()}
+    return done["names"], done["addresses"], done["ids"]
 
 
 def _per_row(df: pl.DataFrame, key: str, parts: pl.DataFrame) -> pl.DataFrame:
@@ -56,12 +65,8 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     s, r = pl.col("source"), pl.col("source_row")
     ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
-    # names, addresses and identifiers are independent: polars releases the GIL, so threads use every core
-    with ThreadPoolExecutor(max_workers=2) as pool:
-        names_job = pool.submit(_batched, parse_names, df["name"])
-        addresses_job = pool.submit(_batched, parse_addresses, df["address"])
-        ids = _identifiers(df)
-        names, addresses = names_job.result().select("name", *NAME_PARTS), addresses_job.result()
+    names, addresses, ids = _parse_all(df)
+    names = names.select("name", *NAME_PARTS)
     # only the parts that matching reads are carried to every row
     road = pl.col("road")
     addresses = addresses.select("address", "addr_norm", "town", pl.when(road != "").then(
