@@ -13,11 +13,13 @@ from __future__ import annotations
 import numpy as np
 import polars as pl
 
+from datapool.matching.standardise import EMPTY_KEY
+
 MAX_BLOCK = 60
 WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
 # namespace -> the column(s) it keys on; the namespace's index seeds the key's hash
-_SPECS = (("u", ("uscc",)), ("o", ("org_code",)), ("r", ("regno_valid",)), ("n", ("core_key",)), ("n", ("former_key",)),
-          ("b", ("brand_key", "town")), ("p", ("phone_hash",)), ("a", ("addr_key",)))
+_SPECS = (("u", ("uscc",)), ("o", ("org_code",)), ("r", ("regno_valid",)), ("n", ("core_key_h",)),
+          ("n", ("former_key_h",)), ("b", ("brand_key_h", "town_h")), ("p", ("phone_hash",)), ("a", ("addr_key_h",)))
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many
 WEAK = ("a", "b")
@@ -32,8 +34,10 @@ def block_keys(std: pl.DataFrame) -> pl.DataFrame:
     """
     frames = []
     for ns, cols in _SPECS:
-        present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != "") for c in cols])
-        value = pl.col(cols[0]) if len(cols) == 1 else pl.concat_str([pl.col(c) for c in cols], separator="@")
+        # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key either way
+        present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != (EMPTY_KEY if c.endswith("_h") else ""))
+                                     for c in cols])
+        value = pl.col(cols[0]) if len(cols) == 1 else pl.struct(cols)
         frames.append(std.select(  # select, then filter: never copy the other columns of std
             "rid", pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
             value.hash(seed=_NAMESPACES.index(ns)).alias("key"), present.alias("_present"))

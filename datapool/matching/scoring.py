@@ -28,19 +28,21 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
+from datapool.matching.standardise import EMPTY_KEY, hash_key
+
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
 RULE_RANK = {r: i for i, r in enumerate(RULES)}
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
-EQUAL = ("source", "uscc", "org_code", "org_strong", "regno_valid", "core_key", "former_key", "region", "branch_place",
-         "addr_key", "phone_hash")  # compared for equality only
+EQUAL = ("source", "uscc", "org_code", "org_strong", "regno_valid", "phone_hash")  # compared for equality only
+HASHED = ("core_key", "former_key", "region", "branch_place", "addr_key")  # the same, hashed by standardise (+ "_h")
 
 
 @dataclass
 class Prepared:
     """What comparing needs of every record, built once per run and indexed by ``rid``.
 
-    Fields compared for equality are replaced by 64-bit hashes (null stays null), so
+    Fields compared for equality are 64-bit hashes (standardise.hash_key; null stays null), so
     gathering and comparing them is integer work. Two distinct values share a hash with
     probability 2^-64 per pair: far below any other source of error. ``text`` holds the
     strings compared fuzzily; they are gathered only for the pairs that need rapidfuzz.
@@ -50,20 +52,14 @@ class Prepared:
     text: pl.DataFrame
 
 
-def _hashed(col: str) -> pl.Expr:
-    return pl.when(pl.col(col).is_not_null()).then(pl.col(col).hash(seed=7)).alias(col)
-
-
-EMPTY = pl.select(pl.lit("").hash(seed=7)).item()  # the hash of '' (no value), as _hashed gives it
-
-
 def prepare(std: pl.DataFrame) -> Prepared:
     """Build :class:`Prepared` from standardised records (``rid`` must be the row position)."""
     n = std.height
     if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
         raise ValueError("scoring needs std sorted by rid with rid = row position")
     features = std.select(
-        *[_hashed(col) for col in EQUAL], *[pl.col(col).fill_null("").hash(seed=7).alias(f"{col}_h") for col in SIMILAR], "uscc_valid", "branch",
+        *[hash_key(col).alias(col) for col in EQUAL], *[pl.col(f"{col}_h").alias(col) for col in HASHED],
+        *[hash_key(pl.col(col).fill_null("")).alias(f"{col}_h") for col in SIMILAR], "uscc_valid", "branch",
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
@@ -106,7 +102,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     c = pl.col
     veto = (
         (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False)  # two valid USCCs
-        | ((c("org_strong") != c("org_strong_b")) & (c("org_strong") != EMPTY) & (c("org_strong_b") != EMPTY))
+        | ((c("org_strong") != c("org_strong_b")) & (c("org_strong") != EMPTY_KEY) & (c("org_strong_b") != EMPTY_KEY))
         .fill_null(False)  # two organisation codes
         | ((c("branch") != c("branch_b")) | (c("branch") & (c("branch_place") != c("branch_place_b")))).fill_null(False)
         | ((c("source") == c("source_b")) & c("once_only"))  # two rows of a registry that lists each entity once
@@ -115,11 +111,11 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~veto).to_series()
     df = _sides(prep.features.drop("source", "once_only", "org_strong", "branch", "branch_place"), pairs.filter(live)).with_columns(
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
-        org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != EMPTY),
+        org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != EMPTY_KEY),
         regno_eq=(c("regno_valid") == c("regno_valid_b")).fill_null(False),
         core_eq=((c("core_key") == c("core_key_b")) | (c("core_key") == c("former_key_b"))
                  | (c("former_key") == c("core_key_b"))).fill_null(False) & c("core2"),
-        region_conflict=((c("region") != c("region_b")) & (c("region") != EMPTY) & (c("region_b") != EMPTY))
+        region_conflict=((c("region") != c("region_b")) & (c("region") != EMPTY_KEY) & (c("region_b") != EMPTY_KEY))
         .fill_null(False),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),

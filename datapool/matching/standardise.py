@@ -16,7 +16,24 @@ from datapool.matching.identifiers import clean_code_expr, identifier_columns, r
 from datapool.matching.names import parse_names
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
-NAME_PARTS = ("name_clean", "region", "branch", "branch_place", "core", "core_key", "former_key", "brand_key")
+# Name parts carried to every row as text, and those only compared for equality (or used as blocking
+# keys), which travel as 64-bit hashes (column name + "_h"): gathering a hash per row is far cheaper.
+NAME_TEXT = ("name_clean", "core")
+NAME_KEYS = ("region", "branch_place", "core_key", "former_key", "brand_key")
+KEY_SEED = 7
+
+
+def hash_key(col: str | pl.Expr) -> pl.Expr:
+    """A 64-bit hash of a text key; null stays null, '' hashes to ``EMPTY_KEY``.
+
+    Two distinct values share a hash with probability 2^-64 per comparison: far below any
+    other source of error, so equal hashes are read as equal values.
+    """
+    expr = pl.col(col) if isinstance(col, str) else col
+    return pl.when(expr.is_not_null()).then(expr.hash(seed=KEY_SEED))
+
+
+EMPTY_KEY = pl.select(hash_key(pl.lit("", dtype=pl.Utf8))).item()
 BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
@@ -58,19 +75,21 @@ def _per_row(df: pl.DataFrame, key: str, parts: pl.DataFrame) -> pl.DataFrame:
 def standardise(records: pl.DataFrame) -> pl.DataFrame:
     """Add matching columns to canonical records and a row id ``rid`` (0..n-1, deterministic order).
 
-    The columns added: the identifier columns (see ``identifier_columns``), ``NAME_PARTS``,
-    ``addr_norm``, ``town``, ``addr_key`` (town + road + number, null without a road) and
-    ``regno_valid``; ``regno`` and ``source_key`` are completed.
+    The columns added: the identifier columns (see ``identifier_columns``); of the name parts
+    (see ``parse_names``) ``name_clean``, ``core``, ``branch`` and, hashed (see :func:`hash_key`),
+    ``region_h``, ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``; of the
+    address, ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number,
+    null without a road); ``regno_valid``. ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")
     ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
     names, addresses, ids = _parse_all(df)
-    names = names.select("name", *NAME_PARTS)
     # only the parts that matching reads are carried to every row
+    names = names.select("name", *NAME_TEXT, "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_KEYS])
     road = pl.col("road")
-    addresses = addresses.select("address", "addr_norm", "town", pl.when(road != "").then(
-        pl.col("town") + road + pl.col("road_no")).otherwise(None).alias("addr_key"))
+    addresses = addresses.select("address", "addr_norm", hash_key("town").alias("town_h"), hash_key(
+        pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
     name_parts, address_parts = _per_row(df, "name", names), _per_row(df, "address", addresses)
     del names, addresses
     df = df.with_columns(*ids.drop("id_regno"), *name_parts, *address_parts)
