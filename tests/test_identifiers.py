@@ -107,9 +107,9 @@ def test_regno_mod_11_10_catches_single_digit_errors(body, pos, d):
 def test_vectorised_clean_code_agrees(values):
     import polars as pl
 
-    from datapool.matching.identifiers import clean_code_expr
+    from datapool.matching.identifiers import clean_codes
 
-    out = pl.DataFrame({"v": values}, schema={"v": pl.Utf8}).select(clean_code_expr(pl.col("v"))).to_series().to_list()
+    out = clean_codes(pl.Series(values, dtype=pl.Utf8)).to_list()
     assert out == [clean_code(v) for v in values]
 
 

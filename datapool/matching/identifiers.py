@@ -38,9 +38,16 @@ def clean_code(raw: str | None) -> str:
     return re.sub(r"[\s\-_]", "", text).upper()
 
 
-def clean_code_expr(col: pl.Expr) -> pl.Expr:
-    """:func:`clean_code` in polars: NFKC, no spaces / dashes / underscores, upper case; null -> ''."""
-    return col.fill_null("").str.normalize("NFKC").str.replace_all(r"[\s\-_]", "").str.to_uppercase()
+def clean_codes(values: pl.Series) -> pl.Series:
+    """:func:`clean_code` over a column: NFKC, no spaces / dashes / underscores, upper case; null -> ''.
+
+    NFKC runs only on values with a non-ASCII character (ASCII is NFKC already).
+    """
+    v = values.cast(pl.Utf8).fill_null("")
+    wide = v.str.contains(r"[^\x00-\x7f]")
+    if wide.any():
+        v = v.clone().scatter(wide.arg_true(), v.filter(wide).str.normalize("NFKC"))
+    return v.str.replace_all(r"[\s\-_]", "").str.to_uppercase()
 
 
 def uscc_check_char(body17: str) -> str | None:
@@ -88,7 +95,7 @@ def is_valid_regno(code: str) -> bool:
 
 
 def _table(values: dict[str, int]) -> np.ndarray:
-    table = np.full(256, -1, dtype=np.int64)
+    table = np.full(256, -1, dtype=np.int32)
     for ch, v in values.items():
         table[ord(ch)] = v
     return table
@@ -121,77 +128,87 @@ def _check_batch(shape: str, width: int, check: Callable[[np.ndarray], np.ndarra
 
 def _uscc_check(b: np.ndarray) -> np.ndarray:
     v = _USCC_TABLE[b]
-    return (31 - (v[:, :17] @ np.array(USCC_WEIGHTS)) % 31) % 31 == v[:, 17]
+    return (31 - (v[:, :17] @ np.array(USCC_WEIGHTS, dtype=np.int32)) % 31) % 31 == v[:, 17]
 
 
 def _org_check(b: np.ndarray) -> np.ndarray:
-    expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS)) % 11) % 11  # 10 is written X, 11 as 0
+    expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11) % 11  # 10 is written X, 11 as 0
     last = np.where(b[:, 8] == ord("X"), 10, _DIGIT_TABLE[b[:, 8]])
     return expected == last
 
 
 def _regno_check(b: np.ndarray) -> np.ndarray:
     d = _DIGIT_TABLE[b]
-    p = np.full(len(b), 10, dtype=np.int64)
+    p = np.full(len(b), 10, dtype=np.int32)
     for i in range(14):  # ISO 7064 MOD 11,10: s = (p + d) mod 10, with 0 read as 10; p = 2s mod 11
         p = (2 * ((p + d[:, i] - 1) % 10 + 1)) % 11
     return (11 - p) % 10 == d[:, 14]
 
 
-_USCC_BATCH = _check_batch(_USCC_SHAPE.pattern, 18, _uscc_check)
-_ORG_BATCH = _check_batch(_ORG_SHAPE.pattern, 9, _org_check)
-_REGNO_BATCH = _check_batch(r"^[0-9]{15}$", 15, _regno_check)
+# column functions (Series -> Series of bool) over cleaned codes
+uscc_valid = _check_batch(_USCC_SHAPE.pattern, 18, _uscc_check)
+org_valid = _check_batch(_ORG_SHAPE.pattern, 9, _org_check)
+regno_valid = _check_batch(r"^[0-9]{15}$", 15, _regno_check)
 
 
 def uscc_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_uscc` over a column of cleaned codes (never null)."""
-    return col.map_batches(_USCC_BATCH, return_dtype=pl.Boolean)
+    return col.map_batches(uscc_valid, return_dtype=pl.Boolean)
 
 
 def org_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_org_code` over a column of cleaned codes (never null)."""
-    return col.map_batches(_ORG_BATCH, return_dtype=pl.Boolean)
+    return col.map_batches(org_valid, return_dtype=pl.Boolean)
 
 
 def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     """:func:`is_valid_regno` over a column of cleaned codes (never null)."""
-    return col.map_batches(_REGNO_BATCH, return_dtype=pl.Boolean)
+    return col.map_batches(regno_valid, return_dtype=pl.Boolean)
 
 
-def _regno_first(hint: str | pl.Expr) -> pl.Expr:
-    return hint if isinstance(hint, pl.Expr) else pl.lit(hint == "regno")
+def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
+    """The form of each cleaned identifier (see :func:`classify`).
 
-
-def id_kind_expr(col: pl.Expr, hint: str | pl.Expr = "") -> pl.Expr:
-    """The form of a cleaned identifier (see :func:`classify`), as an expression.
-
-    ``hint`` is ``"regno"`` (or a boolean expression, true per row) where a 15-digit value
-    that passes the 注册号 check is read as one before the tax-id reading is tried.
+    ``regno_first`` is true per row where a 15-digit value that passes the 注册号 check is
+    read as one before the tax-id reading is tried. Each check runs once, on the values
+    whose length it fits.
     """
-    n = col.str.len_chars()
-    regno = regno_valid_expr(col)
-    regno_first = _regno_first(hint)
-    fifteen = (
-        pl.when(regno_first & regno).then(pl.lit("regno"))
-        .when(col.str.contains(r"^[0-9]{6}") & org_valid_expr(col.str.slice(6))).then(pl.lit("taxid15"))
-        .when(regno).then(pl.lit("regno"))
-        .when(col.str.contains(r"^[0-9]+$")).then(pl.lit("regno_bad"))
-        .otherwise(pl.lit("taxid15_bad"))
-    )
-    return (
-        pl.when(col == "").then(pl.lit(""))
-        .when(n == 18).then(pl.when(uscc_valid_expr(col)).then(pl.lit("uscc")).otherwise(pl.lit("uscc_bad")))
-        .when(n == 9).then(pl.when(org_valid_expr(col)).then(pl.lit("org")).otherwise(pl.lit("org_bad")))
-        .when(n == 15).then(fifteen)
-        .otherwise(pl.lit("other"))
-    )
+    n = codes.str.len_chars()
+    tax, digits = np.zeros(len(codes), dtype=bool), np.zeros(len(codes), dtype=bool)
+    at15 = (n == 15).fill_null(False).arg_true()
+    if len(at15):  # the tax-id reading: a division code (6 digits) + an organisation code
+        fifteen = codes.gather(at15)
+        tax[at15.to_numpy()] = (fifteen.str.contains(r"^[0-9]{6}") & org_valid(fifteen.str.slice(6))).to_numpy()
+        digits[at15.to_numpy()] = fifteen.str.contains(r"^[0-9]+$").to_numpy()
+    c = pl.col
+    return pl.DataFrame({"code": codes, "n": n, "regno_first": regno_first, "uscc": uscc_valid(codes),
+                         "org": org_valid(codes), "regno": regno_valid(codes), "tax": tax, "digits": digits}).select(
+        pl.when(c("code") == "").then(pl.lit(""))
+        .when(c("n") == 18).then(pl.when(c("uscc")).then(pl.lit("uscc")).otherwise(pl.lit("uscc_bad")))
+        .when(c("n") == 9).then(pl.when(c("org")).then(pl.lit("org")).otherwise(pl.lit("org_bad")))
+        .when(c("n") == 15).then(
+            pl.when(c("regno_first") & c("regno")).then(pl.lit("regno"))
+            .when(c("tax")).then(pl.lit("taxid15"))
+            .when(c("regno")).then(pl.lit("regno"))
+            .when(c("digits")).then(pl.lit("regno_bad"))
+            .otherwise(pl.lit("taxid15_bad")))
+        .otherwise(pl.lit("other")).alias("id_kind")).to_series()
 
 
-def org_code_expr(col: pl.Expr, kind: pl.Expr) -> pl.Expr:
-    """The check-passing organisation code an identifier carries, '' when none (see :func:`org_code_of`)."""
-    part = (pl.when(kind.is_in(["uscc", "uscc_bad"])).then(col.str.slice(8, 9))
-            .when(kind == "org").then(col).when(kind == "taxid15").then(col.str.slice(6)).otherwise(pl.lit("")))
-    return pl.when(org_valid_expr(part)).then(part).otherwise(pl.lit(""))
+def org_codes(codes: pl.Series, kinds: pl.Series) -> pl.Series:
+    """The check-passing organisation code each identifier carries, '' when none (see :func:`org_code_of`).
+
+    An ``org`` is one, a ``taxid15`` ends in one (both passed the check to be so named); a
+    USCC's positions 9-17 are checked here.
+    """
+    out = pl.select(pl.when(kinds == "org").then(codes).when(kinds == "taxid15").then(codes.str.slice(6))
+                    .otherwise(pl.lit("")).alias("org_code")).to_series()
+    at = kinds.is_in(["uscc", "uscc_bad"]).fill_null(False).arg_true()
+    if len(at):
+        part = codes.gather(at).str.slice(8, 9)
+        ok = org_valid(part)
+        out = out.scatter(at.filter(ok), part.filter(ok))
+    return out
 
 
 def classify(code: str, hint: str = "") -> str:
@@ -203,7 +220,7 @@ def classify(code: str, hint: str = "") -> str:
     15-digit value can pass both the 注册号 and the tax-id reading; ``hint``
     (``regno`` or ``taxid15``, from the column it came from) decides.
     """
-    return pl.select(id_kind_expr(pl.lit(code, dtype=pl.Utf8), hint)).item()
+    return id_kinds(pl.Series([code], dtype=pl.Utf8), pl.Series([hint == "regno"]))[0]
 
 
 def org_code_of(code: str, kind: str) -> str:
@@ -211,26 +228,26 @@ def org_code_of(code: str, kind: str) -> str:
 
     Only check-passing organisation codes count: a typo must not bridge.
     """
-    return pl.select(org_code_expr(pl.lit(code, dtype=pl.Utf8), pl.lit(kind, dtype=pl.Utf8))).item()
+    return org_codes(pl.Series([code], dtype=pl.Utf8), pl.Series([kind], dtype=pl.Utf8))[0]
 
 
 def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") -> pl.DataFrame:
     """``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``, ``org_strong`` of a raw id column.
 
-    Returns only the new columns, one row per row of ``df``. Vectorised: the check
-    characters are computed over the whole column.
+    Returns only the new columns, one row per row of ``df``. ``hint`` is ``"regno"``, or a
+    boolean expression over ``df`` true where 15-digit ids are read as 注册号 first.
+    Vectorised: the check characters are computed over the whole column.
     """
-    c = pl.col("id_clean")
-    out = df.select(clean_code_expr(pl.col(column)).alias("id_clean"), _regno_first(hint).alias("_hint"))
-    out = out.with_columns(id_kind_expr(c, pl.col("_hint")).alias("id_kind"))
-    out = out.with_columns(org_code_expr(c, pl.col("id_kind")).alias("org_code"))
-    return out.select(
+    regno_first = df.select(hint if isinstance(hint, pl.Expr) else pl.repeat(hint == "regno", df.height)).to_series()
+    codes = clean_codes(df.get_column(column)).alias("id_clean")
+    kinds = id_kinds(codes, regno_first)
+    c, kind = pl.col("id_clean"), pl.col("id_kind")
+    return pl.DataFrame([codes, kinds, org_codes(codes, kinds)]).select(
         "id_clean", "id_kind", "org_code",
-        pl.when(pl.col("id_kind").is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
-        pl.when(pl.col("id_kind") == "uscc").then(True).when(pl.col("id_kind") == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
-        pl.when(pl.col("id_kind").is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
+        pl.when(kind.is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
+        pl.when(kind == "uscc").then(True).when(kind == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
+        pl.when(kind.is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
         # an organisation code read out of a USCC that fails its own check may hold the typo even when
         # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
-        pl.when(pl.col("id_kind").is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None)
-        .alias("org_strong"),
+        pl.when(kind.is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None).alias("org_strong"),
     )

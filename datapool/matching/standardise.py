@@ -12,7 +12,7 @@ from functools import partial
 import polars as pl
 
 from datapool.matching.addresses import parse_addresses
-from datapool.matching.identifiers import clean_code_expr, identifier_columns, regno_valid_expr
+from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import parse_names
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
@@ -94,8 +94,7 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     del names, addresses
     df = df.with_columns(*ids.drop("id_regno"), *name_parts, *address_parts)
     del name_parts, address_parts
-    regno = clean_code_expr(pl.col("regno"))
-    regno = pl.coalesce(pl.when(regno != "").then(regno), ids["id_regno"])
-    df = df.with_columns(regno.alias("regno")).with_columns(
-        pl.when(regno_valid_expr(pl.col("regno").fill_null(""))).then(pl.col("regno")).otherwise(None).alias("regno_valid"))
+    regno = clean_codes(df.get_column("regno"))
+    regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
+    df = df.with_columns(regno, pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
     return df.with_columns(pl.coalesce("source_key", "regno", pl.lit("N:") + pl.col("name_clean")).alias("source_key"))
