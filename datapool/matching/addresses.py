@@ -32,14 +32,15 @@ def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataF
     # Stacked prefixes go in one step. The town 江西赣县经济开发区 loses its 江西赣县 with them, and
     # what is left, 经济开发区, is one of that town's aliases.
     df = df.with_columns(fold_series(df["address"]).str.replace(_PREFIX_PATTERN, "").alias("text"))
-    town = c("text").str.extract(_TOWN_PATTERN, 1)
-    df = df.with_columns(town.replace(_TOWN_ALIASES).fill_null("").alias("town"),
-                         c("text").str.slice(town.str.len_chars().fill_null(0)).alias("text"))
-    community = c("text").str.extract(_COMMUNITY_PATTERN, 1)
-    df = df.with_columns(community.fill_null("").alias("community"),
-                         c("text").str.slice(community.str.len_chars().fill_null(0)).alias("text"))
-    road = c("text").str.extract_groups(_ROAD_PATTERN)
-    df = df.with_columns(road.struct.field("1").fill_null("").alias("road"), road.struct.field("2").fill_null("").alias("road_no"))
+    # each part is extracted once (a column), then cut off the front of the text
+    df = df.with_columns(c("text").str.extract(_TOWN_PATTERN, 1).alias("_part"))
+    df = df.with_columns(c("_part").replace(_TOWN_ALIASES).fill_null("").alias("town"),
+                         c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"))
+    df = df.with_columns(c("text").str.extract(_COMMUNITY_PATTERN, 1).alias("_part"))
+    df = df.with_columns(c("_part").fill_null("").alias("community"),
+                         c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"))
+    road = df.select(c("text").str.extract_groups(_ROAD_PATTERN)).to_series().struct.unnest()
+    df = df.with_columns(road["1"].fill_null("").alias("road"), road["2"].fill_null("").alias("road_no"))
     return df.with_columns(
         (c("town") + c("community") + pl.when(c("road") != "").then(c("road") + c("road_no")).otherwise(c("text")))
         .alias("addr_norm")).select("address", *ADDRESS_FIELDS)

@@ -135,10 +135,34 @@ def _to_simplified(s: pl.Series) -> pl.Series:
     return _where(s, s.str.contains(_TRADITIONAL_PATTERN), lambda v: [_CONVERTER.convert(t) for t in v.to_list()])
 
 
+def _ranges(codes: list[int]) -> str:
+    """A regex class body for the given code points, as ranges."""
+    out, i = [], 0
+    while i < len(codes):
+        j = i
+        while j + 1 < len(codes) and codes[j + 1] == codes[j] + 1:
+            j += 1
+        out.append(f"\\x{{{codes[i]:x}}}" + (f"-\\x{{{codes[j]:x}}}" if j > i else ""))
+        i = j + 1
+    return "".join(out)
+
+
+# A value made only of these characters is already folded: printable ASCII but for space, the
+# brackets <>[]{} and the punctuation fold drops, and simplified CJK unified ideographs (they have
+# no NFKC mapping and never compose). Most names and addresses are such values.
+_FOLDED = sorted({*range(0x21, 0x7F), *range(0x4E00, 0xA000)} - {ord(c) for c in "<>[]{}.,'\""}
+                 - {ord(c) for c in _TRADITIONAL})
+_NOT_FOLDED = "[^" + _ranges(_FOLDED) + "]"
+
+
 def fold_series(values: pl.Series) -> pl.Series:
-    """:func:`fold` over a column (nulls become '')."""
-    out = _to_simplified(_nfkc_brackets(values.cast(pl.Utf8).fill_null("")))
-    return _nfkc_brackets(out.str.replace_all(_SPACE_PATTERN, ""))
+    """:func:`fold` over a column (nulls become ''); values already folded are not touched."""
+    values = values.cast(pl.Utf8).fill_null("")
+
+    def fold_all(v: pl.Series) -> pl.Series:
+        return _nfkc_brackets(_to_simplified(_nfkc_brackets(v)).str.replace_all(_SPACE_PATTERN, ""))
+
+    return _where(values, values.str.contains(_NOT_FOLDED), fold_all)
 
 
 def fold(text: str | None) -> str:
