@@ -29,10 +29,15 @@ def _first(field: str, out: str | None = None) -> list[pl.Expr]:
 
 
 def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
-    """Fuse the records of each enterprise into one row.
+    """Fuse the records of each enterprise into one row (see :func:`fuse` and :func:`with_ids`)."""
+    return with_ids(fuse(std, assign), ids)
+
+
+def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
+    """The fused row of each cluster, keyed by ``cluster`` (the enterprise ids are not needed yet).
 
     The records are grouped by cluster number and ordered by registry (an Enum in registry
-    order) and row; the enterprise ids are joined to the fused rows at the end.
+    order) and row.
     """
     used = ("rid", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
             "industry", "branch", "founded_on", "lon", "lat", "headcount")
@@ -59,9 +64,9 @@ def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.Dat
         pl.col("headcount").filter(pl.col("source") == "civil_affairs").drop_nulls().first().alias("_ca_head"),
         pl.col("source").to_physical().replace_strict(_BIT, return_dtype=pl.UInt8).bitwise_or().alias("_sources"),
         pl.len().alias("n_records"),
-    ).join(si, on="cluster", how="left").join(ids, on="cluster", how="left")
+    ).join(si, on="cluster", how="left")
     return base.select(
-        "enterprise_id", "org_code", "name", "name_source", "address", "address_source", "status", "status_source",
+        "cluster", "org_code", "name", "name_source", "address", "address_source", "status", "status_source",
         pl.col("active").fill_null(False), "industry", "is_branch", "founded_on", "lon", "lat",
         pl.col("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"), "n_records",
         pl.coalesce("uscc_v", "uscc_any").alias("uscc"), pl.col("uscc_v").is_not_null().alias("uscc_valid"),
@@ -69,4 +74,9 @@ def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.Dat
         pl.when(pl.col("_si_head").is_not_null()).then(pl.lit("social_insurance"))
         .when(pl.col("_tax_head").is_not_null()).then(pl.lit("tax_registry"))
         .when(pl.col("_ca_head").is_not_null()).then(pl.lit("civil_affairs")).otherwise(None).alias("headcount_source"),
-    ).with_columns(pl.col(f"{f}_source").cast(pl.Utf8) for f in ("name", "address", "status")).sort("enterprise_id")
+    ).with_columns(pl.col(f"{f}_source").cast(pl.Utf8) for f in ("name", "address", "status"))
+
+
+def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
+    """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id."""
+    return ids.join(fused, on="cluster", how="inner").drop("cluster").sort("enterprise_id")
