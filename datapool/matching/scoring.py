@@ -75,12 +75,24 @@ def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndar
          need: np.ndarray | None = None) -> np.ndarray:
     """ratio / 100 of column ``col`` for each pair; equal strings (hashes) are 1.0 without comparing;
     other pairs outside ``need`` (when given) are not compared (0)."""
-    same = (df.get_column(f"{col}_h") == df.get_column(f"{col}_h_b")).to_numpy()
+    ha, hb = df.get_column(f"{col}_h").to_numpy(), df.get_column(f"{col}_h_b").to_numpy()
+    same = ha == hb
     out = same.astype(np.float64)
-    todo = ~same if need is None else ~same & need
-    if todo.any():
-        out[todo] = process.cpdist(_strings(prep, col, ia[todo]), _strings(prep, col, ib[todo]), scorer=fuzz.ratio,
-                                   workers=-1).astype(np.float64) / 100.0
+    todo = np.flatnonzero(~same if need is None else ~same & need)
+    if len(todo):
+        # the same two strings meet in many pairs (one enterprise's rows across registries): each
+        # distinct couple (ratio is symmetric, so unordered; told apart by its hashes) is compared once
+        lo, hi = np.minimum(ha[todo], hb[todo]), np.maximum(ha[todo], hb[todo])
+        couple = pl.Series(lo * np.uint64(0x9E3779B97F4A7C15) ^ hi)  # wraps: one 64-bit key per couple
+        distinct = couple.unique().sort()
+        which = distinct.search_sorted(couple).to_numpy()
+        first = np.zeros(len(todo), dtype=bool)
+        first[np.unique(which, return_index=True)[1]] = True  # one pair of each couple, in pair order (rid_a rises)
+        sim = np.empty(len(distinct), dtype=np.float64)
+        pick = todo[first]
+        sim[which[first]] = process.cpdist(_strings(prep, col, ia[pick]), _strings(prep, col, ib[pick]),
+                                           scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+        out[todo] = sim[which]
     return out
 
 
