@@ -21,6 +21,7 @@ vetoed by explicit, different regions (江西宏达建材 is not 赣州宏达建
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,8 +188,14 @@ CHUNK = 400_000
 
 
 def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> pl.DataFrame:
-    """compare + decide, ``chunk`` pairs at a time so memory stays flat however many pairs there are."""
+    """compare + decide, ``chunk`` pairs at a time so memory stays flat however many pairs there are.
+
+    Chunks run on a thread per core (comparing is mostly single-threaded work that releases
+    the GIL); the result keeps the pairs' order.
+    """
     prep = prepare(std)
-    if pairs.height <= chunk:
+    size = max(1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1))))  # at least a chunk per core
+    if pairs.height <= size:
         return decide(compare(prep, pairs))
-    return pl.concat([decide(compare(prep, pairs.slice(i, chunk))) for i in range(0, pairs.height, chunk)])
+    with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
+        return pl.concat(pool.map(lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)))
