@@ -62,13 +62,14 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
         if r is None:
             missing.append(source)
             continue
-        recs.append(conform(r.records, RECORD_SCHEMA))
+        recs.append((source, conform(r.records, RECORD_SCHEMA)))
         quars.append(conform(r.quarantine.with_columns(pl.lit(source).alias("source")), QUARANTINE_SCHEMA))
         files[source] = {"file": str(r.path), "encoding": r.encoding, "rows_in": r.rows_in,
                          "accepted": r.records.height, "quarantined": r.quarantine.height}
     if not recs:
         raise InputError("no agency export found in the snapshot folder: nothing to pool")
-    return Ingested(pl.concat(recs), pl.concat(quars), files, missing)
+    # stacked in source order (each export's rows are in row order), as matching wants them: no sorted copy
+    return Ingested(pl.concat([frame for _, frame in sorted(recs, key=lambda sr: sr[0])]), pl.concat(quars), files, missing)
 
 
 def ingest(snapshot_dir: Path, hmac_key: str) -> Ingested:
