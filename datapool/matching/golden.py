@@ -21,13 +21,6 @@ _SOURCES = {mask: ",".join(sorted(s for i, s in enumerate(REGISTRY_ORDER) if mas
             for mask in range(1, 1 << len(REGISTRY_ORDER))}
 
 
-def _first(field: str, out: str | None = None) -> list[pl.Expr]:
-    """First non-null ``field`` in registry order, and which registry it came from."""
-    ok = pl.col(field).is_not_null()
-    name = out or field
-    return [pl.col(field).filter(ok).first().alias(name), pl.col("source").filter(ok).first().alias(f"{name}_source")]
-
-
 def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     """Fuse the records of each enterprise into one row (see :func:`fuse` and :func:`with_ids`)."""
     return with_ids(fuse(std, assign), ids)
@@ -37,44 +30,56 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     """The fused row of each cluster, keyed by ``cluster`` (the enterprise ids are not needed yet).
 
     The records are grouped by cluster number and ordered by registry (an Enum in registry
-    order) and row.
+    order) and row. Text fields are not carried through the sort: each cluster picks the
+    row (``rid``, the row position in ``std``) its value comes from, and the values are
+    gathered for the fused rows only.
     """
-    used = ("rid", "source_row", "uscc", "uscc_valid", "org_code", "name", "address", "status", "active",
-            "industry", "branch", "founded_on", "lon", "lat", "headcount")
-    df = std.select(*used, pl.col("source").cast(_REGISTRY))
+    c = pl.col
+    n = std.height
+    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
+        raise ValueError("fuse needs std sorted by rid with rid = row position")
+    has = {  # the rows each text field can come from
+        "uscc_v": c("uscc_valid").fill_null(False) & c("uscc").is_not_null(), "uscc_any": c("uscc").is_not_null(),
+        "org_code": (c("org_code") != "").fill_null(False), "name": c("name").is_not_null(),
+        "address": c("address").is_not_null(), "status": c("status").is_not_null(), "industry": c("industry").is_not_null(),
+    }
+    df = std.select("rid", "source_row", c("source").cast(_REGISTRY), "active", "branch", "founded_on", "lon", "lat",
+                    "headcount", *[e.alias(f"_has_{k}") for k, e in has.items()])
     if assign.get_column("rid").equals(df.get_column("rid")):
         df = df.with_columns(assign.get_column("cluster"))
     else:
         df = df.join(assign, on="rid", how="left", maintain_order="left")
-    df = df.with_columns(pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None).alias("_valid_uscc")) \
-        .sort("cluster", "source", "source_row")
-    si = (df.filter((pl.col("source") == "social_insurance") & pl.col("active") & pl.col("headcount").is_not_null())
-          .group_by("cluster").agg(pl.col("headcount").sum().alias("_si_head")))
+    df = df.sort("cluster", "source", "source_row")
+    si = (df.filter((c("source") == "social_insurance") & c("active") & c("headcount").is_not_null())
+          .group_by("cluster").agg(c("headcount").sum().alias("_si_head")))
     base = df.group_by("cluster").agg(  # the group order is free: the result is sorted at the end
-        pl.col("_valid_uscc").drop_nulls().first().alias("uscc_v"),
-        pl.col("uscc").drop_nulls().first().alias("uscc_any"),
-        pl.col("org_code").filter(pl.col("org_code") != "").first().alias("org_code"),
-        *_first("name"), *_first("address"), *_first("status"),
-        pl.col("active").filter(pl.col("status").is_not_null()).first().alias("active"),
-        pl.col("industry").filter(pl.col("industry").is_not_null()).first().alias("industry"),
-        pl.col("branch").any().alias("is_branch"),
-        pl.col("founded_on").drop_nulls().first().alias("founded_on"),
-        pl.col("lon").drop_nulls().first().alias("lon"), pl.col("lat").drop_nulls().first().alias("lat"),
-        pl.col("headcount").filter(pl.col("source") == "tax_registry").drop_nulls().first().alias("_tax_head"),
-        pl.col("headcount").filter(pl.col("source") == "civil_affairs").drop_nulls().first().alias("_ca_head"),
-        pl.col("source").to_physical().replace_strict(_BIT, return_dtype=pl.UInt8).bitwise_or().alias("_sources"),
+        *[c("rid").filter(c(f"_has_{k}")).first().alias(f"_{k}_rid") for k in has],
+        c("branch").any().alias("is_branch"),
+        c("founded_on").drop_nulls().first().alias("founded_on"),
+        c("lon").drop_nulls().first().alias("lon"), c("lat").drop_nulls().first().alias("lat"),
+        c("headcount").filter(c("source") == "tax_registry").drop_nulls().first().alias("_tax_head"),
+        c("headcount").filter(c("source") == "civil_affairs").drop_nulls().first().alias("_ca_head"),
+        c("source").to_physical().replace_strict(_BIT, return_dtype=pl.UInt8).bitwise_or().alias("_sources"),
         pl.len().alias("n_records"),
     ).join(si, on="cluster", how="left")
+    del df
+    picked = {k: std.get_column(col).gather(base.get_column(f"_{k}_rid")) for k, col in
+              (("uscc_v", "uscc"), ("uscc_any", "uscc"), ("org_code", "org_code"), ("name", "name"),
+               ("address", "address"), ("status", "status"), ("industry", "industry"))}
+    sources = {f"{k}_source": std.get_column("source").gather(base.get_column(f"_{k}_rid"))
+               for k in ("name", "address", "status")}
+    active = std.get_column("active").gather(base.get_column("_status_rid"))  # the active flag beside the status
+    base = base.with_columns(*[v.alias(k) for k, v in picked.items()], *[v.alias(k) for k, v in sources.items()], active)
     return base.select(
         "cluster", "org_code", "name", "name_source", "address", "address_source", "status", "status_source",
-        pl.col("active").fill_null(False), "industry", "is_branch", "founded_on", "lon", "lat",
-        pl.col("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"), "n_records",
-        pl.coalesce("uscc_v", "uscc_any").alias("uscc"), pl.col("uscc_v").is_not_null().alias("uscc_valid"),
+        c("active").fill_null(False), "industry", "is_branch", "founded_on", "lon", "lat",
+        c("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"), "n_records",
+        pl.coalesce("uscc_v", "uscc_any").alias("uscc"), c("uscc_v").is_not_null().alias("uscc_valid"),
         pl.coalesce("_si_head", "_tax_head", "_ca_head").cast(pl.Int64).alias("headcount"),
-        pl.when(pl.col("_si_head").is_not_null()).then(pl.lit("social_insurance"))
-        .when(pl.col("_tax_head").is_not_null()).then(pl.lit("tax_registry"))
-        .when(pl.col("_ca_head").is_not_null()).then(pl.lit("civil_affairs")).otherwise(None).alias("headcount_source"),
-    ).with_columns(pl.col(f"{f}_source").cast(pl.Utf8) for f in ("name", "address", "status"))
+        pl.when(c("_si_head").is_not_null()).then(pl.lit("social_insurance"))
+        .when(c("_tax_head").is_not_null()).then(pl.lit("tax_registry"))
+        .when(c("_ca_head").is_not_null()).then(pl.lit("civil_affairs")).otherwise(None).alias("headcount_source"),
+    )
 
 
 def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
