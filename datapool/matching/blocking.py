@@ -48,11 +48,13 @@ def block_keys(std: pl.DataFrame) -> pl.DataFrame:
 def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key."""
     keys = block_keys(std).sort("key")  # seeded hashes keep namespaces apart
-    ns, key = keys.get_column("ns").to_numpy(), keys.get_column("key").to_numpy()
-    rid = keys.get_column("rid").to_numpy().astype(np.uint64)
+    key = keys.get_column("key").to_numpy()
     starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
     sizes = np.diff(np.r_[starts, len(keys)])
-    block_ns = ns[starts]
+    del key
+    block_ns = keys.get_column("ns").to_numpy()[starts]
+    rid = keys.get_column("rid").to_numpy()
+    del keys  # only the row ids (and block bounds) are needed from here
     never = np.isin(block_ns, [_NAMESPACES.index(n) for n in NEVER_DROPPED])
     weak = np.isin(block_ns, [_NAMESPACES.index(n) for n in WEAK])
     keep = (sizes > 1) & (never | (~weak & (sizes <= max_block)) | (sizes <= WEAK_BLOCK))
@@ -60,8 +62,15 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
     bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
     parts = [_block_pairs(rid, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True) if j > i]
-    packed = (pl.concat(parts) if parts else pl.Series([], dtype=pl.UInt64)).unique().sort()
-    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+    del rid, starts, sizes
+    # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
+    packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
+    del parts
+    values = packed.to_numpy()
+    values = values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
+    del packed
+    return pl.DataFrame({"rid_a": (values >> np.uint64(32)).astype(np.uint32),
+                         "rid_b": (values & np.uint64(_SHIFT - 1)).astype(np.uint32)})
 
 
 PAIR_BATCH = 4_000_000
@@ -77,7 +86,7 @@ def _block_pairs(rid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> pl.S
     after = np.repeat(sizes, sizes) - (row - first) - 1
     left = np.repeat(row, after)
     right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after)
-    a, b = rid[left], rid[right]
+    a, b = rid[left].astype(np.uint64), rid[right].astype(np.uint64)
     lo, hi = np.minimum(a, b), np.maximum(a, b)
     return pl.Series(lo * _SHIFT + hi).filter(pl.Series(lo != hi)).unique()
 
