@@ -60,20 +60,21 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
 
     t = time.perf_counter()
     ing = ingest(Path(root) / month, "bench")
-    t_read, stages = time.perf_counter() - t, {}
+    t_read, stages, peaks = time.perf_counter() - t, {}, {"read": _peak_mb()}
     t = time.perf_counter()
     std = standardise(ing.records)
     rows, ing = ing.records.height, None  # std holds every record column: the records can go
-    stages["standardise"] = time.perf_counter() - t
+    stages["standardise"], peaks["standardise"] = time.perf_counter() - t, _peak_mb()
     pairs = candidate_pairs(std)
-    stages["block"] = time.perf_counter() - t - sum(stages.values())
+    stages["block"], peaks["block"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
     scored = score_pairs(std, pairs)
-    stages["score"] = time.perf_counter() - t - sum(stages.values())
+    stages["score"], peaks["score"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
     res = finish(std, scored, None, pairs.height)
     stages["cluster, ids, golden"] = time.perf_counter() - t - sum(stages.values())
+    peaks["cluster, ids, golden"] = _peak_mb()
     seconds = time.perf_counter() - t
     res.links.select("source", "source_row", "enterprise_id").write_parquet(Path(root) / "datapool_links.parquet")
-    out.put({"seconds": seconds, "read": t_read, "stages": stages, "rows": rows,
+    out.put({"seconds": seconds, "read": t_read, "stages": stages, "peaks": peaks, "rows": rows,
              "pairs": res.counts["candidate_pairs"], "peak_mb": _peak_mb()})
 
 
@@ -132,7 +133,8 @@ def run_bench(enterprises: int, reader_rows: int, splink: bool, out: Path, say: 
     q = quality(pl.read_parquet(root / "datapool_links.parquet"), truth)
     split = ", ".join(f"{k} {v:.1f}s" for k, v in m["stages"].items())
     say(f"datapool: {m['rows']:,} rows (read in {m['read']:.1f}s, not counted), {m['pairs']:,} candidate pairs, "
-        f"{m['seconds']:.1f}s ({split}), peak {m['peak_mb']:,.0f} MB incl. reading; "
+        f"{m['seconds']:.1f}s ({split}), peak {m['peak_mb']:,.0f} MB incl. reading "
+        f"(peak MB after {', '.join(f'{k} {v:,.0f}' for k, v in m['peaks'].items())}); "
         f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f}")
     if not splink:
         return
