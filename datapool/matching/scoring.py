@@ -198,4 +198,5 @@ def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> p
     if pairs.height <= size:
         return decide(compare(prep, pairs))
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
-        return pl.concat(pool.map(lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)))
+        return pl.concat(pool.map(lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)),
+                         rechunk=True)

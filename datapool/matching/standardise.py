@@ -37,6 +37,20 @@ EMPTY_KEY = pl.select(hash_key(pl.lit("", dtype=pl.Utf8))).item()
 BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
+def _name_parts(names: pl.Series) -> pl.DataFrame:
+    """The parts of distinct names that matching reads (text, or hashed when only compared for equality)."""
+    return parse_names(names, distinct=True).select(
+        "name", *NAME_TEXT, "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_KEYS])
+
+
+def _address_parts(addresses: pl.Series) -> pl.DataFrame:
+    """``addr_norm`` and the hashed town and town + road + number (null without a road) of distinct addresses."""
+    road = pl.col("road")
+    return parse_addresses(addresses, distinct=True).select(
+        "address", "addr_norm", hash_key("town").alias("town_h"),
+        hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
+
+
 def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """Parts of each distinct name and address, and the identifier columns of every row.
 
@@ -47,9 +61,8 @@ def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFra
     hint = pl.col("source") == REGNO_FIRST
     names, addresses = df.get_column("name").unique(), df.get_column("address").unique()  # any order will do
     jobs = {
-        "names": [partial(parse_names, names.slice(i, BATCH), distinct=True) for i in range(0, max(len(names), 1), BATCH)],
-        "addresses": [partial(parse_addresses, addresses.slice(i, BATCH), distinct=True)
-                      for i in range(0, max(len(addresses), 1), BATCH)],
+        "names": [partial(_name_parts, names.slice(i, BATCH)) for i in range(0, max(len(names), 1), BATCH)],
+        "addresses": [partial(_address_parts, addresses.slice(i, BATCH)) for i in range(0, max(len(addresses), 1), BATCH)],
         "ids": [partial(identifier_columns, df.slice(i, BATCH), "id", hint) for i in range(0, max(df.height, 1), BATCH)],
     }
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
@@ -85,11 +98,6 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
     names, addresses, ids = _parse_all(df)
-    # only the parts that matching reads are carried to every row
-    names = names.select("name", *NAME_TEXT, "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_KEYS])
-    road = pl.col("road")
-    addresses = addresses.select("address", "addr_norm", hash_key("town").alias("town_h"), hash_key(
-        pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
     name_parts, address_parts = _per_row(df, "name", names), _per_row(df, "address", addresses)
     del names, addresses
     df = df.with_columns(*ids.drop("id_regno"), *name_parts, *address_parts)
@@ -97,4 +105,5 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     regno = clean_codes(df.get_column("regno"))
     regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
     df = df.with_columns(regno, pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
-    return df.with_columns(pl.coalesce("source_key", "regno", pl.lit("N:") + pl.col("name_clean")).alias("source_key"))
+    df = df.with_columns(pl.coalesce("source_key", "regno", pl.lit("N:") + pl.col("name_clean")).alias("source_key"))
+    return df.rechunk()  # columns built from batches come in pieces; later row gathers want one
