@@ -14,6 +14,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES
+from datapool.matching.standardise import require_row_ids
 
 _REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
 
@@ -108,6 +109,13 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     return assign, edges.filter(pl.Series(keep))
 
 
+def row_clusters(std: pl.DataFrame, assign: pl.DataFrame) -> pl.Series:
+    """Each row's ``cluster``, in std's row order (``assign`` from :func:`cluster` already is: no join then)."""
+    if assign.get_column("rid").equals(std.get_column("rid")):
+        return assign.get_column("cluster")
+    return std.select("rid").join(assign, on="rid", how="left", maintain_order="left").get_column("cluster")
+
+
 def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     """Each record's explanation: the strongest accepted edge touching it, else ``singleton``.
 
@@ -115,6 +123,7 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     record, that last order is the order of the other end, so one integer key and the other
     end decide; edges are chosen by number and only the chosen ones' texts are gathered.
     """
+    require_row_ids(std, "record_rules")
     keys = _edge_keys(accepted).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("e"))
     long = pl.concat([keys.select(pl.col("rid_a").alias("rid"), pl.col("rid_b").alias("other"), "_key", "e"),
                       keys.select(pl.col("rid_b").alias("rid"), pl.col("rid_a").alias("other"), "_key", "e")])

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import polars as pl
 
+from datapool.matching.clusters import row_clusters
+from datapool.matching.standardise import require_row_ids
+
 REGISTRY_ORDER = {"market_supervision": 0, "civil_affairs": 1, "tax_registry": 2, "social_insurance": 3}
-HEADCOUNT_ORDER = {"social_insurance": 0, "tax_registry": 1, "civil_affairs": 2}
 _REGISTRY = pl.Enum(list(REGISTRY_ORDER))  # its physical order is the registry order
 _BIT = {i: 1 << i for i in range(len(REGISTRY_ORDER))}
 # each set of registries (a bit mask over registry order) as its names, sorted and joined by ","
@@ -35,9 +37,7 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     gathered for the fused rows only.
     """
     c = pl.col
-    n = std.height
-    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
-        raise ValueError("fuse needs std sorted by rid with rid = row position")
+    require_row_ids(std, "fuse")
     has = {  # the rows each text field can come from
         "uscc_v": c("uscc_valid").fill_null(False) & c("uscc").is_not_null(), "uscc_any": c("uscc").is_not_null(),
         "org_code": (c("org_code") != "").fill_null(False), "name": c("name").is_not_null(),
@@ -45,11 +45,7 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     }
     df = std.select("rid", "source_row", c("source").cast(_REGISTRY), "active", "branch", "founded_on", "lon", "lat",
                     "headcount", *[e.alias(f"_has_{k}") for k, e in has.items()])
-    if assign.get_column("rid").equals(df.get_column("rid")):
-        df = df.with_columns(assign.get_column("cluster"))
-    else:
-        df = df.join(assign, on="rid", how="left", maintain_order="left")
-    df = df.sort("cluster", "source", "source_row")
+    df = df.with_columns(row_clusters(std, assign)).sort("cluster", "source", "source_row")
     si = (df.filter((c("source") == "social_insurance") & c("active") & c("headcount").is_not_null())
           .group_by("cluster").agg(c("headcount").sum().alias("_si_head")))
     base = df.group_by("cluster").agg(  # the group order is free: the result is sorted at the end

@@ -14,6 +14,8 @@ import hashlib
 
 import polars as pl
 
+from datapool.matching.clusters import row_clusters
+
 
 def new_id(anchor: str) -> str:
     """Deterministic id for a cluster anchor."""
@@ -23,11 +25,8 @@ def new_id(anchor: str) -> str:
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """One row per cluster, in the order ids are handed out: ``cluster``, ``prev`` (the previous ids its
     rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
-    cols = std.select("rid", "source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc"))
-    if assign.get_column("rid").equals(cols.get_column("rid")):
-        df = cols.with_columns(assign.get_column("cluster"))
-    else:
-        df = cols.join(assign, on="rid")
+    df = std.select("source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc")) \
+        .with_columns(row_clusters(std, assign))
     if previous is not None and previous.height:
         prev = previous.select("source", "source_key", "enterprise_id").unique(["source", "source_key"], keep="first")
         df = df.join(prev, on=["source", "source_key"], how="left")
@@ -70,12 +69,11 @@ def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame |
     """Return ``cluster -> enterprise_id``.
 
     Ids are handed out greedily in the plan's order (clusters with the most votes for a
-    previous id first). Only clusters that share a previous id with another cluster can
-    be affected by the order (and those sharing an anchor), so only they are handed out one
-    by one; the others take
-    their first previous id, or a new one, at once. That gives the greedy result unless a
-    new id equals another cluster's id or any previous id; then the whole plan is handed
-    out one by one.
+    previous id first). Only clusters that share a previous id or an anchor with another
+    cluster can be affected by the order, so only they are handed out one by one; the
+    others take their first previous id, or a new one, at once. That gives the greedy
+    result unless a new id equals another cluster's id or any previous id; then the whole
+    plan is handed out one by one.
     """
     plan = _plan(std, assign, previous)
     candidates = plan.select("cluster", "prev").explode("prev").drop_nulls("prev")

@@ -29,7 +29,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
-from datapool.matching.standardise import EMPTY_KEY, hash_key
+from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
@@ -55,9 +55,7 @@ class Prepared:
 
 def prepare(std: pl.DataFrame) -> Prepared:
     """Build :class:`Prepared` from standardised records (``rid`` must be the row position)."""
-    n = std.height
-    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
-        raise ValueError("scoring needs std sorted by rid with rid = row position")
+    require_row_ids(std, "scoring")
     features = std.select(
         *[hash_key(col).alias(col) for col in EQUAL], *[pl.col(f"{col}_h").alias(col) for col in HASHED],
         *[hash_key(pl.col(col).fill_null("")).alias(f"{col}_h") for col in SIMILAR], "uscc_valid", "branch",

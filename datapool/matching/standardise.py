@@ -34,6 +34,14 @@ def hash_key(col: str | pl.Expr) -> pl.Expr:
 
 
 EMPTY_KEY = pl.select(hash_key(pl.lit("", dtype=pl.Utf8))).item()
+
+
+def require_row_ids(std: pl.DataFrame, what: str) -> None:
+    """Raise unless ``std`` is as :func:`standardise` leaves it: sorted by ``rid`` with rid = row position
+    (``what`` names the step that gathers rows by rid)."""
+    n = std.height
+    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
+        raise ValueError(f"{what} needs std sorted by rid with rid = row position")
 BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
