@@ -53,7 +53,7 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     sizes = np.diff(np.r_[starts, len(keys)])
     del key
     block_ns = keys.get_column("ns").to_numpy()[starts]
-    rid = keys.get_column("rid").to_numpy()
+    rid = keys.get_column("rid")
     del keys  # only the row ids (and block bounds) are needed from here
     never = np.isin(block_ns, [_NAMESPACES.index(n) for n in NEVER_DROPPED])
     weak = np.isin(block_ns, [_NAMESPACES.index(n) for n in WEAK])
@@ -66,29 +66,29 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
     packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
     del parts
-    values = packed.to_numpy()
-    values = values[np.r_[True, values[1:] != values[:-1]]] if len(values) else values
-    del packed
-    return pl.DataFrame({"rid_a": (values >> np.uint64(32)).astype(np.uint32),
-                         "rid_b": (values & np.uint64(_SHIFT - 1)).astype(np.uint32)})
+    packed = packed.filter(packed.diff().fill_null(1) != 0)
+    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
 
 
 PAIR_BATCH = 4_000_000
 
 
-def _block_pairs(rid: np.ndarray, starts: np.ndarray, sizes: np.ndarray) -> pl.Series:
+def _block_pairs(rid: pl.Series, starts: np.ndarray, sizes: np.ndarray) -> pl.Series:
     """Every pair inside each block, packed as ``rid_a * 2^32 + rid_b`` (a < b), distinct within the batch.
 
-    The row at place r of a block of size s pairs with the s - r - 1 rows after it.
+    The row at place r of a block pairs with the rows after it. Built in polars, whose allocator
+    keeps freed memory for the next batch (numpy's temporaries went back to the system each time).
     """
-    first = np.repeat(starts, sizes)
-    row = first + np.arange(len(first)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
-    after = np.repeat(sizes, sizes) - (row - first) - 1
-    left = np.repeat(row, after)
-    right = left + 1 + np.arange(len(left)) - np.repeat(np.cumsum(after) - after, after)
-    a, b = rid[left].astype(np.uint64), rid[right].astype(np.uint64)
-    lo, hi = np.minimum(a, b), np.maximum(a, b)
-    return pl.Series(lo * _SHIFT + hi).filter(pl.Series(lo != hi)).unique()
+    ends = pl.Series(starts + sizes, dtype=pl.UInt32)
+    rows = pl.DataFrame({"start": pl.Series(starts, dtype=pl.UInt32), "end": ends}).select(
+        pl.int_ranges("start", "end", dtype=pl.UInt32).alias("row"), "end").explode("row")
+    pairs = rows.select("row", pl.int_ranges(pl.col("row") + 1, "end", dtype=pl.UInt32).alias("other")) \
+        .explode("other").drop_nulls("other")
+    del rows
+    ab = pairs.select(a=rid.gather(pairs.get_column("row")).cast(pl.UInt64), b=rid.gather(pairs.get_column("other")).cast(pl.UInt64))
+    del pairs
+    a, b = pl.col("a"), pl.col("b")
+    return ab.filter(a != b).select(pl.min_horizontal(a, b) * _SHIFT + pl.max_horizontal(a, b)).to_series().unique()
 
 
 _SHIFT = 1 << 32  # a pair packed into one integer: rid_a * 2^32 + rid_b
