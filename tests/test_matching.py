@@ -103,3 +103,13 @@ def test_batches_give_the_same_standardisation(resolved, monkeypatch):
     again = standardise.standardise(ing.records)
     assert again.select(res.std.columns).equals(res.std)
     assert blocking.candidate_pairs(again).equals(blocking.candidate_pairs(res.std))
+
+
+def test_distinct_values_and_each_rows_place_among_them():
+    # standardise parses each distinct name once and hands each row its value's parts
+    from datapool.matching.standardise import _distinct, _distinct_by_join
+
+    values = pl.Series(["宏达", None, "鑫盛", "宏达", None, "", "鑫盛"], dtype=pl.Utf8)
+    for distinct, at in (_distinct(values), _distinct_by_join(values)):
+        assert len(distinct) == distinct.n_unique() == 4
+        assert distinct.gather(at).eq_missing(values).all()

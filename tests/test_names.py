@@ -67,3 +67,15 @@ def test_a_name_parses_the_same_alone_or_in_a_column(names):
         p, r = parse_name(n), table[n]
         assert (p.clean, p.region, p.brand, p.industry, p.form, p.branch, p.core) == (
             r["name_clean"], r["region"], r["brand"], r["industry_words"], r["form"], r["branch"], r["core"])
+
+
+@given(st.lists(st.text(alphabet=st.sampled_from(list("赣州市县区宏达建材有限公司分原名曾用（）() 梅林镇社区大道路8号")), max_size=20),
+                max_size=12))
+def test_parts_come_in_the_order_of_the_values(values):
+    # standardise places each row's parts by the position of its value among the distinct values
+    from datapool.matching.addresses import parse_addresses
+    from datapool.matching.names import parse_names
+
+    distinct = pl.Series(values, dtype=pl.Utf8).unique(maintain_order=True)
+    assert parse_names(distinct, distinct=True)["name"].to_list() == distinct.to_list()
+    assert parse_addresses(distinct, distinct=True)["address"].to_list() == distinct.to_list()

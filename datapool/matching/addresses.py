@@ -21,7 +21,8 @@ ADDRESS_FIELDS = ("addr_norm", "town", "community", "road", "road_no")
 
 
 def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataFrame:
-    """Parse each distinct address; one row per distinct value (column ``address``) with ``ADDRESS_FIELDS``.
+    """Parse each distinct address; one row per distinct value (column ``address``), in order of
+    first appearance, with ``ADDRESS_FIELDS``.
 
     Parts are '' when absent; ``addr_norm`` is town + community + road + number (or the rest
     of the address when no road is found). ``distinct``: the values are known to be distinct already.

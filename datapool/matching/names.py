@@ -263,18 +263,18 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
     notes = notes.with_columns(pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
                                .then(pl.col("note").str.replace(_FORMER_PATTERN, "")).alias("former"))
     per_row = notes.group_by("i").agg(pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last())
-    out = df.with_row_index("i").join(per_row.with_columns(pl.col("i").cast(pl.UInt32)), on="i", how="left").drop("i")
+    out = df.with_row_index("i").join(per_row.with_columns(pl.col("i").cast(pl.UInt32)), on="i", how="left", maintain_order="left").drop("i")
     return out.with_columns(fold_series(out["former"]).alias("former"))
 
 
 def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) -> pl.DataFrame:
     """Parse each distinct name into its parts (see module docstring), vectorised.
 
-    One row per distinct value of ``names`` (column ``name``) with ``name_clean, region, brand,
-    industry_words, form, branch, branch_place, former, core``; with ``keys``, also ``former_core``
-    (the core of the bracketed former name) and the pinyin keys ``core_key``, ``former_key`` and
-    ``brand_key`` (a 字号 of two characters or more; null otherwise). ``distinct``: the values are
-    known to be distinct already.
+    One row per distinct value of ``names`` (column ``name``), in order of first appearance, with
+    ``name_clean, region, brand, industry_words, form, branch, branch_place, former, core``; with
+    ``keys``, also ``former_core`` (the core of the bracketed former name) and the pinyin keys
+    ``core_key``, ``former_key`` and ``brand_key`` (a 字号 of two characters or more; null
+    otherwise). ``distinct``: the values are known to be distinct already.
     """
     c = pl.col
     df = pl.DataFrame({"name": names.cast(pl.Utf8) if distinct else names.cast(pl.Utf8).unique(maintain_order=True)})
@@ -312,7 +312,7 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
         return df
     formers = df.filter(c("former") != "")["former"]
     former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
-    df = df.join(former_core, on="former", how="left").with_columns(c("former_core").fill_null(""))
+    df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(c("former_core").fill_null(""))
     brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
     return df.with_columns(
         (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),

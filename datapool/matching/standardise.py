@@ -9,6 +9,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
+import numpy as np
 import polars as pl
 
 from datapool.matching.addresses import parse_addresses
@@ -59,15 +60,37 @@ def _address_parts(addresses: pl.Series) -> pl.DataFrame:
         hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
 
 
-def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """Parts of each distinct name and address, and the identifier columns of every row.
+def _distinct(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct values of ``values`` (in no useful order) and, for each row, its value's place among them.
 
-    The work is cut into batches of ``BATCH`` values (rows for identifiers) run on a thread
-    per core: polars releases the GIL, and many small jobs keep every core busy to the end.
-    The market-supervision export's 15-digit ids are read as 注册号 first.
+    Values are told apart by a 64-bit hash, sorted once; when two distinct values share a hash
+    (checked), they are told apart by a join on the strings instead.
+    """
+    _, first, inverse = np.unique(values.hash(seed=3).to_numpy(), return_index=True, return_inverse=True)
+    distinct, inverse = values.gather(first), pl.Series(inverse, dtype=pl.UInt32)
+    if distinct.gather(inverse).eq_missing(values).all():
+        return distinct, inverse
+    return _distinct_by_join(values)
+
+
+def _distinct_by_join(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`_distinct` by a join on the strings (exact, slower)."""
+    distinct = values.unique()
+    index = pl.DataFrame({"v": distinct, "_ix": pl.int_range(len(distinct), dtype=pl.UInt32, eager=True)})
+    at = pl.DataFrame({"v": values}).join(index, on="v", how="left", nulls_equal=True, maintain_order="left")
+    return distinct, at.get_column("_ix")
+
+
+def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """The name parts and address parts of each row, and its identifier columns.
+
+    Names and addresses are parsed once per distinct value. The work is cut into batches of
+    ``BATCH`` values (rows for identifiers) run on a thread per core: polars releases the GIL,
+    and many small jobs keep every core busy to the end. The market-supervision export's
+    15-digit ids are read as 注册号 first.
     """
     hint = pl.col("source") == REGNO_FIRST
-    names, addresses = df.get_column("name").unique(), df.get_column("address").unique()  # any order will do
+    (names, name_at), (addresses, address_at) = _distinct(df.get_column("name")), _distinct(df.get_column("address"))
     jobs = {
         "names": [partial(_name_parts, names.slice(i, BATCH)) for i in range(0, max(len(names), 1), BATCH)],
         "addresses": [partial(_address_parts, addresses.slice(i, BATCH)) for i in range(0, max(len(addresses), 1), BATCH)],
@@ -75,22 +98,11 @@ def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFra
     }
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
         running = {kind: [pool.submit(job) for job in batch] for kind, batch in jobs.items()}
-        done = {kind: pl.concat([f.result() for f in futures]) for kind, futures in running.items()}
-    return done["names"], done["addresses"], done["ids"]
-
-
-def _per_row(df: pl.DataFrame, key: str, parts: pl.DataFrame) -> pl.DataFrame:
-    """The columns of ``parts`` (one row per distinct ``key``) for each row of ``df``, in row order.
-
-    Rows find their part by a 64-bit hash of the key, which is much cheaper than joining on
-    the string, when the distinct keys' hashes are distinct (checked: else the string join).
-    """
-    h = pl.col(key).hash(seed=3)
-    index = parts.select(h, pl.int_range(pl.len(), dtype=pl.UInt32).alias("_ix"))
-    if index.get_column(key).n_unique() < index.height:  # two keys share a hash: join on the strings
-        return df.select(key).join(parts, on=key, how="left", nulls_equal=True, maintain_order="left").drop(key)
-    at = df.select(h).join(index, on=key, how="left", maintain_order="left").get_column("_ix")
-    return parts.drop(key)[at]
+        # in one chunk per column: gathering rows from many chunks is several times slower
+        done = {kind: pl.concat([f.result() for f in futures], rechunk=True) for kind, futures in running.items()}
+    # the parts come in the order of the distinct values: each row takes its value's
+    names, addresses = done["names"].drop("name"), done["addresses"].drop("address")
+    return names.select(pl.all().gather(name_at)), addresses.select(pl.all().gather(address_at)), done["ids"]
 
 
 def standardise(records: pl.DataFrame) -> pl.DataFrame:
@@ -105,9 +117,7 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     s, r = pl.col("source"), pl.col("source_row")
     ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
-    names, addresses, ids = _parse_all(df)
-    name_parts, address_parts = _per_row(df, "name", names), _per_row(df, "address", addresses)
-    del names, addresses
+    name_parts, address_parts, ids = _parse_all(df)
     df = df.with_columns(*ids.drop("id_regno"), *name_parts, *address_parts)
     del name_parts, address_parts
     regno = clean_codes(df.get_column("regno"))
