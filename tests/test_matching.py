@@ -113,3 +113,11 @@ def test_distinct_values_and_each_rows_place_among_them():
     for distinct, at in (_distinct(values), _distinct_by_join(values)):
         assert len(distinct) == distinct.n_unique() == 4
         assert distinct.gather(at).eq_missing(values).all()
+
+
+def test_new_ids_of_a_column_are_those_of_each_anchor():
+    from datapool.matching.ids import new_id, new_ids
+
+    anchors = ["91360721MA35XXXX0A", "tax_registry:赣县宏达", "", "market_supervision:N:宏达建材有限公司"]
+    assert new_ids(pl.Series(anchors, dtype=pl.Utf8)).to_list() == [new_id(a) for a in anchors]
+    assert new_ids(pl.Series([], dtype=pl.Utf8)).to_list() == []

@@ -22,6 +22,13 @@ def new_id(anchor: str) -> str:
     return "E" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12].upper()
 
 
+def new_ids(anchors: pl.Series) -> pl.Series:
+    """:func:`new_id` of each anchor (the loop only hashes; the text work is done per column)."""
+    sha1 = hashlib.sha1
+    digests = pl.Series([sha1(a.encode("utf-8")).hexdigest() for a in anchors.to_list()], dtype=pl.Utf8)
+    return "E" + digests.str.slice(0, 12).str.to_uppercase()
+
+
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """One row per cluster, in the order ids are handed out: ``cluster``, ``prev`` (the previous ids its
     rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
@@ -83,8 +90,8 @@ def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame |
     easy, hard = plan.filter(~contested), plan.filter(contested)
     first = easy.get_column("prev").list.first()
     easy_new = first.is_null()
-    fresh = [new_id(a) for a in easy.get_column("anchor").filter(easy_new).to_list()]
-    easy_ids = first.scatter(easy_new.arg_true(), fresh) if fresh else first
+    fresh = new_ids(easy.get_column("anchor").filter(easy_new))
+    easy_ids = first.scatter(easy_new.arg_true(), fresh) if len(fresh) else first
     hard_ids, hard_new = _greedy(hard)
     out = pl.DataFrame({"cluster": pl.concat([easy.get_column("cluster"), hard.get_column("cluster")]),
                         "enterprise_id": pl.concat([easy_ids, pl.Series(hard_ids, dtype=pl.Utf8)]),
