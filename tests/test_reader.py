@@ -142,6 +142,19 @@ def test_personal_columns_never_kept(tmp_path):
     assert r.records["phone_hash"][0] and len(r.records["phone_hash"][0]) == 16
 
 
+
+def test_extra_columns_naming_a_person_are_withheld(tmp_path):
+    # unknown columns are kept as provenance, but not a contact person's name or phone
+    header = HEADER + ["联系人", "联系人 手机", "备注"]
+    good = GOOD + ["张三丰", "0797-4441234", "老厂区 13812345678"]
+    bad = [*GOOD[:6], "2019-02-30", *GOOD[7:], "李四光", "", "新厂区"]
+    recs, quar = market(tmp_path, [good, bad], header=header)
+    extra = json.loads(recs["extra"][0])
+    assert extra == {"联系人": "<redacted>", "联系人 手机": "<redacted>", "备注": "老厂区 <mobile>"}
+    raw = quar["raw"][0]
+    assert "李四光" not in raw and json.loads(raw)["联系人"] == "<redacted>" and json.loads(raw)["备注"] == "新厂区"
+
+
 def test_xlsx_with_excel_dates_and_numeric_identifier(tmp_path):
     path = tmp_path / "civil_affairs.xlsx"
     wb = xlsxwriter.Workbook(str(path))

@@ -27,6 +27,10 @@ from datapool.errors import InputError, MissingColumnError
 from datapool.matching.identifiers import NUMBER_PATTERN
 
 MAX_FIELD = 1000
+# An extra (unknown) column whose header names a person or a way to reach one: its values are
+# withheld from provenance and quarantine, as a known personal column's are.
+PERSONAL_HEADER = re.compile(r"联系人|联络|姓名|名字|负责人|法人|代表人|经办人|股东|身份证|证件|电话|手机|邮箱|"
+                             r"e-?mail|微信|qq|出生|性别|住址|户籍", re.IGNORECASE)
 _MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
 _IDNUM = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
 csv.field_size_limit(1 << 26)
@@ -213,7 +217,8 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
     extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and h]
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
-    personal_pos = {i for f, i in index.items() if parsers[f] in ("personal", "phone")}
+    personal_pos = {i for f, i in index.items() if parsers[f] in ("personal", "phone")} | {
+        i for i, _ in extra if PERSONAL_HEADER.search(names[i])}
     id_pos = {i for f, i in index.items() if parsers[f] == "id"}
     cols = [f"c{i}" for i in range(len(header))]
 
@@ -229,8 +234,8 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     for n, reason, *row in frame.filter(pl.col("_broken").is_not_null()).select("source_row", "_broken", *cols).iter_rows():
         bad.append((n, reason, list(row)))
     frame = frame.filter(pl.col("_broken").is_null()).drop("_broken")
-    extras = (pl.struct([_redact_expr(pl.col(f"c{i}")).alias(h) for i, h in extra]).struct.json_encode()
-              if extra else pl.lit(""))
+    extras = (pl.struct([(_withheld(pl.col(f"c{i}")) if i in personal_pos else _redact_expr(pl.col(f"c{i}"))).alias(h)
+                         for i, h in extra]).struct.json_encode() if extra else pl.lit(""))
     typed_in = frame.select("source_row", *[pl.col(f"c{i}").alias(f) for f, i in index.items()], extras.alias("extra"))
     records, rejected = _check_and_parse(typed_in, spec, parsers, hmac_key)
     rej_rows = frame.join(rejected.select("source_row"), on="source_row")
@@ -245,6 +250,11 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
         schema={"source_row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8},
     ).sort("source_row")
     return ReadResult(spec.source, path, records, quarantine, encoding)
+
+
+def _withheld(col: pl.Expr) -> pl.Expr:
+    """A personal column's value in provenance: ``<redacted>`` when it held anything."""
+    return pl.when(col.str.strip_chars() != "").then(pl.lit("<redacted>")).otherwise(col)
 
 
 def _redact_expr(col: pl.Expr) -> pl.Expr:
