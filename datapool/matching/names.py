@@ -314,8 +314,10 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
     former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
     df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(c("former_core").fill_null(""))
     brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
+    industry = df.get_column("industry_words").unique()  # a few hundred industry word runs, however many names
+    industry_key = df.get_column("industry_words").replace_strict(industry, pinyin_series(industry))
     return df.with_columns(
-        (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
+        (brand_key + industry_key).alias("core_key"),
         pinyin_series(df["former_core"]).alias("former_key"),
         pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"))
 

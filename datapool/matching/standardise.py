@@ -123,5 +123,9 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     regno = clean_codes(df.get_column("regno"))
     regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
     df = df.with_columns(regno, pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
-    df = df.with_columns(pl.coalesce("source_key", "regno", pl.lit("N:") + pl.col("name_clean")).alias("source_key"))
+    key = df.get_column("source_key")
+    missing = key.is_null()
+    if missing.any():  # a row without a key of its own: its 注册号, else its name
+        fill = df.filter(missing).select(pl.coalesce("regno", pl.lit("N:") + pl.col("name_clean"))).to_series()
+        df = df.with_columns(key.scatter(missing.arg_true(), fill))
     return df.rechunk()  # columns built from batches come in pieces; later row gathers want one
