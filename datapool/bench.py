@@ -67,9 +67,10 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     stages["standardise"], peaks["standardise"] = time.perf_counter() - t, _peak_mb()
     pairs = candidate_pairs(std)
     stages["block"], peaks["block"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
-    scored = score_pairs(std, pairs)
+    scored, n_pairs = score_pairs(std, pairs), pairs.height
+    del pairs  # as resolve does: the candidate pairs are not held through clustering
     stages["score"], peaks["score"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
-    res = finish(std, scored, None, pairs.height)
+    res = finish(std, scored, None, n_pairs)
     stages["cluster, ids, golden"] = time.perf_counter() - t - sum(stages.values())
     peaks["cluster, ids, golden"] = _peak_mb()
     seconds = time.perf_counter() - t

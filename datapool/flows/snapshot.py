@@ -185,9 +185,10 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
         std = standardise_task(ing.records)
         pairs = block_task(std)
         parts = [score_task.submit(std, chunk) for chunk in split_pairs(pairs, score_chunks)]
-        scored = pl.concat([p.result() for p in parts])
-        res = finish_task(std, scored, prev_links, pairs.height)
-        say(f"{res.enterprises.height} enterprises from {pairs.height} candidate pairs; validating")
+        scored, n_pairs = pl.concat([p.result() for p in parts]), pairs.height
+        del pairs, parts  # not held through clustering: at millions of rows it is hundreds of MB
+        res = finish_task(std, scored, prev_links, n_pairs)
+        say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         docs = cfg.out_dir / snapshot / "data_docs"
         validation = validate_task(ing, res, str(docs))
         say("diffing against the member database")

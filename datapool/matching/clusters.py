@@ -13,7 +13,7 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES
+from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES, agreed_text
 from datapool.matching.standardise import require_row_ids
 
 _REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
@@ -135,4 +135,4 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     at = pl.Series(best).replace(-1, None)
     return accepted.select("rule", "score", "agreed").select(pl.all().gather(at)).with_columns(
         std.get_column("rid"), pl.col("rule").fill_null("singleton"), pl.col("score").fill_null(1.0),
-        pl.col("agreed").fill_null("")).select("rid", "rule", "score", "agreed")
+        agreed_text(pl.col("agreed")).fill_null("")).select("rid", "rule", "score", "agreed")

@@ -30,7 +30,9 @@ def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -
     """Resolve canonical records into enterprises (see DESIGN.md, matching)."""
     std = standardise(records)
     pairs = candidate_pairs(std)
-    return finish(std, score_pairs(std, pairs), previous_links, pairs.height)
+    scored, n_pairs = score_pairs(std, pairs), pairs.height
+    del pairs  # not held through clustering: at millions of rows it is hundreds of MB
+    return finish(std, scored, previous_links, n_pairs)
 
 
 def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame | None, n_pairs: int) -> Resolution:

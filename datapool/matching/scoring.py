@@ -148,8 +148,18 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+# The fields an explanation names when they agreed, in order; ``decide`` keeps them as a bit mask.
+_AGREED = {"uscc": pl.col("uscc_eq"), "org_code": pl.col("org_eq"), "regno": pl.col("regno_eq"),
+           "name_core": pl.col("core_eq"), "name": pl.col("name_sim") >= 0.9,
+           "address": pl.col("addr_eq") | (pl.col("addr_sim") >= 0.8), "phone": pl.col("phone_eq")}
+AGREED_FIELDS = tuple(_AGREED)
+_AGREED_TEXT = {m: ",".join(f for i, f in enumerate(AGREED_FIELDS) if m >> i & 1) for m in range(1 << len(AGREED_FIELDS))}
+
+
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
-    """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed``."""
+    """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed`` (a bit mask
+    over :data:`AGREED_FIELDS`: most pairs are never explained, so their text is only made for the
+    edges that explain a record, see :func:`agreed_text`)."""
     c = pl.col
     name_veto = c("region_conflict")  # compare has dropped the pairs a hard conflict vetoes
     support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
@@ -168,18 +178,16 @@ def decide(cmp: pl.DataFrame) -> pl.DataFrame:
         .when(c("rule") == "regno").then(0.96).when(c("rule") == "uscc_typo").then(0.93) \
         .when(c("rule") == "name").then(0.8).otherwise(0.7)
     bonus = 0.1 * c("name_sim") + 0.07 * c("addr_sim") + 0.03 * c("phone_eq").cast(pl.Float64)
-    agreed = pl.concat_str([
-        pl.when(c("uscc_eq")).then(pl.lit("uscc,")).otherwise(pl.lit("")),
-        pl.when(c("org_eq")).then(pl.lit("org_code,")).otherwise(pl.lit("")),
-        pl.when(c("regno_eq")).then(pl.lit("regno,")).otherwise(pl.lit("")),
-        pl.when(c("core_eq")).then(pl.lit("name_core,")).otherwise(pl.lit("")),
-        pl.when(c("name_sim") >= 0.9).then(pl.lit("name,")).otherwise(pl.lit("")),
-        pl.when(c("addr_eq") | (c("addr_sim") >= 0.8)).then(pl.lit("address,")).otherwise(pl.lit("")),
-        pl.when(c("phone_eq")).then(pl.lit("phone,")).otherwise(pl.lit("")),
-    ]).str.strip_chars_end(",")
+    agreed = pl.sum_horizontal([pl.when(agreed).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
+                                for i, agreed in enumerate(_AGREED.values())]).cast(pl.UInt8)
     return (cmp.with_columns(rule.alias("rule")).filter(c("rule").is_not_null())
             .with_columns(((base + bonus) / 1.2).round(4).alias("score"), agreed.alias("agreed"))
-            .select("rid_a", "rid_b", "rule", "score", "agreed", "name_sim", "addr_sim"))
+            .select("rid_a", "rid_b", "rule", "score", "agreed"))
+
+
+def agreed_text(mask: pl.Expr) -> pl.Expr:
+    """A bit mask of :data:`AGREED_FIELDS` as their names joined by ',' ('' for none)."""
+    return mask.replace_strict(_AGREED_TEXT, return_dtype=pl.Utf8)
 
 
 CHUNK = 400_000
