@@ -25,7 +25,7 @@ def new_id(anchor: str) -> str:
 def new_ids(anchors: pl.Series) -> pl.Series:
     """:func:`new_id` of each anchor (the loop only hashes; the text work is done per column)."""
     sha1 = hashlib.sha1
-    digests = pl.Series([sha1(a.encode("utf-8")).hexdigest() for a in anchors.to_list()], dtype=pl.Utf8)
+    digests = pl.Series(list(map(type(sha1()).hexdigest, map(sha1, anchors.cast(pl.Binary).to_list()))), dtype=pl.Utf8)
     return "E" + digests.str.slice(0, 12).str.to_uppercase()
 
 
