@@ -107,12 +107,12 @@ def test_batches_give_the_same_standardisation(resolved, monkeypatch):
 
 def test_distinct_values_and_each_rows_place_among_them():
     # standardise parses each distinct name once and hands each row its value's parts
-    from datapool.matching.standardise import _distinct, _distinct_by_join
+    from datapool.matching.names import dedupe, dedupe_by_join
 
     values = pl.Series(["宏达", None, "鑫盛", "宏达", None, "", "鑫盛"], dtype=pl.Utf8)
-    for distinct, at in (_distinct(values), _distinct_by_join(values)):
-        assert len(distinct) == distinct.n_unique() == 4
-        assert distinct.gather(at).eq_missing(values).all()
+    for values_once, at in (dedupe(values), dedupe_by_join(values)):
+        assert len(values_once) == values_once.n_unique() == 4
+        assert values_once.gather(at).eq_missing(values).all()
 
 
 def test_new_ids_of_a_column_are_those_of_each_anchor():

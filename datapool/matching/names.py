@@ -15,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import opencc
 import polars as pl
 from pypinyin import lazy_pinyin
@@ -173,6 +174,27 @@ def fold(text: str | None) -> str:
     return fold_series(pl.Series([text], dtype=pl.Utf8))[0] if text else ""
 
 
+def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """The distinct values of ``values`` (in no useful order) and, for each row, its value's place among them.
+
+    Values are told apart by a 64-bit hash, sorted once; when two distinct values share a hash
+    (checked), they are told apart by a join on the strings instead.
+    """
+    _, first, inverse = np.unique(values.hash(seed=3).to_numpy(), return_index=True, return_inverse=True)
+    once, inverse = values.gather(first), pl.Series(inverse, dtype=pl.UInt32)
+    if once.gather(inverse).eq_missing(values).all():
+        return once, inverse
+    return dedupe_by_join(values)
+
+
+def dedupe_by_join(values: pl.Series) -> tuple[pl.Series, pl.Series]:
+    """:func:`dedupe` by a join on the strings (exact, slower)."""
+    once = values.unique()
+    index = pl.DataFrame({"v": once, "_ix": pl.int_range(len(once), dtype=pl.UInt32, eager=True)})
+    at = pl.DataFrame({"v": values}).join(index, on="v", how="left", nulls_equal=True, maintain_order="left")
+    return once, at.get_column("_ix")
+
+
 @functools.lru_cache(maxsize=20_000)
 def _char_pinyin(ch: str) -> str:
     return lazy_pinyin(ch)[0] if ch.strip() else ""
@@ -188,11 +210,12 @@ def pinyin_key(text: str) -> str:
 
 
 def pinyin_series(values: pl.Series) -> pl.Series:
-    """:func:`pinyin_key` over a column: one lookup per distinct character, then one replacement pass in polars."""
-    values = values.fill_null("")
+    """:func:`pinyin_key` over a column: one lookup per distinct character, then one replacement pass in
+    polars over the distinct values (字号 and industry words repeat a lot)."""
+    values, at = dedupe(values.fill_null(""))
     chars = values.str.split("").explode().unique().drop_nulls().to_list()
     table = {ch: key for ch in chars if (key := _char_pinyin(ch)) != ch}
-    return values.str.replace_many(list(table), list(table.values())) if table else values
+    return (values.str.replace_many(list(table), list(table.values())) if table else values).gather(at)
 
 
 def _alternation(words: list[str]) -> str:
@@ -314,10 +337,8 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
     former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
     df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(c("former_core").fill_null(""))
     brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
-    industry = df.get_column("industry_words").unique()  # a few hundred industry word runs, however many names
-    industry_key = df.get_column("industry_words").replace_strict(industry, pinyin_series(industry))
     return df.with_columns(
-        (brand_key + industry_key).alias("core_key"),
+        (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
         pinyin_series(df["former_core"]).alias("former_key"),
         pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"))
 

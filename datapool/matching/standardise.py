@@ -9,12 +9,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 
-import numpy as np
 import polars as pl
 
 from datapool.matching.addresses import parse_addresses
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
-from datapool.matching.names import parse_names
+from datapool.matching.names import dedupe, parse_names
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
 # Name parts carried to every row as text, and those only compared for equality (or used as blocking
@@ -60,27 +59,6 @@ def _address_parts(addresses: pl.Series) -> pl.DataFrame:
         hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
 
 
-def _distinct(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """The distinct values of ``values`` (in no useful order) and, for each row, its value's place among them.
-
-    Values are told apart by a 64-bit hash, sorted once; when two distinct values share a hash
-    (checked), they are told apart by a join on the strings instead.
-    """
-    _, first, inverse = np.unique(values.hash(seed=3).to_numpy(), return_index=True, return_inverse=True)
-    distinct, inverse = values.gather(first), pl.Series(inverse, dtype=pl.UInt32)
-    if distinct.gather(inverse).eq_missing(values).all():
-        return distinct, inverse
-    return _distinct_by_join(values)
-
-
-def _distinct_by_join(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """:func:`_distinct` by a join on the strings (exact, slower)."""
-    distinct = values.unique()
-    index = pl.DataFrame({"v": distinct, "_ix": pl.int_range(len(distinct), dtype=pl.UInt32, eager=True)})
-    at = pl.DataFrame({"v": values}).join(index, on="v", how="left", nulls_equal=True, maintain_order="left")
-    return distinct, at.get_column("_ix")
-
-
 def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     """The name parts and address parts of each row, and its identifier columns.
 
@@ -90,7 +68,7 @@ def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFra
     15-digit ids are read as 注册号 first.
     """
     hint = pl.col("source") == REGNO_FIRST
-    (names, name_at), (addresses, address_at) = _distinct(df.get_column("name")), _distinct(df.get_column("address"))
+    (names, name_at), (addresses, address_at) = dedupe(df.get_column("name")), dedupe(df.get_column("address"))
     jobs = {
         "names": [partial(_name_parts, names.slice(i, BATCH)) for i in range(0, max(len(names), 1), BATCH)],
         "addresses": [partial(_address_parts, addresses.slice(i, BATCH)) for i in range(0, max(len(addresses), 1), BATCH)],
