@@ -178,8 +178,8 @@ def decide(cmp: pl.DataFrame) -> pl.DataFrame:
         .when(c("rule") == "regno").then(0.96).when(c("rule") == "uscc_typo").then(0.93) \
         .when(c("rule") == "name").then(0.8).otherwise(0.7)
     bonus = 0.1 * c("name_sim") + 0.07 * c("addr_sim") + 0.03 * c("phone_eq").cast(pl.Float64)
-    agreed = pl.sum_horizontal([pl.when(agreed).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
-                                for i, agreed in enumerate(_AGREED.values())]).cast(pl.UInt8)
+    agreed = pl.sum_horizontal([pl.when(held).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
+                                for i, held in enumerate(_AGREED.values())]).cast(pl.UInt8)
     return (cmp.with_columns(rule.alias("rule")).filter(c("rule").is_not_null())
             .with_columns(((base + bonus) / 1.2).round(4).alias("score"), agreed.alias("agreed"))
             .select("rid_a", "rid_b", "rule", "score", "agreed"))
