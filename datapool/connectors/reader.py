@@ -31,8 +31,13 @@ MAX_FIELD = 1000
 # withheld from provenance and quarantine, as a known personal column's are.
 PERSONAL_HEADER = re.compile(r"联系人|联络|姓名|名字|负责人|法人|代表人|经办人|股东|身份证|证件|电话|手机|邮箱|"
                              r"e-?mail|微信|qq|出生|性别|住址|户籍", re.IGNORECASE)
-_MOBILE = re.compile(r"(?<!\d)1[3-9]\d{9}(?!\d)")
-_IDNUM = re.compile(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])")
+# Personal-looking values in free text and their placeholders: a mobile number (no digit either side)
+# and an ID number (no letter or digit either side). Written without look-around, which polars' regex
+# engine lacks, so Python and polars read the same patterns: the character either side is matched
+# and put back. A match thus takes the character after it, and a value right after another (two
+# numbers split by one comma) is only caught by a second pass.
+_PERSONAL = ((r"(^|\D)1[3-9]\d{9}($|\D)", "<mobile>"), (r"(^|[^0-9A-Za-z])\d{17}[\dXx]($|[^0-9A-Za-z])", "<id-number>"))
+_PERSONAL_RE = tuple((re.compile(p), rf"\g<1>{tag}\g<2>") for p, tag in _PERSONAL)
 csv.field_size_limit(1 << 26)
 
 
@@ -74,7 +79,9 @@ def hash_value(value: str, key: str) -> str:
 
 def redact(text: str) -> str:
     """Blank out mobile numbers and ID numbers in free text."""
-    return _IDNUM.sub("<id-number>", _MOBILE.sub("<mobile>", text))
+    for pattern, placeholder in _PERSONAL_RE:
+        text = pattern.sub(placeholder, pattern.sub(placeholder, text))  # twice: see _PERSONAL
+    return text
 
 
 def read_export(path: Path, spec: ExportSpec, hmac_key: str) -> ReadResult:
@@ -258,9 +265,10 @@ def _withheld(col: pl.Expr) -> pl.Expr:
 
 
 def _redact_expr(col: pl.Expr) -> pl.Expr:
-    """:func:`redact` in polars (whose regex engine has no look-around)."""
-    return (col.str.replace_all(r"(^|\D)1[3-9]\d{9}($|\D)", "${1}<mobile>${2}")
-            .str.replace_all(r"(^|[^0-9A-Za-z])\d{17}[\dXx]($|[^0-9A-Za-z])", "${1}<id-number>${2}"))
+    """:func:`redact` in polars."""
+    for pattern, tag in _PERSONAL:
+        col = col.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(pattern, f"${{1}}{tag}${{2}}")
+    return col
 
 
 def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
