@@ -7,7 +7,6 @@ identifier check characters are computed over whole columns.
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 
 import polars as pl
 
@@ -59,28 +58,37 @@ def _address_parts(addresses: pl.Series) -> pl.DataFrame:
         hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
 
 
-def _parse_all(df: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """The name parts and address parts of each row, and its identifier columns.
+def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
+    """The identifier columns of ``rows`` (see ``identifier_columns``), ``regno`` completed (its own
+    column, else a 注册号 read from the id) and ``regno_valid``."""
+    ids = identifier_columns(rows, "id", hint)
+    regno = clean_codes(rows.get_column("regno"))
+    regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
+    valid = pl.select(pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
+    return ids.drop("id_regno").with_columns(regno, valid.to_series())
 
-    Names and addresses are parsed once per distinct value. The work is cut into batches of
-    ``BATCH`` values (rows for identifiers) run on a thread per core: polars releases the GIL,
-    and many small jobs keep every core busy to the end. The market-supervision export's
-    15-digit ids are read as 注册号 first.
+
+def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
+    """The name parts, address parts and identifier columns of each row.
+
+    Names and addresses are parsed once per distinct value. All the work is cut into jobs run
+    on a thread per core (polars releases the GIL): finding the distinct names and addresses,
+    then batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core
+    busy to the end. The market-supervision export's 15-digit ids are read as 注册号 first.
     """
     hint = pl.col("source") == REGNO_FIRST
-    (names, name_at), (addresses, address_at) = dedupe(df.get_column("name")), dedupe(df.get_column("address"))
-    jobs = {
-        "names": [partial(_name_parts, names.slice(i, BATCH)) for i in range(0, max(len(names), 1), BATCH)],
-        "addresses": [partial(_address_parts, addresses.slice(i, BATCH)) for i in range(0, max(len(addresses), 1), BATCH)],
-        "ids": [partial(identifier_columns, df.slice(i, BATCH), "id", hint) for i in range(0, max(df.height, 1), BATCH)],
-    }
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
-        running = {kind: [pool.submit(job) for job in batch] for kind, batch in jobs.items()}
-        # in one chunk per column: gathering rows from many chunks is several times slower
-        done = {kind: pl.concat([f.result() for f in futures], rechunk=True) for kind, futures in running.items()}
-    # the parts come in the order of the distinct values: each row takes its value's
-    names, addresses = done["names"].drop("name"), done["addresses"].drop("address")
-    return names.select(pl.all().gather(name_at)), addresses.select(pl.all().gather(address_at)), done["ids"]
+        distinct = {col: pool.submit(dedupe, df.get_column(col)) for col in ("name", "address")}
+        ids = [pool.submit(_id_parts, df.slice(i, BATCH), hint) for i in range(0, max(df.height, 1), BATCH)]
+        parts = []
+        for col, parse in (("name", _name_parts), ("address", _address_parts)):
+            values, at = distinct[col].result()
+            parts.append(([pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)], at))
+        # each row takes the parts of its value (they come in the order of the distinct values),
+        # gathered from one chunk per column: gathering from many chunks is several times slower
+        out = [pl.concat([f.result() for f in batches], rechunk=True).drop(col).select(pl.all().gather(at))
+               for (batches, at), col in zip(parts, ("name", "address"), strict=True)]
+        return [*out, pl.concat([f.result() for f in ids], rechunk=True)]
 
 
 def standardise(records: pl.DataFrame) -> pl.DataFrame:
@@ -95,12 +103,7 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     s, r = pl.col("source"), pl.col("source_row")
     ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
-    name_parts, address_parts, ids = _parse_all(df)
-    df = df.with_columns(*ids.drop("id_regno"), *name_parts, *address_parts)
-    del name_parts, address_parts
-    regno = clean_codes(df.get_column("regno"))
-    regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
-    df = df.with_columns(regno, pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
+    df = df.with_columns(*[col for part in _parse_all(df) for col in part])
     key = df.get_column("source_key")
     missing = key.is_null()
     if missing.any():  # a row without a key of its own: its 注册号, else its name
