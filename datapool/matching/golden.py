@@ -23,13 +23,9 @@ _SOURCES = {mask: ",".join(sorted(s for i, s in enumerate(REGISTRY_ORDER) if mas
             for mask in range(1, 1 << len(REGISTRY_ORDER))}
 
 
-def golden(std: pl.DataFrame, ids: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
-    """Fuse the records of each enterprise into one row (see :func:`fuse` and :func:`with_ids`)."""
-    return with_ids(fuse(std, assign), ids)
-
-
 def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
-    """The fused row of each cluster, keyed by ``cluster`` (the enterprise ids are not needed yet).
+    """The fused row of each cluster, keyed by ``cluster``: the enterprise ids are not needed yet, so
+    this runs while ids are given (see :func:`with_ids` for the last step).
 
     The records are grouped by cluster number and ordered by registry (an Enum in registry
     order) and row. Text fields are not carried through the sort: each cluster picks the
