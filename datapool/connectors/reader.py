@@ -8,6 +8,7 @@ quarantine with its reason and its raw text (personal columns redacted);
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import hmac
@@ -94,15 +95,35 @@ def read_export(path: Path, spec: ExportSpec, hmac_key: str) -> ReadResult:
     return parse_frame(path, spec, header, frame, bad, encoding, hmac_key)
 
 
-def _decoded(path: Path) -> tuple[str, str]:
+def _read_bytes(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        return path.read_bytes()
     except OSError as exc:
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
+
+
+def _decoded(path: Path, data: bytes) -> tuple[str, str]:
     text, encoding = decode(data)
     if not text.strip():
         raise InputError(f"{path}: file is empty (no header row)")
     return text, encoding
+
+
+def _utf8_lines(data: bytes) -> tuple[pl.Series, str] | None:
+    """The lines of a UTF-8 export with no quote character and no NUL byte, split by polars'
+    multi-threaded reader (the whole line is one field); None for any other file.
+
+    Empty lines come as nulls, a BOM and line ends are dropped, as :func:`_csv_frame`'s text
+    path does. Bytes that are not UTF-8 make polars refuse the file: the text path decodes it.
+    """
+    if b'"' in data or b"\x00" in data or not data.strip():
+        return None
+    try:
+        lines = pl.read_csv(data, has_header=False, separator="\x00", quote_char=None,
+                            schema={"line": pl.Utf8}).to_series().rechunk()
+    except pl.exceptions.ComputeError:  # invalid UTF-8
+        return None
+    return lines, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
 
 
 def _text_frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
@@ -120,10 +141,19 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
     counts are exact); otherwise Python's csv module parses it (quoted commas
     and newlines). Both paths give the same result.
     """
-    text, encoding = _decoded(path)
-    if '"' not in text:
-        lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8).str.strip_suffix("\r")
-        lines = lines.filter(lines.str.strip_chars() != "")
+    data = _read_bytes(path)
+    fast = _utf8_lines(data)
+    if fast is None:
+        text, encoding = _decoded(path, data)
+    if fast is not None or '"' not in text:
+        if fast is not None:
+            lines, encoding = fast
+        else:
+            lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8).str.strip_suffix("\r")
+        del data
+        lines = lines.filter(lines.str.strip_chars() != "")  # blank lines are not rows (nulls go too)
+        if lines.is_empty():
+            raise InputError(f"{path}: file is empty (no header row)")
         header = lines[0].split(",")
         width = len(header)
         body = pl.DataFrame({"line": lines.slice(1)}).with_row_index("source_row", offset=1) \
@@ -241,8 +271,8 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     for n, reason, *row in frame.filter(pl.col("_broken").is_not_null()).select("source_row", "_broken", *cols).iter_rows():
         bad.append((n, reason, list(row)))
     frame = frame.filter(pl.col("_broken").is_null()).drop("_broken")
-    extras = (pl.struct([(_withheld(pl.col(f"c{i}")) if i in personal_pos else _redact_expr(pl.col(f"c{i}"))).alias(h)
-                         for i, h in extra]).struct.json_encode() if extra else pl.lit(""))
+    shown = {i: (_withheld if i in personal_pos else _redact_series)(frame.get_column(f"c{i}")) for i, _ in extra}
+    extras = pl.struct([pl.lit(shown[i]).alias(h) for i, h in extra]).struct.json_encode() if extra else pl.lit("")
     typed_in = frame.select("source_row", *[pl.col(f"c{i}").alias(f) for f, i in index.items()], extras.alias("extra"))
     records, rejected = _check_and_parse(typed_in, spec, parsers, hmac_key)
     rej_rows = frame.join(rejected.select("source_row"), on="source_row")
@@ -259,16 +289,20 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     return ReadResult(spec.source, path, records, quarantine, encoding)
 
 
-def _withheld(col: pl.Expr) -> pl.Expr:
-    """A personal column's value in provenance: ``<redacted>`` when it held anything."""
-    return pl.when(col.str.strip_chars() != "").then(pl.lit("<redacted>")).otherwise(col)
+def _withheld(values: pl.Series) -> pl.Series:
+    """A personal column's values in provenance: ``<redacted>`` where it held anything."""
+    return pl.select(pl.when(values.str.strip_chars() != "").then(pl.lit("<redacted>")).otherwise(values)).to_series()
 
 
-def _redact_expr(col: pl.Expr) -> pl.Expr:
-    """:func:`redact` in polars."""
+def _redact_series(values: pl.Series) -> pl.Series:
+    """:func:`redact` over a text column; only values holding 11 digits in a row are rewritten."""
+    hit = values.str.contains(r"\d{11}").fill_null(False)
+    if not hit.any():
+        return values
+    found = values.filter(hit)
     for pattern, tag in _PERSONAL:
-        col = col.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(pattern, f"${{1}}{tag}${{2}}")
-    return col
+        found = found.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(pattern, f"${{1}}{tag}${{2}}")
+    return values.scatter(hit.arg_true(), found)
 
 
 def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
