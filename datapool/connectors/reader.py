@@ -356,9 +356,9 @@ def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, s
                 checks.append((present & ~num.is_between(-180, 180).fill_null(True), f"{h}: longitude out of range"))
             if parser == "lat":
                 checks.append((present & ~num.is_between(-90, 90).fill_null(True), f"{h}: latitude out of range"))
-    reason = pl.lit(None, dtype=pl.Utf8)
-    for cond, text in reversed(checks):
-        reason = pl.when(cond).then(pl.lit(text)).otherwise(reason)
+    # the first failing check's number (small integers, not a text column per check), then its text
+    first = pl.coalesce([pl.when(cond).then(pl.lit(i, dtype=pl.UInt8)) for i, (cond, _) in enumerate(checks)])
+    reason = first.replace_strict({i: text for i, (_, text) in enumerate(checks)}, return_dtype=pl.Utf8)
     tagged = stripped.with_columns(reason.alias("reason"))
     rejected = tagged.filter(pl.col("reason").is_not_null()).select("source_row", "reason")
     ok = tagged.filter(pl.col("reason").is_null()).drop("reason")
