@@ -94,6 +94,11 @@ def test_ragged_and_empty_rows(tmp_path):
     recs, quar = market(tmp_path, [GOOD, GOOD[:5], GOOD + ["x"], [""] * len(HEADER)])
     assert recs.height == 1
     assert quar["reason"].to_list()[0].startswith("ragged row") and "empty row" in quar["reason"].to_list()[2]
+    # white space of any width is empty too; a value in the last column alone is not
+    spaces = [" ", "\u3000", "\t"] + [""] * (len(HEADER) - 3)
+    recs, quar = market(tmp_path, [spaces, [""] * (len(HEADER) - 1) + ["25.8"], GOOD])
+    assert quar["reason"].to_list()[0] == "empty row" and quar["source_row"].to_list()[:2] == [1, 2]
+    assert quar["reason"][1] != "empty row" and recs.height == 1
 
 
 def test_invalid_bytes_quarantined(tmp_path):

@@ -259,15 +259,14 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
     id_pos = {i for f, i in index.items() if parsers[f] == "id"}
     cols = [f"c{i}" for i in range(len(header))]
 
-    empty = pl.all_horizontal([pl.col(c).str.strip_chars() == "" for c in cols])
-    frame = frame.with_columns(empty.alias("_empty"))
+    frame = frame.with_columns(_blank_rows(frame, cols).alias("_empty"))
     bad = [*bad, *((n, "empty row", []) for n in frame.filter(pl.col("_empty"))["source_row"].to_list())]
     frame = frame.filter(~pl.col("_empty")).drop("_empty")
-    broken = pl.lit(None, dtype=pl.Utf8)
-    for i in reversed(range(len(header))):  # undecodable bytes anywhere in the row, extra columns included
-        broken = pl.when(pl.col(f"c{i}").str.contains(REPLACEMENT, literal=True)).then(
-            pl.lit(f"{header[i]}: invalid bytes for the file's encoding")).otherwise(broken)
-    frame = frame.with_columns(broken.alias("_broken"))
+    # undecodable bytes anywhere in the row, extra columns included: the first such column names the reason
+    broken = pl.coalesce([pl.when(pl.col(c).str.contains(REPLACEMENT, literal=True)).then(pl.lit(i, dtype=pl.UInt16))
+                          for i, c in enumerate(cols)])
+    frame = frame.with_columns(broken.replace_strict(
+        {i: f"{h}: invalid bytes for the file's encoding" for i, h in enumerate(header)}, return_dtype=pl.Utf8).alias("_broken"))
     for n, reason, *row in frame.filter(pl.col("_broken").is_not_null()).select("source_row", "_broken", *cols).iter_rows():
         bad.append((n, reason, list(row)))
     frame = frame.filter(pl.col("_broken").is_null()).drop("_broken")
@@ -287,6 +286,19 @@ def parse_frame(path: Path, spec: ExportSpec, header: list[str], frame: pl.DataF
         schema={"source_row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8},
     ).sort("source_row")
     return ReadResult(spec.source, path, records, quarantine, encoding)
+
+
+def _blank_rows(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
+    """True for the rows whose fields are all empty, null or white space. Each column is read only
+    for the rows every column before it left blank (few after the first)."""
+    blank, at = pl.Series([True] * frame.height, dtype=pl.Boolean), pl.int_range(frame.height, dtype=pl.UInt32, eager=True)
+    for c in cols:
+        filled = frame.get_column(c).gather(at).str.contains(r"\S").fill_null(False)
+        blank = blank.scatter(at.filter(filled), False)
+        at = at.filter(~filled)
+        if at.is_empty():
+            break
+    return blank
 
 
 def _withheld(values: pl.Series) -> pl.Series:
