@@ -62,6 +62,16 @@ def test_date_formats(tmp_path, text, expected):
     assert recs["founded_on"].to_list() == [expected]
 
 
+def test_dates_of_mixed_spellings_in_one_column():
+    from datapool.connectors.reader import _dates
+
+    values = ["20190305", "2019.3.5日", " 2019/03/05 00:00:00", "2019-02-30", "20190230", "2019年3/5", "201903051",
+              "2019-03-05T00:00", None, "2019年12月31日"]
+    assert _dates(pl.Series(values, dtype=pl.Utf8)).to_list() == [
+        date(2019, 3, 5), date(2019, 3, 5), date(2019, 3, 5), None, None, date(2019, 3, 5), None, None, None,
+        date(2019, 12, 31)]
+
+
 @pytest.mark.parametrize("value,kind", [
     ("91350100M000100Y43", "uscc"), ("91350100m000100y43", "uscc lower"), ("M000100Y4", "org"),
     ("350100M000100Y4", "taxid15"), ("", "blank"), ("0012345678", "leading zeros"),

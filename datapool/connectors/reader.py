@@ -326,16 +326,20 @@ def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str
                       ensure_ascii=False)[:4000]
 
 
-def _date_expr(col: str) -> pl.Expr:
+def _dates(values: pl.Series) -> pl.Series:
     """2019-03-05, 2019/3/5, 20190305, 2019年3月5日 (and 2019.3.5) -> Date; anything else -> null.
 
-    Spellings are folded to Y-M-D first, so one strict format parses them all;
-    an impossible date (2019-02-30) stays null and is quarantined.
+    Spellings are folded to Y-M-D first, so one strict format parses them all; an impossible
+    date (2019-02-30) stays null and is quarantined. Each rewrite reads only the values of its
+    shape (told by a regex without capture groups, which is fast).
     """
-    text = (pl.col(col).str.strip_chars().str.replace(r"\s+00:00:00$", "")
-            .str.replace(r"^(\d{4})(\d{2})(\d{2})$", "$1-$2-$3")
-            .str.replace(r"^(\d{4})[年/.](\d{1,2})[月/.](\d{1,2})日?$", "$1-$2-$3"))
-    return text.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
+    v = values.str.strip_chars().str.replace(r"\s+00:00:00$", "")
+    for shape, pattern in ((r"^\d{8}$", r"^(\d{4})(\d{2})(\d{2})$"),
+                           (r"^\d{4}[年/.]\d{1,2}[月/.]\d{1,2}日?$", r"^(\d{4})[年/.](\d{1,2})[月/.](\d{1,2})日?$")):
+        hit = v.str.contains(shape).fill_null(False)
+        if hit.any():
+            v = v.scatter(hit.arg_true(), v.filter(hit).str.replace(pattern, "$1-$2-$3"))
+    return v.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 
 def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str],
@@ -343,6 +347,9 @@ def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, s
     """Vectorised field checks; first failing check names the reason."""
     headers = {c.field: c.header for c in spec.columns}
     stripped = frame.with_columns([pl.col(f).str.strip_chars() for f in parsers])
+    # dates are parsed once: the check reads the result, and _typed keeps it
+    stripped = stripped.with_columns([_dates(stripped.get_column(f)).alias(f"_date_{f}")
+                                      for f, parser in parsers.items() if parser == "date"])
     checks: list[tuple[pl.Expr, str]] = []
     for f, parser in parsers.items():
         v = pl.col(f)
@@ -356,7 +363,7 @@ def _check_and_parse(frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, s
             checks.append((present & v.str.contains(NUMBER_PATTERN),
                            f"{h}: identifier was turned into a number (e.g. by Excel); precision lost"))
         elif parser == "date":
-            checks.append((present & _date_expr(f).is_null(), f"{h}: not a valid date"))
+            checks.append((present & pl.col(f"_date_{f}").is_null(), f"{h}: not a valid date"))
         elif parser == "count":
             num = v.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False)
             checks.append((present & num.is_null(), f"{h}: not a whole number"))
@@ -382,7 +389,7 @@ def _typed(ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key
     for f, parser in parsers.items():
         v = pl.when(pl.col(f) == "").then(None).otherwise(pl.col(f))
         if parser == "date":
-            exprs.append(_date_expr(f).alias(f))
+            exprs.append(pl.col(f"_date_{f}").alias(f))  # parsed by _check_and_parse
         elif parser == "count":
             exprs.append(v.str.replace(r"\.0+$", "").cast(pl.Int64).alias(f))
         elif parser in ("decimal", "lon", "lat"):
