@@ -145,11 +145,10 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
     fast = _utf8_lines(data)
     if fast is None:
         text, encoding = _decoded(path, data)
-    if fast is not None or '"' not in text:
-        if fast is not None:
-            lines, encoding = fast
-        else:
-            lines = pl.Series("line", text.split("\n"), dtype=pl.Utf8).str.strip_suffix("\r")
+        if '"' not in text:  # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
+            fast = _utf8_lines(text.encode("utf-8"))[0], encoding
+    if fast is not None:
+        lines, encoding = fast
         del data
         lines = lines.filter(lines.str.strip_chars() != "")  # blank lines are not rows (nulls go too)
         if lines.is_empty():
