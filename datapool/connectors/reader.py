@@ -145,8 +145,9 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
     fast = _utf8_lines(data)
     if fast is None:
         text, encoding = _decoded(path, data)
-        if '"' not in text:  # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
-            fast = _utf8_lines(text.encode("utf-8"))[0], encoding
+        split = _utf8_lines(text.encode("utf-8")) if '"' not in text else None
+        if split is not None:  # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
+            fast = split[0], encoding
     if fast is not None:
         lines, encoding = fast
         del data
