@@ -22,6 +22,7 @@ from pathlib import Path
 
 import polars as pl
 
+from datapool.columns import where
 from datapool.connectors.decoding import REPLACEMENT, decode
 from datapool.connectors.specs import ExportSpec
 from datapool.errors import InputError, MissingColumnError
@@ -308,13 +309,12 @@ def _withheld(values: pl.Series) -> pl.Series:
 
 def _redact_series(values: pl.Series) -> pl.Series:
     """:func:`redact` over a text column; only values holding 11 digits in a row are rewritten."""
-    hit = values.str.contains(r"\d{11}").fill_null(False)
-    if not hit.any():
-        return values
-    found = values.filter(hit)
-    for pattern, tag in _PERSONAL:
-        found = found.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(pattern, f"${{1}}{tag}${{2}}")
-    return values.scatter(hit.arg_true(), found)
+    def blank(found: pl.Series) -> pl.Series:
+        for pattern, tag in _PERSONAL:  # twice: see _PERSONAL
+            found = found.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(pattern, f"${{1}}{tag}${{2}}")
+        return found
+
+    return where(values, values.str.contains(r"\d{11}"), blank)
 
 
 def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
@@ -336,9 +336,7 @@ def _dates(values: pl.Series) -> pl.Series:
     v = values.str.strip_chars().str.replace(r"\s+00:00:00$", "")
     for shape, pattern in ((r"^\d{8}$", r"^(\d{4})(\d{2})(\d{2})$"),
                            (r"^\d{4}[年/.]\d{1,2}[月/.]\d{1,2}日?$", r"^(\d{4})[年/.](\d{1,2})[月/.](\d{1,2})日?$")):
-        hit = v.str.contains(shape).fill_null(False)
-        if hit.any():
-            v = v.scatter(hit.arg_true(), v.filter(hit).str.replace(pattern, "$1-$2-$3"))
+        v = where(v, v.str.contains(shape), lambda found, p=pattern: found.str.replace(p, "$1-$2-$3"))
     return v.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 import numpy as np
 import polars as pl
 
+from datapool.columns import where
+
 USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
@@ -44,9 +46,7 @@ def clean_codes(values: pl.Series) -> pl.Series:
     NFKC runs only on values with a non-ASCII character (ASCII is NFKC already).
     """
     v = values.cast(pl.Utf8).fill_null("")
-    wide = v.str.contains(r"[^\x00-\x7f]")
-    if wide.any():
-        v = v.clone().scatter(wide.arg_true(), v.filter(wide).str.normalize("NFKC"))
+    v = where(v, v.str.contains(r"[^\x00-\x7f]"), lambda wide: wide.str.normalize("NFKC"))
     return v.str.replace_all(r"[\s\-_]", "").str.to_uppercase()
 
 

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import opencc
 import polars as pl
 from pypinyin import lazy_pinyin
+
+from datapool.columns import where
 
 # Region spellings -> canonical region. 赣县 became 赣县区 in 2016: same place.
 _REGION_ALIASES: dict[str, str] = {
@@ -116,16 +117,9 @@ class NameParts:
 _NEEDS_FOLDING = r"[^\x20-\x3b\x3d\x3f-\x5a\x5c\x5e-\x7a\x7c\x7e\x{4e00}-\x{9fff}]"
 
 
-def _where(values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]) -> pl.Series:
-    """``values`` with ``change`` applied to the values where ``mask`` holds; the others are not read."""
-    if not mask.any():
-        return values
-    return values.clone().scatter(mask.arg_true(), change(values.filter(mask)))
-
-
 def _nfkc_brackets(values: pl.Series) -> pl.Series:
     """NFKC, then brackets unified to (), on a string column (no nulls); only values that can change are touched."""
-    return _where(values, values.str.contains(_NEEDS_FOLDING),
+    return where(values, values.str.contains(_NEEDS_FOLDING),
                   lambda v: v.str.normalize("NFKC").str.replace_many(_BRACKETS))
 
 
@@ -133,7 +127,7 @@ def _to_simplified(s: pl.Series) -> pl.Series:
     """Traditional -> simplified via OpenCC's t2s tables, run only on values holding a traditional character."""
     if not _TRADITIONAL:
         return s
-    return _where(s, s.str.contains(_TRADITIONAL_PATTERN), lambda v: [_CONVERTER.convert(t) for t in v.to_list()])
+    return where(s, s.str.contains(_TRADITIONAL_PATTERN), lambda v: [_CONVERTER.convert(t) for t in v.to_list()])
 
 
 def _ranges(codes: list[int]) -> str:
@@ -163,7 +157,7 @@ def fold_series(values: pl.Series) -> pl.Series:
     def fold_all(v: pl.Series) -> pl.Series:
         return _nfkc_brackets(_to_simplified(_nfkc_brackets(v)).str.replace_all(_SPACE_PATTERN, ""))
 
-    return _where(values, values.str.contains(_NOT_FOLDED), fold_all)
+    return where(values, values.str.contains(_NOT_FOLDED), fold_all)
 
 
 def fold(text: str | None) -> str:
@@ -319,7 +313,7 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
     df = df.with_columns(c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place"))
     df = _notes(df)
     text = df.get_column("text")
-    body = _where(text, text.str.contains("(", literal=True), lambda t: (
+    body = where(text, text.str.contains("(", literal=True), lambda t: (
         t.str.replace_all("(有限合伙)", "\x01", literal=True).str.replace_all("(普通合伙)", "\x02", literal=True)
         .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
         .str.replace_all("\x02", "(普通合伙)", literal=True)))

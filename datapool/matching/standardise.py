@@ -41,6 +41,8 @@ def require_row_ids(std: pl.DataFrame, what: str) -> None:
     n = std.height
     if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
         raise ValueError(f"{what} needs std sorted by rid with rid = row position")
+
+
 BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
