@@ -92,6 +92,23 @@ def test_chunked_scoring_gives_the_same_pairs(resolved):
     assert chunked.sort("rid_a", "rid_b").equals(whole.sort("rid_a", "rid_b"))
 
 
+def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
+    # two different check-passing organisation codes are never paired; every other key-sharing pair is
+    from datapool.matching.blocking import candidate_pairs
+    from datapool.matching.scoring import score_pairs
+
+    _, res = resolved["2025-05"]
+    pairs = candidate_pairs(res.std)
+    unpruned = candidate_pairs(res.std.with_columns(pl.lit(None, dtype=pl.Utf8).alias("org_strong")))
+    left_out = unpruned.join(pairs, on=["rid_a", "rid_b"], how="anti")
+    assert pairs.join(unpruned, on=["rid_a", "rid_b"], how="anti").height == 0
+    assert left_out.height > 0
+    org = res.std.get_column("org_strong")
+    a, b = org.gather(left_out["rid_a"]), org.gather(left_out["rid_b"])
+    assert ((a != "") & (b != "") & (a != b)).all()
+    assert score_pairs(res.std, unpruned).equals(score_pairs(res.std, pairs))
+
+
 def test_batches_give_the_same_standardisation(resolved, monkeypatch):
     # names, addresses and identifiers are parsed in batches to bound memory; batch edges change nothing
     import datapool.matching.blocking as blocking
