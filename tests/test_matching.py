@@ -138,3 +138,14 @@ def test_new_ids_of_a_column_are_those_of_each_anchor():
     anchors = ["91360721MA35XXXX0A", "tax_registry:赣县宏达", "", "market_supervision:N:宏达建材有限公司"]
     assert new_ids(pl.Series(anchors, dtype=pl.Utf8)).to_list() == [new_id(a) for a in anchors]
     assert new_ids(pl.Series([], dtype=pl.Utf8)).to_list() == []
+
+
+def test_strings_for_rapidfuzz_keep_values_holding_the_separator():
+    import numpy as np
+
+    from datapool.matching.scoring import Prepared, _strings
+
+    prep = Prepared(pl.DataFrame(), pl.DataFrame({"core": ["宏达\x00建材", None, "鑫盛"]}))
+    assert _strings(prep, "core", np.array([2, 0, 1, 2])) == ["鑫盛", "宏达\x00建材", "", "鑫盛"]
+    assert _strings(prep, "core", np.array([2, 1])) == ["鑫盛", ""]
+    assert _strings(prep, "core", np.array([], dtype=np.int64)) == []

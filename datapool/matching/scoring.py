@@ -67,7 +67,14 @@ def prepare(std: pl.DataFrame) -> Prepared:
 
 
 def _strings(prep: Prepared, col: str, rids: np.ndarray) -> list[str]:
-    return prep.text.get_column(col).gather(rids).fill_null("").to_list()
+    """The values of ``col`` at ``rids`` as Python strings ('' for null).
+
+    Joined into one text and split in Python: one UTF-8 decode, not one a value. A value that
+    holds the separator splits into more parts than there are values: then it is done value by value.
+    """
+    values = prep.text.get_column(col).gather(rids).fill_null("")
+    out = values.str.join("\x00").item().split("\x00") if len(values) else []
+    return out if len(out) == len(values) else values.to_list()
 
 
 def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndarray,
@@ -82,16 +89,13 @@ def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndar
         # the same two strings meet in many pairs (one enterprise's rows across registries): each
         # distinct couple (ratio is symmetric, so unordered; told apart by its hashes) is compared once
         lo, hi = np.minimum(ha[todo], hb[todo]), np.maximum(ha[todo], hb[todo])
-        couple = pl.Series(lo * np.uint64(0x9E3779B97F4A7C15) ^ hi)  # wraps: one 64-bit key per couple
-        distinct = couple.unique().sort()
-        which = distinct.search_sorted(couple).to_numpy()
-        first = np.zeros(len(todo), dtype=bool)
-        first[np.unique(which, return_index=True)[1]] = True  # one pair of each couple, in pair order (rid_a rises)
-        sim = np.empty(len(distinct), dtype=np.float64)
-        pick = todo[first]
-        sim[which[first]] = process.cpdist(_strings(prep, col, ia[pick]), _strings(prep, col, ib[pick]),
-                                           scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
-        out[todo] = sim[which]
+        couple = pl.Series("couple", lo * np.uint64(0x9E3779B97F4A7C15) ^ hi)  # wraps: one 64-bit key per couple
+        first = couple.is_first_distinct()  # one pair of each couple
+        pick = todo[first.to_numpy()]
+        sim = process.cpdist(_strings(prep, col, ia[pick]), _strings(prep, col, ib[pick]),
+                             scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+        each = pl.DataFrame({"couple": couple.filter(first), "sim": sim})
+        out[todo] = couple.to_frame().join(each, on="couple", how="left", maintain_order="left").get_column("sim").to_numpy()
     return out
 
 
