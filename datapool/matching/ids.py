@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 
+import numpy as np
 import polars as pl
 
 from datapool.matching.clusters import row_clusters
@@ -34,17 +35,26 @@ def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None
     rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
     df = std.select("source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc")) \
         .with_columns(row_clusters(std, assign))
+    # each cluster's valid USCC, read off any of its rows that holds one: clusters.cluster never puts
+    # two different ones in a cluster. Cluster numbers are row ids, so this is array work.
+    cl = df.get_column("cluster").to_numpy().astype(np.int64)
+    has = np.flatnonzero(df.get_column("uscc").is_not_null().to_numpy())
+    first = np.full(int(cl.max()) + 1 if len(cl) else 0, -1, dtype=np.int64)
+    first[cl] = -2  # a cluster without a valid USCC
+    first[cl[has]] = has
+    clusters = np.flatnonzero(first != -1)
+    at = pl.Series(first[clusters])
+    anchors = pl.DataFrame({"cluster": pl.Series(clusters, dtype=pl.UInt32),
+                            "uscc": df.get_column("uscc").gather(pl.select(pl.when(at >= 0).then(at)).to_series())})
+    # the smallest source key is only read for clusters without a valid USCC
+    by_key = (df.filter(pl.Series(first[cl] < 0)).group_by("cluster")
+              .agg((pl.col("source") + ":" + pl.col("source_key")).min().alias("key")))
+    anchors = anchors.join(by_key, on="cluster", how="left")
     if previous is not None and previous.height:
         prev = previous.select("source", "source_key", "enterprise_id").unique(["source", "source_key"], keep="first")
         df = df.join(prev, on=["source", "source_key"], how="left")
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("enterprise_id"))
-    by_uscc = df.filter(pl.col("uscc").is_not_null()).group_by("cluster").agg(pl.col("uscc").min())
-    # the smallest source key is only read for clusters without a valid USCC
-    by_key = (df.join(by_uscc, on="cluster", how="anti").group_by("cluster")
-              .agg((pl.col("source") + ":" + pl.col("source_key")).min().alias("key")))
-    anchors = df.select(pl.col("cluster").unique()).join(by_uscc, on="cluster", how="left").join(
-        by_key, on="cluster", how="left")
     votes = (df.filter(pl.col("enterprise_id").is_not_null()).group_by("cluster", "enterprise_id").len("votes")
              .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
              .group_by("cluster", maintain_order=True).agg(pl.col("enterprise_id").alias("prev"),
