@@ -292,9 +292,26 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
     ``keys``, also ``former_core`` (the core of the bracketed former name) and the pinyin keys
     ``core_key``, ``former_key`` and ``brand_key`` (a 字号 of two characters or more; null
     otherwise). ``distinct``: the values are known to be distinct already.
+
+    Done in two steps: :func:`name_fronts` takes off what stands around the body (branch,
+    notes, regions), and :func:`name_bodies` splits each distinct body into 字号, industry and
+    form (many names share a body: 赣县宏达建材有限公司 and 江西宏达建材有限公司).
     """
+    front = name_fronts(names if distinct else names.cast(pl.Utf8).unique(maintain_order=True), keys)
+    bodies, at = dedupe(front.get_column("body"))
+    back = name_bodies(bodies, keys).select(pl.all().gather(at))
+    return pl.concat([front.drop("body"), back], how="horizontal").select(
+        "name", "name_clean", "region", "brand", "industry_words", "form", "branch", "branch_place", "former", "core",
+        *(("former_core", "core_key", "former_key", "brand_key") if keys else ()))
+
+
+def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
+    """The first step of :func:`parse_names`, over distinct ``names``: one row per name with ``name``,
+    ``name_clean``, ``region``, ``branch``, ``branch_place``, ``former`` and ``body`` (the name
+    without branch, bracketed notes and leading regions); with ``keys``, ``former_core`` and
+    ``former_key``."""
     c = pl.col
-    df = pl.DataFrame({"name": names.cast(pl.Utf8) if distinct else names.cast(pl.Utf8).unique(maintain_order=True)})
+    df = pl.DataFrame({"name": names.cast(pl.Utf8)})
     df = df.with_columns(fold_series(df["name"]).str.replace_all("有限责任公司", "有限公司", literal=True).alias("name_clean"))
     # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
     text = df.get_column("name_clean").alias("text")
@@ -318,22 +335,31 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
         .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
         .str.replace_all("\x02", "(普通合伙)", literal=True)))
     df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead_region")
-    df = df.with_columns(pl.when(c("_lead_region") != "").then(c("_lead_region")).otherwise(c("note_region").fill_null(""))
-                         .alias("region"))
-    df = df.with_columns(_strip_tail("body", _FORM_PATTERN, "body", "form")).with_columns(
-        c("form").replace_strict(_FORMS, default=""))
-    df = _split_industry(df).with_columns((c("brand") + c("industry")).alias("core"), c("former").fill_null(""))
-    df = df.select("name", "name_clean", "region", "brand", c("industry").alias("industry_words"), "form", "branch",
-                   "branch_place", "former", "core")
+    df = df.select("name", "name_clean",
+                   pl.when(c("_lead_region") != "").then(c("_lead_region")).otherwise(c("note_region").fill_null(""))
+                   .alias("region"), "branch", "branch_place", c("former").fill_null(""), "body")
     if not keys:
         return df
     formers = df.filter(c("former") != "")["former"]
     former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
     df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(c("former_core").fill_null(""))
+    return df.with_columns(pinyin_series(df["former_core"]).alias("former_key"))
+
+
+def name_bodies(bodies: pl.Series, keys: bool = True) -> pl.DataFrame:
+    """The second step of :func:`parse_names`: one row per value of ``bodies`` (distinct ones, as
+    :func:`name_fronts` leaves them) with ``brand``, ``industry_words``, ``form`` and ``core``;
+    with ``keys``, ``core_key`` and ``brand_key``."""
+    c = pl.col
+    df = pl.DataFrame({"body": bodies}).select(_strip_tail("body", _FORM_PATTERN, "body", "form")).with_columns(
+        c("form").replace_strict(_FORMS, default=""))
+    df = _split_industry(df).select("brand", c("industry").alias("industry_words"), "form",
+                                    (c("brand") + c("industry")).alias("core"))
+    if not keys:
+        return df
     brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
     return df.with_columns(
         (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
-        pinyin_series(df["former_core"]).alias("former_key"),
         pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"))
 
 

@@ -6,19 +6,21 @@ identifier check characters are computed over whole columns.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
 from datapool.matching.addresses import parse_addresses
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
-from datapool.matching.names import dedupe, parse_names
+from datapool.matching.names import dedupe, name_bodies, name_fronts
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
-# Name parts carried to every row as text, and those only compared for equality (or used as blocking
-# keys), which travel as 64-bit hashes (column name + "_h"): gathering a hash per row is far cheaper.
-NAME_TEXT = ("name_clean", "core")
-NAME_KEYS = ("region", "branch_place", "core_key", "former_key", "brand_key")
+# Name parts carried to every row: name_clean and core as text; those only compared for equality (or
+# used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is far
+# cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
+NAME_FRONT_KEYS = ("region", "branch_place", "former_key")
+NAME_BODY_KEYS = ("core_key", "brand_key")
 KEY_SEED = 7
 
 
@@ -46,10 +48,16 @@ def require_row_ids(std: pl.DataFrame, what: str) -> None:
 BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
 
 
-def _name_parts(names: pl.Series) -> pl.DataFrame:
-    """The parts of distinct names that matching reads (text, or hashed when only compared for equality)."""
-    return parse_names(names, distinct=True).select(
-        "name", *NAME_TEXT, "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_KEYS])
+def _name_fronts(names: pl.Series) -> pl.DataFrame:
+    """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or hashed
+    when only compared for equality), and the ``body``."""
+    return name_fronts(names).select("name_clean", "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS],
+                                     "body")
+
+
+def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
+    """The parts of distinct name bodies that matching reads (see :func:`names.name_bodies`)."""
+    return name_bodies(bodies).select("core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS])
 
 
 def _address_parts(addresses: pl.Series) -> pl.DataFrame:
@@ -73,24 +81,37 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
 def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     """The name parts, address parts and identifier columns of each row.
 
-    Names and addresses are parsed once per distinct value. All the work is cut into jobs run
-    on a thread per core (polars releases the GIL): finding the distinct names and addresses,
-    then batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core
-    busy to the end. The market-supervision export's 15-digit ids are read as 注册号 first.
+    Names and addresses are parsed once per distinct value, and the 字号, industry and form
+    once per distinct name body (names.parse_names' second step: many names share a body). All
+    the work is cut into jobs run on a thread per core (polars releases the GIL): finding the
+    distinct names and addresses, then batches of ``BATCH`` values (rows for identifiers);
+    many small jobs keep every core busy to the end. The market-supervision export's 15-digit
+    ids are read as 注册号 first.
     """
     hint = pl.col("source") == REGNO_FIRST
+
+    def batches(values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame]) -> list[Future]:
+        return [pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)]
+
+    def joined(jobs: list[Future]) -> pl.DataFrame:
+        # one chunk per column: gathering rows from many chunks is several times slower
+        return pl.concat([f.result() for f in jobs], rechunk=True)
+
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
         distinct = {col: pool.submit(dedupe, df.get_column(col)) for col in ("name", "address")}
+        names, name_at = distinct["name"].result()
+        fronts = batches(names, _name_fronts)
+        addresses, address_at = distinct["address"].result()
+        address_parts = batches(addresses, _address_parts)
         ids = [pool.submit(_id_parts, df.slice(i, BATCH), hint) for i in range(0, max(df.height, 1), BATCH)]
-        parts = []
-        for col, parse in (("name", _name_parts), ("address", _address_parts)):
-            values, at = distinct[col].result()
-            parts.append(([pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)], at))
-        # each row takes the parts of its value (they come in the order of the distinct values),
-        # gathered from one chunk per column: gathering from many chunks is several times slower
-        out = [pl.concat([f.result() for f in batches], rechunk=True).drop(col).select(pl.all().gather(at))
-               for (batches, at), col in zip(parts, ("name", "address"), strict=True)]
-        return [*out, pl.concat([f.result() for f in ids], rechunk=True)]
+        front = joined(fronts)
+        bodies, body_at = dedupe(front.get_column("body"))
+        backs = batches(bodies, _name_bodies)
+        # each row takes the parts of its value (they come in the order of the distinct values)
+        out = [front.drop("body").select(pl.all().gather(name_at)),
+               joined(backs).select(pl.all().gather(body_at.gather(name_at))),
+               joined(address_parts).drop("address").select(pl.all().gather(address_at))]
+        return [*out, joined(ids)]
 
 
 def standardise(records: pl.DataFrame) -> pl.DataFrame:
