@@ -2,6 +2,8 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datapool.bench import quality as pairwise
 from datapool.matching.engine import resolve
@@ -149,3 +151,29 @@ def test_strings_for_rapidfuzz_keep_values_holding_the_separator():
     assert _strings(prep, "core", np.array([2, 0, 1, 2])) == ["鑫盛", "宏达\x00建材", "", "鑫盛"]
     assert _strings(prep, "core", np.array([2, 1])) == ["鑫盛", ""]
     assert _strings(prep, "core", np.array([], dtype=np.int64)) == []
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.integers(2, 30).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, 5)), max_size=80),
+    st.lists(st.integers(-1, 3), min_size=n, max_size=n),
+    st.lists(st.sampled_from([0, 1, 2, 4]), min_size=n, max_size=n),
+    st.lists(st.sampled_from([1, 2]), min_size=n, max_size=n))))
+def test_union_find_by_rank_equals_the_ordered_union_find(case):
+    # clustering merges whole components of one rank at once when that keeps the constraints; the
+    # result must be the ordered union-find's, edge by edge
+    import numpy as np
+
+    from datapool.matching.clusters import _by_rank, _constrained
+
+    n, edges, uscc, seen, branch = case
+    edges = sorted((e for e in edges if e[0] != e[1]), key=lambda e: e[2])
+    la, lb = np.array([e[0] for e in edges], dtype=np.int64), np.array([e[1] for e in edges], dtype=np.int64)
+    rank = np.array([e[2] for e in edges], dtype=np.int64)
+    roots, ok = _by_rank(n, la, lb, rank, np.array(uscc, dtype=np.int64), np.array(seen, dtype=np.int64),
+                         np.array(branch, dtype=np.int64))
+    want_roots, want_ok = _constrained(n, [(a, b) for a, b, _ in edges], [None if u < 0 else u for u in uscc],
+                                       list(seen), list(branch))
+    assert roots.tolist() == want_roots
+    assert ok.tolist() == want_ok

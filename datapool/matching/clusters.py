@@ -36,23 +36,94 @@ def _constrained(n: int, edges: list[tuple[int, int]], uscc: list, seen: list[in
             accepted.append(True)
             continue
         ua, ub = uscc[ra], uscc[rb]
-        if (ua and ub and ua != ub) or (seen[ra] & seen[rb]) or (branch[ra] | branch[rb]) == 3:
+        if (ua != ub and ua is not None and ub is not None) or (seen[ra] & seen[rb]) or (branch[ra] | branch[rb]) == 3:
             accepted.append(False)
             continue
         root, child = (ra, rb) if ra < rb else (rb, ra)
         parent[child] = root
-        uscc[root] = ua or ub
+        uscc[root] = ua if ua is not None else ub
         seen[root] |= seen[child]
         branch[root] |= branch[child]
         accepted.append(True)
     return [find(i) for i in range(n)], accepted
 
 
+def _by_rank(n: int, la: np.ndarray, lb: np.ndarray, rank: np.ndarray, uscc: np.ndarray,
+             seen: np.ndarray, branch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising, with per-node
+    ``uscc`` (a hash, or -1 for none), ``seen`` and ``branch`` arrays; returns roots and accepted flags.
+
+    The edges of one rank are taken together: over the clusters they join, a connected component
+    that keeps the constraints when merged whole is merged whole (in any order every one of its
+    edges would be accepted, as the constraints are monotone); components of one rank never share
+    a cluster, so only the components that would break a constraint need the ordered union-find.
+    """
+    root, ok = np.arange(n), np.zeros(len(la), dtype=bool)
+    uscc, seen, branch = uscc.copy(), seen.copy(), branch.copy()  # the state of each cluster, at its root
+    bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
+    for s, e in zip(bounds[:-1], bounds[1:], strict=True):
+        ra, rb = root[la[s:e]], root[lb[s:e]]
+        cross = np.flatnonzero(ra != rb)
+        ok[s:e] = ra == rb  # already one cluster
+        if not len(cross):
+            continue
+        joined = np.zeros(n, dtype=bool)
+        joined[ra[cross]], joined[rb[cross]] = True, True
+        nodes = np.flatnonzero(joined)  # the clusters this rank joins, by root (ascending)
+        m = len(nodes)
+        place = np.empty(n, dtype=np.int64)
+        place[nodes] = np.arange(m)
+        ia, ib = place[ra[cross]], place[rb[cross]]
+        _, comp = connected_components(coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(m, m)), directed=False)
+        k = int(comp.max()) + 1
+        u = uscc[nodes]
+        lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1)
+        np.minimum.at(lo, comp[u >= 0], u[u >= 0])
+        np.maximum.at(hi, comp[u >= 0], u[u >= 0])
+        bad = (hi >= 0) & (lo != hi)  # two valid USCCs, two rows of a once-only registry, branch and not
+        for bit in range(len(UNIQUE_SOURCES)):
+            bad |= np.bincount(comp, weights=(seen[nodes] >> bit) & 1, minlength=k) > 1
+        bad |= ((np.bincount(comp, weights=branch[nodes] & 1, minlength=k) > 0)
+                & (np.bincount(comp, weights=branch[nodes] & 2, minlength=k) > 0))
+        to = np.arange(n)
+        # a good component: one cluster, named by its smallest root (nodes are sorted: its first)
+        good = ~bad[comp]
+        first = np.full(k, n)
+        np.minimum.at(first, comp, np.arange(m))
+        new = nodes[first[comp]]
+        to[nodes[good]] = new[good]
+        ok[s + cross[~bad[comp[ia]]]] = True
+        seen_or, branch_or = np.zeros(k, dtype=seen.dtype), np.zeros(k, dtype=branch.dtype)
+        np.bitwise_or.at(seen_or, comp, seen[nodes])
+        np.bitwise_or.at(branch_or, comp, branch[nodes])
+        uscc[new[good]], seen[new[good]], branch[new[good]] = hi[comp[good]], seen_or[comp[good]], branch_or[comp[good]]
+        hard = np.flatnonzero(bad[comp[ia]])
+        if len(hard):  # the ordered union-find over the clusters of the bad components
+            sub = np.flatnonzero(bad[comp])
+            local = np.full(m, -1)
+            local[sub] = np.arange(len(sub))
+            us, ss, bs = [None if x < 0 else x for x in uscc[nodes[sub]].tolist()], seen[nodes[sub]].tolist(), branch[nodes[sub]].tolist()
+            edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
+            sub_roots, flags = _constrained(len(sub), edges, us, ss, bs)  # it leaves each root's state in us, ss, bs
+            sub_roots = np.asarray(sub_roots)
+            to[nodes[sub]] = nodes[sub[sub_roots]]
+            ok[s + cross[hard]] = flags
+            is_root = sub_roots == np.arange(len(sub))
+            at = nodes[sub[is_root]]
+            uscc[at] = [-1 if x is None else x for x in np.asarray(us, dtype=object)[is_root].tolist()]
+            seen[at], branch[at] = np.asarray(ss)[is_root], np.asarray(bs)[is_root]
+        root = to[root]
+    return root, ok
+
+
+_RANK_STEP = 100_000  # in an edge key, rule rank * _RANK_STEP + (_RANK_STEP - 1 - score * 10^4)
+
+
 def _edge_keys(edges: pl.DataFrame) -> pl.DataFrame:
     """``rid_a``, ``rid_b`` and ``_key``: rule rank, then score (higher first), as one integer (smaller is stronger)."""
     rank = pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int64)
     score = (pl.col("score") * 10_000).round(0).cast(pl.Int64)  # scores carry 4 decimals
-    return edges.select("rid_a", "rid_b", (rank * 100_000 + 100_000 - 1 - score).alias("_key"))
+    return edges.select("rid_a", "rid_b", (rank * _RANK_STEP + _RANK_STEP - 1 - score).alias("_key"))
 
 
 def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -62,8 +133,9 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     connected component of all edges that keeps them is one cluster, whatever the order:
     those are found at once (scipy). Only the edges of components that would break a
     constraint are ordered (strongest first: rule rank, score, rid_a, rid_b) and run through
-    the union-find, whose per-cluster state lives in flat lists indexed by the root: the
-    valid USCC, a bit per once-only registry, a branch bitmask (1 = not a branch, 2 = a branch).
+    the union-find (:func:`_by_rank`, the same idea again rank by rank, then :func:`_constrained`),
+    whose per-cluster state, at the root, is the valid USCC (hashed), a bit per once-only
+    registry, a branch bitmask (1 = not a branch, 2 = a branch).
     Accepted edges keep the order of ``edges``.
     """
     n = std.height
@@ -99,10 +171,13 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         order = _edge_keys(edges[hard]).with_columns(pl.Series("e", hard)).sort("_key", "rid_a", "rid_b")
         hard = order.get_column("e").to_numpy()
         sub = rows[members]
-        sub_roots, ok = _constrained(
-            len(members), list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True)),
-            sub["uscc"].to_list(), [1 << r if r >= 0 else 0 for r in sub["reg"].to_list()],
-            [2 if b else 1 for b in sub["branch"].to_list()])
+        # per row: its valid USCC as a 63-bit hash (-1 for none), a bit for its once-only registry, branch or not
+        uscc = sub.select(pl.when(pl.col("uscc").is_not_null()).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)))
+        reg = sub.get_column("reg").to_numpy().astype(np.int64)
+        sub_roots, ok = _by_rank(
+            len(members), local[ia[hard]], local[ib[hard]], order.get_column("_key").to_numpy() // _RANK_STEP,
+            uscc.to_series().fill_null(-1).to_numpy(), np.where(reg >= 0, np.left_shift(1, np.maximum(reg, 0)), 0),
+            np.where(sub.get_column("branch").to_numpy(), 2, 1))
         roots[members] = members[sub_roots]
         keep[hard] = ok
     assign = pl.DataFrame({"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)})
