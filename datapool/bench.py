@@ -3,7 +3,7 @@
 * reader: throughput of the generic reader on a generated 1M-row export, peak memory;
 * matcher: wall time, peak memory, candidate pairs and quality against the generator's truth
   for N generated enterprises; with Splink installed, a Splink model on the same rows in the
-  same run, and the ratios.
+  same run, and the ratios; with ``repeat``, several runs taking turns and their medians.
 
 Each measurement runs in a fresh child process so its peak memory (ru_maxrss) is its own.
 """
@@ -11,10 +11,12 @@ Each measurement runs in a fresh child process so its peak memory (ru_maxrss) is
 from __future__ import annotations
 
 import csv
+import importlib.util
 import io
 import multiprocessing as mp
 import random
 import resource
+import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -114,8 +116,10 @@ def quality(links: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
     return {"precision": p, "recall": r, "f1": 2 * p * r / (p + r) if p + r else 0.0, "exact": exact / per_key.height}
 
 
-def run_bench(enterprises: int, reader_rows: int, splink: bool, out: Path, say: Callable[[str], None]) -> None:
-    """Run the benchmarks and print the figures."""
+def run_bench(enterprises: int, reader_rows: int, splink: bool, out: Path, say: Callable[[str], None],
+              repeat: int = 1) -> None:
+    """Run the benchmarks and print the figures; with ``repeat`` > 1 the matcher (and Splink) run that
+    many times, taking turns, and the medians are printed too."""
     from datapool.samples import generate
 
     out.mkdir(parents=True, exist_ok=True)
@@ -130,25 +134,37 @@ def run_bench(enterprises: int, reader_rows: int, splink: bool, out: Path, say: 
         say(f"matcher: generating {enterprises:,} enterprises ...")
         generate(root, enterprises, [month], seed=11, members=False)
     truth = pl.read_csv(root / "truth" / month / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8})
-    m = _in_child(_matcher_child, str(root), month)
-    q = quality(pl.read_parquet(root / "datapool_links.parquet"), truth)
-    split = ", ".join(f"{k} {v:.1f}s" for k, v in m["stages"].items())
-    say(f"datapool: {m['rows']:,} rows (read in {m['read']:.1f}s, not counted), {m['pairs']:,} candidate pairs, "
-        f"{m['seconds']:.1f}s ({split}), peak {m['peak_mb']:,.0f} MB incl. reading "
-        f"(peak MB after {', '.join(f'{k} {v:,.0f}' for k, v in m['peaks'].items())}); "
-        f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f}")
-    if not splink:
-        return
-    try:
-        import splink  # noqa: F401
-    except ImportError:
+    if splink and importlib.util.find_spec("splink") is None:
         say("splink: not installed (pip install '.[bench]') - no comparison run")
-        return
-    s = _in_child(_splink_child, str(root), month)
-    sq = quality(pl.read_parquet(root / "splink_links.parquet"), truth)
-    say(f"splink: {s['seconds']:.1f}s, peak {s['peak_mb']:,.0f} MB, {s.get('pairs', 0):,} pairs compared; "
-        f"P {sq['precision']:.4f} R {sq['recall']:.4f} F1 {sq['f1']:.4f} exact {sq['exact']:.4f}")
-    rest = m["seconds"] - m["stages"]["standardise"]
-    say(f"ratio: Splink time / datapool time = {s['seconds'] / m['seconds']:.2f} end to end, "
-        f"{s['seconds'] / rest:.2f} on the same standardised input (Splink is given datapool's standardisation); "
-        f"F1 {q['f1']:.4f} vs {sq['f1']:.4f}")
+        splink = False
+    ours, after, theirs = [], [], []  # datapool's seconds, its seconds after standardising, Splink's seconds
+    for i in range(repeat):
+        run = f"run {i + 1}/{repeat}: " if repeat > 1 else ""
+        m = _in_child(_matcher_child, str(root), month)
+        q = quality(pl.read_parquet(root / "datapool_links.parquet"), truth)
+        split = ", ".join(f"{k} {v:.1f}s" for k, v in m["stages"].items())
+        say(f"{run}datapool: {m['rows']:,} rows (read in {m['read']:.1f}s, not counted), {m['pairs']:,} candidate pairs, "
+            f"{m['seconds']:.1f}s ({split}), peak {m['peak_mb']:,.0f} MB incl. reading "
+            f"(peak MB after {', '.join(f'{k} {v:,.0f}' for k, v in m['peaks'].items())}); "
+            f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f}")
+        ours.append(m["seconds"])
+        after.append(m["seconds"] - m["stages"]["standardise"])
+        if not splink:
+            continue
+        s = _in_child(_splink_child, str(root), month)
+        sq = quality(pl.read_parquet(root / "splink_links.parquet"), truth)
+        say(f"{run}splink: {s['seconds']:.1f}s, peak {s['peak_mb']:,.0f} MB, {s.get('pairs', 0):,} pairs compared; "
+            f"P {sq['precision']:.4f} R {sq['recall']:.4f} F1 {sq['f1']:.4f} exact {sq['exact']:.4f}")
+        theirs.append(s["seconds"])
+        say(f"{run}ratio: Splink time / datapool time = {s['seconds'] / m['seconds']:.2f} end to end, "
+            f"{s['seconds'] / after[-1]:.2f} on the same standardised input (Splink is given datapool's standardisation); "
+            f"F1 {q['f1']:.4f} vs {sq['f1']:.4f}")
+    if repeat > 1:
+        med = statistics.median
+        line = f"median of {repeat} runs: datapool {med(ours):.2f}s (runs {min(ours):.2f}-{max(ours):.2f})"
+        if theirs:
+            each = [t / o for o, t in zip(ours, theirs, strict=True)]
+            line += (f", splink {med(theirs):.2f}s (runs {min(theirs):.2f}-{max(theirs):.2f}); ratio of the medians "
+                     f"{med(theirs) / med(ours):.2f} end to end (per run {min(each):.2f}-{max(each):.2f}), "
+                     f"{med(theirs) / med(after):.2f} on the same standardised input")
+        say(line)

@@ -268,11 +268,14 @@ def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
 @click.option("--splink/--no-splink", default=True, help="Also run Splink on the same rows when it is installed.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True,
               help="Folder for the generated benchmark inputs (reused when present).")
-def bench(enterprises: int, reader_rows: int, splink: bool, out: Path) -> None:
+@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
+              help="Run the matcher (and Splink, taking turns) this many times and print the medians: "
+                   "on a machine whose speed varies, one run's ratio says little.")
+def bench(enterprises: int, reader_rows: int, splink: bool, out: Path, repeat: int) -> None:
     """Benchmarks: reader throughput and matcher speed/memory/quality (vs Splink when installed)."""
     from datapool.bench import run_bench
 
-    run_bench(enterprises, reader_rows, splink, out, click.echo)
+    run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
 
 
 def main() -> None:

@@ -108,9 +108,10 @@ def test_previous_month():
 
 def test_bench_command_runs_small(capsys, tmp_path):
     code, out, err = invoke(capsys, "bench", "--enterprises", "150", "--reader-rows", "2000", "--no-splink",
-                            "--out", str(tmp_path))
+                            "--out", str(tmp_path), "--repeat", "2")
     assert code == 0, err
     assert "rows/s" in out and "F1" in out
+    assert "run 2/2: datapool" in out and "median of 2 runs: datapool" in out
 
 
 def test_sample_grids_cover_the_district(samples):
