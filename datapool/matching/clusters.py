@@ -142,15 +142,17 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     ia, ib = edges["rid_a"].to_numpy().astype(np.int64), edges["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
+    # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none), branch or not
+    valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
     rows = pl.DataFrame({
         "comp": comp,
-        "uscc": std.select(pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).otherwise(None)).to_series(),
+        "uscc": std.select(pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)).to_series(),
         "reg": std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int8),
         "branch": std.get_column("branch").fill_null(False),
     })
     # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max differ),
     # two rows of one once-only registry, or branch and non-branch rows
-    h = pl.when(pl.col("uscc").is_not_null()).then(pl.col("uscc").hash(seed=5))
+    h = pl.when(pl.col("uscc") >= 0).then(pl.col("uscc"))
     bad = rows.group_by("comp").agg(
         ((h.min() != h.max()).fill_null(False)
          | pl.max_horizontal([(pl.col("reg") == i).sum() for i in range(len(UNIQUE_SOURCES))]).gt(1)
@@ -171,12 +173,10 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         order = _edge_keys(edges[hard]).with_columns(pl.Series("e", hard)).sort("_key", "rid_a", "rid_b")
         hard = order.get_column("e").to_numpy()
         sub = rows[members]
-        # per row: its valid USCC as a 63-bit hash (-1 for none), a bit for its once-only registry, branch or not
-        uscc = sub.select(pl.when(pl.col("uscc").is_not_null()).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)))
         reg = sub.get_column("reg").to_numpy().astype(np.int64)
         sub_roots, ok = _by_rank(
             len(members), local[ia[hard]], local[ib[hard]], order.get_column("_key").to_numpy() // _RANK_STEP,
-            uscc.to_series().fill_null(-1).to_numpy(), np.where(reg >= 0, np.left_shift(1, np.maximum(reg, 0)), 0),
+            sub.get_column("uscc").to_numpy(), np.where(reg >= 0, np.left_shift(1, np.maximum(reg, 0)), 0),
             np.where(sub.get_column("branch").to_numpy(), 2, 1))
         roots[members] = members[sub_roots]
         keep[hard] = ok
