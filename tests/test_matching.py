@@ -126,7 +126,7 @@ def test_batches_give_the_same_standardisation(resolved, monkeypatch):
 
 def test_distinct_values_and_each_rows_place_among_them():
     # standardise parses each distinct name once and hands each row its value's parts
-    from datapool.matching.names import dedupe, dedupe_by_join
+    from datapool.columns import dedupe, dedupe_by_join
 
     values = pl.Series(["宏达", None, "鑫盛", "宏达", None, "", "鑫盛"], dtype=pl.Utf8)
     for values_once, at in (dedupe(values), dedupe_by_join(values)):

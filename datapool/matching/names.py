@@ -14,12 +14,11 @@ import functools
 import re
 from dataclasses import dataclass
 
-import numpy as np
 import opencc
 import polars as pl
 from pypinyin import lazy_pinyin
 
-from datapool.columns import where
+from datapool.columns import dedupe, where
 
 # Region spellings -> canonical region. 赣县 became 赣县区 in 2016: same place.
 _REGION_ALIASES: dict[str, str] = {
@@ -166,27 +165,6 @@ def fold(text: str | None) -> str:
     Idempotent: ``fold(fold(x)) == fold(x)``.
     """
     return fold_series(pl.Series([text], dtype=pl.Utf8))[0] if text else ""
-
-
-def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """The distinct values of ``values`` (in no useful order) and, for each row, its value's place among them.
-
-    Values are told apart by a 64-bit hash, sorted once; when two distinct values share a hash
-    (checked), they are told apart by a join on the strings instead.
-    """
-    _, first, inverse = np.unique(values.hash(seed=3).to_numpy(), return_index=True, return_inverse=True)
-    once, inverse = values.gather(first), pl.Series(inverse, dtype=pl.UInt32)
-    if once.gather(inverse).eq_missing(values).all():
-        return once, inverse
-    return dedupe_by_join(values)
-
-
-def dedupe_by_join(values: pl.Series) -> tuple[pl.Series, pl.Series]:
-    """:func:`dedupe` by a join on the strings (exact, slower)."""
-    once = values.unique()
-    index = pl.DataFrame({"v": once, "_ix": pl.int_range(len(once), dtype=pl.UInt32, eager=True)})
-    at = pl.DataFrame({"v": values}).join(index, on="v", how="left", nulls_equal=True, maintain_order="left")
-    return once, at.get_column("_ix")
 
 
 @functools.lru_cache(maxsize=20_000)

@@ -11,9 +11,10 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
+from datapool.columns import dedupe
 from datapool.matching.addresses import parse_addresses
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
-from datapool.matching.names import dedupe, name_bodies, name_fronts
+from datapool.matching.names import name_bodies, name_fronts
 
 REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
 # Name parts carried to every row: name_clean and core as text; those only compared for equality (or
