@@ -157,7 +157,6 @@ def test_personal_columns_never_kept(tmp_path):
     assert r.records["phone_hash"][0] and len(r.records["phone_hash"][0]) == 16
 
 
-
 def test_extra_columns_naming_a_person_are_withheld(tmp_path):
     # unknown columns are kept as provenance, but not a contact person's name or phone
     header = HEADER + ["联系人", "联系人 手机", "备注"]
