@@ -177,3 +177,27 @@ def test_union_find_by_rank_equals_the_ordered_union_find(case):
                                        list(seen), list(branch))
     assert roots.tolist() == want_roots
     assert ok.tolist() == want_ok
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(1, 12).flatmap(lambda n: st.tuples(
+    st.just(n),
+    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(["uscc", "name", "name_fuzzy"]),
+                       st.sampled_from([0.7, 0.8123, 0.95, 1.0])), max_size=40))))
+def test_each_record_is_explained_by_its_strongest_edge(case):
+    # rule rank, then score (higher first), then the edge's (rid_a, rid_b); a record without an edge is a singleton
+    from datapool.matching.clusters import record_rules
+    from datapool.matching.scoring import _AGREED_TEXT, RULE_RANK
+
+    n, raw = case
+    pairs = {}
+    for a, b, rule, score in raw:
+        if a != b:  # each edge gets its own agreed mask, so the chosen edge shows
+            pairs.setdefault((min(a, b), max(a, b)), (rule, score, len(pairs) % 128))
+    accepted = pl.DataFrame([(a, b, *v) for (a, b), v in pairs.items()], orient="row",
+                            schema={"rid_a": pl.UInt32, "rid_b": pl.UInt32, "rule": pl.Utf8, "score": pl.Float64,
+                                    "agreed": pl.UInt8})
+    got = record_rules(pl.DataFrame({"rid": pl.Series(range(n), dtype=pl.UInt32)}), accepted)
+    for rid, *explained in got.select("rid", "rule", "score", "agreed").iter_rows():
+        mine = sorted((RULE_RANK[r], -s, a, b, r, s, m) for (a, b), (r, s, m) in pairs.items() if rid in (a, b))
+        assert explained == ([mine[0][4], mine[0][5], _AGREED_TEXT[mine[0][6]]] if mine else ["singleton", 1.0, ""])

@@ -195,18 +195,22 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     """Each record's explanation: the strongest accepted edge touching it, else ``singleton``.
 
     Strongest = rule rank, then score, then the edge's (rid_a, rid_b). Among the edges of one
-    record, that last order is the order of the other end, so one integer key and the other
-    end decide; edges are chosen by number and only the chosen ones' texts are gathered.
+    record, that last order is the order of the other end, so the edge key (below 2^20, see
+    :func:`_edge_keys`) and the other end, packed into one integer, decide: each record's least
+    is found without a sort. Edges are chosen by number and only the chosen ones' texts are gathered.
     """
     require_row_ids(std, "record_rules")
-    keys = _edge_keys(accepted).with_columns(pl.int_range(pl.len(), dtype=pl.UInt32).alias("e"))
-    long = pl.concat([keys.select(pl.col("rid_a").alias("rid"), pl.col("rid_b").alias("other"), "_key", "e"),
-                      keys.select(pl.col("rid_b").alias("rid"), pl.col("rid_a").alias("other"), "_key", "e")])
-    ordered = long.sort("rid", "_key", "other")
-    rid = ordered.get_column("rid").to_numpy()
-    first = np.r_[True, rid[1:] != rid[:-1]] if len(rid) else np.zeros(0, dtype=bool)
+    # an edge's order seen from each end: its key, then the other end
+    key = _edge_keys(accepted).get_column("_key").to_numpy().astype(np.uint64) << np.uint64(32)
+    a, b = accepted.get_column("rid_a").to_numpy(), accepted.get_column("rid_b").to_numpy()
+    rid = np.concatenate([a, b])
+    order = np.concatenate([key | b.astype(np.uint64), key | a.astype(np.uint64)])
+    least = np.full(std.height, np.iinfo(np.uint64).max, dtype=np.uint64)
+    np.minimum.at(least, rid, order)
+    # the edge that gives each row its least order (one only: no two edges share both ends)
+    hit = np.flatnonzero(order == least[rid])
     best = np.full(std.height, -1, dtype=np.int64)  # rid = row position: each row's edge number, -1 for none
-    best[rid[first]] = ordered.get_column("e").to_numpy()[first]
+    best[rid[hit]] = hit % max(len(a), 1)
     at = pl.Series(best).replace(-1, None)
     return accepted.select("rule", "score", "agreed").select(pl.all().gather(at)).with_columns(
         std.get_column("rid"), pl.col("rule").fill_null("singleton"), pl.col("score").fill_null(1.0),
