@@ -251,15 +251,21 @@ def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def _notes(df: pl.DataFrame) -> pl.DataFrame:
-    """Bracketed notes of ``text``: the last region alias among them and the last former name."""
-    notes = (df.select(pl.int_range(pl.len()).alias("i"), pl.col("text").str.extract_all(_NOTE_PATTERN).alias("note"))
+    """Bracketed notes of ``text``: the last region alias among them and the last former name
+    (only the names holding a "(" are read)."""
+    text = df.get_column("text")
+    at = text.str.contains("(", literal=True).arg_true()
+    notes = (pl.DataFrame({"i": at, "note": text.gather(at).str.extract_all(_NOTE_PATTERN)})
              .explode("note").drop_nulls("note").with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2)))
     notes = notes.with_columns(pl.col("note").replace_strict(_REGION_ALIASES, default=None).alias("note_region"))
     notes = notes.with_columns(pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
                                .then(pl.col("note").str.replace(_FORMER_PATTERN, "")).alias("former"))
     per_row = notes.group_by("i").agg(pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last())
-    out = df.with_row_index("i").join(per_row.with_columns(pl.col("i").cast(pl.UInt32)), on="i", how="left", maintain_order="left").drop("i")
-    return out.with_columns(fold_series(out["former"]).alias("former"))
+    def by_row(fill: str | None, values: pl.Series) -> pl.Series:
+        return pl.repeat(fill, df.height, dtype=pl.Utf8, eager=True).scatter(per_row["i"], values)
+
+    return df.with_columns(by_row(None, per_row["note_region"]).alias("note_region"),
+                           by_row("", fold_series(per_row["former"])).alias("former"))
 
 
 def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) -> pl.DataFrame:
