@@ -210,7 +210,7 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
     A region is stripped only when at least two characters remain after it. Each round
     reads only the values the round before stripped.
     """
-    values, regions = df.get_column(text), pl.Series(region, [""] * df.height, dtype=pl.Utf8)
+    values, regions = df.get_column(text), pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias(region)
     at, todo = pl.int_range(df.height, dtype=pl.UInt32, eager=True), values
     while len(at):
         m = todo.str.extract(_REGION_PATTERN, 0)
@@ -299,7 +299,8 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     df = df.with_columns(fold_series(df["name"]).str.replace_all("有限责任公司", "有限公司", literal=True).alias("name_clean"))
     # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
     text = df.get_column("name_clean").alias("text")
-    place, branch = pl.Series("place", [""] * df.height, dtype=pl.Utf8), pl.Series("branch", [False] * df.height)
+    place = pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias("place")
+    branch = pl.repeat(False, df.height, dtype=pl.Boolean, eager=True).alias("branch")
     at = text.str.contains(_BRANCH_TAIL).arg_true()  # the full pattern reads only names ending in a marker
     outer = True
     while len(at):
