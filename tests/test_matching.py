@@ -124,6 +124,18 @@ def test_batches_give_the_same_standardisation(resolved, monkeypatch):
     assert blocking.candidate_pairs(again).equals(blocking.candidate_pairs(res.std))
 
 
+def test_namespace_groups_block_as_one(resolved, monkeypatch):
+    # the namespaces are blocked in groups on threads: every namespace is in one group, and
+    # grouping them otherwise gives the same pairs
+    import datapool.matching.blocking as blocking
+
+    _, res = resolved["2025-05"]
+    assert sorted(ns for group in blocking._GROUPS for ns in group) == blocking._NAMESPACES
+    pairs = blocking.candidate_pairs(res.std)
+    monkeypatch.setattr(blocking, "_GROUPS", (tuple(blocking._NAMESPACES),))
+    assert blocking.candidate_pairs(res.std).equals(pairs)
+
+
 def test_distinct_values_and_each_rows_place_among_them():
     # standardise parses each distinct name once and hands each row its value's parts
     from datapool.columns import dedupe, dedupe_by_join

@@ -15,6 +15,9 @@ benchmark that leaves about a third of the pairs that share a key.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
 import polars as pl
 
@@ -30,16 +33,16 @@ NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however man
 WEAK = ("a", "b")
 
 
-def block_keys(std: pl.DataFrame, *carry: pl.Expr) -> pl.DataFrame:
-    """Long table ``(rid, ns, key)`` of every blocking key of every standardised record
-    (with the columns ``carry`` computes from each record, when given).
+def block_keys(std: pl.DataFrame, *carry: pl.Expr, namespaces: Iterable[str] = _NAMESPACES) -> pl.DataFrame:
+    """Long table ``(rid, ns, key)`` of every blocking key (of the given ``namespaces``) of every
+    standardised record (with the columns ``carry`` computes from each record, when given).
 
     ``key`` is a 64-bit hash of the value, seeded by its namespace ``ns``; a collision
     can only add a candidate pair, never a link (pairs are scored on their fields).
     A record may hold one key twice (a name core equal to its former name's).
     """
-    frames = []
-    for ns, cols in _SPECS:
+    frames, namespaces = [], set(namespaces)
+    for ns, cols in (spec for spec in _SPECS if spec[0] in namespaces):
         # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key either way
         present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != (EMPTY_KEY if c.endswith("_h") else ""))
                                      for c in cols])
@@ -51,15 +54,35 @@ def block_keys(std: pl.DataFrame, *carry: pl.Expr) -> pl.DataFrame:
     return pl.concat(frames)
 
 
+# Namespaces blocked side by side (a thread each; a key lies in one namespace, so each group's blocks
+# are whole): about half the work in each.
+_GROUPS = (("a", "n", "p", "r"), ("b", "o", "u"))
+
+
 def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key, except the
-    pairs of two different check-passing organisation codes (see the module docstring)."""
+    pairs of two different check-passing organisation codes (see the module docstring).
+
+    The namespaces are blocked in two groups on two threads (polars and numpy release the GIL),
+    then the pairs of both are made distinct.
+    """
+    with ThreadPoolExecutor(max_workers=len(_GROUPS)) as pool:
+        parts = [p for group in pool.map(lambda g: _group_pairs(std, g, max_block), _GROUPS) for p in group]
+    # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
+    packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
+    del parts
+    packed = packed.filter(packed.diff().fill_null(1) != 0)
+    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+
+
+def _group_pairs(std: pl.DataFrame, namespaces: tuple[str, ...], max_block: int) -> list[pl.Series]:
+    """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a time."""
     # each key's row carries its record's code: its hash made odd, 0 for none (two codes whose hashes
     # that makes equal are only paired, then vetoed in scoring)
     org = pl.when(pl.col("org_strong") != "").then(hash_key("org_strong") | 1).otherwise(0).alias("org")
-    keys = block_keys(std, org).sort("key")  # seeded hashes keep namespaces apart
+    keys = block_keys(std, org, namespaces=namespaces).sort("key")  # seeded hashes keep namespaces apart
     key = keys.get_column("key").to_numpy()
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
     sizes = np.diff(np.r_[starts, len(keys)])
     del key
     code = keys.get_column("org")
@@ -72,13 +95,7 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     starts, sizes = starts[keep], sizes[keep]
     # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
     bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
-    parts = [_block_pairs(rid, code, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True) if j > i]
-    del rid, code, starts, sizes
-    # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
-    packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
-    del parts
-    packed = packed.filter(packed.diff().fill_null(1) != 0)
-    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+    return [_block_pairs(rid, code, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True) if j > i]
 
 
 PAIR_BATCH = 4_000_000
