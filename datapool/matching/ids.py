@@ -23,11 +23,21 @@ def new_id(anchor: str) -> str:
     return "E" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12].upper()
 
 
+_HASH_STEP = 10_000  # anchors hashed per call: between calls, other threads can take the GIL
+
+
 def new_ids(anchors: pl.Series) -> pl.Series:
-    """:func:`new_id` of each anchor (the loop only hashes; the text work is done per column)."""
-    sha1 = hashlib.sha1
-    digests = pl.Series(list(map(type(sha1()).hexdigest, map(sha1, anchors.cast(pl.Binary).to_list()))), dtype=pl.Utf8)
-    return "E" + digests.str.slice(0, 12).str.to_uppercase()
+    """:func:`new_id` of each anchor (the loop only hashes; the text work is done per column).
+
+    Hashed ``_HASH_STEP`` anchors at a time: one long call into C would hold the GIL throughout,
+    and stall the threads that fuse golden records meanwhile.
+    """
+    sha1, hexdigest = hashlib.sha1, type(hashlib.sha1()).hexdigest
+    raw = anchors.cast(pl.Binary)
+    digests: list[str] = []
+    for i in range(0, len(raw), _HASH_STEP):
+        digests.extend(map(hexdigest, map(sha1, raw.slice(i, _HASH_STEP).to_list())))
+    return "E" + pl.Series(digests, dtype=pl.Utf8).str.slice(0, 12).str.to_uppercase()
 
 
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
