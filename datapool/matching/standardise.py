@@ -12,7 +12,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import polars as pl
 
 from datapool.columns import dedupe
-from datapool.matching.addresses import parse_addresses
+from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import name_bodies, name_fronts
 
@@ -61,11 +61,12 @@ def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
     return name_bodies(bodies).select("core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS])
 
 
-def _address_parts(addresses: pl.Series) -> pl.DataFrame:
-    """``addr_norm`` and the hashed town and town + road + number (null without a road) of distinct addresses."""
+def _address_parts(texts: pl.Series) -> pl.DataFrame:
+    """``addr_norm`` and the hashed town and town + road + number (null without a road) of distinct
+    address texts (see :func:`addresses.parse_texts`)."""
     road = pl.col("road")
-    return parse_addresses(addresses, distinct=True).select(
-        "address", "addr_norm", hash_key("town").alias("town_h"),
+    return parse_texts(texts).select(
+        "addr_norm", hash_key("town").alias("town_h"),
         hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
 
 
@@ -82,16 +83,17 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
 def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     """The name parts, address parts and identifier columns of each row.
 
-    Names and addresses are parsed once per distinct value, and the 字号, industry and form
-    once per distinct name body (names.parse_names' second step: many names share a body). All
-    the work is cut into jobs run on a thread per core (polars releases the GIL): finding the
-    distinct names and addresses, then batches of ``BATCH`` values (rows for identifiers);
-    many small jobs keep every core busy to the end. The market-supervision export's 15-digit
-    ids are read as 注册号 first.
+    Names and addresses are parsed in two steps, each once per distinct value: names'
+    fronts per distinct name, then the 字号, industry and form per distinct body (names.parse_names'
+    two steps: many names share a body); addresses folded and stripped of their prefixes per
+    distinct address, then split into parts per distinct text. All the work is cut into jobs
+    run on a thread per core (polars releases the GIL): finding the distinct values, then
+    batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core busy to
+    the end. The market-supervision export's 15-digit ids are read as 注册号 first.
     """
     hint = pl.col("source") == REGNO_FIRST
 
-    def batches(values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame]) -> list[Future]:
+    def batches(values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame | pl.Series]) -> list[Future]:
         return [pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)]
 
     def joined(jobs: list[Future]) -> pl.DataFrame:
@@ -103,15 +105,17 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
         names, name_at = distinct["name"].result()
         fronts = batches(names, _name_fronts)
         addresses, address_at = distinct["address"].result()
-        address_parts = batches(addresses, _address_parts)
+        texts = batches(addresses, address_texts)
         ids = [pool.submit(_id_parts, df.slice(i, BATCH), hint) for i in range(0, max(df.height, 1), BATCH)]
         front = joined(fronts)
         bodies, body_at = dedupe(front.get_column("body"))
         backs = batches(bodies, _name_bodies)
+        texts, text_at = dedupe(joined(texts))
+        address_parts = batches(texts, _address_parts)
         # each row takes the parts of its value (they come in the order of the distinct values)
         out = [front.drop("body").select(pl.all().gather(name_at)),
                joined(backs).select(pl.all().gather(body_at.gather(name_at))),
-               joined(address_parts).drop("address").select(pl.all().gather(address_at))]
+               joined(address_parts).select(pl.all().gather(text_at.gather(address_at)))]
         return [*out, joined(ids)]
 
 
