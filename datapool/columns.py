@@ -23,7 +23,7 @@ def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The distinct values of ``values`` in order of first appearance and, for each row, its value's
     place among them.
 
-    Values are told apart by a 64-bit hash, sorted once; that no two distinct values share it is
+    Values are told apart by a 64-bit hash, ranked once; that no two distinct values share it is
     checked with a second, differently seeded hash of every row (two distinct values agree on both
     with probability 2^-128). When the check fails they are told apart by a join on the strings instead.
     The distinct values are gathered in row order: far faster than in hash order (and the values are
@@ -32,21 +32,15 @@ def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     values, n = values.rechunk(), len(values)
     if n == 0:
         return values, pl.Series([], dtype=pl.UInt32)
-    h = values.hash(seed=3)
-    order = h.arg_sort().to_numpy()
-    hs = h.to_numpy()[order]
-    run = np.empty(n, dtype=bool)  # where a run of equal hashes starts, in sorted order
-    run[0] = True
-    np.not_equal(hs[1:], hs[:-1], out=run[1:])
-    starts = np.flatnonzero(run)
-    first = np.minimum.reduceat(order, starts)  # each value's first row
+    group = values.hash(seed=3).rank("dense").to_numpy().astype(np.int64) - 1  # in hash order
+    first = np.full(int(group.max()) + 1, n, dtype=np.int64)
+    np.minimum.at(first, group, np.arange(n))  # each value's first row
     seen = np.zeros(n, dtype=bool)
     seen[first] = True
     rows = np.flatnonzero(seen)  # the first rows in row order
     place = np.empty(n, dtype=np.uint32)
     place[rows] = np.arange(len(rows), dtype=np.uint32)
-    inverse = np.empty(n, dtype=np.uint32)
-    inverse[order] = place[first][np.cumsum(run) - 1]
+    inverse = place[first[group]]
     once, inverse = values.gather(rows), pl.Series(inverse, dtype=pl.UInt32)
     if once.hash(seed=5).gather(inverse).equals(values.hash(seed=5)):
         return once, inverse
