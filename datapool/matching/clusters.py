@@ -145,21 +145,23 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none), branch or not
     valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
     rows = pl.DataFrame({
-        "comp": comp,
         "uscc": std.select(pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)).to_series(),
         "reg": std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int8),
         "branch": std.get_column("branch").fill_null(False),
     })
     # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max differ),
     # two rows of one once-only registry, or branch and non-branch rows
-    h = pl.when(pl.col("uscc") >= 0).then(pl.col("uscc"))
-    bad = rows.group_by("comp").agg(
-        ((h.min() != h.max()).fill_null(False)
-         | pl.max_horizontal([(pl.col("reg") == i).sum() for i in range(len(UNIQUE_SOURCES))]).gt(1)
-         | (pl.col("branch").min() != pl.col("branch").max())).alias("bad"),
-    ).filter(pl.col("bad")).get_column("comp").to_numpy()
-    is_bad = np.zeros(int(comp.max()) + 1 if n else 0, dtype=bool)
-    is_bad[bad] = True
+    k = int(comp.max()) + 1 if n else 0
+    uscc, reg, branch = (rows.get_column(col).to_numpy() for col in ("uscc", "reg", "branch"))
+    has = uscc >= 0
+    lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1, dtype=np.int64)
+    np.minimum.at(lo, comp[has], uscc[has])
+    np.maximum.at(hi, comp[has], uscc[has])
+    is_bad = (hi >= 0) & (lo != hi)
+    for i in range(len(UNIQUE_SOURCES)):
+        is_bad |= np.bincount(comp[reg == i], minlength=k) > 1
+    branches = np.bincount(comp[branch], minlength=k)
+    is_bad |= (branches > 0) & (branches < np.bincount(comp, minlength=k))
     # a good component's cluster is its smallest rid; every edge in it is accepted
     smallest = np.full(len(is_bad), n, dtype=np.int64)
     np.minimum.at(smallest, comp, np.arange(n))
