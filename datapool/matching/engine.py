@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import polars as pl
 
 from datapool.matching.blocking import block_keys, candidate_pairs
@@ -48,10 +49,13 @@ def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame
     with ThreadPoolExecutor(max_workers=1) as pool:
         explaining = pool.submit(record_rules, std, accepted)
         fusing = pool.submit(fuse, std, assign)
-        ids = assign_ids(std, assign, previous_links)
+        ids = assign_ids(std, assign, previous_links).sort("enterprise_id")  # sorted while fusing goes on
         rules = explaining.result()
-        # assign and rules are in rid order, as std is: their columns are placed side by side
-        eid = assign.join(ids, on="cluster", how="left", maintain_order="left").get_column("enterprise_id")
+        # assign and rules are in rid order, as std is: their columns are placed side by side; a cluster
+        # number is a row id, so each row's id is found by position
+        at = np.empty(std.height, dtype=np.int64)
+        at[ids.get_column("cluster").to_numpy()] = np.arange(ids.height)
+        eid = ids.get_column("enterprise_id").gather(at[assign.get_column("cluster").to_numpy()])
         links = std.select("source", "source_row", "source_key").with_columns(eid, *rules.drop("rid"))
         ents = with_ids(fusing.result(), ids)
     counts = {"records": std.height, "candidate_pairs": n_pairs, "accepted_pairs": scored.height,

@@ -75,5 +75,6 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
-    """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id."""
-    return ids.join(fused, on="cluster", how="inner").drop("cluster").sort("enterprise_id")
+    """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id (no work
+    when ``ids`` is sorted already)."""
+    return ids.sort("enterprise_id").join(fused, on="cluster", how="inner", maintain_order="left").drop("cluster")
