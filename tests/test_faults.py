@@ -72,12 +72,13 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, tmp_path):
     exe = os.path.join(os.path.dirname(sys.executable), "datapool")
     args = [exe, "run", "--snapshot", MONTH, "--input", str(samples), "--warehouse-url", sample_run["url"],
             "--out", str(tmp_path)]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # its own process group: the kill takes the temporary Prefect server it started too (else left running)
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.time() + 300
     for line in proc.stderr:
         if "publishing to the warehouse" in line or time.time() > deadline:
             time.sleep(0.3)
-            proc.send_signal(signal.SIGKILL)
+            os.killpg(proc.pid, signal.SIGKILL)
             break
     proc.wait(timeout=60)
     after = snapshot_tables(sample_run["url"], MONTH)
