@@ -43,11 +43,12 @@ def clean_code(raw: str | None) -> str:
 def clean_codes(values: pl.Series) -> pl.Series:
     """:func:`clean_code` over a column: NFKC, no spaces / dashes / underscores, upper case; null -> ''.
 
-    NFKC runs only on values with a non-ASCII character (ASCII is NFKC already).
+    NFKC runs only on values with a non-ASCII character (ASCII is NFKC already); spacing and case
+    only on values with a space, dash, underscore, lower-case ASCII letter or non-ASCII character.
     """
     v = values.cast(pl.Utf8).fill_null("")
     v = where(v, v.str.contains(r"[^\x00-\x7f]"), lambda wide: wide.str.normalize("NFKC"))
-    return v.str.replace_all(r"[\s\-_]", "").str.to_uppercase()
+    return where(v, v.str.contains(r"[\s\-_a-z]|[^\x00-\x7f]"), lambda c: c.str.replace_all(r"[\s\-_]", "").str.to_uppercase())
 
 
 def uscc_check_char(body17: str) -> str | None:
