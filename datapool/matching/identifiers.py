@@ -167,8 +167,12 @@ def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     return col.map_batches(regno_valid, return_dtype=pl.Boolean)
 
 
+# the forms an identifier can take (see :func:`classify`); an Enum, so comparing them is integer work
+ID_KINDS = pl.Enum(["", "uscc", "uscc_bad", "org", "org_bad", "regno", "regno_bad", "taxid15", "taxid15_bad", "other"])
+
+
 def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
-    """The form of each cleaned identifier (see :func:`classify`).
+    """The form of each cleaned identifier (see :func:`classify`), as :data:`ID_KINDS`.
 
     ``regno_first`` is true per row where a 15-digit value that passes the 注册号 check is
     read as one before the tax-id reading is tried. Each check runs once, on the values
@@ -182,18 +186,22 @@ def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
         tax[at15.to_numpy()] = (fifteen.str.contains(r"^[0-9]{6}") & org_valid(fifteen.str.slice(6))).to_numpy()
         digits[at15.to_numpy()] = fifteen.str.contains(r"^[0-9]+$").to_numpy()
     c = pl.col
+
+    def k(kind: str) -> pl.Expr:
+        return pl.lit(kind, dtype=ID_KINDS)
+
     return pl.DataFrame({"code": codes, "n": n, "regno_first": regno_first, "uscc": uscc_valid(codes),
                          "org": org_valid(codes), "regno": regno_valid(codes), "tax": tax, "digits": digits}).select(
-        pl.when(c("code") == "").then(pl.lit(""))
-        .when(c("n") == 18).then(pl.when(c("uscc")).then(pl.lit("uscc")).otherwise(pl.lit("uscc_bad")))
-        .when(c("n") == 9).then(pl.when(c("org")).then(pl.lit("org")).otherwise(pl.lit("org_bad")))
+        pl.when(c("code") == "").then(k(""))
+        .when(c("n") == 18).then(pl.when(c("uscc")).then(k("uscc")).otherwise(k("uscc_bad")))
+        .when(c("n") == 9).then(pl.when(c("org")).then(k("org")).otherwise(k("org_bad")))
         .when(c("n") == 15).then(
-            pl.when(c("regno_first") & c("regno")).then(pl.lit("regno"))
-            .when(c("tax")).then(pl.lit("taxid15"))
-            .when(c("regno")).then(pl.lit("regno"))
-            .when(c("digits")).then(pl.lit("regno_bad"))
-            .otherwise(pl.lit("taxid15_bad")))
-        .otherwise(pl.lit("other")).alias("id_kind")).to_series()
+            pl.when(c("regno_first") & c("regno")).then(k("regno"))
+            .when(c("tax")).then(k("taxid15"))
+            .when(c("regno")).then(k("regno"))
+            .when(c("digits")).then(k("regno_bad"))
+            .otherwise(k("taxid15_bad")))
+        .otherwise(k("other")).alias("id_kind")).to_series()
 
 
 def org_codes(codes: pl.Series, kinds: pl.Series) -> pl.Series:
@@ -244,7 +252,7 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") 
     kinds = id_kinds(codes, regno_first)
     c, kind = pl.col("id_clean"), pl.col("id_kind")
     return pl.DataFrame([codes, kinds, org_codes(codes, kinds)]).select(
-        "id_clean", "id_kind", "org_code",
+        "id_clean", kind.cast(pl.Utf8), "org_code",
         pl.when(kind.is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
         pl.when(kind == "uscc").then(True).when(kind == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
         pl.when(kind.is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
