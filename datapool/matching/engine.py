@@ -53,7 +53,7 @@ def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame
         rules = explaining.result()
         # assign and rules are in rid order, as std is: their columns are placed side by side; a cluster
         # number is a row id, so each row's id is found by position
-        at = np.empty(std.height, dtype=np.int64)
+        at = np.full(std.height, ids.height, dtype=np.int64)  # out of range: a cluster without an id would raise
         at[ids.get_column("cluster").to_numpy()] = np.arange(ids.height)
         eid = ids.get_column("enterprise_id").gather(at[assign.get_column("cluster").to_numpy()])
         links = std.select("source", "source_row", "source_key").with_columns(eid, *rules.drop("rid"))

@@ -261,6 +261,7 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
     notes = notes.with_columns(pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
                                .then(pl.col("note").str.replace(_FORMER_PATTERN, "")).alias("former"))
     per_row = notes.group_by("i").agg(pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last())
+
     def by_row(fill: str | None, values: pl.Series) -> pl.Series:
         return pl.repeat(fill, df.height, dtype=pl.Utf8, eager=True).scatter(per_row["i"], values)
 

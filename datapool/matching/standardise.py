@@ -96,7 +96,7 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     def batches(values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame | pl.Series]) -> list[Future]:
         return [pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)]
 
-    def joined(jobs: list[Future]) -> pl.DataFrame:
+    def joined(jobs: list[Future]) -> pl.DataFrame | pl.Series:
         # one chunk per column: gathering rows from many chunks is several times slower
         return pl.concat([f.result() for f in jobs], rechunk=True)
 
@@ -105,12 +105,12 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
         names, name_at = distinct["name"].result()
         fronts = batches(names, _name_fronts)
         addresses, address_at = distinct["address"].result()
-        texts = batches(addresses, address_texts)
+        text_jobs = batches(addresses, address_texts)
         ids = [pool.submit(_id_parts, df.slice(i, BATCH), hint) for i in range(0, max(df.height, 1), BATCH)]
         front = joined(fronts)
         bodies, body_at = dedupe(front.get_column("body"))
         backs = batches(bodies, _name_bodies)
-        texts, text_at = dedupe(joined(texts))
+        texts, text_at = dedupe(joined(text_jobs))
         address_parts = batches(texts, _address_parts)
         # each row takes the parts of its value (they come in the order of the distinct values)
         out = [front.drop("body").select(pl.all().gather(name_at)),
