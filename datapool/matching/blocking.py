@@ -33,9 +33,9 @@ NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however man
 WEAK = ("a", "b")
 
 
-def block_keys(std: pl.DataFrame, *carry: pl.Expr, namespaces: Iterable[str] = _NAMESPACES) -> pl.DataFrame:
+def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl.DataFrame:
     """Long table ``(rid, ns, key)`` of every blocking key (of the given ``namespaces``) of every
-    standardised record (with the columns ``carry`` computes from each record, when given).
+    standardised record.
 
     ``key`` is a 64-bit hash of the value, seeded by its namespace ``ns``; a collision
     can only add a candidate pair, never a link (pairs are scored on their fields).
@@ -49,7 +49,7 @@ def block_keys(std: pl.DataFrame, *carry: pl.Expr, namespaces: Iterable[str] = _
         value = pl.col(cols[0]) if len(cols) == 1 else pl.struct(cols)
         frames.append(std.select(  # select, then filter: never copy the other columns of std
             "rid", pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
-            value.hash(seed=_NAMESPACES.index(ns)).alias("key"), *carry, present.alias("_present"))
+            value.hash(seed=_NAMESPACES.index(ns)).alias("key"), present.alias("_present"))
             .filter("_present").drop("_present"))
     return pl.concat(frames)
 
@@ -66,8 +66,11 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     The namespaces are blocked in two groups on two threads (polars and numpy release the GIL),
     then the pairs of both are made distinct.
     """
+    # each record's code: its hash made odd, 0 for none (two codes whose hashes that makes equal are
+    # only paired, then vetoed in scoring)
+    org = std.select(pl.when(pl.col("org_strong") != "").then(hash_key("org_strong") | 1).otherwise(0)).to_series()
     with ThreadPoolExecutor(max_workers=len(_GROUPS)) as pool:
-        parts = [p for group in pool.map(lambda g: _group_pairs(std, g, max_block), _GROUPS) for p in group]
+        parts = [p for group in pool.map(lambda g: _group_pairs(std, org, g, max_block), _GROUPS) for p in group]
     # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
     packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
     del parts
@@ -75,27 +78,31 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
 
 
-def _group_pairs(std: pl.DataFrame, namespaces: tuple[str, ...], max_block: int) -> list[pl.Series]:
-    """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a time."""
-    # each key's row carries its record's code: its hash made odd, 0 for none (two codes whose hashes
-    # that makes equal are only paired, then vetoed in scoring)
-    org = pl.when(pl.col("org_strong") != "").then(hash_key("org_strong") | 1).otherwise(0).alias("org")
-    keys = block_keys(std, org, namespaces=namespaces).sort("key")  # seeded hashes keep namespaces apart
-    key = keys.get_column("key").to_numpy()
-    starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
-    sizes = np.diff(np.r_[starts, len(keys)])
-    del key
-    code = keys.get_column("org")
-    block_ns = keys.get_column("ns").to_numpy()[starts]
-    rid = keys.get_column("rid")
-    del keys  # only the row ids (and block bounds) are needed from here
-    never = np.isin(block_ns, [_NAMESPACES.index(n) for n in NEVER_DROPPED])
-    weak = np.isin(block_ns, [_NAMESPACES.index(n) for n in WEAK])
-    keep = (sizes > 1) & (never | (~weak & (sizes <= max_block)) | (sizes <= WEAK_BLOCK))
-    starts, sizes = starts[keep], sizes[keep]
-    # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
-    bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
-    return [_block_pairs(rid, code, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True) if j > i]
+def _group_pairs(std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...], max_block: int) -> list[pl.Series]:
+    """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a time
+    (``org``: each record's code, see :func:`candidate_pairs`).
+
+    Each namespace's keys are sorted on their own (a block never spans two), so only the key and
+    the row id go through the sort.
+    """
+    parts = []
+    for ns in namespaces:
+        keys = block_keys(std, (ns,)).select("key", "rid").sort("key")
+        key = keys.get_column("key").to_numpy()
+        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        sizes = np.diff(np.r_[starts, len(keys)])
+        del key
+        rid = keys.get_column("rid")
+        del keys  # only the row ids (and block bounds) are needed from here
+        code = org.gather(rid)  # a block's rows side by side: the look-ups in _block_pairs stay in cache
+        limit = len(std) if ns in NEVER_DROPPED else WEAK_BLOCK if ns in WEAK else max(max_block, WEAK_BLOCK)
+        keep = (sizes > 1) & (sizes <= limit)
+        starts, sizes = starts[keep], sizes[keep]
+        # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
+        bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
+        parts += [_block_pairs(rid, code, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True)
+                  if j > i]
+    return parts
 
 
 PAIR_BATCH = 4_000_000
