@@ -144,15 +144,12 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     _, comp = connected_components(graph, directed=False)
     # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none), branch or not
     valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
-    rows = pl.DataFrame({
-        "uscc": std.select(pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)).to_series(),
-        "reg": std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int8),
-        "branch": std.get_column("branch").fill_null(False),
-    })
+    uscc = std.select(pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)).to_series().to_numpy()
+    reg = std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int64).to_numpy()
+    branch = std.get_column("branch").fill_null(False).to_numpy()
     # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max differ),
     # two rows of one once-only registry, or branch and non-branch rows
     k = int(comp.max()) + 1 if n else 0
-    uscc, reg, branch = (rows.get_column(col).to_numpy() for col in ("uscc", "reg", "branch"))
     has = uscc >= 0
     lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1, dtype=np.int64)
     np.minimum.at(lo, comp[has], uscc[has])
@@ -174,12 +171,11 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         hard = np.flatnonzero(~keep)
         order = _edge_keys(edges[hard]).with_columns(pl.Series("e", hard)).sort("_key", "rid_a", "rid_b")
         hard = order.get_column("e").to_numpy()
-        sub = rows[members]
-        reg = sub.get_column("reg").to_numpy().astype(np.int64)
+        sub_reg = reg[members]
         sub_roots, ok = _by_rank(
             len(members), local[ia[hard]], local[ib[hard]], order.get_column("_key").to_numpy() // _RANK_STEP,
-            sub.get_column("uscc").to_numpy(), np.where(reg >= 0, np.left_shift(1, np.maximum(reg, 0)), 0),
-            np.where(sub.get_column("branch").to_numpy(), 2, 1))
+            uscc[members], np.where(sub_reg >= 0, np.left_shift(1, np.maximum(sub_reg, 0)), 0),
+            np.where(branch[members], 2, 1))
         roots[members] = members[sub_roots]
         keep[hard] = ok
     assign = pl.DataFrame({"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)})
