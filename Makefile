@@ -29,7 +29,7 @@ samples: $(STAMP)
 	$(BIN)/datapool samples --enterprises 5000 --months 2025-05,2025-06 --out data/samples
 
 lint: $(STAMP)
-	$(BIN)/ruff check datapool tests
+	$(BIN)/ruff check datapool connectors flows matching schemas visits tests
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -13,6 +13,8 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "data" / "samples"
 MONTHS = ["2025-05", "2025-06"]
+# the package's source folders: datapool/ and the stage folders it maps (pyproject package-dir)
+PACKAGE_DIRS = ["datapool", "connectors", "flows", "matching", "schemas", "visits"]
 sys.path.insert(0, str(Path(__file__).parent))
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")

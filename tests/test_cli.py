@@ -94,7 +94,7 @@ def test_prefect_yaml_matches_serve_schedule():
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     dep = doc["deployments"][0]
     assert dep["schedules"][0]["cron"] == "0 6 2 * *"
-    assert dep["entrypoint"] == "datapool/flows/deploy.py:monthly_flow"
+    assert dep["entrypoint"] == "flows/deploy.py:monthly_flow"
     assert set(dep["parameters"]) >= {"snapshot", "input_root", "out_dir"}
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from conftest import ROOT
+from conftest import PACKAGE_DIRS, ROOT
 
 from datapool.connectors.members import read_members, readonly_engine
 from datapool.errors import InputError
@@ -19,7 +19,7 @@ def test_ruff_clean():
     exe = str(beside) if beside.exists() else shutil.which("ruff")
     if exe is None:
         pytest.skip("ruff not installed")
-    r = subprocess.run([exe, "check", "datapool", "tests"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run([exe, "check", *PACKAGE_DIRS, "tests"], cwd=ROOT, capture_output=True, text=True)
     assert r.returncode == 0, r.stdout
 
 
