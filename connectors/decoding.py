@@ -24,4 +24,6 @@ def decode(data: bytes) -> tuple[str, str]:
         except UnicodeDecodeError:
             continue
     best = min(candidates, key=lambda enc: data.decode(enc, errors="replace").count(REPLACEMENT))
-    return data.decode(best, errors="replace").replace("\x00", REPLACEMENT), best + " (with invalid bytes)"
+    return data.decode(best, errors="replace").replace(
+        "\x00", REPLACEMENT
+    ), best + " (with invalid bytes)"

@@ -34,7 +34,11 @@ def read_grids(path: Path) -> list[GridShape]:
         raise InputError(f"grids file {path} does not exist") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise InputError(f"grids file {path} is not GeoJSON ({type(exc).__name__})") from None
-    if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
+    if (
+        not isinstance(doc, dict)
+        or doc.get("type") != "FeatureCollection"
+        or not isinstance(doc.get("features"), list)
+    ):
         raise InputError(f"grids file {path} is not a GeoJSON FeatureCollection")
     grids = []
     for i, feat in enumerate(doc["features"], start=1):
@@ -44,7 +48,9 @@ def read_grids(path: Path) -> list[GridShape]:
         try:
             geom = shape(feat["geometry"])
         except Exception:  # noqa: BLE001 - shapely raises many kinds for bad geometry
-            raise InputError(f"grids file {path}: feature {i} ({props['grid_id']}) has no valid geometry") from None
+            raise InputError(
+                f"grids file {path}: feature {i} ({props['grid_id']}) has no valid geometry"
+            ) from None
         grids.append(GridShape(*(str(props.get(p) or "") for p in PROPERTIES), geometry=geom))
     if not grids:
         raise InputError(f"grids file {path} has no features")

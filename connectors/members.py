@@ -15,8 +15,23 @@ from sqlalchemy.engine import make_url
 from datapool.errors import InputError, db_detail
 from datapool.settings import redact_url
 
-ORG_COLUMNS = ("union_id", "union_name", "union_uscc", "union_kind", "unit_name", "unit_uscc", "founded_on", "status")
-MEMBER_COLUMNS = ("member_id", "union_id", "employer_name", "joined_on", "status")  # never name / id_number / phone
+ORG_COLUMNS = (
+    "union_id",
+    "union_name",
+    "union_uscc",
+    "union_kind",
+    "unit_name",
+    "unit_uscc",
+    "founded_on",
+    "status",
+)
+MEMBER_COLUMNS = (
+    "member_id",
+    "union_id",
+    "employer_name",
+    "joined_on",
+    "status",
+)  # never name / id_number / phone
 
 
 def readonly_engine(url: str) -> sa.Engine:
@@ -27,7 +42,9 @@ def readonly_engine(url: str) -> sa.Engine:
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001 - SQLAlchemy raises several kinds for bad URLs
-        raise InputError(f"member database URL is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+        raise InputError(
+            f"member database URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
     if parsed.get_backend_name() == "sqlite":
         path = Path(parsed.database or "")
         if not parsed.database or not path.is_file():
@@ -62,16 +79,25 @@ def read_members(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
             orgs = _select(conn, meta.tables["union_org"], ORG_COLUMNS, url)
             members = _select(conn, meta.tables["union_member"], MEMBER_COLUMNS, url)
     except sa.exc.SQLAlchemyError as exc:
-        raise InputError(f"member database {redact_url(url)} cannot be read: {db_detail(exc)}") from None
+        raise InputError(
+            f"member database {redact_url(url)} cannot be read: {db_detail(exc)}"
+        ) from None
     finally:
         engine.dispose()
     return orgs, members
 
 
-def _select(conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], url: str) -> pl.DataFrame:
+def _select(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], url: str
+) -> pl.DataFrame:
     missing = [c for c in columns if c not in table.c]
     if missing:
-        raise InputError(f"member database {redact_url(url)}: table {table.name} lacks column '{missing[0]}'")
-    rows = conn.execute(sa.select(*[table.c[c] for c in columns]).order_by(table.c[columns[0]])).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=list(columns),
-                        orient="row").with_columns([pl.col(c).cast(pl.Utf8) for c in columns])
+        raise InputError(
+            f"member database {redact_url(url)}: table {table.name} lacks column '{missing[0]}'"
+        )
+    rows = conn.execute(
+        sa.select(*[table.c[c] for c in columns]).order_by(table.c[columns[0]])
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=list(columns), orient="row").with_columns(
+        [pl.col(c).cast(pl.Utf8) for c in columns]
+    )

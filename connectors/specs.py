@@ -39,7 +39,9 @@ class ExportSpec:
 
 
 MARKET = ExportSpec(
-    source="market_supervision", stem="market_supervision", formats=("csv", "xlsx"),
+    source="market_supervision",
+    stem="market_supervision",
+    formats=("csv", "xlsx"),
     columns=(
         Column("统一社会信用代码", "id", "id"),
         Column("注册号", "regno", "id", required=False),
@@ -54,11 +56,15 @@ MARKET = ExportSpec(
         Column("经度", "lon", "lon", required=False),
         Column("纬度", "lat", "lat", required=False),
     ),
-    key_field="id", id_hint="", active_values=("存续", "在业", "开业", "正常"),
+    key_field="id",
+    id_hint="",
+    active_values=("存续", "在业", "开业", "正常"),
 )
 
 CIVIL = ExportSpec(
-    source="civil_affairs", stem="civil_affairs", formats=("xlsx", "csv"),
+    source="civil_affairs",
+    stem="civil_affairs",
+    formats=("xlsx", "csv"),
     columns=(
         Column("统一社会信用代码", "id", "id"),
         Column("社会组织名称", "name", not_blank=True),
@@ -70,11 +76,14 @@ CIVIL = ExportSpec(
         Column("住所", "address"),
         Column("从业人员数", "headcount", "count", required=False),
     ),
-    key_field="id", active_values=("正常",),
+    key_field="id",
+    active_values=("正常",),
 )
 
 SOCIAL_INSURANCE = ExportSpec(
-    source="social_insurance", stem="social_insurance", formats=("csv", "xlsx"),
+    source="social_insurance",
+    stem="social_insurance",
+    formats=("csv", "xlsx"),
     columns=(
         Column("单位编号", "account", "id", not_blank=True),
         Column("单位名称", "name", not_blank=True),
@@ -85,11 +94,14 @@ SOCIAL_INSURANCE = ExportSpec(
         Column("参保状态", "status"),
         Column("数据期", "period", required=False),
     ),
-    key_field="account", active_values=("正常参保", "正常"),
+    key_field="account",
+    active_values=("正常参保", "正常"),
 )
 
 TAX = ExportSpec(
-    source="tax_registry", stem="tax_registry", formats=("csv", "xlsx"),
+    source="tax_registry",
+    stem="tax_registry",
+    formats=("csv", "xlsx"),
     columns=(
         Column("纳税人识别号", "id", "id", not_blank=True),
         Column("纳税人名称", "name", not_blank=True),
@@ -100,12 +112,28 @@ TAX = ExportSpec(
         Column("从业人数", "headcount", "count", required=False),
         Column("登记日期", "founded_on", "date", required=False),
     ),
-    key_field="id", id_hint="taxid15", active_values=("正常", "非正常"),
+    key_field="id",
+    id_hint="taxid15",
+    active_values=("正常", "非正常"),
 )
 
 SPECS: tuple[ExportSpec, ...] = (MARKET, CIVIL, SOCIAL_INSURANCE, TAX)
 SOURCES: tuple[str, ...] = tuple(s.source for s in SPECS)
 CANONICAL_FIELDS: tuple[str, ...] = (
-    "id", "regno", "name", "kind", "status", "address", "industry", "headcount", "founded_on",
-    "lon", "lat", "phone_hash", "account", "period", "capital", "supervisor",
+    "id",
+    "regno",
+    "name",
+    "kind",
+    "status",
+    "address",
+    "industry",
+    "headcount",
+    "founded_on",
+    "lon",
+    "lat",
+    "phone_hash",
+    "account",
+    "period",
+    "capital",
+    "supervisor",
 )

@@ -29,7 +29,9 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001
-        raise InputError(f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}") from None
+        raise InputError(
+            f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
     try:
         engine = _create(parsed, lock_timeout)
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
@@ -37,7 +39,9 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
     try:
         wh.metadata.create_all(engine)
     except sa.exc.SQLAlchemyError as exc:
-        raise InputError(f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}") from None
+        raise InputError(
+            f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}"
+        ) from None
     return engine
 
 
@@ -60,7 +64,9 @@ def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
 
 
 def _lock_key(snapshot: str) -> int:
-    return int.from_bytes(hashlib.sha1(f"datapool:{snapshot}".encode()).digest()[:8], "big", signed=True)
+    return int.from_bytes(
+        hashlib.sha1(f"datapool:{snapshot}".encode()).digest()[:8], "big", signed=True
+    )
 
 
 def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], run: dict) -> None:
@@ -71,7 +77,9 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
     try:
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(snapshot)})
+                conn.execute(
+                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(snapshot)}
+                )
             for name in wh.SNAPSHOT_TABLES:
                 table = wh.metadata.tables[name]
                 conn.execute(table.delete().where(table.c.snapshot == snapshot))
@@ -80,7 +88,9 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
                     _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
             conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
     except sa.exc.SQLAlchemyError as exc:
-        raise PublishRefused(f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact") from None
+        raise PublishRefused(
+            f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
+        ) from None
 
 
 def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
@@ -92,9 +102,13 @@ def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int =
 
 def _run_row(snapshot: str, run: dict) -> dict:
     return {
-        "snapshot": snapshot, "run_id": run["run_id"], "started_at": run["started_at"],
-        "finished_at": run.get("finished_at") or datetime.now(), "status": run["status"],
-        "rows_in": run.get("rows_in"), "rows_accepted": run.get("rows_accepted"),
+        "snapshot": snapshot,
+        "run_id": run["run_id"],
+        "started_at": run["started_at"],
+        "finished_at": run.get("finished_at") or datetime.now(),
+        "status": run["status"],
+        "rows_in": run.get("rows_in"),
+        "rows_accepted": run.get("rows_accepted"),
         "rows_quarantined": run.get("rows_quarantined"),
         "counts": json.dumps(run.get("counts", {}), ensure_ascii=False, sort_keys=True),
         "message": run.get("message"),
@@ -105,7 +119,9 @@ def record_failure(engine: sa.Engine, snapshot: str, run: dict) -> None:
     """Log a failed run in ``pipeline_run`` (no snapshot data changes)."""
     try:
         with engine.begin() as conn:
-            conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, {**run, "status": "failed"})])
+            conn.execute(
+                wh.pipeline_run.insert(), [_run_row(snapshot, {**run, "status": "failed"})]
+            )
     except sa.exc.SQLAlchemyError:
         pass  # the warehouse itself is the problem; the CLI reports the original error
 
@@ -113,7 +129,11 @@ def record_failure(engine: sa.Engine, snapshot: str, run: dict) -> None:
 def published_snapshots(engine: sa.Engine) -> set[str]:
     """Snapshots with a successful run in the warehouse."""
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(wh.pipeline_run.c.snapshot).where(wh.pipeline_run.c.status == "success").distinct())
+        rows = conn.execute(
+            sa.select(wh.pipeline_run.c.snapshot)
+            .where(wh.pipeline_run.c.status == "success")
+            .distinct()
+        )
         return {r[0] for r in rows}
 
 
@@ -121,9 +141,15 @@ def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
     """One snapshot of one table, as polars."""
     table = wh.metadata.tables[name]
     with engine.connect() as conn:
-        rows = conn.execute(sa.select(table).where(table.c.snapshot == snapshot).order_by(*table.columns)).all()
-    return pl.DataFrame([tuple(r) for r in rows], schema=[c.name for c in table.columns], orient="row",
-                        infer_schema_length=None)
+        rows = conn.execute(
+            sa.select(table).where(table.c.snapshot == snapshot).order_by(*table.columns)
+        ).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema=[c.name for c in table.columns],
+        orient="row",
+        infer_schema_length=None,
+    )
 
 
 def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
@@ -131,6 +157,7 @@ def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
     with engine.connect() as conn:
         value = conn.execute(
             sa.select(sa.func.max(wh.pipeline_run.c.snapshot)).where(
-                wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success")
+                wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success"
+            )
         ).scalar()
     return value

@@ -26,21 +26,36 @@ def run_splink(root: Path, month: str) -> dict:
 
     std = standardise(ingest(root / month, "bench").records)
     df = std.select(
-        pl.col("rid").cast(pl.Int64).alias("unique_id"), "source", "source_row",
-        pl.col("uscc"), pl.when(pl.col("org_code") == "").then(None).otherwise(pl.col("org_code")).alias("org_code"),
-        pl.col("name_clean"), pl.when(pl.col("core") == "").then(None).otherwise(pl.col("core")).alias("core"),
-        pl.col("addr_norm"), "phone_hash",
+        pl.col("rid").cast(pl.Int64).alias("unique_id"),
+        "source",
+        "source_row",
+        pl.col("uscc"),
+        pl.when(pl.col("org_code") == "")
+        .then(None)
+        .otherwise(pl.col("org_code"))
+        .alias("org_code"),
+        pl.col("name_clean"),
+        pl.when(pl.col("core") == "").then(None).otherwise(pl.col("core")).alias("core"),
+        pl.col("addr_norm"),
+        "phone_hash",
     ).to_pandas()
     settings = SettingsCreator(
         link_type="dedupe_only",
         comparisons=[
-            cl.ExactMatch("uscc"), cl.ExactMatch("org_code"),
+            cl.ExactMatch("uscc"),
+            cl.ExactMatch("org_code"),
             cl.JaroWinklerAtThresholds("name_clean", [0.95, 0.88]),
             cl.JaroWinklerAtThresholds("core", [0.95, 0.88]),
-            cl.LevenshteinAtThresholds("addr_norm", [1, 3]), cl.ExactMatch("phone_hash"),
+            cl.LevenshteinAtThresholds("addr_norm", [1, 3]),
+            cl.ExactMatch("phone_hash"),
         ],
-        blocking_rules_to_generate_predictions=[block_on("uscc"), block_on("org_code"), block_on("core"),
-                                                block_on("phone_hash"), block_on("addr_norm")],
+        blocking_rules_to_generate_predictions=[
+            block_on("uscc"),
+            block_on("org_code"),
+            block_on("core"),
+            block_on("phone_hash"),
+            block_on("addr_norm"),
+        ],
         retain_intermediate_calculation_columns=False,
     )
     logging.getLogger("splink").setLevel(logging.ERROR)
@@ -52,10 +67,19 @@ def run_splink(root: Path, month: str) -> dict:
     linker.training.estimate_parameters_using_expectation_maximisation(block_on("uscc"))
     pred = linker.inference.predict(threshold_match_probability=0.5)
     pairs = len(pred.as_pandas_dataframe(limit=None)) if hasattr(pred, "as_pandas_dataframe") else 0
-    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(pred, 0.95).as_pandas_dataframe()
+    clusters = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        pred, 0.95
+    ).as_pandas_dataframe()
     seconds = time.perf_counter() - t
     out = pl.from_pandas(clusters[["unique_id", "cluster_id"]]).join(
-        std.select(pl.col("rid").cast(pl.Int64).alias("unique_id"), "source", "source_row"), on="unique_id")
-    out.select("source", "source_row", pl.col("cluster_id").cast(pl.Utf8).alias("enterprise_id")).write_parquet(
-        root / "splink_links.parquet")
-    return {"seconds": seconds, "pairs": pairs, "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+        std.select(pl.col("rid").cast(pl.Int64).alias("unique_id"), "source", "source_row"),
+        on="unique_id",
+    )
+    out.select(
+        "source", "source_row", pl.col("cluster_id").cast(pl.Utf8).alias("enterprise_id")
+    ).write_parquet(root / "splink_links.parquet")
+    return {
+        "seconds": seconds,
+        "pairs": pairs,
+        "peak_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }

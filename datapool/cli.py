@@ -39,22 +39,55 @@ def _snapshot(_ctx, _param, value: str | None) -> str | None:  # noqa: ANN001
 def common(fn):  # noqa: ANN001, ANN201
     """Options shared by the commands that run the pipeline."""
     opts = [
-        click.option("--input", "input_root", type=click.Path(path_type=Path), default=None,
-                     help=f"Input root with one YYYY-MM folder per snapshot [env DATAPOOL_INPUT_ROOT; default {SAMPLES}]."),
-        click.option("--members-url", default=None,
-                     help="SQLAlchemy URL of the union member database, opened read-only "
-                          "[env DATAPOOL_MEMBERS_URL; default sqlite:///<input>/members.sqlite]."),
-        click.option("--warehouse-url", default=None,
-                     help="SQLAlchemy URL of the warehouse [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite]."),
-        click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None,
-                     help="Folder for reports, Data Docs, heat maps and visit sheets [env DATAPOOL_OUT_DIR; default ./out]."),
-        click.option("--grids", "grids_path", type=click.Path(path_type=Path), default=None,
-                     help="Grids GeoJSON [env DATAPOOL_GRIDS_PATH; default <input>/grids.geojson]."),
-        click.option("--threshold", type=click.IntRange(min=0), default=None,
-                     help="Headcount above which an enterprise with no union is a target [default 25]."),
-        click.option("--workers", type=click.IntRange(min=1), default=None,
-                     help="Run on a local Dask cluster with N worker processes (needs the 'dask' extra)."),
-        click.option("--dask-address", default=None, help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786."),
+        click.option(
+            "--input",
+            "input_root",
+            type=click.Path(path_type=Path),
+            default=None,
+            help=f"Input root with one YYYY-MM folder per snapshot [env DATAPOOL_INPUT_ROOT; default {SAMPLES}].",
+        ),
+        click.option(
+            "--members-url",
+            default=None,
+            help="SQLAlchemy URL of the union member database, opened read-only "
+            "[env DATAPOOL_MEMBERS_URL; default sqlite:///<input>/members.sqlite].",
+        ),
+        click.option(
+            "--warehouse-url",
+            default=None,
+            help="SQLAlchemy URL of the warehouse [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Folder for reports, Data Docs, heat maps and visit sheets [env DATAPOOL_OUT_DIR; default ./out].",
+        ),
+        click.option(
+            "--grids",
+            "grids_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Grids GeoJSON [env DATAPOOL_GRIDS_PATH; default <input>/grids.geojson].",
+        ),
+        click.option(
+            "--threshold",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Headcount above which an enterprise with no union is a target [default 25].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Run on a local Dask cluster with N worker processes (needs the 'dask' extra).",
+        ),
+        click.option(
+            "--dask-address",
+            default=None,
+            help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.",
+        ),
         click.option("--quiet", is_flag=True, help="No progress lines."),
         click.option("--verbose", is_flag=True, help="Show Prefect's own log lines."),
     ]
@@ -79,9 +112,21 @@ def _flow(workers: int | None, dask_address: str | None):  # noqa: ANN202
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:
-        raise DatapoolError("Dask runs need the 'dask' extra: pip install 'datapool[dask]'") from None
-    runner = DaskTaskRunner(address=dask_address) if dask_address else DaskTaskRunner(
-        cluster_kwargs={"n_workers": workers, "threads_per_worker": 1, "processes": True, "dashboard_address": None})
+        raise DatapoolError(
+            "Dask runs need the 'dask' extra: pip install 'datapool[dask]'"
+        ) from None
+    runner = (
+        DaskTaskRunner(address=dask_address)
+        if dask_address
+        else DaskTaskRunner(
+            cluster_kwargs={
+                "n_workers": workers,
+                "threads_per_worker": 1,
+                "processes": True,
+                "dashboard_address": None,
+            }
+        )
+    )
     return snapshot_flow.with_options(task_runner=runner), (workers or 2) * 2
 
 
@@ -93,19 +138,32 @@ def run_one(snapshot: str, kw: dict) -> dict:
     as parameters.
     """
     if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
-        click.echo("note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
-                   "(fine for the samples, set your own in production)", err=True)
+        click.echo(
+            "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
+            "(fine for the samples, set your own in production)",
+            err=True,
+        )
     saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
     try:
         for key in ("members_url", "warehouse_url"):
             if kw.get(key):
                 os.environ[f"DATAPOOL_{key.upper()}"] = str(kw[key])
-        cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"), grids_path=kw.get("grids_path"),
-                       threshold=kw.get("threshold"))
+        cfg = from_env(
+            input_root=kw.get("input_root"),
+            out_dir=kw.get("out_dir"),
+            grids_path=kw.get("grids_path"),
+            threshold=kw.get("threshold"),
+        )
         flow, chunks = _flow(kw.get("workers"), kw.get("dask_address"))
-        return flow(snapshot=snapshot, input_root=str(cfg.input_root), out_dir=str(cfg.out_dir),
-                    grids_path=str(cfg.grids_path), threshold=cfg.threshold, score_chunks=chunks,
-                    show_progress=not kw.get("quiet"))
+        return flow(
+            snapshot=snapshot,
+            input_root=str(cfg.input_root),
+            out_dir=str(cfg.out_dir),
+            grids_path=str(cfg.grids_path),
+            threshold=cfg.threshold,
+            score_chunks=chunks,
+            show_progress=not kw.get("quiet"),
+        )
     finally:
         for k, v in saved.items():
             if v is None:
@@ -118,9 +176,11 @@ def _summary(result: dict) -> str:
     files = result["files"]
     rows_in = sum(f["rows_in"] for f in files.values())
     quarantined = sum(f["quarantined"] for f in files.values())
-    return (f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, {quarantined} quarantined; "
-            f"{result['enterprises']} enterprises; {result['targets']} targets in {result['grids_with_targets']} grids; "
-            f"{result['orphans']} orphan union records")
+    return (
+        f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, {quarantined} quarantined; "
+        f"{result['enterprises']} enterprises; {result['targets']} targets in {result['grids_with_targets']} grids; "
+        f"{result['orphans']} orphan union records"
+    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -135,7 +195,11 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--snapshot", callback=_snapshot, help="Month to run, YYYY-MM [default: the latest folder in the input root].")
+@click.option(
+    "--snapshot",
+    callback=_snapshot,
+    help="Month to run, YYYY-MM [default: the latest folder in the input root].",
+)
 @common
 def run(snapshot: str | None, **kw: object) -> None:
     """Run one monthly snapshot end to end and publish it (re-running replaces that month)."""
@@ -147,7 +211,9 @@ def run(snapshot: str | None, **kw: object) -> None:
     snapshot = snapshot or months[-1]
     result = run_one(snapshot, kw)
     click.echo(_summary(result))
-    click.echo(f"warehouse: {redact_url(from_env(warehouse_url=kw.get('warehouse_url'), out_dir=kw.get('out_dir')).warehouse_url)}")
+    click.echo(
+        f"warehouse: {redact_url(from_env(warehouse_url=kw.get('warehouse_url'), out_dir=kw.get('out_dir')).warehouse_url)}"
+    )
     click.echo(f"reports:   {(cfg.out_dir / snapshot).resolve()}")
 
 
@@ -167,14 +233,20 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
 
     if start > end:
         raise click.BadParameter("--from is after --to")
-    cfg = from_env(input_root=kw.get("input_root"), warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
+    cfg = from_env(
+        input_root=kw.get("input_root"),
+        warehouse_url=kw.get("warehouse_url"),
+        out_dir=kw.get("out_dir"),
+    )
     months = [m for m in snapshots_in(cfg.input_root) if start <= m <= end]
     if not months:
         raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
     done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
     for i, month in enumerate(months, start=1):
         if month in done and not force:
-            click.echo(f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)")
+            click.echo(
+                f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)"
+            )
             continue
         try:
             result = run_one(month, kw)
@@ -185,10 +257,22 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
 
 @cli.command()
 @click.option("--snapshot", required=True, callback=_snapshot, help="Month to resolve, YYYY-MM.")
-@click.option("--input", "input_root", type=click.Path(path_type=Path), default=None, help="Input root [default: samples].")
-@click.option("--output", type=click.Path(path_type=Path), required=True, help="CSV to write the links to.")
-@click.option("--previous", type=click.Path(path_type=Path, exists=True), default=None,
-              help="A previous month's links CSV, so enterprise ids carry forward.")
+@click.option(
+    "--input",
+    "input_root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Input root [default: samples].",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), required=True, help="CSV to write the links to."
+)
+@click.option(
+    "--previous",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="A previous month's links CSV, so enterprise ids carry forward.",
+)
 def match(snapshot: str, input_root: Path | None, output: Path, previous: Path | None) -> None:
     """Ingest + resolve one snapshot only; write source,source_row,enterprise_id,rule,score."""
     import polars as pl
@@ -198,19 +282,45 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
 
     cfg = from_env(input_root=input_root)
     ing = ingest(cfg.input_root / snapshot, cfg.hmac_key)
-    prev = pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8}) if previous else None
+    prev = (
+        pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
+        if previous
+        else None
+    )
     res = resolve(ing.records, prev)
     output.parent.mkdir(parents=True, exist_ok=True)
-    res.links.select("source", "source_row", "enterprise_id", "rule", "score", "source_key").write_csv(output)
-    click.echo(f"{snapshot}: {res.links.height} rows -> {res.enterprises.height} enterprises "
-               f"({res.counts['candidate_pairs']} candidate pairs); links in {output}")
+    res.links.select(
+        "source", "source_row", "enterprise_id", "rule", "score", "source_key"
+    ).write_csv(output)
+    click.echo(
+        f"{snapshot}: {res.links.height} rows -> {res.enterprises.height} enterprises "
+        f"({res.counts['candidate_pairs']} candidate pairs); links in {output}"
+    )
 
 
 @cli.command()
-@click.option("--enterprises", type=click.IntRange(min=10), default=5000, show_default=True, help="Enterprises to create.")
-@click.option("--months", default="2025-05,2025-06", show_default=True, help="Comma-separated months, YYYY-MM.")
-@click.option("--out", type=click.Path(path_type=Path), required=True, help="Folder to write the snapshots to.")
-@click.option("--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files).")
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=10),
+    default=5000,
+    show_default=True,
+    help="Enterprises to create.",
+)
+@click.option(
+    "--months",
+    default="2025-05,2025-06",
+    show_default=True,
+    help="Comma-separated months, YYYY-MM.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to write the snapshots to.",
+)
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files)."
+)
 def samples(enterprises: int, months: str, out: Path, seed: int) -> None:
     """Generate messy, truthful sample snapshots (exports, member db, grids, truth/)."""
     from datapool.samples import generate
@@ -224,9 +334,19 @@ def samples(enterprises: int, months: str, out: Path, seed: int) -> None:
 @cli.command()
 @click.argument("enterprise_id")
 @click.option("--snapshot", callback=_snapshot, help="Month [default: the latest published].")
-@click.option("--warehouse-url", default=None, help="Warehouse URL [default: sqlite:///out/warehouse.sqlite].")
-@click.option("--out", "out_dir", type=click.Path(path_type=Path), default=None, help="Output folder of the run.")
-def profile(enterprise_id: str, snapshot: str | None, warehouse_url: str | None, out_dir: Path | None) -> None:
+@click.option(
+    "--warehouse-url", default=None, help="Warehouse URL [default: sqlite:///out/warehouse.sqlite]."
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder of the run.",
+)
+def profile(
+    enterprise_id: str, snapshot: str | None, warehouse_url: str | None, out_dir: Path | None
+) -> None:
     """One enterprise, one file: the fused record, every source row behind it, and why each was linked."""
     from datapool.visits.profile import render_profile
 
@@ -235,9 +355,16 @@ def profile(enterprise_id: str, snapshot: str | None, warehouse_url: str | None,
 
 
 @cli.command()
-@click.option("--cron", default="0 6 2 * *", show_default=True, help="Cron schedule (02 of each month, 06:00).")
+@click.option(
+    "--cron",
+    default="0 6 2 * *",
+    show_default=True,
+    help="Cron schedule (02 of each month, 06:00).",
+)
 @click.option("--name", default="monthly", show_default=True, help="Deployment name.")
-@click.option("--dry-run", is_flag=True, help="Print the deployment (schedule, parameters) and exit.")
+@click.option(
+    "--dry-run", is_flag=True, help="Print the deployment (schedule, parameters) and exit."
+)
 @common
 def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
     """Serve a deployment of the snapshot flow on a monthly cron schedule from this process.
@@ -261,16 +388,40 @@ def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
 
 
 @cli.command()
-@click.option("--enterprises", type=click.IntRange(min=100), default=200_000, show_default=True,
-              help="Enterprises to generate for the matcher benchmark (about 2.5 rows each).")
-@click.option("--reader-rows", type=click.IntRange(min=1000), default=1_000_000, show_default=True,
-              help="Rows of the generated export for the reader benchmark.")
-@click.option("--splink/--no-splink", default=True, help="Also run Splink on the same rows when it is installed.")
-@click.option("--out", type=click.Path(path_type=Path), default=Path("bench-out"), show_default=True,
-              help="Folder for the generated benchmark inputs (reused when present).")
-@click.option("--repeat", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Run the matcher (and Splink, taking turns) this many times and print the medians: "
-                   "on a machine whose speed varies, one run's ratio says little.")
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=100),
+    default=200_000,
+    show_default=True,
+    help="Enterprises to generate for the matcher benchmark (about 2.5 rows each).",
+)
+@click.option(
+    "--reader-rows",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Rows of the generated export for the reader benchmark.",
+)
+@click.option(
+    "--splink/--no-splink",
+    default=True,
+    help="Also run Splink on the same rows when it is installed.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("bench-out"),
+    show_default=True,
+    help="Folder for the generated benchmark inputs (reused when present).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the matcher (and Splink, taking turns) this many times and print the medians: "
+    "on a machine whose speed varies, one run's ratio says little.",
+)
 def bench(enterprises: int, reader_rows: int, splink: bool, out: Path, repeat: int) -> None:
     """Benchmarks: reader throughput and matcher speed/memory/quality (vs Splink when installed)."""
     from datapool.bench import run_bench

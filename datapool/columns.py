@@ -8,7 +8,9 @@ import numpy as np
 import polars as pl
 
 
-def where(values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]) -> pl.Series:
+def where(
+    values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]
+) -> pl.Series:
     """``values`` with ``change`` applied to the values where ``mask`` holds; the others are not read.
 
     The cheap test picks the few values an expensive rewrite can change (most values pass untouched).
@@ -51,5 +53,7 @@ def dedupe_by_join(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """:func:`dedupe` by a join on the strings (exact, slower)."""
     once = values.unique()
     index = pl.DataFrame({"v": once, "_ix": pl.int_range(len(once), dtype=pl.UInt32, eager=True)})
-    at = pl.DataFrame({"v": values}).join(index, on="v", how="left", nulls_equal=True, maintain_order="left")
+    at = pl.DataFrame({"v": values}).join(
+        index, on="v", how="left", nulls_equal=True, maintain_order="left"
+    )
     return once, at.get_column("_ix")

@@ -44,7 +44,9 @@ class Settings:
     def resolved(self) -> Settings:
         """Fill defaults that depend on other fields."""
         members = self.members_url or f"sqlite:///{(self.input_root / 'members.sqlite').resolve()}"
-        warehouse = self.warehouse_url or f"sqlite:///{(self.out_dir / 'warehouse.sqlite').resolve()}"
+        warehouse = (
+            self.warehouse_url or f"sqlite:///{(self.out_dir / 'warehouse.sqlite').resolve()}"
+        )
         grids = self.grids_path or self.input_root / "grids.geojson"
         return replace(self, members_url=members, warehouse_url=warehouse, grids_path=grids)
 

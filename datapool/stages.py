@@ -49,8 +49,13 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
     spec = next(s for s in SPECS if s.source == source)
     path = find_export(snapshot_dir, spec)
     if path is None:
-        log.warning("%s: no %s export this month (looked for %s.{%s}); going on without it",
-                    snapshot_dir.name, source, spec.stem, ",".join(spec.formats))
+        log.warning(
+            "%s: no %s export this month (looked for %s.{%s}); going on without it",
+            snapshot_dir.name,
+            source,
+            spec.stem,
+            ",".join(spec.formats),
+        )
         return None
     return read_export(path, spec, hmac_key)
 
@@ -63,9 +68,16 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
             missing.append(source)
             continue
         recs.append((source, conform(r.records, RECORD_SCHEMA)))
-        quars.append(conform(r.quarantine.with_columns(pl.lit(source).alias("source")), QUARANTINE_SCHEMA))
-        files[source] = {"file": str(r.path), "encoding": r.encoding, "rows_in": r.rows_in,
-                         "accepted": r.records.height, "quarantined": r.quarantine.height}
+        quars.append(
+            conform(r.quarantine.with_columns(pl.lit(source).alias("source")), QUARANTINE_SCHEMA)
+        )
+        files[source] = {
+            "file": str(r.path),
+            "encoding": r.encoding,
+            "rows_in": r.rows_in,
+            "accepted": r.records.height,
+            "quarantined": r.quarantine.height,
+        }
     if not recs:
         raise InputError("no agency export found in the snapshot folder: nothing to pool")
     # stacked in source order (each export's rows are in row order), as matching wants them, and in one
@@ -81,23 +93,40 @@ def ingest(snapshot_dir: Path, hmac_key: str) -> Ingested:
     return combine({s.source: read_source(snapshot_dir, s.source, hmac_key) for s in SPECS})
 
 
-def validate(ing: Ingested, res: Resolution, docs_dir: Path, today: date | None = None) -> pl.DataFrame:
+def validate(
+    ing: Ingested, res: Resolution, docs_dir: Path, today: date | None = None
+) -> pl.DataFrame:
     """Run every suite; raises ValidationFailed on a critical failure. Returns the results table."""
     today = today or date.today()
     v = ex.Validator(docs_dir)
     for source in sorted(ing.files):
-        v.run(source, ex.source_frame(ing.records.filter(pl.col("source") == source), today), ex.source_checks(source))
+        v.run(
+            source,
+            ex.source_frame(ing.records.filter(pl.col("source") == source), today),
+            ex.source_checks(source),
+        )
     v.run("enterprise", ex.pool_frame(res.enterprises, res.std, res.links), ex.pool_checks())
     v.run("enterprise_link", ex.links_frame(res.links), ex.links_checks(ing.records.height))
-    acct = pl.DataFrame([{"source": s, "balanced": f["rows_in"] == f["accepted"] + f["quarantined"]}
-                         for s, f in sorted(ing.files.items())])
+    acct = pl.DataFrame(
+        [
+            {"source": s, "balanced": f["rows_in"] == f["accepted"] + f["quarantined"]}
+            for s, f in sorted(ing.files.items())
+        ]
+    )
     v.run("accounting", acct, ex.accounting_checks())
     v.raise_for_critical()
     return v.table()
 
 
-def cover(res: Resolution, orgs: pl.DataFrame, members: pl.DataFrame, snapshot: str, threshold: int,
-          hmac_key: str, previous_coverage: pl.DataFrame | None) -> tuple[Coverage, pl.DataFrame]:
+def cover(
+    res: Resolution,
+    orgs: pl.DataFrame,
+    members: pl.DataFrame,
+    snapshot: str,
+    threshold: int,
+    hmac_key: str,
+    previous_coverage: pl.DataFrame | None,
+) -> tuple[Coverage, pl.DataFrame]:
     """The member-database diff and the month's changes."""
     cov = diff_members(res, orgs, members, snapshot, threshold, hmac_key)
     return cov, month_changes(cov.coverage, previous_coverage, threshold)
@@ -113,15 +142,31 @@ class VisitPlan:
     files: list[Path]
 
 
-def plan_visits(res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, out_dir: Path) -> VisitPlan:
+def plan_visits(
+    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, out_dir: Path
+) -> VisitPlan:
     """Place enterprises in grids, order each grid's targets into a route, write map and sheets."""
     placement = place(res.enterprises, grids)
     ents = res.enterprises.join(placement, on="enterprise_id")
-    targets = ents.join(cov.coverage.filter(pl.col("target")).select("enterprise_id"), on="enterprise_id") \
-        .filter(pl.col("grid_id").is_not_null())
+    targets = ents.join(
+        cov.coverage.filter(pl.col("target")).select("enterprise_id"), on="enterprise_id"
+    ).filter(pl.col("grid_id").is_not_null())
     centroids = {g.grid_id: (g.geometry.centroid.x, g.geometry.centroid.y) for g in grids}
-    ordered, stats = order_targets(targets.select("enterprise_id", "grid_id", "name", "address", "headcount",
-                                                  "headcount_source", "sources", "lon", "lat", "grid_method"), centroids)
+    ordered, stats = order_targets(
+        targets.select(
+            "enterprise_id",
+            "grid_id",
+            "name",
+            "address",
+            "headcount",
+            "headcount_source",
+            "sources",
+            "lon",
+            "lat",
+            "grid_method",
+        ),
+        centroids,
+    )
     folder = out_dir / snapshot
     html, png = folder / "heatmap.html", folder / "heatmap.png"
     heatmap_html(grids, ordered, snapshot, html)
@@ -130,14 +175,42 @@ def plan_visits(res: Resolution, cov: Coverage, grids: list[GridShape], snapshot
     return VisitPlan(placement, ordered, stats, [html, png, *sheets])
 
 
-def warehouse_tables(ing: Ingested, res: Resolution, placement: pl.DataFrame, cov: Coverage, changes: pl.DataFrame,
-                     plan: VisitPlan, validation: pl.DataFrame) -> dict[str, pl.DataFrame]:
+def warehouse_tables(
+    ing: Ingested,
+    res: Resolution,
+    placement: pl.DataFrame,
+    cov: Coverage,
+    changes: pl.DataFrame,
+    plan: VisitPlan,
+    validation: pl.DataFrame,
+) -> dict[str, pl.DataFrame]:
     """The snapshot's rows for every warehouse table."""
     return {
-        "source_record": res.std.select("source", "source_row", "source_key", "id_clean", "id_kind", "uscc", "uscc_valid",
-                                        "org_code", "regno", "name", "name_clean", "kind", "status", "active", "address",
-                                        "industry", "headcount", "founded_on", "lon", "lat", "phone_hash", "account",
-                                        "extra"),
+        "source_record": res.std.select(
+            "source",
+            "source_row",
+            "source_key",
+            "id_clean",
+            "id_kind",
+            "uscc",
+            "uscc_valid",
+            "org_code",
+            "regno",
+            "name",
+            "name_clean",
+            "kind",
+            "status",
+            "active",
+            "address",
+            "industry",
+            "headcount",
+            "founded_on",
+            "lon",
+            "lat",
+            "phone_hash",
+            "account",
+            "extra",
+        ),
         "quarantine": ing.quarantine.sort("source", "source_row"),
         "enterprise_link": res.links,
         "enterprise": res.enterprises.join(placement, on="enterprise_id", how="left"),
@@ -145,8 +218,16 @@ def warehouse_tables(ing: Ingested, res: Resolution, placement: pl.DataFrame, co
         "union_orphan": cov.orphans,
         "union_change": changes,
         "member_link": cov.member_links,
-        "visit_target": plan.targets.select("enterprise_id", "grid_id", "route_order", "headcount", "name", "address",
-                                            "distance_to_next_m", pl.col("grid_method").alias("placed_by")),
+        "visit_target": plan.targets.select(
+            "enterprise_id",
+            "grid_id",
+            "route_order",
+            "headcount",
+            "name",
+            "address",
+            "distance_to_next_m",
+            pl.col("grid_method").alias("placed_by"),
+        ),
         "validation_result": validation,
     }
 
@@ -156,4 +237,6 @@ def previous_state(engine, snapshot: str) -> tuple[pl.DataFrame | None, pl.DataF
     prev = warehouse.previous_snapshot(engine, snapshot)
     if prev is None:
         return None, None
-    return warehouse.read_table(engine, "enterprise_link", prev), warehouse.read_table(engine, "union_coverage", prev)
+    return warehouse.read_table(engine, "enterprise_link", prev), warehouse.read_table(
+        engine, "union_coverage", prev
+    )

@@ -28,28 +28,51 @@ def previous_month(today: date | None = None) -> str:
 
 
 @flow(name="datapool-monthly", flow_run_name="monthly-{snapshot}")
-def monthly_flow(snapshot: str = "", input_root: str | None = None, members_url: str | None = None,
-                 warehouse_url: str | None = None, out_dir: str | None = None, threshold: int | None = None) -> dict:
+def monthly_flow(
+    snapshot: str = "",
+    input_root: str | None = None,
+    members_url: str | None = None,
+    warehouse_url: str | None = None,
+    out_dir: str | None = None,
+    threshold: int | None = None,
+) -> dict:
     """Scheduled entry point: runs the snapshot flow for ``snapshot`` or, when empty, the previous month."""
-    return snapshot_flow(snapshot=snapshot or previous_month(), input_root=input_root, members_url=members_url,
-                         warehouse_url=warehouse_url, out_dir=out_dir, threshold=threshold)
+    return snapshot_flow(
+        snapshot=snapshot or previous_month(),
+        input_root=input_root,
+        members_url=members_url,
+        warehouse_url=warehouse_url,
+        out_dir=out_dir,
+        threshold=threshold,
+    )
 
 
 def _parameters(kw: dict) -> dict:
-    params = {"input_root": kw.get("input_root"), "out_dir": kw.get("out_dir"), "threshold": kw.get("threshold")}
+    params = {
+        "input_root": kw.get("input_root"),
+        "out_dir": kw.get("out_dir"),
+        "threshold": kw.get("threshold"),
+    }
     # URLs may carry credentials: leave them to DATAPOOL_* variables of the serving process, not parameters.
     return {k: str(v) if k != "threshold" else v for k, v in params.items() if v is not None}
 
 
 def build_deployment(name: str, cron: str, kw: dict):  # noqa: ANN201
     """The RunnerDeployment that ``serve`` runs (also what tests inspect)."""
-    return monthly_flow.to_deployment(name=name, cron=cron, parameters=_parameters(kw),
-                                      description="datapool monthly snapshot", tags=["datapool", "monthly"])
+    return monthly_flow.to_deployment(
+        name=name,
+        cron=cron,
+        parameters=_parameters(kw),
+        description="datapool monthly snapshot",
+        tags=["datapool", "monthly"],
+    )
 
 
 def serve_deployment(name: str, cron: str, kw: dict) -> None:
     """Serve the deployment from this process until interrupted."""
-    monthly_flow.serve(name=name, cron=cron, parameters=_parameters(kw), tags=["datapool", "monthly"])
+    monthly_flow.serve(
+        name=name, cron=cron, parameters=_parameters(kw), tags=["datapool", "monthly"]
+    )
 
 
 def _free_port() -> int:
@@ -66,9 +89,12 @@ def ensure_api(say: Callable[[str], None]) -> subprocess.Popen | None:
     port = _free_port()
     exe = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     say(f"PREFECT_API_URL is not set: starting a local Prefect server on http://127.0.0.1:{port}")
-    proc = subprocess.Popen([exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)  # outlives a Ctrl-C to the group long enough to shut down
+    proc = subprocess.Popen(
+        [exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # outlives a Ctrl-C to the group long enough to shut down
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + 60
     import urllib.request

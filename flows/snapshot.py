@@ -48,7 +48,12 @@ def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
-IO = {"retries": 2, "retry_delay_seconds": [1, 4], "cache_policy": NO_CACHE, "retry_condition_fn": _no_retry_on_user_error}
+IO = {
+    "retries": 2,
+    "retry_delay_seconds": [1, 4],
+    "cache_policy": NO_CACHE,
+    "retry_condition_fn": _no_retry_on_user_error,
+}
 CPU = {"cache_policy": NO_CACHE}
 
 
@@ -65,9 +70,14 @@ class _UserErrorsWithoutTraceback(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if record.exc_info and isinstance(record.exc_info[1], DatapoolError):
             return False
-        if any(isinstance(a, DatapoolError) for a in (record.args if isinstance(record.args, tuple) else ())):
+        if any(
+            isinstance(a, DatapoolError)
+            for a in (record.args if isinstance(record.args, tuple) else ())
+        ):
             return False
-        return not (record.levelno >= logging.ERROR and any(n in str(record.msg) for n in self.names))
+        return not (
+            record.levelno >= logging.ERROR and any(n in str(record.msg) for n in self.names)
+        )
 
 
 def _quiet_user_errors() -> None:
@@ -154,15 +164,31 @@ def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
 
 
 @flow(name="datapool-snapshot", flow_run_name="snapshot-{snapshot}", log_prints=False)
-def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str | None = None,
-                  warehouse_url: str | None = None, out_dir: str | None = None, grids_path: str | None = None,
-                  threshold: int | None = None, score_chunks: int = 1, show_progress: bool = False) -> dict:
+def snapshot_flow(
+    snapshot: str,
+    input_root: str | None = None,
+    members_url: str | None = None,
+    warehouse_url: str | None = None,
+    out_dir: str | None = None,
+    grids_path: str | None = None,
+    threshold: int | None = None,
+    score_chunks: int = 1,
+    show_progress: bool = False,
+) -> dict:
     """Build, check and publish one monthly snapshot; returns the run's counts."""
     _quiet_user_errors()
-    cfg = from_env(input_root=Path(input_root) if input_root else None, members_url=members_url,
-                   warehouse_url=warehouse_url, out_dir=Path(out_dir) if out_dir else None,
-                   grids_path=Path(grids_path) if grids_path else None, threshold=threshold)
-    run = {"run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}", "started_at": datetime.now()}
+    cfg = from_env(
+        input_root=Path(input_root) if input_root else None,
+        members_url=members_url,
+        warehouse_url=warehouse_url,
+        out_dir=Path(out_dir) if out_dir else None,
+        grids_path=Path(grids_path) if grids_path else None,
+        threshold=threshold,
+    )
+    run = {
+        "run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}",
+        "started_at": datetime.now(),
+    }
     say = lambda m: progress(f"{snapshot}: {m}", show_progress)  # noqa: E731
     logger = get_run_logger()
     try:
@@ -192,28 +218,46 @@ def snapshot_flow(snapshot: str, input_root: str | None = None, members_url: str
         docs = cfg.out_dir / snapshot / "data_docs"
         validation = validate_task(ing, res, str(docs))
         say("diffing against the member database")
-        cov, changes = cover_task(res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov)
+        cov, changes = cover_task(
+            res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
+        )
         say("planning visits")
         plan = visits_task(res, cov, grids, snapshot, str(cfg.out_dir))
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         counts = _counts(ing, res, cov, plan, validation, changes)
-        run.update(status="success", rows_in=ing.rows_in, rows_accepted=ing.records.height,
-                   rows_quarantined=ing.quarantine.height, counts=counts, finished_at=datetime.now(),
-                   message=f"published in {time.perf_counter() - t0:.1f}s")
+        run.update(
+            status="success",
+            rows_in=ing.rows_in,
+            rows_accepted=ing.records.height,
+            rows_quarantined=ing.quarantine.height,
+            counts=counts,
+            finished_at=datetime.now(),
+            message=f"published in {time.perf_counter() - t0:.1f}s",
+        )
         say("publishing to the warehouse")
         publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout)
-        _artifacts(snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids})
+        _artifacts(
+            snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids}
+        )
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
         return {"snapshot": snapshot, **counts}
     except Exception as exc:
-        _record_failure(cfg, snapshot, run, str(exc) if isinstance(exc, DatapoolError) else f"{type(exc).__name__}: {exc}")
+        _record_failure(
+            cfg,
+            snapshot,
+            run,
+            str(exc) if isinstance(exc, DatapoolError) else f"{type(exc).__name__}: {exc}",
+        )
         raise
 
 
 def _record_failure(cfg, snapshot: str, run: dict, message: str) -> None:  # noqa: ANN001
     try:
-        warehouse.record_failure(warehouse.engine_for(cfg.warehouse_url, cfg.lock_timeout), snapshot,
-                                 {**run, "message": message[:2000], "finished_at": datetime.now()})
+        warehouse.record_failure(
+            warehouse.engine_for(cfg.warehouse_url, cfg.lock_timeout),
+            snapshot,
+            {**run, "message": message[:2000], "finished_at": datetime.now()},
+        )
     except DatapoolError:
         pass
 
@@ -223,44 +267,92 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
     warnings = validation.filter(~pl.col("success")).height if validation.height else 0
     placed = plan.placement.filter(pl.col("grid_id").is_not_null()).height
     return {
-        "files": ing.files, "missing_sources": ing.missing, **res.counts, "links_by_rule": rules,
-        "validation_warnings": warnings, "targets": int(cov.coverage["target"].sum()),
-        "covered": int(cov.coverage["covered"].sum()), "orphans": cov.orphans.height,
-        "placed": placed, "unplaced": plan.placement.height - placed,
-        "grids_with_targets": plan.targets.select("grid_id").n_unique() if plan.targets.height else 0,
+        "files": ing.files,
+        "missing_sources": ing.missing,
+        **res.counts,
+        "links_by_rule": rules,
+        "validation_warnings": warnings,
+        "targets": int(cov.coverage["target"].sum()),
+        "covered": int(cov.coverage["covered"].sum()),
+        "orphans": cov.orphans.height,
+        "placed": placed,
+        "unplaced": plan.placement.height - placed,
+        "grids_with_targets": plan.targets.select("grid_id").n_unique()
+        if plan.targets.height
+        else 0,
         "route_m": round(sum(s["route_m"] for s in plan.route_stats.values())),
         "unordered_m": round(sum(s["unordered_m"] for s in plan.route_stats.values())),
         "route_saving_grids_3plus": _mean_saving(plan.route_stats, 3),
         "route_saving_grids_4plus": _mean_saving(plan.route_stats, 4),
-        "changes": dict(changes.group_by("change").len().sort("change").iter_rows()) if changes.height else {},
+        "changes": dict(changes.group_by("change").len().sort("change").iter_rows())
+        if changes.height
+        else {},
     }
 
 
 def _mean_saving(stats: dict, min_stops: int) -> float | None:
     """Mean per-grid saving of the route over the unordered list, over grids with ``min_stops`` or more."""
-    savings = [1 - v["route_m"] / v["unordered_m"] for v in stats.values()
-               if v["stops"] >= min_stops and v["unordered_m"] > 0]
+    savings = [
+        1 - v["route_m"] / v["unordered_m"]
+        for v in stats.values()
+        if v["stops"] >= min_stops and v["unordered_m"] > 0
+    ]
     return round(sum(savings) / len(savings), 4) if savings else None
 
 
 def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  # noqa: ANN001
     key = f"datapool-{snapshot}".replace("_", "-").lower()
-    lines = [f"# datapool snapshot {snapshot}", "", "| source | rows in | accepted | quarantined |", "|---|---|---|---|"]
-    lines += [f"| {s} | {f['rows_in']} | {f['accepted']} | {f['quarantined']} |" for s, f in sorted(ing.files.items())]
+    lines = [
+        f"# datapool snapshot {snapshot}",
+        "",
+        "| source | rows in | accepted | quarantined |",
+        "|---|---|---|---|",
+    ]
+    lines += [
+        f"| {s} | {f['rows_in']} | {f['accepted']} | {f['quarantined']} |"
+        for s, f in sorted(ing.files.items())
+    ]
     lines += [f"| (missing) {s} | 0 | 0 | 0 |" for s in ing.missing]
-    lines += ["", f"**Enterprises:** {res.enterprises.height} · **candidate pairs:** {res.counts['candidate_pairs']}",
-              "", "Links by rule: " + ", ".join(f"{k} {v}" for k, v in counts["links_by_rule"].items()),
-              "", f"**Validation:** {'all passed' if not counts['validation_warnings'] else str(counts['validation_warnings']) + ' warnings'}",
-              "", f"**Targets:** {counts['targets']} · covered {counts['covered']} · orphan union records {counts['orphans']}",
-              "", "| street | targets |", "|---|---|"]
+    lines += [
+        "",
+        f"**Enterprises:** {res.enterprises.height} · **candidate pairs:** {res.counts['candidate_pairs']}",
+        "",
+        "Links by rule: " + ", ".join(f"{k} {v}" for k, v in counts["links_by_rule"].items()),
+        "",
+        f"**Validation:** {'all passed' if not counts['validation_warnings'] else str(counts['validation_warnings']) + ' warnings'}",
+        "",
+        f"**Targets:** {counts['targets']} · covered {counts['covered']} · orphan union records {counts['orphans']}",
+        "",
+        "| street | targets |",
+        "|---|---|",
+    ]
     if plan.targets.height:
-        streets = (plan.targets.select(pl.col("grid_id").replace_strict(street_of, default="?").alias("street"))
-                   .group_by("street").len().sort(["len", "street"], descending=[True, False]))
+        streets = (
+            plan.targets.select(
+                pl.col("grid_id").replace_strict(street_of, default="?").alias("street")
+            )
+            .group_by("street")
+            .len()
+            .sort(["len", "street"], descending=[True, False])
+        )
         lines += [f"| {t} | {n} |" for t, n in streets.iter_rows()]
-    create_markdown_artifact("\n".join(lines), key=key, description=f"datapool run summary {snapshot}")
-    top = plan.targets.sort("headcount", descending=True).head(20).select("enterprise_id", "name", "grid_id", "headcount")
-    create_table_artifact(top.to_dicts(), key=f"{key}-top-targets", description="largest targets without a union")
+    create_markdown_artifact(
+        "\n".join(lines), key=key, description=f"datapool run summary {snapshot}"
+    )
+    top = (
+        plan.targets.sort("headcount", descending=True)
+        .head(20)
+        .select("enterprise_id", "name", "grid_id", "headcount")
+    )
+    create_table_artifact(
+        top.to_dicts(), key=f"{key}-top-targets", description="largest targets without a union"
+    )
     folder = (out_dir / snapshot).resolve()
-    create_link_artifact(f"file://{folder / 'heatmap.html'}", link_text="heat map", key=f"{key}-heatmap")
-    create_link_artifact(f"file://{folder / 'data_docs' / 'index.html'}", link_text="validation data docs",
-                         key=f"{key}-data-docs")
+    create_link_artifact(
+        f"file://{folder / 'heatmap.html'}", link_text="heat map", key=f"{key}-heatmap"
+    )
+    create_link_artifact(
+        f"file://{folder / 'data_docs' / 'index.html'}",
+        link_text="validation data docs",
+        key=f"{key}-data-docs",
+    )

@@ -12,7 +12,13 @@ from datapool.matching.names import fold_series
 
 _PREFIX_PATTERN = "^(?:江西省|赣州市|赣县区|赣县|江西)+"  # alternatives in the order they are tried
 _KEEP = "江西赣县经济开发区"  # starts like a prefix, but is a town
-_TOWN_ALIASES = {"赣县经开区": _KEEP, "赣县经济开发区": _KEEP, "经济开发区": _KEEP, _KEEP: _KEEP, "经开区": _KEEP}
+_TOWN_ALIASES = {
+    "赣县经开区": _KEEP,
+    "赣县经济开发区": _KEEP,
+    "经济开发区": _KEEP,
+    _KEEP: _KEEP,
+    "经开区": _KEEP,
+}
 _HAN = r"\x{4e00}-\x{9fff}"
 _TOWN_PATTERN = rf"^(江西赣县经济开发区|赣县经开区|赣县经济开发区|经济开发区|经开区|[{_HAN}]{{1,4}}?(?:镇|乡|街道))"
 _COMMUNITY_PATTERN = rf"^([{_HAN}\d]{{1,6}}?(?:社区|村|居委会))"
@@ -35,16 +41,26 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
     df = pl.DataFrame({"text": texts})
     # each part is extracted once (a column), then cut off the front of the text
     df = df.with_columns(c("text").str.extract(_TOWN_PATTERN, 1).alias("_part"))
-    df = df.with_columns(c("_part").replace(_TOWN_ALIASES).fill_null("").alias("town"),
-                         c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"))
+    df = df.with_columns(
+        c("_part").replace(_TOWN_ALIASES).fill_null("").alias("town"),
+        c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"),
+    )
     df = df.with_columns(c("text").str.extract(_COMMUNITY_PATTERN, 1).alias("_part"))
-    df = df.with_columns(c("_part").fill_null("").alias("community"),
-                         c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"))
+    df = df.with_columns(
+        c("_part").fill_null("").alias("community"),
+        c("text").str.slice(c("_part").str.len_chars().fill_null(0)).alias("text"),
+    )
     road = df.select(c("text").str.extract_groups(_ROAD_PATTERN)).to_series().struct.unnest()
-    df = df.with_columns(road["1"].fill_null("").alias("road"), road["2"].fill_null("").alias("road_no"))
+    df = df.with_columns(
+        road["1"].fill_null("").alias("road"), road["2"].fill_null("").alias("road_no")
+    )
     return df.with_columns(
-        (c("town") + c("community") + pl.when(c("road") != "").then(c("road") + c("road_no")).otherwise(c("text")))
-        .alias("addr_norm")).select(*ADDRESS_FIELDS)
+        (
+            c("town")
+            + c("community")
+            + pl.when(c("road") != "").then(c("road") + c("road_no")).otherwise(c("text"))
+        ).alias("addr_norm")
+    ).select(*ADDRESS_FIELDS)
 
 
 def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataFrame:
@@ -58,7 +74,9 @@ def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataF
     """
     values = addresses.cast(pl.Utf8)
     values = values if distinct else values.unique(maintain_order=True)
-    return pl.concat([values.alias("address").to_frame(), parse_texts(address_texts(values))], how="horizontal")
+    return pl.concat(
+        [values.alias("address").to_frame(), parse_texts(address_texts(values))], how="horizontal"
+    )
 
 
 def parse_address(raw: str | None) -> tuple[str, str, str, str, str]:

@@ -26,8 +26,16 @@ from datapool.matching.standardise import EMPTY_KEY, hash_key
 MAX_BLOCK = 60
 WEAK_BLOCK = 15  # address and 字号@town keys: shared by neighbours, so a big block says little
 # namespace -> the column(s) it keys on; the namespace's index seeds the key's hash
-_SPECS = (("u", ("uscc",)), ("o", ("org_code",)), ("r", ("regno_valid",)), ("n", ("core_key_h",)),
-          ("n", ("former_key_h",)), ("b", ("brand_key_h", "town_h")), ("p", ("phone_hash",)), ("a", ("addr_key_h",)))
+_SPECS = (
+    ("u", ("uscc",)),
+    ("o", ("org_code",)),
+    ("r", ("regno_valid",)),
+    ("n", ("core_key_h",)),
+    ("n", ("former_key_h",)),
+    ("b", ("brand_key_h", "town_h")),
+    ("p", ("phone_hash",)),
+    ("a", ("addr_key_h",)),
+)
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many
 WEAK = ("a", "b")
@@ -44,13 +52,23 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
     frames, namespaces = [], set(namespaces)
     for ns, cols in (spec for spec in _SPECS if spec[0] in namespaces):
         # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key either way
-        present = pl.all_horizontal([pl.col(c).is_not_null() & (pl.col(c) != (EMPTY_KEY if c.endswith("_h") else ""))
-                                     for c in cols])
+        present = pl.all_horizontal(
+            [
+                pl.col(c).is_not_null() & (pl.col(c) != (EMPTY_KEY if c.endswith("_h") else ""))
+                for c in cols
+            ]
+        )
         value = pl.col(cols[0]) if len(cols) == 1 else pl.struct(cols)
-        frames.append(std.select(  # select, then filter: never copy the other columns of std
-            "rid", pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
-            value.hash(seed=_NAMESPACES.index(ns)).alias("key"), present.alias("_present"))
-            .filter("_present").drop("_present"))
+        frames.append(
+            std.select(  # select, then filter: never copy the other columns of std
+                "rid",
+                pl.lit(_NAMESPACES.index(ns), dtype=pl.UInt8).alias("ns"),
+                value.hash(seed=_NAMESPACES.index(ns)).alias("key"),
+                present.alias("_present"),
+            )
+            .filter("_present")
+            .drop("_present")
+        )
     return pl.concat(frames)
 
 
@@ -68,17 +86,27 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     """
     # each record's code: its hash made odd, 0 for none (two codes whose hashes that makes equal are
     # only paired, then vetoed in scoring)
-    org = std.select(pl.when(pl.col("org_strong") != "").then(hash_key("org_strong") | 1).otherwise(0)).to_series()
+    org = std.select(
+        pl.when(pl.col("org_strong") != "").then(hash_key("org_strong") | 1).otherwise(0)
+    ).to_series()
     with ThreadPoolExecutor(max_workers=len(_GROUPS)) as pool:
-        parts = [p for group in pool.map(lambda g: _group_pairs(std, org, g, max_block), _GROUPS) for p in group]
+        parts = [
+            p
+            for group in pool.map(lambda g: _group_pairs(std, org, g, max_block), _GROUPS)
+            for p in group
+        ]
     # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
     packed = (pl.concat(parts, rechunk=True) if parts else pl.Series([], dtype=pl.UInt64)).sort()
     del parts
     packed = packed.filter(packed.diff().fill_null(1) != 0)
-    return pl.DataFrame({"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)})
+    return pl.DataFrame(
+        {"rid_a": (packed // _SHIFT).cast(pl.UInt32), "rid_b": (packed % _SHIFT).cast(pl.UInt32)}
+    )
 
 
-def _group_pairs(std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...], max_block: int) -> list[pl.Series]:
+def _group_pairs(
+    std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...], max_block: int
+) -> list[pl.Series]:
     """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a time
     (``org``: each record's code, see :func:`candidate_pairs`).
 
@@ -89,26 +117,47 @@ def _group_pairs(std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...],
     for ns in namespaces:
         keys = block_keys(std, (ns,)).select("key", "rid").sort("key")
         key = keys.get_column("key").to_numpy()
-        starts = np.flatnonzero(np.r_[True, key[1:] != key[:-1]]) if len(key) else np.zeros(0, dtype=np.int64)
+        starts = (
+            np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            if len(key)
+            else np.zeros(0, dtype=np.int64)
+        )
         sizes = np.diff(np.r_[starts, len(keys)])
         del key
         rid = keys.get_column("rid")
         del keys  # only the row ids (and block bounds) are needed from here
-        code = org.gather(rid)  # a block's rows side by side: the look-ups in _block_pairs stay in cache
-        limit = len(std) if ns in NEVER_DROPPED else WEAK_BLOCK if ns in WEAK else max(max_block, WEAK_BLOCK)
+        code = org.gather(
+            rid
+        )  # a block's rows side by side: the look-ups in _block_pairs stay in cache
+        limit = (
+            len(std)
+            if ns in NEVER_DROPPED
+            else WEAK_BLOCK
+            if ns in WEAK
+            else max(max_block, WEAK_BLOCK)
+        )
         keep = (sizes > 1) & (sizes <= limit)
         starts, sizes = starts[keep], sizes[keep]
         # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
-        bounds = np.r_[0, np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1, len(sizes)]
-        parts += [_block_pairs(rid, code, starts[i:j], sizes[i:j]) for i, j in zip(bounds[:-1], bounds[1:], strict=True)
-                  if j > i]
+        bounds = np.r_[
+            0,
+            np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1,
+            len(sizes),
+        ]
+        parts += [
+            _block_pairs(rid, code, starts[i:j], sizes[i:j])
+            for i, j in zip(bounds[:-1], bounds[1:], strict=True)
+            if j > i
+        ]
     return parts
 
 
 PAIR_BATCH = 4_000_000
 
 
-def _block_pairs(rid: pl.Series, code: pl.Series, starts: np.ndarray, sizes: np.ndarray) -> pl.Series:
+def _block_pairs(
+    rid: pl.Series, code: pl.Series, starts: np.ndarray, sizes: np.ndarray
+) -> pl.Series:
     """The pairs inside each block, packed as ``rid_a * 2^32 + rid_b`` (a < b), distinct within the batch.
 
     The row at place r of a block pairs with the rows after it, unless both carry a ``code``
@@ -116,19 +165,33 @@ def _block_pairs(rid: pl.Series, code: pl.Series, starts: np.ndarray, sizes: np.
     next batch (numpy's temporaries went back to the system each time).
     """
     ends = pl.Series(starts + sizes, dtype=pl.UInt32)
-    rows = pl.DataFrame({"start": pl.Series(starts, dtype=pl.UInt32), "end": ends}).select(
-        pl.int_ranges("start", "end", dtype=pl.UInt32).alias("row"), "end").explode("row")
-    pairs = rows.select("row", pl.int_ranges(pl.col("row") + 1, "end", dtype=pl.UInt32).alias("other")) \
-        .explode("other").drop_nulls("other")
+    rows = (
+        pl.DataFrame({"start": pl.Series(starts, dtype=pl.UInt32), "end": ends})
+        .select(pl.int_ranges("start", "end", dtype=pl.UInt32).alias("row"), "end")
+        .explode("row")
+    )
+    pairs = (
+        rows.select("row", pl.int_ranges(pl.col("row") + 1, "end", dtype=pl.UInt32).alias("other"))
+        .explode("other")
+        .drop_nulls("other")
+    )
     del rows
     # a block's rows sit side by side in ``code``: these look-ups stay in cache, unlike the rids'
     ca, cb = code.gather(pairs.get_column("row")), code.gather(pairs.get_column("other"))
     pairs = pairs.filter((ca == 0) | (cb == 0) | (ca == cb))
     del ca, cb
-    ab = pairs.select(a=rid.gather(pairs.get_column("row")).cast(pl.UInt64), b=rid.gather(pairs.get_column("other")).cast(pl.UInt64))
+    ab = pairs.select(
+        a=rid.gather(pairs.get_column("row")).cast(pl.UInt64),
+        b=rid.gather(pairs.get_column("other")).cast(pl.UInt64),
+    )
     del pairs
     a, b = pl.col("a"), pl.col("b")
-    return ab.filter(a != b).select(pl.min_horizontal(a, b) * _SHIFT + pl.max_horizontal(a, b)).to_series().unique()
+    return (
+        ab.filter(a != b)
+        .select(pl.min_horizontal(a, b) * _SHIFT + pl.max_horizontal(a, b))
+        .to_series()
+        .unique()
+    )
 
 
 _SHIFT = 1 << 32  # a pair packed into one integer: rid_a * 2^32 + rid_b

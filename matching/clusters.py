@@ -19,7 +19,9 @@ from datapool.matching.standardise import require_row_ids
 _REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
 
 
-def _constrained(n: int, edges: list[tuple[int, int]], uscc: list, seen: list[int], branch: list[int]) -> tuple[list[int], list[bool]]:
+def _constrained(
+    n: int, edges: list[tuple[int, int]], uscc: list, seen: list[int], branch: list[int]
+) -> tuple[list[int], list[bool]]:
     """Union-find over ``edges`` in order, refusing unions that break a constraint. Returns roots and accepted flags."""
     parent = list(range(n))
 
@@ -36,7 +38,11 @@ def _constrained(n: int, edges: list[tuple[int, int]], uscc: list, seen: list[in
             accepted.append(True)
             continue
         ua, ub = uscc[ra], uscc[rb]
-        if (ua != ub and ua is not None and ub is not None) or (seen[ra] & seen[rb]) or (branch[ra] | branch[rb]) == 3:
+        if (
+            (ua != ub and ua is not None and ub is not None)
+            or (seen[ra] & seen[rb])
+            or (branch[ra] | branch[rb]) == 3
+        ):
             accepted.append(False)
             continue
         root, child = (ra, rb) if ra < rb else (rb, ra)
@@ -48,8 +54,15 @@ def _constrained(n: int, edges: list[tuple[int, int]], uscc: list, seen: list[in
     return [find(i) for i in range(n)], accepted
 
 
-def _by_rank(n: int, la: np.ndarray, lb: np.ndarray, rank: np.ndarray, uscc: np.ndarray,
-             seen: np.ndarray, branch: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _by_rank(
+    n: int,
+    la: np.ndarray,
+    lb: np.ndarray,
+    rank: np.ndarray,
+    uscc: np.ndarray,
+    seen: np.ndarray,
+    branch: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising, with per-node
     ``uscc`` (a hash, or -1 for none), ``seen`` and ``branch`` arrays; returns roots and accepted flags.
 
@@ -59,7 +72,11 @@ def _by_rank(n: int, la: np.ndarray, lb: np.ndarray, rank: np.ndarray, uscc: np.
     a cluster, so only the components that would break a constraint need the ordered union-find.
     """
     root, ok = np.arange(n), np.zeros(len(la), dtype=bool)
-    uscc, seen, branch = uscc.copy(), seen.copy(), branch.copy()  # the state of each cluster, at its root
+    uscc, seen, branch = (
+        uscc.copy(),
+        seen.copy(),
+        branch.copy(),
+    )  # the state of each cluster, at its root
     bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
     for s, e in zip(bounds[:-1], bounds[1:], strict=True):
         ra, rb = root[la[s:e]], root[lb[s:e]]
@@ -74,17 +91,22 @@ def _by_rank(n: int, la: np.ndarray, lb: np.ndarray, rank: np.ndarray, uscc: np.
         place = np.empty(n, dtype=np.int64)
         place[nodes] = np.arange(m)
         ia, ib = place[ra[cross]], place[rb[cross]]
-        _, comp = connected_components(coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(m, m)), directed=False)
+        _, comp = connected_components(
+            coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(m, m)), directed=False
+        )
         k = int(comp.max()) + 1
         u = uscc[nodes]
         lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1)
         np.minimum.at(lo, comp[u >= 0], u[u >= 0])
         np.maximum.at(hi, comp[u >= 0], u[u >= 0])
-        bad = (hi >= 0) & (lo != hi)  # two valid USCCs, two rows of a once-only registry, branch and not
+        bad = (hi >= 0) & (
+            lo != hi
+        )  # two valid USCCs, two rows of a once-only registry, branch and not
         for bit in range(len(UNIQUE_SOURCES)):
             bad |= np.bincount(comp, weights=(seen[nodes] >> bit) & 1, minlength=k) > 1
-        bad |= ((np.bincount(comp, weights=branch[nodes] & 1, minlength=k) > 0)
-                & (np.bincount(comp, weights=branch[nodes] & 2, minlength=k) > 0))
+        bad |= (np.bincount(comp, weights=branch[nodes] & 1, minlength=k) > 0) & (
+            np.bincount(comp, weights=branch[nodes] & 2, minlength=k) > 0
+        )
         to = np.arange(n)
         # a good component: one cluster, named by its smallest root (nodes are sorted: its first)
         good = ~bad[comp]
@@ -96,21 +118,33 @@ def _by_rank(n: int, la: np.ndarray, lb: np.ndarray, rank: np.ndarray, uscc: np.
         seen_or, branch_or = np.zeros(k, dtype=seen.dtype), np.zeros(k, dtype=branch.dtype)
         np.bitwise_or.at(seen_or, comp, seen[nodes])
         np.bitwise_or.at(branch_or, comp, branch[nodes])
-        uscc[new[good]], seen[new[good]], branch[new[good]] = hi[comp[good]], seen_or[comp[good]], branch_or[comp[good]]
+        uscc[new[good]], seen[new[good]], branch[new[good]] = (
+            hi[comp[good]],
+            seen_or[comp[good]],
+            branch_or[comp[good]],
+        )
         hard = np.flatnonzero(bad[comp[ia]])
         if len(hard):  # the ordered union-find over the clusters of the bad components
             sub = np.flatnonzero(bad[comp])
             local = np.full(m, -1)
             local[sub] = np.arange(len(sub))
-            us, ss, bs = [None if x < 0 else x for x in uscc[nodes[sub]].tolist()], seen[nodes[sub]].tolist(), branch[nodes[sub]].tolist()
+            us, ss, bs = (
+                [None if x < 0 else x for x in uscc[nodes[sub]].tolist()],
+                seen[nodes[sub]].tolist(),
+                branch[nodes[sub]].tolist(),
+            )
             edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
-            sub_roots, flags = _constrained(len(sub), edges, us, ss, bs)  # it leaves each root's state in us, ss, bs
+            sub_roots, flags = _constrained(
+                len(sub), edges, us, ss, bs
+            )  # it leaves each root's state in us, ss, bs
             sub_roots = np.asarray(sub_roots)
             to[nodes[sub]] = nodes[sub[sub_roots]]
             ok[s + cross[hard]] = flags
             is_root = sub_roots == np.arange(len(sub))
             at = nodes[sub[is_root]]
-            uscc[at] = [-1 if x is None else x for x in np.asarray(us, dtype=object)[is_root].tolist()]
+            uscc[at] = [
+                -1 if x is None else x for x in np.asarray(us, dtype=object)[is_root].tolist()
+            ]
             seen[at], branch[at] = np.asarray(ss)[is_root], np.asarray(bs)[is_root]
         root = to[root]
     return root, ok
@@ -123,7 +157,9 @@ def _edge_keys(edges: pl.DataFrame) -> pl.DataFrame:
     """``rid_a``, ``rid_b`` and ``_key``: rule rank, then score (higher first), as one integer (smaller is stronger)."""
     rank = pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int64)
     score = (pl.col("score") * 10_000).round(0).cast(pl.Int64)  # scores carry 4 decimals
-    return edges.select("rid_a", "rid_b", (rank * _RANK_STEP + _RANK_STEP - 1 - score).alias("_key"))
+    return edges.select(
+        "rid_a", "rid_b", (rank * _RANK_STEP + _RANK_STEP - 1 - score).alias("_key")
+    )
 
 
 def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -144,8 +180,18 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     _, comp = connected_components(graph, directed=False)
     # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none), branch or not
     valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
-    uscc = std.select(pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)).to_series().to_numpy()
-    reg = std.get_column("source").replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int64).to_numpy()
+    uscc = (
+        std.select(
+            pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)
+        )
+        .to_series()
+        .to_numpy()
+    )
+    reg = (
+        std.get_column("source")
+        .replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int64)
+        .to_numpy()
+    )
     branch = std.get_column("branch").fill_null(False).to_numpy()
     # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max differ),
     # two rows of one once-only registry, or branch and non-branch rows
@@ -169,16 +215,27 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         local = np.full(n, -1, dtype=np.int64)
         local[members] = np.arange(len(members))
         hard = np.flatnonzero(~keep)
-        order = _edge_keys(edges[hard]).with_columns(pl.Series("e", hard)).sort("_key", "rid_a", "rid_b")
+        order = (
+            _edge_keys(edges[hard])
+            .with_columns(pl.Series("e", hard))
+            .sort("_key", "rid_a", "rid_b")
+        )
         hard = order.get_column("e").to_numpy()
         sub_reg = reg[members]
         sub_roots, ok = _by_rank(
-            len(members), local[ia[hard]], local[ib[hard]], order.get_column("_key").to_numpy() // _RANK_STEP,
-            uscc[members], np.where(sub_reg >= 0, np.left_shift(1, np.maximum(sub_reg, 0)), 0),
-            np.where(branch[members], 2, 1))
+            len(members),
+            local[ia[hard]],
+            local[ib[hard]],
+            order.get_column("_key").to_numpy() // _RANK_STEP,
+            uscc[members],
+            np.where(sub_reg >= 0, np.left_shift(1, np.maximum(sub_reg, 0)), 0),
+            np.where(branch[members], 2, 1),
+        )
         roots[members] = members[sub_roots]
         keep[hard] = ok
-    assign = pl.DataFrame({"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)})
+    assign = pl.DataFrame(
+        {"rid": std.get_column("rid"), "cluster": pl.Series(roots, dtype=pl.UInt32)}
+    )
     return assign, edges.filter(pl.Series(keep))
 
 
@@ -186,7 +243,11 @@ def row_clusters(std: pl.DataFrame, assign: pl.DataFrame) -> pl.Series:
     """Each row's ``cluster``, in std's row order (``assign`` from :func:`cluster` already is: no join then)."""
     if assign.get_column("rid").equals(std.get_column("rid")):
         return assign.get_column("cluster")
-    return std.select("rid").join(assign, on="rid", how="left", maintain_order="left").get_column("cluster")
+    return (
+        std.select("rid")
+        .join(assign, on="rid", how="left", maintain_order="left")
+        .get_column("cluster")
+    )
 
 
 def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
@@ -207,9 +268,19 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     np.minimum.at(least, rid, order)
     # the edge that gives each row its least order (one only: no two edges share both ends)
     hit = np.flatnonzero(order == least[rid])
-    best = np.full(std.height, -1, dtype=np.int64)  # rid = row position: each row's edge number, -1 for none
+    best = np.full(
+        std.height, -1, dtype=np.int64
+    )  # rid = row position: each row's edge number, -1 for none
     best[rid[hit]] = hit % max(len(a), 1)
     at = pl.Series(best).replace(-1, None)
-    return accepted.select("rule", "score", "agreed").select(pl.all().gather(at)).with_columns(
-        std.get_column("rid"), pl.col("rule").fill_null("singleton"), pl.col("score").fill_null(1.0),
-        agreed_text(pl.col("agreed")).fill_null("")).select("rid", "rule", "score", "agreed")
+    return (
+        accepted.select("rule", "score", "agreed")
+        .select(pl.all().gather(at))
+        .with_columns(
+            std.get_column("rid"),
+            pl.col("rule").fill_null("singleton"),
+            pl.col("score").fill_null(1.0),
+            agreed_text(pl.col("agreed")).fill_null(""),
+        )
+        .select("rid", "rule", "score", "agreed")
+    )

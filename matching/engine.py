@@ -37,7 +37,9 @@ def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -
     return finish(std, scored, previous_links, n_pairs)
 
 
-def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame | None, n_pairs: int) -> Resolution:
+def finish(
+    std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame | None, n_pairs: int
+) -> Resolution:
     """Cluster scored pairs, give stable ids, explain links, fuse golden records.
 
     Scoring is per pair, so it can be split across workers; this step sees all
@@ -49,17 +51,28 @@ def finish(std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame
     with ThreadPoolExecutor(max_workers=1) as pool:
         explaining = pool.submit(record_rules, std, accepted)
         fusing = pool.submit(fuse, std, assign)
-        ids = assign_ids(std, assign, previous_links).sort("enterprise_id")  # sorted while fusing goes on
+        ids = assign_ids(std, assign, previous_links).sort(
+            "enterprise_id"
+        )  # sorted while fusing goes on
         rules = explaining.result()
         # assign and rules are in rid order, as std is: their columns are placed side by side; a cluster
         # number is a row id, so each row's id is found by position
-        at = np.full(std.height, ids.height, dtype=np.int64)  # out of range: a cluster without an id would raise
+        at = np.full(
+            std.height, ids.height, dtype=np.int64
+        )  # out of range: a cluster without an id would raise
         at[ids.get_column("cluster").to_numpy()] = np.arange(ids.height)
         eid = ids.get_column("enterprise_id").gather(at[assign.get_column("cluster").to_numpy()])
-        links = std.select("source", "source_row", "source_key").with_columns(eid, *rules.drop("rid"))
+        links = std.select("source", "source_row", "source_key").with_columns(
+            eid, *rules.drop("rid")
+        )
         ents = with_ids(fusing.result(), ids)
-    counts = {"records": std.height, "candidate_pairs": n_pairs, "accepted_pairs": scored.height,
-              "links_kept": accepted.height, "enterprises": ents.height}
+    counts = {
+        "records": std.height,
+        "candidate_pairs": n_pairs,
+        "accepted_pairs": scored.height,
+        "links_kept": accepted.height,
+        "enterprises": ents.height,
+    }
     return Resolution(std, links, ents, accepted, counts)
 
 
@@ -74,25 +87,54 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     """
 
     if queries.height == 0:
-        return pl.DataFrame(schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64})
+        return pl.DataFrame(
+            schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
+        )
     offset = res.std.height
-    q = conform(queries.with_columns(pl.lit("member_db").alias("source"),
-                                     pl.col("qid").cast(pl.Int64).alias("source_row")), RECORD_SCHEMA)
+    q = conform(
+        queries.with_columns(
+            pl.lit("member_db").alias("source"), pl.col("qid").cast(pl.Int64).alias("source_row")
+        ),
+        RECORD_SCHEMA,
+    )
     qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
     both = pl.concat([res.std, qstd], how="diagonal_relaxed")
     keys = block_keys(both)
     qk = keys.filter(pl.col("rid") >= offset)
     pk = keys.filter(pl.col("rid") < offset)
-    pairs = qk.join(pk, on=["ns", "key"], suffix="_p").select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")).unique()
+    pairs = (
+        qk.join(pk, on=["ns", "key"], suffix="_p")
+        .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
+        .unique()
+    )
     scored = score_pairs(both, pairs)
-    rid_to_ent = res.std.select("rid", "source", "source_row").join(
-        res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]).select("rid", "enterprise_id")
+    rid_to_ent = (
+        res.std.select("rid", "source", "source_row")
+        .join(
+            res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]
+        )
+        .select("rid", "enterprise_id")
+    )
     active = res.enterprises.select("enterprise_id", "active")
-    best = (scored.join(rid_to_ent, left_on="rid_a", right_on="rid").join(active, on="enterprise_id", how="left")
-            .with_columns(pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank"))
-            .sort(["rid_b", "_rank", "score", "active", "enterprise_id"], descending=[False, False, True, True, False])
-            .unique("rid_b", keep="first"))
+    best = (
+        scored.join(rid_to_ent, left_on="rid_a", right_on="rid")
+        .join(active, on="enterprise_id", how="left")
+        .with_columns(
+            pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank")
+        )
+        .sort(
+            ["rid_b", "_rank", "score", "active", "enterprise_id"],
+            descending=[False, False, True, True, False],
+        )
+        .unique("rid_b", keep="first")
+    )
     qmap = qstd.select("rid", pl.col("source_row").alias("qid"))
-    return qmap.join(best.select(pl.col("rid_b").alias("rid"), "enterprise_id", "rule", "score"), on="rid", how="left") \
-        .drop("rid").sort("qid")
-
+    return (
+        qmap.join(
+            best.select(pl.col("rid_b").alias("rid"), "enterprise_id", "rule", "score"),
+            on="rid",
+            how="left",
+        )
+        .drop("rid")
+        .sort("qid")
+    )

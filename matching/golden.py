@@ -15,12 +15,19 @@ import polars as pl
 from datapool.matching.clusters import row_clusters
 from datapool.matching.standardise import require_row_ids
 
-REGISTRY_ORDER = {"market_supervision": 0, "civil_affairs": 1, "tax_registry": 2, "social_insurance": 3}
+REGISTRY_ORDER = {
+    "market_supervision": 0,
+    "civil_affairs": 1,
+    "tax_registry": 2,
+    "social_insurance": 3,
+}
 _REGISTRY = pl.Enum(list(REGISTRY_ORDER))  # its physical order is the registry order
 _BIT = {i: 1 << i for i in range(len(REGISTRY_ORDER))}
 # each set of registries (a bit mask over registry order) as its names, sorted and joined by ","
-_SOURCES = {mask: ",".join(sorted(s for i, s in enumerate(REGISTRY_ORDER) if mask >> i & 1))
-            for mask in range(1, 1 << len(REGISTRY_ORDER))}
+_SOURCES = {
+    mask: ",".join(sorted(s for i, s in enumerate(REGISTRY_ORDER) if mask >> i & 1))
+    for mask in range(1, 1 << len(REGISTRY_ORDER))
+}
 
 
 def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
@@ -35,46 +42,118 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
     c = pl.col
     require_row_ids(std, "fuse")
     has = {  # the rows each text field can come from
-        "uscc_v": c("uscc_valid").fill_null(False) & c("uscc").is_not_null(), "uscc_any": c("uscc").is_not_null(),
-        "org_code": (c("org_code") != "").fill_null(False), "name": c("name").is_not_null(),
-        "address": c("address").is_not_null(), "status": c("status").is_not_null(), "industry": c("industry").is_not_null(),
+        "uscc_v": c("uscc_valid").fill_null(False) & c("uscc").is_not_null(),
+        "uscc_any": c("uscc").is_not_null(),
+        "org_code": (c("org_code") != "").fill_null(False),
+        "name": c("name").is_not_null(),
+        "address": c("address").is_not_null(),
+        "status": c("status").is_not_null(),
+        "industry": c("industry").is_not_null(),
     }
-    df = std.select("rid", "source_row", c("source").cast(_REGISTRY), "active", "branch", "founded_on", "lon", "lat",
-                    "headcount", *[e.alias(f"_has_{k}") for k, e in has.items()])
+    df = std.select(
+        "rid",
+        "source_row",
+        c("source").cast(_REGISTRY),
+        "active",
+        "branch",
+        "founded_on",
+        "lon",
+        "lat",
+        "headcount",
+        *[e.alias(f"_has_{k}") for k, e in has.items()],
+    )
     df = df.with_columns(row_clusters(std, assign)).sort("cluster", "source", "source_row")
-    si = (df.filter((c("source") == "social_insurance") & c("active") & c("headcount").is_not_null())
-          .group_by("cluster").agg(c("headcount").sum().alias("_si_head")))
-    base = df.group_by("cluster").agg(  # the group order is free: the result is sorted at the end
-        *[c("rid").filter(c(f"_has_{k}")).first().alias(f"_{k}_rid") for k in has],
-        c("branch").any().alias("is_branch"),
-        c("founded_on").drop_nulls().first().alias("founded_on"),
-        c("lon").drop_nulls().first().alias("lon"), c("lat").drop_nulls().first().alias("lat"),
-        c("headcount").filter(c("source") == "tax_registry").drop_nulls().first().alias("_tax_head"),
-        c("headcount").filter(c("source") == "civil_affairs").drop_nulls().first().alias("_ca_head"),
-        c("source").to_physical().replace_strict(_BIT, return_dtype=pl.UInt8).bitwise_or().alias("_sources"),
-        pl.len().alias("n_records"),
-    ).join(si, on="cluster", how="left")
+    si = (
+        df.filter((c("source") == "social_insurance") & c("active") & c("headcount").is_not_null())
+        .group_by("cluster")
+        .agg(c("headcount").sum().alias("_si_head"))
+    )
+    base = (
+        df.group_by("cluster")
+        .agg(  # the group order is free: the result is sorted at the end
+            *[c("rid").filter(c(f"_has_{k}")).first().alias(f"_{k}_rid") for k in has],
+            c("branch").any().alias("is_branch"),
+            c("founded_on").drop_nulls().first().alias("founded_on"),
+            c("lon").drop_nulls().first().alias("lon"),
+            c("lat").drop_nulls().first().alias("lat"),
+            c("headcount")
+            .filter(c("source") == "tax_registry")
+            .drop_nulls()
+            .first()
+            .alias("_tax_head"),
+            c("headcount")
+            .filter(c("source") == "civil_affairs")
+            .drop_nulls()
+            .first()
+            .alias("_ca_head"),
+            c("source")
+            .to_physical()
+            .replace_strict(_BIT, return_dtype=pl.UInt8)
+            .bitwise_or()
+            .alias("_sources"),
+            pl.len().alias("n_records"),
+        )
+        .join(si, on="cluster", how="left")
+    )
     del df
-    picked = {k: std.get_column(col).gather(base.get_column(f"_{k}_rid")) for k, col in
-              (("uscc_v", "uscc"), ("uscc_any", "uscc"), ("org_code", "org_code"), ("name", "name"),
-               ("address", "address"), ("status", "status"), ("industry", "industry"))}
-    sources = {f"{k}_source": std.get_column("source").gather(base.get_column(f"_{k}_rid"))
-               for k in ("name", "address", "status")}
-    active = std.get_column("active").gather(base.get_column("_status_rid"))  # the active flag beside the status
-    base = base.with_columns(*[v.alias(k) for k, v in picked.items()], *[v.alias(k) for k, v in sources.items()], active)
+    picked = {
+        k: std.get_column(col).gather(base.get_column(f"_{k}_rid"))
+        for k, col in (
+            ("uscc_v", "uscc"),
+            ("uscc_any", "uscc"),
+            ("org_code", "org_code"),
+            ("name", "name"),
+            ("address", "address"),
+            ("status", "status"),
+            ("industry", "industry"),
+        )
+    }
+    sources = {
+        f"{k}_source": std.get_column("source").gather(base.get_column(f"_{k}_rid"))
+        for k in ("name", "address", "status")
+    }
+    active = std.get_column("active").gather(
+        base.get_column("_status_rid")
+    )  # the active flag beside the status
+    base = base.with_columns(
+        *[v.alias(k) for k, v in picked.items()], *[v.alias(k) for k, v in sources.items()], active
+    )
     return base.select(
-        "cluster", "org_code", "name", "name_source", "address", "address_source", "status", "status_source",
-        c("active").fill_null(False), "industry", "is_branch", "founded_on", "lon", "lat",
-        c("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"), "n_records",
-        pl.coalesce("uscc_v", "uscc_any").alias("uscc"), c("uscc_v").is_not_null().alias("uscc_valid"),
+        "cluster",
+        "org_code",
+        "name",
+        "name_source",
+        "address",
+        "address_source",
+        "status",
+        "status_source",
+        c("active").fill_null(False),
+        "industry",
+        "is_branch",
+        "founded_on",
+        "lon",
+        "lat",
+        c("_sources").replace_strict(_SOURCES, return_dtype=pl.Utf8).alias("sources"),
+        "n_records",
+        pl.coalesce("uscc_v", "uscc_any").alias("uscc"),
+        c("uscc_v").is_not_null().alias("uscc_valid"),
         pl.coalesce("_si_head", "_tax_head", "_ca_head").cast(pl.Int64).alias("headcount"),
-        pl.when(c("_si_head").is_not_null()).then(pl.lit("social_insurance"))
-        .when(c("_tax_head").is_not_null()).then(pl.lit("tax_registry"))
-        .when(c("_ca_head").is_not_null()).then(pl.lit("civil_affairs")).otherwise(None).alias("headcount_source"),
+        pl.when(c("_si_head").is_not_null())
+        .then(pl.lit("social_insurance"))
+        .when(c("_tax_head").is_not_null())
+        .then(pl.lit("tax_registry"))
+        .when(c("_ca_head").is_not_null())
+        .then(pl.lit("civil_affairs"))
+        .otherwise(None)
+        .alias("headcount_source"),
     )
 
 
 def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
     """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id (no work
     when ``ids`` is sorted already)."""
-    return ids.sort("enterprise_id").join(fused, on="cluster", how="inner", maintain_order="left").drop("cluster")
+    return (
+        ids.sort("enterprise_id")
+        .join(fused, on="cluster", how="inner", maintain_order="left")
+        .drop("cluster")
+    )

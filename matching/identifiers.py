@@ -25,7 +25,9 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
-_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-Z]{10}$")  # ASCII only: \d would admit ٣
+_USCC_SHAPE = re.compile(
+    r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-Z]{10}$"
+)  # ASCII only: \d would admit ٣
 _ORG_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
 # What a spreadsheet makes of a long code: 9.13607041234568E+17, 9E+17, 913607041234567000.0.
 # A bare "digits E digits" is NOT one: 913607E18658005763 is a well-formed USCC.
@@ -48,7 +50,11 @@ def clean_codes(values: pl.Series) -> pl.Series:
     """
     v = values.cast(pl.Utf8).fill_null("")
     v = where(v, v.str.contains(r"[^\x00-\x7f]"), lambda wide: wide.str.normalize("NFKC"))
-    return where(v, v.str.contains(r"[\s\-_a-z]|[^\x00-\x7f]"), lambda c: c.str.replace_all(r"[\s\-_]", "").str.to_uppercase())
+    return where(
+        v,
+        v.str.contains(r"[\s\-_a-z]|[^\x00-\x7f]"),
+        lambda c: c.str.replace_all(r"[\s\-_]", "").str.to_uppercase(),
+    )
 
 
 def uscc_check_char(body17: str) -> str | None:
@@ -71,7 +77,9 @@ def org_check_char(body8: str) -> str | None:
 
 def is_valid_uscc(code: str) -> bool:
     """Shape and check character of a cleaned USCC."""
-    return len(code) == 18 and bool(_USCC_SHAPE.match(code)) and uscc_check_char(code[:17]) == code[17]
+    return (
+        len(code) == 18 and bool(_USCC_SHAPE.match(code)) and uscc_check_char(code[:17]) == code[17]
+    )
 
 
 def is_valid_org_code(code: str) -> bool:
@@ -107,7 +115,9 @@ _ORG_TABLE = _table({c: int(c, 36) for c in "0123456789ABCDEFGHIJKLMNOPQRSTUVWXY
 _DIGIT_TABLE = _table({str(d): d for d in range(10)})
 
 
-def _check_batch(shape: str, width: int, check: Callable[[np.ndarray], np.ndarray]) -> Callable[[pl.Series], pl.Series]:
+def _check_batch(
+    shape: str, width: int, check: Callable[[np.ndarray], np.ndarray]
+) -> Callable[[pl.Series], pl.Series]:
     """A column function: True where a value has ``shape`` (ASCII, ``width`` long) and ``check`` holds.
 
     Values of the right shape are laid side by side as one byte matrix, so the check
@@ -116,12 +126,16 @@ def _check_batch(shape: str, width: int, check: Callable[[np.ndarray], np.ndarra
 
     def run(col: pl.Series) -> pl.Series:
         out = np.zeros(len(col), dtype=bool)
-        at = (col.str.len_bytes() == width).fill_null(False).arg_true()  # the shape is read only where it can fit
+        at = (
+            (col.str.len_bytes() == width).fill_null(False).arg_true()
+        )  # the shape is read only where it can fit
         if len(at):
             at = at.filter(col.gather(at).str.contains(shape))
         if len(at):
             text = col.gather(at).str.join("").item()
-            out[at.to_numpy()] = check(np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, width))
+            out[at.to_numpy()] = check(
+                np.frombuffer(text.encode("ascii"), dtype=np.uint8).reshape(-1, width)
+            )
         return pl.Series(col.name, out)
 
     return run
@@ -133,7 +147,9 @@ def _uscc_check(b: np.ndarray) -> np.ndarray:
 
 
 def _org_check(b: np.ndarray) -> np.ndarray:
-    expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11) % 11  # 10 is written X, 11 as 0
+    expected = (
+        11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11
+    ) % 11  # 10 is written X, 11 as 0
     last = np.where(b[:, 8] == ord("X"), 10, _DIGIT_TABLE[b[:, 8]])
     return expected == last
 
@@ -168,7 +184,20 @@ def regno_valid_expr(col: pl.Expr) -> pl.Expr:
 
 
 # the forms an identifier can take (see :func:`classify`); an Enum, so comparing them is integer work
-ID_KINDS = pl.Enum(["", "uscc", "uscc_bad", "org", "org_bad", "regno", "regno_bad", "taxid15", "taxid15_bad", "other"])
+ID_KINDS = pl.Enum(
+    [
+        "",
+        "uscc",
+        "uscc_bad",
+        "org",
+        "org_bad",
+        "regno",
+        "regno_bad",
+        "taxid15",
+        "taxid15_bad",
+        "other",
+    ]
+)
 
 
 def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
@@ -183,25 +212,52 @@ def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
     at15 = (n == 15).fill_null(False).arg_true()
     if len(at15):  # the tax-id reading: a division code (6 digits) + an organisation code
         fifteen = codes.gather(at15)
-        tax[at15.to_numpy()] = (fifteen.str.contains(r"^[0-9]{6}") & org_valid(fifteen.str.slice(6))).to_numpy()
+        tax[at15.to_numpy()] = (
+            fifteen.str.contains(r"^[0-9]{6}") & org_valid(fifteen.str.slice(6))
+        ).to_numpy()
         digits[at15.to_numpy()] = fifteen.str.contains(r"^[0-9]+$").to_numpy()
     c = pl.col
 
     def k(kind: str) -> pl.Expr:
         return pl.lit(kind, dtype=ID_KINDS)
 
-    return pl.DataFrame({"code": codes, "n": n, "regno_first": regno_first, "uscc": uscc_valid(codes),
-                         "org": org_valid(codes), "regno": regno_valid(codes), "tax": tax, "digits": digits}).select(
-        pl.when(c("code") == "").then(k(""))
-        .when(c("n") == 18).then(pl.when(c("uscc")).then(k("uscc")).otherwise(k("uscc_bad")))
-        .when(c("n") == 9).then(pl.when(c("org")).then(k("org")).otherwise(k("org_bad")))
-        .when(c("n") == 15).then(
-            pl.when(c("regno_first") & c("regno")).then(k("regno"))
-            .when(c("tax")).then(k("taxid15"))
-            .when(c("regno")).then(k("regno"))
-            .when(c("digits")).then(k("regno_bad"))
-            .otherwise(k("taxid15_bad")))
-        .otherwise(k("other")).alias("id_kind")).to_series()
+    return (
+        pl.DataFrame(
+            {
+                "code": codes,
+                "n": n,
+                "regno_first": regno_first,
+                "uscc": uscc_valid(codes),
+                "org": org_valid(codes),
+                "regno": regno_valid(codes),
+                "tax": tax,
+                "digits": digits,
+            }
+        )
+        .select(
+            pl.when(c("code") == "")
+            .then(k(""))
+            .when(c("n") == 18)
+            .then(pl.when(c("uscc")).then(k("uscc")).otherwise(k("uscc_bad")))
+            .when(c("n") == 9)
+            .then(pl.when(c("org")).then(k("org")).otherwise(k("org_bad")))
+            .when(c("n") == 15)
+            .then(
+                pl.when(c("regno_first") & c("regno"))
+                .then(k("regno"))
+                .when(c("tax"))
+                .then(k("taxid15"))
+                .when(c("regno"))
+                .then(k("regno"))
+                .when(c("digits"))
+                .then(k("regno_bad"))
+                .otherwise(k("taxid15_bad"))
+            )
+            .otherwise(k("other"))
+            .alias("id_kind")
+        )
+        .to_series()
+    )
 
 
 def org_codes(codes: pl.Series, kinds: pl.Series) -> pl.Series:
@@ -210,8 +266,14 @@ def org_codes(codes: pl.Series, kinds: pl.Series) -> pl.Series:
     An ``org`` is one, a ``taxid15`` ends in one (both passed the check to be so named); a
     USCC's positions 9-17 are checked here.
     """
-    out = pl.select(pl.when(kinds == "org").then(codes).when(kinds == "taxid15").then(codes.str.slice(6))
-                    .otherwise(pl.lit("")).alias("org_code")).to_series()
+    out = pl.select(
+        pl.when(kinds == "org")
+        .then(codes)
+        .when(kinds == "taxid15")
+        .then(codes.str.slice(6))
+        .otherwise(pl.lit(""))
+        .alias("org_code")
+    ).to_series()
     at = kinds.is_in(["uscc", "uscc_bad"]).fill_null(False).arg_true()
     if len(at):
         part = codes.gather(at).str.slice(8, 9)
@@ -247,16 +309,28 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") 
     boolean expression over ``df`` true where 15-digit ids are read as 注册号 first.
     Vectorised: the check characters are computed over the whole column.
     """
-    regno_first = df.select(hint if isinstance(hint, pl.Expr) else pl.repeat(hint == "regno", df.height)).to_series()
+    regno_first = df.select(
+        hint if isinstance(hint, pl.Expr) else pl.repeat(hint == "regno", df.height)
+    ).to_series()
     codes = clean_codes(df.get_column(column)).alias("id_clean")
     kinds = id_kinds(codes, regno_first)
     c, kind = pl.col("id_clean"), pl.col("id_kind")
     return pl.DataFrame([codes, kinds, org_codes(codes, kinds)]).select(
-        "id_clean", kind.cast(pl.Utf8), "org_code",
+        "id_clean",
+        kind.cast(pl.Utf8),
+        "org_code",
         pl.when(kind.is_in(["uscc", "uscc_bad"])).then(c).otherwise(None).alias("uscc"),
-        pl.when(kind == "uscc").then(True).when(kind == "uscc_bad").then(False).otherwise(None).alias("uscc_valid"),
+        pl.when(kind == "uscc")
+        .then(True)
+        .when(kind == "uscc_bad")
+        .then(False)
+        .otherwise(None)
+        .alias("uscc_valid"),
         pl.when(kind.is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
         # an organisation code read out of a USCC that fails its own check may hold the typo even when
         # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
-        pl.when(kind.is_in(["uscc", "org", "taxid15"])).then(pl.col("org_code")).otherwise(None).alias("org_strong"),
+        pl.when(kind.is_in(["uscc", "org", "taxid15"]))
+        .then(pl.col("org_code"))
+        .otherwise(None)
+        .alias("org_strong"),
     )

@@ -43,8 +43,9 @@ def new_ids(anchors: pl.Series) -> pl.Series:
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
     """One row per cluster, in the order ids are handed out: ``cluster``, ``prev`` (the previous ids its
     rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
-    df = std.select("source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc")) \
-        .with_columns(row_clusters(std, assign))
+    df = std.select(
+        "source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc")
+    ).with_columns(row_clusters(std, assign))
     # each cluster's valid USCC, read off any of its rows that holds one: clusters.cluster never puts
     # two different ones in a cluster. Cluster numbers are row ids, so this is array work.
     cl = df.get_column("cluster").to_numpy().astype(np.int64)
@@ -54,24 +55,43 @@ def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None
     first[cl[has]] = has
     clusters = np.flatnonzero(first != -1)
     at = pl.Series(first[clusters])
-    anchors = pl.DataFrame({"cluster": pl.Series(clusters, dtype=pl.UInt32),
-                            "uscc": df.get_column("uscc").gather(pl.select(pl.when(at >= 0).then(at)).to_series())})
+    anchors = pl.DataFrame(
+        {
+            "cluster": pl.Series(clusters, dtype=pl.UInt32),
+            "uscc": df.get_column("uscc").gather(pl.select(pl.when(at >= 0).then(at)).to_series()),
+        }
+    )
     # the smallest source key is only read for clusters without a valid USCC
-    by_key = (df.filter(pl.Series(first[cl] < 0)).group_by("cluster")
-              .agg((pl.col("source") + ":" + pl.col("source_key")).min().alias("key")))
+    by_key = (
+        df.filter(pl.Series(first[cl] < 0))
+        .group_by("cluster")
+        .agg((pl.col("source") + ":" + pl.col("source_key")).min().alias("key"))
+    )
     anchors = anchors.join(by_key, on="cluster", how="left")
     if previous is not None and previous.height:
-        prev = previous.select("source", "source_key", "enterprise_id").unique(["source", "source_key"], keep="first")
+        prev = previous.select("source", "source_key", "enterprise_id").unique(
+            ["source", "source_key"], keep="first"
+        )
         df = df.join(prev, on=["source", "source_key"], how="left")
     else:
         df = df.with_columns(pl.lit(None, dtype=pl.Utf8).alias("enterprise_id"))
-    votes = (df.filter(pl.col("enterprise_id").is_not_null()).group_by("cluster", "enterprise_id").len("votes")
-             .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
-             .group_by("cluster", maintain_order=True).agg(pl.col("enterprise_id").alias("prev"),
-                                                           pl.col("votes").first().alias("top")))
-    return (anchors.join(votes, on="cluster", how="left")
-            .with_columns(pl.col("top").fill_null(0), pl.coalesce("uscc", "key", pl.col("cluster").cast(pl.Utf8)).alias("anchor"))
-            .sort(["top", "cluster"], descending=[True, False]).select("cluster", "prev", "anchor"))
+    votes = (
+        df.filter(pl.col("enterprise_id").is_not_null())
+        .group_by("cluster", "enterprise_id")
+        .len("votes")
+        .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
+        .group_by("cluster", maintain_order=True)
+        .agg(pl.col("enterprise_id").alias("prev"), pl.col("votes").first().alias("top"))
+    )
+    return (
+        anchors.join(votes, on="cluster", how="left")
+        .with_columns(
+            pl.col("top").fill_null(0),
+            pl.coalesce("uscc", "key", pl.col("cluster").cast(pl.Utf8)).alias("anchor"),
+        )
+        .sort(["top", "cluster"], descending=[True, False])
+        .select("cluster", "prev", "anchor")
+    )
 
 
 def _greedy(plan: pl.DataFrame) -> tuple[list[str], list[bool]]:
@@ -92,7 +112,9 @@ def _greedy(plan: pl.DataFrame) -> tuple[list[str], list[bool]]:
     return out, new
 
 
-def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None = None) -> pl.DataFrame:
+def assign_ids(
+    std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Return ``cluster -> enterprise_id``.
 
     Ids are handed out greedily in the plan's order (clusters with the most votes for a
@@ -106,19 +128,33 @@ def assign_ids(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame |
     candidates = plan.select("cluster", "prev").explode("prev").drop_nulls("prev")
     shared = candidates.filter(pl.col("prev").is_duplicated()).get_column("cluster").unique()
     # contested: a previous id wanted by two clusters, or an anchor two clusters share (the second gets anchor#2)
-    contested = plan.get_column("cluster").is_in(shared.implode()) | plan.get_column("anchor").is_duplicated()
+    contested = (
+        plan.get_column("cluster").is_in(shared.implode())
+        | plan.get_column("anchor").is_duplicated()
+    )
     easy, hard = plan.filter(~contested), plan.filter(contested)
     first = easy.get_column("prev").list.first()
     easy_new = first.is_null()
     fresh = new_ids(easy.get_column("anchor").filter(easy_new))
     easy_ids = first.scatter(easy_new.arg_true(), fresh) if len(fresh) else first
     hard_ids, hard_new = _greedy(hard)
-    out = pl.DataFrame({"cluster": pl.concat([easy.get_column("cluster"), hard.get_column("cluster")]),
-                        "enterprise_id": pl.concat([easy_ids, pl.Series(hard_ids, dtype=pl.Utf8)]),
-                        "new": pl.concat([easy_new, pl.Series(hard_new, dtype=pl.Boolean)])})
-    clash = (out.get_column("enterprise_id").is_duplicated().any()
-             or out.filter("new").get_column("enterprise_id").is_in(candidates.get_column("prev").implode()).any())
+    out = pl.DataFrame(
+        {
+            "cluster": pl.concat([easy.get_column("cluster"), hard.get_column("cluster")]),
+            "enterprise_id": pl.concat([easy_ids, pl.Series(hard_ids, dtype=pl.Utf8)]),
+            "new": pl.concat([easy_new, pl.Series(hard_new, dtype=pl.Boolean)]),
+        }
+    )
+    clash = (
+        out.get_column("enterprise_id").is_duplicated().any()
+        or out.filter("new")
+        .get_column("enterprise_id")
+        .is_in(candidates.get_column("prev").implode())
+        .any()
+    )
     if clash:
         ids, _ = _greedy(plan)
         out = pl.DataFrame({"cluster": plan.get_column("cluster"), "enterprise_id": ids})
-    return out.select(pl.col("cluster").cast(pl.UInt32), pl.col("enterprise_id").cast(pl.Utf8)).sort("cluster")
+    return out.select(
+        pl.col("cluster").cast(pl.UInt32), pl.col("enterprise_id").cast(pl.Utf8)
+    ).sort("cluster")

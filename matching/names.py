@@ -22,18 +22,61 @@ from datapool.columns import dedupe, where
 
 # Region spellings -> canonical region. 赣县 became 赣县区 in 2016: same place.
 _REGION_ALIASES: dict[str, str] = {
-    "江西省赣州市赣县区": "赣县区", "江西省赣州市赣县": "赣县区", "赣州市赣县区": "赣县区",
-    "赣州赣县区": "赣县区", "赣州市赣县": "赣县区", "赣县区": "赣县区", "赣县": "赣县区",
-    "江西省赣州市": "赣州市", "赣州市": "赣州市", "赣州": "赣州市",
-    "江西省": "江西省", "江西": "江西省",
+    "江西省赣州市赣县区": "赣县区",
+    "江西省赣州市赣县": "赣县区",
+    "赣州市赣县区": "赣县区",
+    "赣州赣县区": "赣县区",
+    "赣州市赣县": "赣县区",
+    "赣县区": "赣县区",
+    "赣县": "赣县区",
+    "江西省赣州市": "赣州市",
+    "赣州市": "赣州市",
+    "赣州": "赣州市",
+    "江西省": "江西省",
+    "江西": "江西省",
 }
-for _county in ("章贡区", "南康区", "赣州经济技术开发区", "于都县", "兴国县", "宁都县", "瑞金市", "信丰县",
-                "大余县", "上犹县", "崇义县", "安远县", "龙南市", "定南县", "全南县", "会昌县", "寻乌县", "石城县"):
+for _county in (
+    "章贡区",
+    "南康区",
+    "赣州经济技术开发区",
+    "于都县",
+    "兴国县",
+    "宁都县",
+    "瑞金市",
+    "信丰县",
+    "大余县",
+    "上犹县",
+    "崇义县",
+    "安远县",
+    "龙南市",
+    "定南县",
+    "全南县",
+    "会昌县",
+    "寻乌县",
+    "石城县",
+):
     _REGION_ALIASES[_county] = _county
     _REGION_ALIASES["赣州市" + _county] = _county
-    _REGION_ALIASES[_county[:-1]] = _county if len(_county) > 3 else _REGION_ALIASES.get(_county[:-1], _county)
-for _city in ("南昌市", "吉安市", "丰城市", "宜春市", "抚州市", "上饶市", "九江市", "萍乡市", "新余市", "鹰潭市", "景德镇市",
-              "深圳市", "广州市", "厦门市", "长沙市"):
+    _REGION_ALIASES[_county[:-1]] = (
+        _county if len(_county) > 3 else _REGION_ALIASES.get(_county[:-1], _county)
+    )
+for _city in (
+    "南昌市",
+    "吉安市",
+    "丰城市",
+    "宜春市",
+    "抚州市",
+    "上饶市",
+    "九江市",
+    "萍乡市",
+    "新余市",
+    "鹰潭市",
+    "景德镇市",
+    "深圳市",
+    "广州市",
+    "厦门市",
+    "长沙市",
+):
     _REGION_ALIASES[_city] = _city
     _REGION_ALIASES[_city[:-1]] = _city
     _REGION_ALIASES["江西省" + _city] = _city
@@ -41,17 +84,47 @@ _REGIONS = sorted(_REGION_ALIASES, key=len, reverse=True)
 
 # Organisation forms, longest first; value is the canonical form.
 _FORMS: dict[str, str] = {
-    "股份有限公司": "股份有限公司", "有限责任公司": "有限公司", "有限公司": "有限公司", "公司": "公司",
-    "个人独资企业": "个人独资企业", "合伙企业(有限合伙)": "有限合伙", "(有限合伙)": "有限合伙",
-    "合伙企业(普通合伙)": "普通合伙", "(普通合伙)": "普通合伙", "合伙企业": "合伙企业",
-    "农民专业合作社": "专业合作社", "专业合作社": "专业合作社", "合作社": "专业合作社",
-    "促进会": "促进会", "研究会": "研究会", "联合会": "联合会", "协会": "协会", "商会": "商会",
-    "基金会": "基金会", "幼儿园": "幼儿园", "培训学校": "培训学校", "学校": "学校", "服务中心": "服务中心",
-    "中心": "中心", "医院": "医院", "诊所": "诊所", "厂": "厂", "店": "店", "馆": "馆", "部": "部",
-    "行": "行", "场": "场", "社": "社", "工作室": "工作室",
+    "股份有限公司": "股份有限公司",
+    "有限责任公司": "有限公司",
+    "有限公司": "有限公司",
+    "公司": "公司",
+    "个人独资企业": "个人独资企业",
+    "合伙企业(有限合伙)": "有限合伙",
+    "(有限合伙)": "有限合伙",
+    "合伙企业(普通合伙)": "普通合伙",
+    "(普通合伙)": "普通合伙",
+    "合伙企业": "合伙企业",
+    "农民专业合作社": "专业合作社",
+    "专业合作社": "专业合作社",
+    "合作社": "专业合作社",
+    "促进会": "促进会",
+    "研究会": "研究会",
+    "联合会": "联合会",
+    "协会": "协会",
+    "商会": "商会",
+    "基金会": "基金会",
+    "幼儿园": "幼儿园",
+    "培训学校": "培训学校",
+    "学校": "学校",
+    "服务中心": "服务中心",
+    "中心": "中心",
+    "医院": "医院",
+    "诊所": "诊所",
+    "厂": "厂",
+    "店": "店",
+    "馆": "馆",
+    "部": "部",
+    "行": "行",
+    "场": "场",
+    "社": "社",
+    "工作室": "工作室",
 }
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
-_BRANCH_RE = re.compile(r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>" + "|".join(_BRANCH_MARKERS) + r")$")
+_BRANCH_RE = re.compile(
+    r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
+    + "|".join(_BRANCH_MARKERS)
+    + r")$"
+)
 _INDUSTRY = sorted(
     """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品 建筑 工程 建设
     房地产开发 房地产 置业 汽车销售 汽车服务 汽车 农业开发 农业 养殖 种植 医药 药房 大药房 文化传媒 文化 传媒 教育
@@ -67,8 +140,24 @@ _INDUSTRY = sorted(
     key=len,
     reverse=True,
 )
-_BRACKETS = {"〔": "(", "〕": ")", "【": "(", "】": ")", "［": "(", "］": ")", "{": "(", "}": ")",
-             "[": "(", "]": ")", "（": "(", "）": ")", "<": "(", ">": ")", "《": "(", "》": ")"}
+_BRACKETS = {
+    "〔": "(",
+    "〕": ")",
+    "【": "(",
+    "】": ")",
+    "［": "(",
+    "］": ")",
+    "{": "(",
+    "}": ")",
+    "[": "(",
+    "]": ")",
+    "（": "(",
+    "）": ")",
+    "<": "(",
+    ">": ")",
+    "《": "(",
+    "》": ")",
+}
 _SPACE_PATTERN = r"[\s\x{3000}·•.,，、'\"“”‘’]+"
 _FORMER_PATTERN = r"^(原名称|曾用名|原名|原)[:：]?"
 _NOTE_PATTERN = r"\([^()]*\)"
@@ -87,7 +176,9 @@ def _traditional_chars() -> frozenset[str]:
 
 _TRADITIONAL = _traditional_chars()
 # a regex class of those characters (escaped: the class is read by polars' regex engine)
-_TRADITIONAL_PATTERN = "[" + "".join("\\" + c if c in "[]\\^-&~|" else c for c in sorted(_TRADITIONAL)) + "]"
+_TRADITIONAL_PATTERN = (
+    "[" + "".join("\\" + c if c in "[]\\^-&~|" else c for c in sorted(_TRADITIONAL)) + "]"
+)
 
 
 @dataclass(frozen=True)
@@ -118,15 +209,22 @@ _NEEDS_FOLDING = r"[^\x20-\x3b\x3d\x3f-\x5a\x5c\x5e-\x7a\x7c\x7e\x{4e00}-\x{9fff
 
 def _nfkc_brackets(values: pl.Series) -> pl.Series:
     """NFKC, then brackets unified to (), on a string column (no nulls); only values that can change are touched."""
-    return where(values, values.str.contains(_NEEDS_FOLDING),
-                  lambda v: v.str.normalize("NFKC").str.replace_many(_BRACKETS))
+    return where(
+        values,
+        values.str.contains(_NEEDS_FOLDING),
+        lambda v: v.str.normalize("NFKC").str.replace_many(_BRACKETS),
+    )
 
 
 def _to_simplified(s: pl.Series) -> pl.Series:
     """Traditional -> simplified via OpenCC's t2s tables, run only on values holding a traditional character."""
     if not _TRADITIONAL:
         return s
-    return where(s, s.str.contains(_TRADITIONAL_PATTERN), lambda v: [_CONVERTER.convert(t) for t in v.to_list()])
+    return where(
+        s,
+        s.str.contains(_TRADITIONAL_PATTERN),
+        lambda v: [_CONVERTER.convert(t) for t in v.to_list()],
+    )
 
 
 def _ranges(codes: list[int]) -> str:
@@ -144,8 +242,11 @@ def _ranges(codes: list[int]) -> str:
 # A value made only of these characters is already folded: printable ASCII but for space, the
 # brackets <>[]{} and the punctuation fold drops, and simplified CJK unified ideographs (they have
 # no NFKC mapping and never compose). Most names and addresses are such values.
-_FOLDED = sorted({*range(0x21, 0x7F), *range(0x4E00, 0xA000)} - {ord(c) for c in "<>[]{}.,'\""}
-                 - {ord(c) for c in _TRADITIONAL})
+_FOLDED = sorted(
+    {*range(0x21, 0x7F), *range(0x4E00, 0xA000)}
+    - {ord(c) for c in "<>[]{}.,'\""}
+    - {ord(c) for c in _TRADITIONAL}
+)
 _NOT_FOLDED = "[^" + _ranges(_FOLDED) + "]"
 
 
@@ -187,7 +288,9 @@ def pinyin_series(values: pl.Series) -> pl.Series:
     values, at = dedupe(values.fill_null(""))
     chars = values.str.split("").explode().unique().drop_nulls().to_list()
     table = {ch: key for ch in chars if (key := _char_pinyin(ch)) != ch}
-    return (values.str.replace_many(list(table), list(table.values())) if table else values).gather(at)
+    return (values.str.replace_many(list(table), list(table.values())) if table else values).gather(
+        at
+    )
 
 
 def _alternation(words: list[str]) -> str:
@@ -200,8 +303,11 @@ _REGION_PATTERN = "^(?:" + _alternation(_REGIONS) + ")"  # longest alias first
 _FORM_PATTERN = ".(" + _alternation(sorted(_FORMS, key=len, reverse=True)) + ")$"
 _INDUSTRY_PATTERN = ".(" + _alternation(_INDUSTRY) + ")$"
 _BRANCH_TAIL = "(?:" + "|".join(_BRANCH_MARKERS) + ")$"
-_BRANCH_PATTERN = (r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
-                   + "|".join(_BRANCH_MARKERS) + ")$")
+_BRANCH_PATTERN = (
+    r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
+    + "|".join(_BRANCH_MARKERS)
+    + ")$"
+)
 
 
 def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
@@ -210,7 +316,10 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
     A region is stripped only when at least two characters remain after it. Each round
     reads only the values the round before stripped.
     """
-    values, regions = df.get_column(text), pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias(region)
+    values, regions = (
+        df.get_column(text),
+        pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias(region),
+    )
     at, todo = pl.int_range(df.height, dtype=pl.UInt32, eager=True), values
     while len(at):
         m = todo.str.extract(_REGION_PATTERN, 0)
@@ -226,7 +335,10 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
 def _strip_tail(text: str, pattern: str, head: str, word: str) -> list[pl.Expr]:
     """``text`` split by a ``.(word)$`` ``pattern`` into ``head`` (all of ``text`` when no word ends it) and ``word`` ('')."""
     w = pl.col(text).str.extract(pattern, 1).fill_null("")
-    return [pl.col(text).str.slice(0, pl.col(text).str.len_chars() - w.str.len_chars()).alias(head), w.alias(word)]
+    return [
+        pl.col(text).str.slice(0, pl.col(text).str.len_chars() - w.str.len_chars()).alias(head),
+        w.alias(word),
+    ]
 
 
 def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
@@ -237,13 +349,22 @@ def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
     """
     df = df.with_columns(_strip_tail("body", _INDUSTRY_PATTERN, "brand", "industry"))
     brand, industry = df.get_column("brand"), df.get_column("industry")
-    at = ((brand.str.len_chars() > 2) & (industry != "")).arg_true()  # each round reads only the last round's hits
+    at = (
+        (brand.str.len_chars() > 2) & (industry != "")
+    ).arg_true()  # each round reads only the last round's hits
     cur = pl.DataFrame({"brand": brand.gather(at), "industry": industry.gather(at)})
     while len(at):
         more = cur.select(_strip_tail("brand", _INDUSTRY_PATTERN, "head", "word"))
         ok = (more["word"] != "") & (more["head"].str.len_chars() >= 2)
-        at, cur = at.filter(ok), pl.DataFrame({"brand": more["head"].filter(ok),
-                                               "industry": (more["word"] + cur["industry"]).filter(ok)})
+        at, cur = (
+            at.filter(ok),
+            pl.DataFrame(
+                {
+                    "brand": more["head"].filter(ok),
+                    "industry": (more["word"] + cur["industry"]).filter(ok),
+                }
+            ),
+        )
         brand, industry = brand.scatter(at, cur["brand"]), industry.scatter(at, cur["industry"])
         longer = cur["brand"].str.len_chars() > 2
         at, cur = at.filter(longer), cur.filter(longer)
@@ -255,18 +376,31 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
     (only the names holding a "(" are read)."""
     text = df.get_column("text")
     at = text.str.contains("(", literal=True).arg_true()
-    notes = (pl.DataFrame({"i": at, "note": text.gather(at).str.extract_all(_NOTE_PATTERN)})
-             .explode("note").drop_nulls("note").with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2)))
-    notes = notes.with_columns(pl.col("note").replace_strict(_REGION_ALIASES, default=None).alias("note_region"))
-    notes = notes.with_columns(pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
-                               .then(pl.col("note").str.replace(_FORMER_PATTERN, "")).alias("former"))
-    per_row = notes.group_by("i").agg(pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last())
+    notes = (
+        pl.DataFrame({"i": at, "note": text.gather(at).str.extract_all(_NOTE_PATTERN)})
+        .explode("note")
+        .drop_nulls("note")
+        .with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2))
+    )
+    notes = notes.with_columns(
+        pl.col("note").replace_strict(_REGION_ALIASES, default=None).alias("note_region")
+    )
+    notes = notes.with_columns(
+        pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
+        .then(pl.col("note").str.replace(_FORMER_PATTERN, ""))
+        .alias("former")
+    )
+    per_row = notes.group_by("i").agg(
+        pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last()
+    )
 
     def by_row(fill: str | None, values: pl.Series) -> pl.Series:
         return pl.repeat(fill, df.height, dtype=pl.Utf8, eager=True).scatter(per_row["i"], values)
 
-    return df.with_columns(by_row(None, per_row["note_region"]).alias("note_region"),
-                           by_row("", fold_series(per_row["former"])).alias("former"))
+    return df.with_columns(
+        by_row(None, per_row["note_region"]).alias("note_region"),
+        by_row("", fold_series(per_row["former"])).alias("former"),
+    )
 
 
 def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) -> pl.DataFrame:
@@ -282,12 +416,24 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
     notes, regions), and :func:`name_bodies` splits each distinct body into 字号, industry and
     form (many names share a body: 赣县宏达建材有限公司 and 江西宏达建材有限公司).
     """
-    front = name_fronts(names if distinct else names.cast(pl.Utf8).unique(maintain_order=True), keys)
+    front = name_fronts(
+        names if distinct else names.cast(pl.Utf8).unique(maintain_order=True), keys
+    )
     bodies, at = dedupe(front.get_column("body"))
     back = name_bodies(bodies, keys).select(pl.all().gather(at))
     return pl.concat([front.drop("body"), back], how="horizontal").select(
-        "name", "name_clean", "region", "brand", "industry_words", "form", "branch", "branch_place", "former", "core",
-        *(("former_core", "core_key", "former_key", "brand_key") if keys else ()))
+        "name",
+        "name_clean",
+        "region",
+        "brand",
+        "industry_words",
+        "form",
+        "branch",
+        "branch_place",
+        "former",
+        "core",
+        *(("former_core", "core_key", "former_key", "brand_key") if keys else ()),
+    )
 
 
 def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
@@ -297,12 +443,18 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     ``former_key``."""
     c = pl.col
     df = pl.DataFrame({"name": names.cast(pl.Utf8)})
-    df = df.with_columns(fold_series(df["name"]).str.replace_all("有限责任公司", "有限公司", literal=True).alias("name_clean"))
+    df = df.with_columns(
+        fold_series(df["name"])
+        .str.replace_all("有限责任公司", "有限公司", literal=True)
+        .alias("name_clean")
+    )
     # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
     text = df.get_column("name_clean").alias("text")
     place = pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias("place")
     branch = pl.repeat(False, df.height, dtype=pl.Boolean, eager=True).alias("branch")
-    at = text.str.contains(_BRANCH_TAIL).arg_true()  # the full pattern reads only names ending in a marker
+    at = text.str.contains(
+        _BRANCH_TAIL
+    ).arg_true()  # the full pattern reads only names ending in a marker
     outer = True
     while len(at):
         g = text.gather(at).str.extract_groups(_BRANCH_PATTERN).struct.unnest()
@@ -313,22 +465,44 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
             place, branch, outer = place.scatter(at, g["place"]), branch.scatter(at, True), False
         at = at.filter(g["head"].str.contains(_BRANCH_TAIL))
     df = _strip_regions(df.with_columns(text, place, branch), "place", "_place_region")
-    df = df.with_columns(c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place"))
+    df = df.with_columns(
+        c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place")
+    )
     df = _notes(df)
     text = df.get_column("text")
-    body = where(text, text.str.contains("(", literal=True), lambda t: (
-        t.str.replace_all("(有限合伙)", "\x01", literal=True).str.replace_all("(普通合伙)", "\x02", literal=True)
-        .str.replace_all(_NOTE_PATTERN, "").str.replace_all("\x01", "(有限合伙)", literal=True)
-        .str.replace_all("\x02", "(普通合伙)", literal=True)))
+    body = where(
+        text,
+        text.str.contains("(", literal=True),
+        lambda t: (
+            t.str.replace_all("(有限合伙)", "\x01", literal=True)
+            .str.replace_all("(普通合伙)", "\x02", literal=True)
+            .str.replace_all(_NOTE_PATTERN, "")
+            .str.replace_all("\x01", "(有限合伙)", literal=True)
+            .str.replace_all("\x02", "(普通合伙)", literal=True)
+        ),
+    )
     df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead_region")
-    df = df.select("name", "name_clean",
-                   pl.when(c("_lead_region") != "").then(c("_lead_region")).otherwise(c("note_region").fill_null(""))
-                   .alias("region"), "branch", "branch_place", c("former").fill_null(""), "body")
+    df = df.select(
+        "name",
+        "name_clean",
+        pl.when(c("_lead_region") != "")
+        .then(c("_lead_region"))
+        .otherwise(c("note_region").fill_null(""))
+        .alias("region"),
+        "branch",
+        "branch_place",
+        c("former").fill_null(""),
+        "body",
+    )
     if not keys:
         return df
     formers = df.filter(c("former") != "")["former"]
-    former_core = parse_names(formers, keys=False).select(c("name").alias("former"), c("core").alias("former_core"))
-    df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(c("former_core").fill_null(""))
+    former_core = parse_names(formers, keys=False).select(
+        c("name").alias("former"), c("core").alias("former_core")
+    )
+    df = df.join(former_core, on="former", how="left", maintain_order="left").with_columns(
+        c("former_core").fill_null("")
+    )
     return df.with_columns(pinyin_series(df["former_core"]).alias("former_key"))
 
 
@@ -337,20 +511,39 @@ def name_bodies(bodies: pl.Series, keys: bool = True) -> pl.DataFrame:
     :func:`name_fronts` leaves them) with ``brand``, ``industry_words``, ``form`` and ``core``;
     with ``keys``, ``core_key`` and ``brand_key``."""
     c = pl.col
-    df = pl.DataFrame({"body": bodies}).select(_strip_tail("body", _FORM_PATTERN, "body", "form")).with_columns(
-        c("form").replace_strict(_FORMS, default=""))
-    df = _split_industry(df).select("brand", c("industry").alias("industry_words"), "form",
-                                    (c("brand") + c("industry")).alias("core"))
+    df = (
+        pl.DataFrame({"body": bodies})
+        .select(_strip_tail("body", _FORM_PATTERN, "body", "form"))
+        .with_columns(c("form").replace_strict(_FORMS, default=""))
+    )
+    df = _split_industry(df).select(
+        "brand",
+        c("industry").alias("industry_words"),
+        "form",
+        (c("brand") + c("industry")).alias("core"),
+    )
     if not keys:
         return df
-    brand_key = pinyin_series(df["brand"])  # pinyin goes character by character: core's = brand's + industry's
+    brand_key = pinyin_series(
+        df["brand"]
+    )  # pinyin goes character by character: core's = brand's + industry's
     return df.with_columns(
         (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
-        pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"))
+        pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"),
+    )
 
 
 def parse_name(raw: str | None) -> NameParts:
     """Parse one enterprise name into its parts (see :func:`parse_names`)."""
     r = parse_names(pl.Series([raw], dtype=pl.Utf8), keys=False).row(0, named=True)
-    return NameParts(r["name_clean"], r["region"], r["brand"], r["industry_words"], r["form"], r["branch"],
-                     r["branch_place"], r["former"], r["core"])
+    return NameParts(
+        r["name_clean"],
+        r["region"],
+        r["brand"],
+        r["industry_words"],
+        r["form"],
+        r["branch"],
+        r["branch_place"],
+        r["former"],
+        r["core"],
+    )

@@ -35,8 +35,21 @@ UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
 RULE_RANK = {r: i for i, r in enumerate(RULES)}
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
-EQUAL = ("source", "uscc", "org_code", "org_strong", "regno_valid", "phone_hash")  # compared for equality only
-HASHED = ("core_key", "former_key", "region", "branch_place", "addr_key")  # the same, hashed by standardise (+ "_h")
+EQUAL = (
+    "source",
+    "uscc",
+    "org_code",
+    "org_strong",
+    "regno_valid",
+    "phone_hash",
+)  # compared for equality only
+HASHED = (
+    "core_key",
+    "former_key",
+    "region",
+    "branch_place",
+    "addr_key",
+)  # the same, hashed by standardise (+ "_h")
 
 
 @dataclass
@@ -57,8 +70,11 @@ def prepare(std: pl.DataFrame) -> Prepared:
     """Build :class:`Prepared` from standardised records (``rid`` must be the row position)."""
     require_row_ids(std, "scoring")
     features = std.select(
-        *[hash_key(col).alias(col) for col in EQUAL], *[pl.col(f"{col}_h").alias(col) for col in HASHED],
-        *[hash_key(pl.col(col).fill_null("")).alias(f"{col}_h") for col in SIMILAR], "uscc_valid", "branch",
+        *[hash_key(col).alias(col) for col in EQUAL],
+        *[pl.col(f"{col}_h").alias(col) for col in HASHED],
+        *[hash_key(pl.col(col).fill_null("")).alias(f"{col}_h") for col in SIMILAR],
+        "uscc_valid",
+        "branch",
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
@@ -77,8 +93,14 @@ def _strings(prep: Prepared, col: str, rids: np.ndarray) -> list[str]:
     return out if len(out) == len(values) else values.to_list()
 
 
-def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndarray,
-         need: np.ndarray | None = None) -> np.ndarray:
+def _sim(
+    prep: Prepared,
+    col: str,
+    df: pl.DataFrame,
+    ia: np.ndarray,
+    ib: np.ndarray,
+    need: np.ndarray | None = None,
+) -> np.ndarray:
     """ratio / 100 of column ``col`` for each pair; equal strings (hashes) are 1.0 without comparing;
     other pairs outside ``need`` (when given) are not compared (0)."""
     ha, hb = df.get_column(f"{col}_h").to_numpy(), df.get_column(f"{col}_h_b").to_numpy()
@@ -89,23 +111,51 @@ def _sim(prep: Prepared, col: str, df: pl.DataFrame, ia: np.ndarray, ib: np.ndar
         # the same two strings meet in many pairs (one enterprise's rows across registries): each
         # distinct couple (ratio is symmetric, so unordered; told apart by its hashes) is compared once
         lo, hi = np.minimum(ha[todo], hb[todo]), np.maximum(ha[todo], hb[todo])
-        couple = pl.Series("couple", lo * np.uint64(0x9E3779B97F4A7C15) ^ hi)  # wraps: one 64-bit key per couple
+        couple = pl.Series(
+            "couple", lo * np.uint64(0x9E3779B97F4A7C15) ^ hi
+        )  # wraps: one 64-bit key per couple
         first = couple.is_first_distinct()  # one pair of each couple
         pick = todo[first.to_numpy()]
-        sim = process.cpdist(_strings(prep, col, ia[pick]), _strings(prep, col, ib[pick]),
-                             scorer=fuzz.ratio, workers=-1).astype(np.float64) / 100.0
+        sim = (
+            process.cpdist(
+                _strings(prep, col, ia[pick]),
+                _strings(prep, col, ib[pick]),
+                scorer=fuzz.ratio,
+                workers=-1,
+            ).astype(np.float64)
+            / 100.0
+        )
         each = pl.DataFrame({"couple": couple.filter(first), "sim": sim})
-        out[todo] = couple.to_frame().join(each, on="couple", how="left", maintain_order="left").get_column("sim").to_numpy()
+        out[todo] = (
+            couple.to_frame()
+            .join(each, on="couple", how="left", maintain_order="left")
+            .get_column("sim")
+            .to_numpy()
+        )
     return out
 
 
-_VETO_FEATURES = ("source", "once_only", "uscc", "uscc_valid", "org_strong", "branch", "branch_place")
+_VETO_FEATURES = (
+    "source",
+    "once_only",
+    "uscc",
+    "uscc_valid",
+    "org_strong",
+    "branch",
+    "branch_place",
+)
 
 
 def _sides(features: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
     """``pairs`` with each side's ``features`` gathered by rid (side b's names end in ``_b``)."""
-    return pl.concat([pairs, features.select(pl.all().gather(pairs["rid_a"])),
-                      features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b"))], how="horizontal")
+    return pl.concat(
+        [
+            pairs,
+            features.select(pl.all().gather(pairs["rid_a"])),
+            features.select(pl.all().gather(pairs["rid_b"]).name.suffix("_b")),
+        ],
+        how="horizontal",
+    )
 
 
 def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -116,22 +166,42 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     """
     c = pl.col
     veto = (
-        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False)  # two valid USCCs
-        | ((c("org_strong") != c("org_strong_b")) & (c("org_strong") != EMPTY_KEY) & (c("org_strong_b") != EMPTY_KEY))
-        .fill_null(False)  # two organisation codes
-        | ((c("branch") != c("branch_b")) | (c("branch") & (c("branch_place") != c("branch_place_b")))).fill_null(False)
-        | ((c("source") == c("source_b")) & c("once_only"))  # two rows of a registry that lists each entity once
+        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(
+            False
+        )  # two valid USCCs
+        | (
+            (c("org_strong") != c("org_strong_b"))
+            & (c("org_strong") != EMPTY_KEY)
+            & (c("org_strong_b") != EMPTY_KEY)
+        ).fill_null(False)  # two organisation codes
+        | (
+            (c("branch") != c("branch_b"))
+            | (c("branch") & (c("branch_place") != c("branch_place_b")))
+        ).fill_null(False)
+        | (
+            (c("source") == c("source_b")) & c("once_only")
+        )  # two rows of a registry that lists each entity once
     )
     pairs = pairs.select("rid_a", "rid_b")
     live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~veto).to_series()
-    df = _sides(prep.features.drop("source", "once_only", "org_strong", "branch", "branch_place"), pairs.filter(live)).with_columns(
+    df = _sides(
+        prep.features.drop("source", "once_only", "org_strong", "branch", "branch_place"),
+        pairs.filter(live),
+    ).with_columns(
         uscc_eq=(c("uscc") == c("uscc_b")).fill_null(False),
         org_eq=(c("org_code") == c("org_code_b")).fill_null(False) & (c("org_code") != EMPTY_KEY),
         regno_eq=(c("regno_valid") == c("regno_valid_b")).fill_null(False),
-        core_eq=((c("core_key") == c("core_key_b")) | (c("core_key") == c("former_key_b"))
-                 | (c("former_key") == c("core_key_b"))).fill_null(False) & c("core2"),
-        region_conflict=((c("region") != c("region_b")) & (c("region") != EMPTY_KEY) & (c("region_b") != EMPTY_KEY))
-        .fill_null(False),
+        core_eq=(
+            (c("core_key") == c("core_key_b"))
+            | (c("core_key") == c("former_key_b"))
+            | (c("former_key") == c("core_key_b"))
+        ).fill_null(False)
+        & c("core2"),
+        region_conflict=(
+            (c("region") != c("region_b"))
+            & (c("region") != EMPTY_KEY)
+            & (c("region_b") != EMPTY_KEY)
+        ).fill_null(False),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
     )
@@ -140,11 +210,17 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     name_sim = np.maximum(core_sim, _sim(prep, "name_clean", df, ia, ib, core_sim < 1.0))
     addr_sim = _sim(prep, "addr_norm", df, ia, ib)
     # USCC typos: Hamming distance of two 18-character codes that differ
-    both18 = (df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)).to_numpy()
+    both18 = (
+        df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)
+    ).to_numpy()
     hamming = np.full(len(ia), -1, dtype=np.int64)
     if both18.any():
-        hamming[both18] = process.cpdist(_strings(prep, "uscc", ia[both18]), _strings(prep, "uscc", ib[both18]),
-                                         scorer=Hamming.distance, workers=-1)
+        hamming[both18] = process.cpdist(
+            _strings(prep, "uscc", ia[both18]),
+            _strings(prep, "uscc", ib[both18]),
+            scorer=Hamming.distance,
+            workers=-1,
+        )
     return df.with_columns(
         name_sim=pl.Series(name_sim).fill_nan(0.0),
         addr_sim=pl.Series(addr_sim).fill_nan(0.0),
@@ -153,11 +229,20 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
 
 
 # The fields an explanation names when they agreed, in order; ``decide`` keeps them as a bit mask.
-_AGREED = {"uscc": pl.col("uscc_eq"), "org_code": pl.col("org_eq"), "regno": pl.col("regno_eq"),
-           "name_core": pl.col("core_eq"), "name": pl.col("name_sim") >= 0.9,
-           "address": pl.col("addr_eq") | (pl.col("addr_sim") >= 0.8), "phone": pl.col("phone_eq")}
+_AGREED = {
+    "uscc": pl.col("uscc_eq"),
+    "org_code": pl.col("org_eq"),
+    "regno": pl.col("regno_eq"),
+    "name_core": pl.col("core_eq"),
+    "name": pl.col("name_sim") >= 0.9,
+    "address": pl.col("addr_eq") | (pl.col("addr_sim") >= 0.8),
+    "phone": pl.col("phone_eq"),
+}
 AGREED_FIELDS = tuple(_AGREED)
-_AGREED_TEXT = {m: ",".join(f for i, f in enumerate(AGREED_FIELDS) if m >> i & 1) for m in range(1 << len(AGREED_FIELDS))}
+_AGREED_TEXT = {
+    m: ",".join(f for i, f in enumerate(AGREED_FIELDS) if m >> i & 1)
+    for m in range(1 << len(AGREED_FIELDS))
+}
 
 
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
@@ -168,25 +253,55 @@ def decide(cmp: pl.DataFrame) -> pl.DataFrame:
     name_veto = c("region_conflict")  # compare has dropped the pairs a hard conflict vetoes
     support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
     rule = (
-        pl.when(c("uscc_eq")).then(pl.lit("uscc"))
-        .when(c("org_eq")).then(pl.lit("org_code"))
-        .when(c("regno_eq")).then(pl.lit("regno"))
-        .when((c("id_hamming") == 1) & ~(c("uscc_valid") & c("uscc_valid_b")) & (c("name_sim") >= 0.75)
-              & ~c("region_conflict")).then(pl.lit("uscc_typo"))
-        .when(~name_veto & c("core_eq") & (support | (c("name_sim") >= 0.95))).then(pl.lit("name"))
-        .when(~name_veto & (c("name_sim") >= 0.8) & (c("addr_eq") | c("phone_eq") | (c("addr_sim") >= 0.85)))
+        pl.when(c("uscc_eq"))
+        .then(pl.lit("uscc"))
+        .when(c("org_eq"))
+        .then(pl.lit("org_code"))
+        .when(c("regno_eq"))
+        .then(pl.lit("regno"))
+        .when(
+            (c("id_hamming") == 1)
+            & ~(c("uscc_valid") & c("uscc_valid_b"))
+            & (c("name_sim") >= 0.75)
+            & ~c("region_conflict")
+        )
+        .then(pl.lit("uscc_typo"))
+        .when(~name_veto & c("core_eq") & (support | (c("name_sim") >= 0.95)))
+        .then(pl.lit("name"))
+        .when(
+            ~name_veto
+            & (c("name_sim") >= 0.8)
+            & (c("addr_eq") | c("phone_eq") | (c("addr_sim") >= 0.85))
+        )
         .then(pl.lit("name_fuzzy"))
         .otherwise(None)
     )
-    base = pl.when(c("rule") == "uscc").then(1.0).when(c("rule") == "org_code").then(0.97) \
-        .when(c("rule") == "regno").then(0.96).when(c("rule") == "uscc_typo").then(0.93) \
-        .when(c("rule") == "name").then(0.8).otherwise(0.7)
+    base = (
+        pl.when(c("rule") == "uscc")
+        .then(1.0)
+        .when(c("rule") == "org_code")
+        .then(0.97)
+        .when(c("rule") == "regno")
+        .then(0.96)
+        .when(c("rule") == "uscc_typo")
+        .then(0.93)
+        .when(c("rule") == "name")
+        .then(0.8)
+        .otherwise(0.7)
+    )
     bonus = 0.1 * c("name_sim") + 0.07 * c("addr_sim") + 0.03 * c("phone_eq").cast(pl.Float64)
-    agreed = pl.sum_horizontal([pl.when(held).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
-                                for i, held in enumerate(_AGREED.values())]).cast(pl.UInt8)
-    return (cmp.with_columns(rule.alias("rule")).filter(c("rule").is_not_null())
-            .with_columns(((base + bonus) / 1.2).round(4).alias("score"), agreed.alias("agreed"))
-            .select("rid_a", "rid_b", "rule", "score", "agreed"))
+    agreed = pl.sum_horizontal(
+        [
+            pl.when(held).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
+            for i, held in enumerate(_AGREED.values())
+        ]
+    ).cast(pl.UInt8)
+    return (
+        cmp.with_columns(rule.alias("rule"))
+        .filter(c("rule").is_not_null())
+        .with_columns(((base + bonus) / 1.2).round(4).alias("score"), agreed.alias("agreed"))
+        .select("rid_a", "rid_b", "rule", "score", "agreed")
+    )
 
 
 def agreed_text(mask: pl.Expr) -> pl.Expr:
@@ -204,9 +319,15 @@ def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> p
     the GIL); the result keeps the pairs' order.
     """
     prep = prepare(std)
-    size = max(1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1))))  # at least a chunk per core
+    size = max(
+        1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1)))
+    )  # at least a chunk per core
     if pairs.height <= size:
         return decide(compare(prep, pairs))
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
-        return pl.concat(pool.map(lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)),
-                         rechunk=True)
+        return pl.concat(
+            pool.map(
+                lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)
+            ),
+            rechunk=True,
+        )

@@ -16,7 +16,9 @@ from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import name_bodies, name_fronts
 
-REGNO_FIRST = "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
+REGNO_FIRST = (
+    "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
+)
 # Name parts carried to every row: name_clean and core as text; those only compared for equality (or
 # used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is far
 # cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
@@ -46,19 +48,24 @@ def require_row_ids(std: pl.DataFrame, what: str) -> None:
         raise ValueError(f"{what} needs std sorted by rid with rid = row position")
 
 
-BATCH = 100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
+BATCH = (
+    100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
+)
 
 
 def _name_fronts(names: pl.Series) -> pl.DataFrame:
     """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or hashed
     when only compared for equality), and the ``body``."""
-    return name_fronts(names).select("name_clean", "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS],
-                                     "body")
+    return name_fronts(names).select(
+        "name_clean", "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS], "body"
+    )
 
 
 def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
     """The parts of distinct name bodies that matching reads (see :func:`names.name_bodies`)."""
-    return name_bodies(bodies).select("core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS])
+    return name_bodies(bodies).select(
+        "core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS]
+    )
 
 
 def _address_parts(texts: pl.Series) -> pl.DataFrame:
@@ -66,8 +73,12 @@ def _address_parts(texts: pl.Series) -> pl.DataFrame:
     address texts (see :func:`addresses.parse_texts`)."""
     road = pl.col("road")
     return parse_texts(texts).select(
-        "addr_norm", hash_key("town").alias("town_h"),
-        hash_key(pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)).alias("addr_key_h"))
+        "addr_norm",
+        hash_key("town").alias("town_h"),
+        hash_key(
+            pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)
+        ).alias("addr_key_h"),
+    )
 
 
 def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
@@ -75,8 +86,12 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
     column, else a 注册号 read from the id) and ``regno_valid``."""
     ids = identifier_columns(rows, "id", hint)
     regno = clean_codes(rows.get_column("regno"))
-    regno = pl.select(pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")).to_series()
-    valid = pl.select(pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid"))
+    regno = pl.select(
+        pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")
+    ).to_series()
+    valid = pl.select(
+        pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid")
+    )
     return ids.drop("id_regno").with_columns(regno, valid.to_series())
 
 
@@ -93,8 +108,12 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     """
     hint = pl.col("source") == REGNO_FIRST
 
-    def batches(values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame | pl.Series]) -> list[Future]:
-        return [pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)]
+    def batches(
+        values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame | pl.Series]
+    ) -> list[Future]:
+        return [
+            pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)
+        ]
 
     def joined(jobs: list[Future]) -> pl.DataFrame | pl.Series:
         # one chunk per column: gathering rows from many chunks is several times slower
@@ -106,16 +125,21 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
         fronts = batches(names, _name_fronts)
         addresses, address_at = distinct["address"].result()
         text_jobs = batches(addresses, address_texts)
-        ids = [pool.submit(_id_parts, df.slice(i, BATCH), hint) for i in range(0, max(df.height, 1), BATCH)]
+        ids = [
+            pool.submit(_id_parts, df.slice(i, BATCH), hint)
+            for i in range(0, max(df.height, 1), BATCH)
+        ]
         front = joined(fronts)
         bodies, body_at = dedupe(front.get_column("body"))
         backs = batches(bodies, _name_bodies)
         texts, text_at = dedupe(joined(text_jobs))
         address_parts = batches(texts, _address_parts)
         # each row takes the parts of its value (they come in the order of the distinct values)
-        out = [front.drop("body").select(pl.all().gather(name_at)),
-               joined(backs).select(pl.all().gather(body_at.gather(name_at))),
-               joined(address_parts).select(pl.all().gather(text_at.gather(address_at)))]
+        out = [
+            front.drop("body").select(pl.all().gather(name_at)),
+            joined(backs).select(pl.all().gather(body_at.gather(name_at))),
+            joined(address_parts).select(pl.all().gather(text_at.gather(address_at))),
+        ]
         return [*out, joined(ids)]
 
 
@@ -129,12 +153,20 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     null without a road); ``regno_valid``. ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")
-    ordered = records.select(((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()).item()
-    df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")  # no copy when sorted
+    ordered = records.select(
+        ((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()
+    ).item()
+    df = (records if ordered else records.sort("source", "source_row")).with_row_index(
+        "rid"
+    )  # no copy when sorted
     df = df.with_columns(*[col for part in _parse_all(df) for col in part])
     key = df.get_column("source_key")
     missing = key.is_null()
     if missing.any():  # a row without a key of its own: its 注册号, else its name
-        fill = df.filter(missing).select(pl.coalesce("regno", pl.lit("N:") + pl.col("name_clean"))).to_series()
+        fill = (
+            df.filter(missing)
+            .select(pl.coalesce("regno", pl.lit("N:") + pl.col("name_clean")))
+            .to_series()
+        )
         df = df.with_columns(key.scatter(missing.arg_true(), fill))
     return df.rechunk()  # columns built from batches come in pieces; later row gathers want one

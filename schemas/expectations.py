@@ -43,10 +43,15 @@ def source_frame(records: pl.DataFrame, today: date) -> pl.DataFrame:
     """A source's records with the derived columns its suite checks."""
     ids = records.get_column("id").fill_null("").str.to_uppercase()
     return records.select(
-        "source_row", "name", "status", "headcount",
+        "source_row",
+        "name",
+        "status",
+        "headcount",
         pl.when(ids.str.len_chars() == 18).then(ids).otherwise(None).alias("uscc"),
-        pl.when(ids.str.len_chars() == 18).then(uscc_valid_expr(pl.lit(ids)))
-        .otherwise(None).alias("uscc_check_ok"),
+        pl.when(ids.str.len_chars() == 18)
+        .then(uscc_valid_expr(pl.lit(ids)))
+        .otherwise(None)
+        .alias("uscc_check_ok"),
         (pl.col("founded_on") > today).alias("date_in_future"),
     )
 
@@ -57,22 +62,48 @@ def source_checks(source: str) -> list[Check]:
         Check("ExpectColumnValuesToBeUnique", {"column": "source_row"}),
         Check("ExpectColumnValuesToNotBeNull", {"column": "name"}),
         Check("ExpectColumnValuesToBeBetween", {"column": "headcount", "min_value": 0}),
-        Check("ExpectColumnValuesToBeBetween", {"column": "headcount", "max_value": HEADCOUNT_PLAUSIBLE}, "warning"),
+        Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "headcount", "max_value": HEADCOUNT_PLAUSIBLE},
+            "warning",
+        ),
         Check("ExpectColumnValuesToMatchRegex", {"column": "uscc", "regex": USCC_REGEX}, "warning"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "uscc_check_ok", "value_set": [True], "mostly": 0.95}, "warning"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "date_in_future", "value_set": [False]}, "warning"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "status", "value_set": STATUS[source]}, "warning"),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "uscc_check_ok", "value_set": [True], "mostly": 0.95},
+            "warning",
+        ),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "date_in_future", "value_set": [False]},
+            "warning",
+        ),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {"column": "status", "value_set": STATUS[source]},
+            "warning",
+        ),
     ]
 
 
 def pool_frame(enterprises: pl.DataFrame, std: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
     """Enterprises with the number of distinct valid USCCs among their records."""
-    valid = (std.filter(pl.col("uscc_valid").fill_null(False)).select("source", "source_row", "uscc")
-             .join(links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"])
-             .group_by("enterprise_id").agg(pl.col("uscc").n_unique().alias("valid_usccs")))
+    valid = (
+        std.filter(pl.col("uscc_valid").fill_null(False))
+        .select("source", "source_row", "uscc")
+        .join(links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"])
+        .group_by("enterprise_id")
+        .agg(pl.col("uscc").n_unique().alias("valid_usccs"))
+    )
     return enterprises.join(valid, on="enterprise_id", how="left").select(
-        "enterprise_id", "headcount", "headcount_source", "active", "uscc",
-        pl.col("valid_usccs").fill_null(0), pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("valid_uscc"))
+        "enterprise_id",
+        "headcount",
+        "headcount_source",
+        "active",
+        "uscc",
+        pl.col("valid_usccs").fill_null(0),
+        pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("valid_uscc"),
+    )
 
 
 def pool_checks() -> list[Check]:
@@ -83,16 +114,28 @@ def pool_checks() -> list[Check]:
         Check("ExpectColumnValuesToBeBetween", {"column": "valid_usccs", "max_value": 1}),
         Check("ExpectColumnValuesToBeUnique", {"column": "valid_uscc"}, "warning"),
         Check("ExpectColumnValuesToBeBetween", {"column": "headcount", "min_value": 0}),
-        Check("ExpectColumnValuesToBeBetween", {"column": "headcount", "max_value": HEADCOUNT_PLAUSIBLE}, "warning"),
-        Check("ExpectColumnValuesToBeInSet", {"column": "headcount_source",
-                                              "value_set": ["social_insurance", "tax_registry", "civil_affairs"]}),
+        Check(
+            "ExpectColumnValuesToBeBetween",
+            {"column": "headcount", "max_value": HEADCOUNT_PLAUSIBLE},
+            "warning",
+        ),
+        Check(
+            "ExpectColumnValuesToBeInSet",
+            {
+                "column": "headcount_source",
+                "value_set": ["social_insurance", "tax_registry", "civil_affairs"],
+            },
+        ),
         Check("ExpectColumnValuesToNotBeNull", {"column": "active"}),
     ]
 
 
 def links_frame(links: pl.DataFrame) -> pl.DataFrame:
     """Links keyed by their source row."""
-    return links.select((pl.col("source") + ":" + pl.col("source_row").cast(pl.Utf8)).alias("row_key"), "enterprise_id")
+    return links.select(
+        (pl.col("source") + ":" + pl.col("source_row").cast(pl.Utf8)).alias("row_key"),
+        "enterprise_id",
+    )
 
 
 def links_checks(accepted: int) -> list[Check]:
@@ -118,17 +161,27 @@ class Validator:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
-            logging.getLogger(name).setLevel(logging.ERROR)  # after the import, which sets its own levels
+            logging.getLogger(name).setLevel(
+                logging.ERROR
+            )  # after the import, which sets its own levels
 
         self.gx = gx
         self.ctx = gx.get_context(mode="ephemeral")
-        self.ctx.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+        self.ctx.variables.progress_bars = ProgressBarsConfig(
+            globally=False, metric_calculations=False
+        )
         self.docs_dir = docs_dir = docs_dir.resolve()  # GX wants an absolute path
-        self.ctx.add_data_docs_site(site_name="datapool", site_config={
-            "class_name": "SiteBuilder",
-            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(docs_dir)},
-            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
-        })
+        self.ctx.add_data_docs_site(
+            site_name="datapool",
+            site_config={
+                "class_name": "SiteBuilder",
+                "store_backend": {
+                    "class_name": "TupleFilesystemStoreBackend",
+                    "base_directory": str(docs_dir),
+                },
+                "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"},
+            },
+        )
         self.source = self.ctx.data_sources.add_pandas("datapool")
         self.results: list[dict] = []
 
@@ -139,32 +192,67 @@ class Validator:
         batch = asset.add_batch_definition_whole_dataframe(f"{name}-batch")
         suite = self.ctx.suites.add(gx.ExpectationSuite(name=name))
         for check in checks:
-            suite.add_expectation(getattr(gx.expectations, check.kind)(**check.kwargs, meta={"severity": check.severity}))
-        vd = self.ctx.validation_definitions.add(gx.ValidationDefinition(data=batch, suite=suite, name=f"{name}-vd"))
-        cp = self.ctx.checkpoints.add(gx.Checkpoint(name=f"{name}-cp", validation_definitions=[vd],
-                                                    actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")]))
+            suite.add_expectation(
+                getattr(gx.expectations, check.kind)(
+                    **check.kwargs, meta={"severity": check.severity}
+                )
+            )
+        vd = self.ctx.validation_definitions.add(
+            gx.ValidationDefinition(data=batch, suite=suite, name=f"{name}-vd")
+        )
+        cp = self.ctx.checkpoints.add(
+            gx.Checkpoint(
+                name=f"{name}-cp",
+                validation_definitions=[vd],
+                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+            )
+        )
         result = cp.run(batch_parameters={"dataframe": frame.to_pandas()})
         rows = []
         for vr in result.run_results.values():
             for r in vr.results:
                 cfg = r.expectation_config
                 res = r.result or {}
-                rows.append({
-                    "suite": name, "expectation": cfg.type, "column_name": cfg.kwargs.get("column"),
-                    "severity": (cfg.meta or {}).get("severity", "critical"), "success": bool(r.success),
-                    "unexpected_count": res.get("unexpected_count"),
-                    "details": json.dumps({"kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
-                                           "examples": [str(x) for x in (res.get("partial_unexpected_list") or [])[:5]],
-                                           "observed": str(res.get("observed_value", ""))}, ensure_ascii=False, default=str),
-                })
+                rows.append(
+                    {
+                        "suite": name,
+                        "expectation": cfg.type,
+                        "column_name": cfg.kwargs.get("column"),
+                        "severity": (cfg.meta or {}).get("severity", "critical"),
+                        "success": bool(r.success),
+                        "unexpected_count": res.get("unexpected_count"),
+                        "details": json.dumps(
+                            {
+                                "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
+                                "examples": [
+                                    str(x) for x in (res.get("partial_unexpected_list") or [])[:5]
+                                ],
+                                "observed": str(res.get("observed_value", "")),
+                            },
+                            ensure_ascii=False,
+                            default=str,
+                        ),
+                    }
+                )
         self.results.extend(rows)
         return rows
 
     def table(self) -> pl.DataFrame:
         """All results so far, as the ``validation_result`` table."""
-        schema = {"suite": pl.Utf8, "expectation": pl.Utf8, "column_name": pl.Utf8, "severity": pl.Utf8,
-                  "success": pl.Boolean, "unexpected_count": pl.Int64, "details": pl.Utf8}
-        return pl.DataFrame(self.results, schema=schema) if self.results else pl.DataFrame(schema=schema)
+        schema = {
+            "suite": pl.Utf8,
+            "expectation": pl.Utf8,
+            "column_name": pl.Utf8,
+            "severity": pl.Utf8,
+            "success": pl.Boolean,
+            "unexpected_count": pl.Int64,
+            "details": pl.Utf8,
+        }
+        return (
+            pl.DataFrame(self.results, schema=schema)
+            if self.results
+            else pl.DataFrame(schema=schema)
+        )
 
     def raise_for_critical(self) -> None:
         """Raise ValidationFailed naming the first failed critical expectation and a few offending values."""
@@ -177,4 +265,5 @@ class Validator:
                 f"critical expectation failed in suite '{f['suite']}': {f['expectation']}"
                 f"{' on column ' + f['column_name'] if f['column_name'] else ''}; "
                 f"{f['unexpected_count'] if f['unexpected_count'] is not None else info.get('observed')} offending, "
-                f"e.g. {info['examples'][:3] or info.get('observed')}{more}; nothing was published")
+                f"e.g. {info['examples'][:3] or info.get('observed')}{more}; nothing was published"
+            )

@@ -31,15 +31,24 @@ def samples() -> Path:
 
 @pytest.fixture(scope="session")
 def truth_rows() -> dict[str, pl.DataFrame]:
-    return {m: pl.read_csv(SAMPLES / "truth" / m / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8})
-            for m in MONTHS}
+    return {
+        m: pl.read_csv(
+            SAMPLES / "truth" / m / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8}
+        )
+        for m in MONTHS
+    }
 
 
 @pytest.fixture(scope="session")
 def truth_enterprises() -> dict[str, pl.DataFrame]:
-    return {m: pl.read_csv(SAMPLES / "truth" / m / "enterprises.csv", infer_schema_length=None,
-                           schema_overrides={"uscc": pl.Utf8, "head_key": pl.Utf8, "expected_headcount": pl.Int64})
-            for m in MONTHS}
+    return {
+        m: pl.read_csv(
+            SAMPLES / "truth" / m / "enterprises.csv",
+            infer_schema_length=None,
+            schema_overrides={"uscc": pl.Utf8, "head_key": pl.Utf8, "expected_headcount": pl.Int64},
+        )
+        for m in MONTHS
+    }
 
 
 @pytest.fixture(scope="session")
@@ -73,8 +82,10 @@ def sample_run(prefect_harness, tmp_path_factory, samples):
 
     out = tmp_path_factory.mktemp("run")
     url = f"sqlite:///{out / 'warehouse.sqlite'}"
-    results = {m: snapshot_flow(snapshot=m, input_root=str(samples), warehouse_url=url, out_dir=str(out))
-               for m in MONTHS}
+    results = {
+        m: snapshot_flow(snapshot=m, input_root=str(samples), warehouse_url=url, out_dir=str(out))
+        for m in MONTHS
+    }
     return {"out": out, "url": url, "results": results}
 
 

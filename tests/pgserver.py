@@ -20,7 +20,9 @@ from pathlib import Path
 
 def find_bin() -> Path | None:
     """The newest PostgreSQL bin folder on this machine."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4]))
+    found = sorted(
+        glob.glob("/usr/lib/postgresql/*/bin/initdb"), key=lambda p: int(p.split("/")[4])
+    )
     return Path(found[-1]).parent if found else None
 
 
@@ -45,9 +47,22 @@ class PostgresServer:
         if self.user:
             pw = pwd.getpwnam(self.user)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
-        self._run("initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        self._run("pg_ctl", "-D", str(data), "-l", str(self.dir / "log"), "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off", "start")
+        self._run(
+            "initdb", "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync"
+        )
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(data),
+            "-l",
+            str(self.dir / "log"),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off",
+            "start",
+        )
         self._run("createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "datapool")
         self.url = f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/datapool"
 
@@ -59,7 +74,9 @@ class PostgresServer:
             pwd.getpwnam("postgres")
             return "postgres"
         except KeyError:
-            subprocess.run(["useradd", "--system", "--no-create-home", "datapool-test"], check=False)
+            subprocess.run(
+                ["useradd", "--system", "--no-create-home", "datapool-test"], check=False
+            )
             return "datapool-test"
 
     def _run(self, exe: str, *args: str) -> None:

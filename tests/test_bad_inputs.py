@@ -43,7 +43,11 @@ def _row_with(header: str, path: Path, **values: str) -> str:
     import csv
     import io
 
-    text = path.read_bytes().decode("utf-8-sig") if "social" not in path.name else path.read_bytes().decode("gb18030")
+    text = (
+        path.read_bytes().decode("utf-8-sig")
+        if "social" not in path.name
+        else path.read_bytes().decode("gb18030")
+    )
     rows = list(csv.reader(io.StringIO(text)))
     row = dict(zip(rows[0], rows[1], strict=True))
     row.update(values)
@@ -76,7 +80,16 @@ def _ragged(root):
 
 def _quoted_newline(root):
     p = _csv(root, "market_supervision")
-    _append_line(p, _row_with("", p, 住所="梅林镇红旗大道8号\n二楼, 东侧", 统一社会信用代码="", 企业名称="赣县新开业商行"))
+    _append_line(
+        p,
+        _row_with(
+            "",
+            p,
+            住所="梅林镇红旗大道8号\n二楼, 东侧",
+            统一社会信用代码="",
+            企业名称="赣县新开业商行",
+        ),
+    )
 
 
 def _crlf_bom(root):
@@ -147,7 +160,9 @@ def _grids_not_geojson(root):
 
 
 def _grids_wrong_json(root):
-    (root / "grids.geojson").write_text('{"type": "Point", "coordinates": [1, 2]}', encoding="utf-8")
+    (root / "grids.geojson").write_text(
+        '{"type": "Point", "coordinates": [1, 2]}', encoding="utf-8"
+    )
 
 
 def _grids_missing(root):
@@ -179,8 +194,12 @@ def _empty_rows(root):
 
 
 def _extra_columns_with_phone(root):
-    _edit_text(_csv(root, "tax_registry"), lambda t: t.replace("\r\n", ",备注\r\n", 1).replace(
-        "梅林税务所\r\n", "梅林税务所,联系人13912345678\r\n"))
+    _edit_text(
+        _csv(root, "tax_registry"),
+        lambda t: t.replace("\r\n", ",备注\r\n", 1).replace(
+            "梅林税务所\r\n", "梅林税务所,联系人13912345678\r\n"
+        ),
+    )
 
 
 def _reordered(root):
@@ -247,9 +266,21 @@ CASES = {
     "full-width header": (_fullwidth_header, [], ("ok", None)),
     "NUL byte": (_nul_bytes, [], ("ok", "invalid bytes")),
     "xlsx numeric identifier": (_excel_numeric_id, [], ("ok", "precision lost")),
-    "warehouse URL garbage": (lambda r: None, ["--warehouse-url", "nonsense://"], ("error", "warehouse")),
-    "member URL garbage": (lambda r: None, ["--members-url", "::not a url::"], ("error", "member database")),
-    "snapshot folder missing": (lambda r: None, ["--snapshot", "2024-01"], ("error", "2024-01", "does not exist")),
+    "warehouse URL garbage": (
+        lambda r: None,
+        ["--warehouse-url", "nonsense://"],
+        ("error", "warehouse"),
+    ),
+    "member URL garbage": (
+        lambda r: None,
+        ["--members-url", "::not a url::"],
+        ("error", "member database"),
+    ),
+    "snapshot folder missing": (
+        lambda r: None,
+        ["--snapshot", "2024-01"],
+        ("error", "2024-01", "does not exist"),
+    ),
 }
 
 
@@ -270,8 +301,9 @@ def test_bad_input(case, tiny, tmp_path, capsys, prefect_harness):
     assert code == 0, err
     assert "Traceback" not in err
     con = sqlite3.connect(out / "warehouse.sqlite")
-    rows_in, acc, quar = con.execute("SELECT rows_in, rows_accepted, rows_quarantined FROM pipeline_run "
-                                     "WHERE status = 'success'").fetchone()
+    rows_in, acc, quar = con.execute(
+        "SELECT rows_in, rows_accepted, rows_quarantined FROM pipeline_run WHERE status = 'success'"
+    ).fetchone()
     assert rows_in == acc + quar
     assert con.execute("SELECT count(*) FROM source_record").fetchone()[0] == acc
     reasons = [r[0] for r in con.execute("SELECT reason FROM quarantine")]

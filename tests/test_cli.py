@@ -23,21 +23,54 @@ def test_bad_snapshot_option(capsys):
 
 
 def test_missing_input_root(capsys, tmp_path):
-    code, _, err = invoke(capsys, "run", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o"))
+    code, _, err = invoke(
+        capsys, "run", "--input", str(tmp_path / "nope"), "--out", str(tmp_path / "o")
+    )
     assert_one_clear_line(code, err, "does not exist")
 
 
 def test_samples_command_is_deterministic(capsys, tmp_path):
-    assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "a"))[0] == 0
-    assert invoke(capsys, "samples", "--enterprises", "60", "--months", "2025-01,2025-02", "--out", str(tmp_path / "b"))[0] == 0
-    for rel in ("2025-01/market_supervision.csv", "2025-02/social_insurance.csv", "2025-02/civil_affairs.xlsx",
-                "grids.geojson", "truth/unions.csv"):
+    assert (
+        invoke(
+            capsys,
+            "samples",
+            "--enterprises",
+            "60",
+            "--months",
+            "2025-01,2025-02",
+            "--out",
+            str(tmp_path / "a"),
+        )[0]
+        == 0
+    )
+    assert (
+        invoke(
+            capsys,
+            "samples",
+            "--enterprises",
+            "60",
+            "--months",
+            "2025-01,2025-02",
+            "--out",
+            str(tmp_path / "b"),
+        )[0]
+        == 0
+    )
+    for rel in (
+        "2025-01/market_supervision.csv",
+        "2025-02/social_insurance.csv",
+        "2025-02/civil_affairs.xlsx",
+        "grids.geojson",
+        "truth/unions.csv",
+    ):
         assert (tmp_path / "a" / rel).read_bytes() == (tmp_path / "b" / rel).read_bytes(), rel
 
 
 def test_match_command_writes_links(capsys, tmp_path, samples):
     out = tmp_path / "links.csv"
-    code, stdout, _ = invoke(capsys, "match", "--input", str(samples), "--snapshot", "2025-05", "--output", str(out))
+    code, stdout, _ = invoke(
+        capsys, "match", "--input", str(samples), "--snapshot", "2025-05", "--output", str(out)
+    )
     assert code == 0 and "enterprises" in stdout
     header = out.read_text().splitlines()[0]
     assert header.startswith("source,source_row,enterprise_id,rule,score")
@@ -45,7 +78,18 @@ def test_match_command_writes_links(capsys, tmp_path, samples):
 
 @pytest.mark.prefect
 def test_backfill_skips_published_and_force_reruns(capsys, prefect_harness, tmp_path, samples):
-    args = ["backfill", "--from", "2025-05", "--to", "2025-06", "--input", str(samples), "--out", str(tmp_path), "--quiet"]
+    args = [
+        "backfill",
+        "--from",
+        "2025-05",
+        "--to",
+        "2025-06",
+        "--input",
+        str(samples),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    ]
     code, out, err = invoke(capsys, *args)
     assert code == 0, err
     assert "[1/2] 2025-05:" in out and "[2/2] 2025-06:" in out
@@ -61,20 +105,48 @@ def _some_enterprise(out) -> str:
     import sqlite3
 
     con = sqlite3.connect(out / "warehouse.sqlite")
-    (eid,) = con.execute("SELECT enterprise_id FROM enterprise WHERE n_records >= 3 ORDER BY enterprise_id LIMIT 1").fetchone()
+    (eid,) = con.execute(
+        "SELECT enterprise_id FROM enterprise WHERE n_records >= 3 ORDER BY enterprise_id LIMIT 1"
+    ).fetchone()
     con.close()
     return eid
 
 
 @pytest.mark.prefect
-def test_backfill_failure_names_the_month_and_keeps_earlier(capsys, prefect_harness, tmp_path, sample_copy):
-    (sample_copy / "2025-06" / "market_supervision.csv").write_text("企业名称\n宏达\n", encoding="utf-8")
-    code, out, err = invoke(capsys, "backfill", "--from", "2025-05", "--to", "2025-06", "--input", str(sample_copy),
-                            "--out", str(tmp_path), "--quiet")
+def test_backfill_failure_names_the_month_and_keeps_earlier(
+    capsys, prefect_harness, tmp_path, sample_copy
+):
+    (sample_copy / "2025-06" / "market_supervision.csv").write_text(
+        "企业名称\n宏达\n", encoding="utf-8"
+    )
+    code, out, err = invoke(
+        capsys,
+        "backfill",
+        "--from",
+        "2025-05",
+        "--to",
+        "2025-06",
+        "--input",
+        str(sample_copy),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert_one_clear_line(code, err, "backfill stopped at 2025-06", "统一社会信用代码")
     assert "[1/2] 2025-05:" in out
-    code, out, _ = invoke(capsys, "backfill", "--from", "2025-05", "--to", "2025-05", "--input", str(sample_copy),
-                          "--out", str(tmp_path), "--quiet")
+    code, out, _ = invoke(
+        capsys,
+        "backfill",
+        "--from",
+        "2025-05",
+        "--to",
+        "2025-05",
+        "--input",
+        str(sample_copy),
+        "--out",
+        str(tmp_path),
+        "--quiet",
+    )
     assert "already published" in out
 
 
@@ -103,12 +175,26 @@ def test_previous_month():
 
     from datapool.flows.deploy import previous_month
 
-    assert previous_month(date(2026, 1, 2)) == "2025-12" and previous_month(date(2026, 7, 2)) == "2026-06"
+    assert (
+        previous_month(date(2026, 1, 2)) == "2025-12"
+        and previous_month(date(2026, 7, 2)) == "2026-06"
+    )
 
 
 def test_bench_command_runs_small(capsys, tmp_path):
-    code, out, err = invoke(capsys, "bench", "--enterprises", "150", "--reader-rows", "2000", "--no-splink",
-                            "--out", str(tmp_path), "--repeat", "2")
+    code, out, err = invoke(
+        capsys,
+        "bench",
+        "--enterprises",
+        "150",
+        "--reader-rows",
+        "2000",
+        "--no-splink",
+        "--out",
+        str(tmp_path),
+        "--repeat",
+        "2",
+    )
     assert code == 0, err
     assert "rows/s" in out and "F1" in out
     assert "run 2/2: datapool" in out and "median of 2 runs: datapool" in out
@@ -119,4 +205,6 @@ def test_sample_grids_cover_the_district(samples):
 
     grids = read_grids(samples / "grids.geojson")
     assert len(grids) == 136 and len({g.grid_id for g in grids}) == 136
-    assert len({(g.street, g.community) for g in grids}) == 136 and all(g.grid_worker for g in grids)
+    assert len({(g.street, g.community) for g in grids}) == 136 and all(
+        g.grid_worker for g in grids
+    )

@@ -55,13 +55,22 @@ def test_failure_at_each_stage_leaves_warehouse_intact(stage, sample_run, sample
     real = getattr(__import__(module, fromlist=[name]), name)
     monkeypatch.setattr(STAGES[stage], boom)
     with pytest.raises(Exception, match="injected fault|refused"):
-        snapshot_flow(snapshot=MONTH, input_root=str(samples), warehouse_url=sample_run["url"],
-                      out_dir=str(sample_run["out"]))
+        snapshot_flow(
+            snapshot=MONTH,
+            input_root=str(samples),
+            warehouse_url=sample_run["url"],
+            out_dir=str(sample_run["out"]),
+        )
     after = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert after[t].equals(before[t]), (stage, t)
     monkeypatch.undo()
-    snapshot_flow(snapshot=MONTH, input_root=str(samples), warehouse_url=sample_run["url"], out_dir=str(sample_run["out"]))
+    snapshot_flow(
+        snapshot=MONTH,
+        input_root=str(samples),
+        warehouse_url=sample_run["url"],
+        out_dir=str(sample_run["out"]),
+    )
     for t in COMPARE:
         assert snapshot_tables(sample_run["url"], MONTH)[t].equals(before[t]), (stage, "re-run", t)
 
@@ -70,10 +79,22 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, tmp_path):
     """SIGKILL a real `datapool run` while it publishes; the month is as before and a re-run completes."""
     before = snapshot_tables(sample_run["url"], MONTH)
     exe = os.path.join(os.path.dirname(sys.executable), "datapool")
-    args = [exe, "run", "--snapshot", MONTH, "--input", str(samples), "--warehouse-url", sample_run["url"],
-            "--out", str(tmp_path)]
+    args = [
+        exe,
+        "run",
+        "--snapshot",
+        MONTH,
+        "--input",
+        str(samples),
+        "--warehouse-url",
+        sample_run["url"],
+        "--out",
+        str(tmp_path),
+    ]
     # its own process group: the kill takes the temporary Prefect server it started too (else left running)
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     deadline = time.time() + 300
     for line in proc.stderr:
         if "publishing to the warehouse" in line or time.time() > deadline:
@@ -90,16 +111,31 @@ def test_postgres_warehouse_same_tables_and_idempotent(sample_run, samples, pg_u
     from datapool.flows.snapshot import snapshot_flow
 
     for month in ("2025-05", MONTH):
-        snapshot_flow(snapshot=month, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path))
+        snapshot_flow(
+            snapshot=month, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path)
+        )
     first = snapshot_tables(pg_url, MONTH)
     lite = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
-        key = [c for c in ("source", "source_row", "enterprise_id", "union_id", "member_key", "change", "unit_name")
-               if c in first[t].columns]
+        key = [
+            c
+            for c in (
+                "source",
+                "source_row",
+                "enterprise_id",
+                "union_id",
+                "member_key",
+                "change",
+                "unit_name",
+            )
+            if c in first[t].columns
+        ]
         a = first[t].sort(key).with_columns(pl.col(pl.Float64).round(6))
         b = lite[t].sort(key).with_columns(pl.col(pl.Float64).round(6))
         assert a.height == b.height and a.select(key).equals(b.select(key)), t
-    snapshot_flow(snapshot=MONTH, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path))
+    snapshot_flow(
+        snapshot=MONTH, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path)
+    )
     again = snapshot_tables(pg_url, MONTH)
     for t in COMPARE:
         assert again[t].equals(first[t]), t
@@ -112,11 +148,22 @@ def test_dask_local_cluster_writes_same_tables(sample_run, samples, tmp_path):
     from datapool.flows.snapshot import snapshot_flow
 
     url = f"sqlite:///{tmp_path / 'dask.sqlite'}"
-    runner = DaskTaskRunner(cluster_kwargs={"n_workers": 2, "threads_per_worker": 1, "processes": True,
-                                            "dashboard_address": None})
+    runner = DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": 2,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": None,
+        }
+    )
     for month in ("2025-05", MONTH):
-        snapshot_flow.with_options(task_runner=runner)(snapshot=month, input_root=str(samples), warehouse_url=url,
-                                                        out_dir=str(tmp_path), score_chunks=4)
+        snapshot_flow.with_options(task_runner=runner)(
+            snapshot=month,
+            input_root=str(samples),
+            warehouse_url=url,
+            out_dir=str(tmp_path),
+            score_chunks=4,
+        )
     dask_tables, local = snapshot_tables(url, MONTH), snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert dask_tables[t].equals(local[t]), t

@@ -23,8 +23,12 @@ def test_quality_against_truth(resolved, truth_rows, month):
 @pytest.mark.parametrize("month", MONTHS)
 def test_no_enterprise_with_two_valid_usccs(resolved, month):
     _, res = resolved[month]
-    per = (res.std.filter(pl.col("uscc_valid").fill_null(False))
-           .join(res.links, on=["source", "source_row"]).group_by("enterprise_id").agg(pl.col("uscc").n_unique()))
+    per = (
+        res.std.filter(pl.col("uscc_valid").fill_null(False))
+        .join(res.links, on=["source", "source_row"])
+        .group_by("enterprise_id")
+        .agg(pl.col("uscc").n_unique())
+    )
     assert per.filter(pl.col("uscc") > 1).height == 0
 
 
@@ -63,9 +67,17 @@ def test_every_accepted_row_linked_once_with_a_reason(resolved):
 def test_golden_headcount_precedence(resolved):
     _, res = resolved[MONTHS[0]]
     e = res.enterprises
-    assert set(e["headcount_source"].drop_nulls().unique()) <= {"social_insurance", "tax_registry", "civil_affairs"}
-    si_rows = (res.std.filter((pl.col("source") == "social_insurance") & pl.col("active"))
-               .join(res.links, on=["source", "source_row"]).group_by("enterprise_id").agg(pl.col("headcount").sum()))
+    assert set(e["headcount_source"].drop_nulls().unique()) <= {
+        "social_insurance",
+        "tax_registry",
+        "civil_affairs",
+    }
+    si_rows = (
+        res.std.filter((pl.col("source") == "social_insurance") & pl.col("active"))
+        .join(res.links, on=["source", "source_row"])
+        .group_by("enterprise_id")
+        .agg(pl.col("headcount").sum())
+    )
     j = e.join(si_rows, on="enterprise_id", suffix="_si")
     assert (j["headcount"] == j["headcount_si"]).all()
     assert (j["headcount_source"] == "social_insurance").all()
@@ -101,7 +113,9 @@ def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
 
     _, res = resolved["2025-05"]
     pairs = candidate_pairs(res.std)
-    unpruned = candidate_pairs(res.std.with_columns(pl.lit(None, dtype=pl.Utf8).alias("org_strong")))
+    unpruned = candidate_pairs(
+        res.std.with_columns(pl.lit(None, dtype=pl.Utf8).alias("org_strong"))
+    )
     left_out = unpruned.join(pairs, on=["rid_a", "rid_b"], how="anti")
     assert pairs.join(unpruned, on=["rid_a", "rid_b"], how="anti").height == 0
     assert left_out.height > 0
@@ -149,7 +163,12 @@ def test_distinct_values_and_each_rows_place_among_them():
 def test_new_ids_of_a_column_are_those_of_each_anchor():
     from datapool.matching.ids import new_id, new_ids
 
-    anchors = ["91360721MA35XXXX0A", "tax_registry:赣县宏达", "", "market_supervision:N:宏达建材有限公司"]
+    anchors = [
+        "91360721MA35XXXX0A",
+        "tax_registry:赣县宏达",
+        "",
+        "market_supervision:N:宏达建材有限公司",
+    ]
     assert new_ids(pl.Series(anchors, dtype=pl.Utf8)).to_list() == [new_id(a) for a in anchors]
     assert new_ids(pl.Series([], dtype=pl.Utf8)).to_list() == []
 
@@ -166,12 +185,20 @@ def test_strings_for_rapidfuzz_keep_values_holding_the_separator():
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.integers(2, 30).flatmap(lambda n: st.tuples(
-    st.just(n),
-    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, 5)), max_size=80),
-    st.lists(st.integers(-1, 3), min_size=n, max_size=n),
-    st.lists(st.sampled_from([0, 1, 2, 4]), min_size=n, max_size=n),
-    st.lists(st.sampled_from([1, 2]), min_size=n, max_size=n))))
+@given(
+    st.integers(2, 30).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, 5)),
+                max_size=80,
+            ),
+            st.lists(st.integers(-1, 3), min_size=n, max_size=n),
+            st.lists(st.sampled_from([0, 1, 2, 4]), min_size=n, max_size=n),
+            st.lists(st.sampled_from([1, 2]), min_size=n, max_size=n),
+        )
+    )
+)
 def test_union_find_by_rank_equals_the_ordered_union_find(case):
     # clustering merges whole components of one rank at once when that keeps the constraints; the
     # result must be the ordered union-find's, edge by edge
@@ -181,21 +208,48 @@ def test_union_find_by_rank_equals_the_ordered_union_find(case):
 
     n, edges, uscc, seen, branch = case
     edges = sorted((e for e in edges if e[0] != e[1]), key=lambda e: e[2])
-    la, lb = np.array([e[0] for e in edges], dtype=np.int64), np.array([e[1] for e in edges], dtype=np.int64)
+    la, lb = (
+        np.array([e[0] for e in edges], dtype=np.int64),
+        np.array([e[1] for e in edges], dtype=np.int64),
+    )
     rank = np.array([e[2] for e in edges], dtype=np.int64)
-    roots, ok = _by_rank(n, la, lb, rank, np.array(uscc, dtype=np.int64), np.array(seen, dtype=np.int64),
-                         np.array(branch, dtype=np.int64))
-    want_roots, want_ok = _constrained(n, [(a, b) for a, b, _ in edges], [None if u < 0 else u for u in uscc],
-                                       list(seen), list(branch))
+    roots, ok = _by_rank(
+        n,
+        la,
+        lb,
+        rank,
+        np.array(uscc, dtype=np.int64),
+        np.array(seen, dtype=np.int64),
+        np.array(branch, dtype=np.int64),
+    )
+    want_roots, want_ok = _constrained(
+        n,
+        [(a, b) for a, b, _ in edges],
+        [None if u < 0 else u for u in uscc],
+        list(seen),
+        list(branch),
+    )
     assert roots.tolist() == want_roots
     assert ok.tolist() == want_ok
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.integers(1, 12).flatmap(lambda n: st.tuples(
-    st.just(n),
-    st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.sampled_from(["uscc", "name", "name_fuzzy"]),
-                       st.sampled_from([0.7, 0.8123, 0.95, 1.0])), max_size=40))))
+@given(
+    st.integers(1, 12).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(
+                st.tuples(
+                    st.integers(0, n - 1),
+                    st.integers(0, n - 1),
+                    st.sampled_from(["uscc", "name", "name_fuzzy"]),
+                    st.sampled_from([0.7, 0.8123, 0.95, 1.0]),
+                ),
+                max_size=40,
+            ),
+        )
+    )
+)
 def test_each_record_is_explained_by_its_strongest_edge(case):
     # rule rank, then score (higher first), then the edge's (rid_a, rid_b); a record without an edge is a singleton
     from datapool.matching.clusters import record_rules
@@ -206,10 +260,24 @@ def test_each_record_is_explained_by_its_strongest_edge(case):
     for a, b, rule, score in raw:
         if a != b:  # each edge gets its own agreed mask, so the chosen edge shows
             pairs.setdefault((min(a, b), max(a, b)), (rule, score, len(pairs) % 128))
-    accepted = pl.DataFrame([(a, b, *v) for (a, b), v in pairs.items()], orient="row",
-                            schema={"rid_a": pl.UInt32, "rid_b": pl.UInt32, "rule": pl.Utf8, "score": pl.Float64,
-                                    "agreed": pl.UInt8})
+    accepted = pl.DataFrame(
+        [(a, b, *v) for (a, b), v in pairs.items()],
+        orient="row",
+        schema={
+            "rid_a": pl.UInt32,
+            "rid_b": pl.UInt32,
+            "rule": pl.Utf8,
+            "score": pl.Float64,
+            "agreed": pl.UInt8,
+        },
+    )
     got = record_rules(pl.DataFrame({"rid": pl.Series(range(n), dtype=pl.UInt32)}), accepted)
     for rid, *explained in got.select("rid", "rule", "score", "agreed").iter_rows():
-        mine = sorted((RULE_RANK[r], -s, a, b, r, s, m) for (a, b), (r, s, m) in pairs.items() if rid in (a, b))
-        assert explained == ([mine[0][4], mine[0][5], _AGREED_TEXT[mine[0][6]]] if mine else ["singleton", 1.0, ""])
+        mine = sorted(
+            (RULE_RANK[r], -s, a, b, r, s, m)
+            for (a, b), (r, s, m) in pairs.items()
+            if rid in (a, b)
+        )
+        assert explained == (
+            [mine[0][4], mine[0][5], _AGREED_TEXT[mine[0][6]]] if mine else ["singleton", 1.0, ""]
+        )

@@ -24,23 +24,44 @@ def table(run, name, month) -> pl.DataFrame:
 
 def id_to_key(run, month, truth_rows) -> pl.DataFrame:
     links = table(run, "enterprise_link", month)
-    return (links.join(truth_rows[month], on=["source", "source_row"]).group_by("enterprise_id")
-            .agg(pl.col("enterprise_key").mode().first()))
+    return (
+        links.join(truth_rows[month], on=["source", "source_row"])
+        .group_by("enterprise_id")
+        .agg(pl.col("enterprise_key").mode().first())
+    )
 
 
 def truth_targets(samples: Path, month: str, ents: pl.DataFrame) -> set[str]:
     con = sqlite3.connect(samples / "members.sqlite")
     end = month_end(month).isoformat()
-    live = {u for u, s, f in con.execute("SELECT union_id, status, founded_on FROM union_org") if s == "active" and f <= end}
-    active_members = {m for m, s in con.execute("SELECT member_id, status FROM union_member") if s == "active"}
+    live = {
+        u
+        for u, s, f in con.execute("SELECT union_id, status, founded_on FROM union_org")
+        if s == "active" and f <= end
+    }
+    active_members = {
+        m for m, s in con.execute("SELECT member_id, status FROM union_member") if s == "active"
+    }
     member_union = dict(con.execute("SELECT member_id, union_id FROM union_member"))
     con.close()
-    unions = pl.read_csv(samples / "truth" / "unions.csv", schema_overrides={"enterprise_key": pl.Utf8})
-    covered = {r["enterprise_key"] for r in unions.iter_rows(named=True)
-               if r["kind"] == "single" and r["enterprise_key"] and r["union_id"] in live}
-    members = pl.read_csv(samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8})
-    covered |= {r["enterprise_key"] for r in members.iter_rows(named=True)
-                if r["enterprise_key"] and r["member_id"] in active_members and member_union[r["member_id"]] in live}
+    unions = pl.read_csv(
+        samples / "truth" / "unions.csv", schema_overrides={"enterprise_key": pl.Utf8}
+    )
+    covered = {
+        r["enterprise_key"]
+        for r in unions.iter_rows(named=True)
+        if r["kind"] == "single" and r["enterprise_key"] and r["union_id"] in live
+    }
+    members = pl.read_csv(
+        samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8}
+    )
+    covered |= {
+        r["enterprise_key"]
+        for r in members.iter_rows(named=True)
+        if r["enterprise_key"]
+        and r["member_id"] in active_members
+        and member_union[r["member_id"]] in live
+    }
     t = ents.filter((pl.col("active") == 1) & (pl.col("expected_headcount").fill_null(0) > 25))
     return set(t["enterprise_key"].to_list()) - covered
 
@@ -48,14 +69,29 @@ def truth_targets(samples: Path, month: str, ents: pl.DataFrame) -> set[str]:
 def test_every_table_has_both_months(sample_run):
     engine = warehouse.engine_for(sample_run["url"])
     with engine.connect() as conn:
-        for name in ("source_record", "quarantine", "enterprise_link", "enterprise", "union_coverage", "union_orphan",
-                     "visit_target", "validation_result", "member_link"):
+        for name in (
+            "source_record",
+            "quarantine",
+            "enterprise_link",
+            "enterprise",
+            "union_coverage",
+            "union_orphan",
+            "visit_target",
+            "validation_result",
+            "member_link",
+        ):
             t = wh.metadata.tables[name]
             snaps = {r[0] for r in conn.execute(sa.select(t.c.snapshot).distinct())}
             assert snaps == set(MONTHS), name
-        runs = conn.execute(sa.select(wh.pipeline_run.c.snapshot, wh.pipeline_run.c.status,
-                                      wh.pipeline_run.c.rows_in, wh.pipeline_run.c.rows_accepted,
-                                      wh.pipeline_run.c.rows_quarantined)).all()
+        runs = conn.execute(
+            sa.select(
+                wh.pipeline_run.c.snapshot,
+                wh.pipeline_run.c.status,
+                wh.pipeline_run.c.rows_in,
+                wh.pipeline_run.c.rows_accepted,
+                wh.pipeline_run.c.rows_quarantined,
+            )
+        ).all()
     assert {r[0] for r in runs if r[1] == "success"} == set(MONTHS)
     assert all(r[2] == r[3] + r[4] for r in runs if r[1] == "success")
     changes = table(sample_run, "union_change", MONTHS[1])
@@ -66,7 +102,9 @@ def test_every_table_has_both_months(sample_run):
 def test_targets_against_truth(sample_run, samples, truth_rows, truth_enterprises, month):
     cov = table(sample_run, "union_coverage", month)
     keys = id_to_key(sample_run, month, truth_rows)
-    predicted = set(cov.filter(pl.col("target")).join(keys, on="enterprise_id")["enterprise_key"].to_list())
+    predicted = set(
+        cov.filter(pl.col("target")).join(keys, on="enterprise_id")["enterprise_key"].to_list()
+    )
     expected = truth_targets(samples, month, truth_enterprises[month])
     tp = len(predicted & expected)
     precision, recall = tp / len(predicted), tp / len(expected)
@@ -75,8 +113,12 @@ def test_targets_against_truth(sample_run, samples, truth_rows, truth_enterprise
 
 def test_orphans_and_joint_members(sample_run, samples):
     month = MONTHS[1]
-    unions = pl.read_csv(samples / "truth" / "unions.csv", schema_overrides={"enterprise_key": pl.Utf8})
-    ghosts = set(unions.filter((pl.col("kind") == "single") & pl.col("enterprise_key").is_null())["union_id"])
+    unions = pl.read_csv(
+        samples / "truth" / "unions.csv", schema_overrides={"enterprise_key": pl.Utf8}
+    )
+    ghosts = set(
+        unions.filter((pl.col("kind") == "single") & pl.col("enterprise_key").is_null())["union_id"]
+    )
     orphans = table(sample_run, "union_orphan", month)
     reported = set(orphans.filter(pl.col("reason") == "not_found")["union_id"])
     assert len(ghosts & reported) / len(ghosts) >= 0.95
@@ -88,13 +130,19 @@ def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
     from datapool.settings import Settings
 
     month = MONTHS[1]
-    members = pl.read_csv(samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8})
+    members = pl.read_csv(
+        samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8}
+    )
     key = Settings().hmac_key
-    members = members.with_columns(pl.col("member_id").map_elements(lambda m: hash_value(m, key), return_dtype=pl.Utf8)
-                                   .alias("member_key"))
+    members = members.with_columns(
+        pl.col("member_id")
+        .map_elements(lambda m: hash_value(m, key), return_dtype=pl.Utf8)
+        .alias("member_key")
+    )
     links = table(sample_run, "member_link", month).filter(pl.col("enterprise_id").is_not_null())
-    j = links.join(members, on="member_key").join(id_to_key(sample_run, month, truth_rows), on="enterprise_id",
-                                                  suffix="_pred")
+    j = links.join(members, on="member_key").join(
+        id_to_key(sample_run, month, truth_rows), on="enterprise_id", suffix="_pred"
+    )
     precision = (j["enterprise_key"] == j["enterprise_key_pred"]).fill_null(False).mean()
     assert precision >= 0.95 and j.height > 50
 
@@ -105,8 +153,12 @@ def test_visit_plans(sample_run, month):
     visits = table(sample_run, "visit_target", month)
     cov = table(sample_run, "union_coverage", month)
     ents = table(sample_run, "enterprise", month)
-    targets = cov.filter(pl.col("target")).join(ents.select("enterprise_id", "grid_id"), on="enterprise_id")
-    assert set(visits["enterprise_id"]) == set(targets.filter(pl.col("grid_id").is_not_null())["enterprise_id"])
+    targets = cov.filter(pl.col("target")).join(
+        ents.select("enterprise_id", "grid_id"), on="enterprise_id"
+    )
+    assert set(visits["enterprise_id"]) == set(
+        targets.filter(pl.col("grid_id").is_not_null())["enterprise_id"]
+    )
     for _, g in visits.group_by("grid_id"):
         assert sorted(g["route_order"].to_list()) == list(range(1, g.height + 1))
     stats = sample_run["results"][month]
@@ -117,7 +169,9 @@ def test_visit_plans(sample_run, month):
     assert stats["route_saving_grids_4plus"] is not None
     sheets = list((out / "visit_sheets").glob("*.xlsx"))
     assert len(sheets) == visits["grid_id"].n_unique()
-    assert (out / "heatmap.html").stat().st_size > 1000 and (out / "heatmap.png").stat().st_size > 1000
+    assert (out / "heatmap.html").stat().st_size > 1000 and (
+        out / "heatmap.png"
+    ).stat().st_size > 1000
     assert (out / "data_docs" / "index.html").exists()
     unplaced = ents.filter(pl.col("grid_id").is_null())
     assert unplaced["grid_method"].str.starts_with("unplaced: ").all()
@@ -132,25 +186,50 @@ def test_heatmap_renders_offline_in_headless_chromium(sample_run, tmp_path):
         pytest.skip("chromium not installed (.ci/run installs it)")
     html = sample_run["out"] / MONTHS[1] / "heatmap.html"
     text = html.read_text(encoding="utf-8")
-    assert not re.search(r"""(src|href)=["']https?://""", text), "the map must not load anything from the network"
+    assert not re.search(r"""(src|href)=["']https?://""", text), (
+        "the map must not load anything from the network"
+    )
     shot = sample_run["out"] / "heatmap-screenshot.png"
-    subprocess.run([exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                    f"--user-data-dir={tmp_path / 'chrome'}", "--window-size=1000,1200",
-                    f"--screenshot={shot}", html.as_uri()], check=True, timeout=120, capture_output=True)
+    subprocess.run(
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--window-size=1000,1200",
+            f"--screenshot={shot}",
+            html.as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
     assert shot.stat().st_size > 5000
 
 
 def test_no_personal_data_in_any_output(sample_run, samples):
     con = sqlite3.connect(samples / "members.sqlite")
-    secrets = {v for row in con.execute("SELECT name, id_number, phone FROM union_member") for v in row if v}
+    secrets = {
+        v
+        for row in con.execute("SELECT name, id_number, phone FROM union_member")
+        for v in row
+        if v
+    }
     con.close()
     for month in MONTHS:
         for f in ("market_supervision.csv", "tax_registry.csv"):
             frame = pl.read_csv(samples / month / f, infer_schema=False, encoding="utf8-lossy")
             secrets |= set(frame["法定代表人"].drop_nulls())
-        si = pl.read_csv((samples / month / "social_insurance.csv").read_bytes().decode("gb18030").encode(),
-                         infer_schema=False)
+        si = pl.read_csv(
+            (samples / month / "social_insurance.csv").read_bytes().decode("gb18030").encode(),
+            infer_schema=False,
+        )
         secrets |= {p for p in si["联系电话"].drop_nulls() if re.fullmatch(r"1[3-9]\d{9}", p)}
     long_secrets = {s for s in secrets if len(s) >= 3}
     engine = sa.create_engine(sample_run["url"])
@@ -166,9 +245,17 @@ def test_no_personal_data_in_any_output(sample_run, samples):
             from openpyxl import load_workbook
 
             wb = load_workbook(path, read_only=True)
-            blobs.extend(" ".join(str(c) for c in r if c is not None) for ws in wb for r in ws.iter_rows(values_only=True))
-    hits = pl.Series(blobs, dtype=pl.Utf8).str.contains_any(sorted(long_secrets))  # Aho-Corasick, one pass
-    leaked = [s for b in pl.Series(blobs).filter(hits).to_list()[:3] for s in long_secrets if s in b]
+            blobs.extend(
+                " ".join(str(c) for c in r if c is not None)
+                for ws in wb
+                for r in ws.iter_rows(values_only=True)
+            )
+    hits = pl.Series(blobs, dtype=pl.Utf8).str.contains_any(
+        sorted(long_secrets)
+    )  # Aho-Corasick, one pass
+    leaked = [
+        s for b in pl.Series(blobs).filter(hits).to_list()[:3] for s in long_secrets if s in b
+    ]
     assert not hits.any(), leaked[:5]
     assert len(long_secrets) > 1000
 
@@ -180,8 +267,12 @@ def test_rerun_replaces_snapshot_identically(sample_run, samples):
     tables = [t for t in wh.SNAPSHOT_TABLES if t != "validation_result"]
     before = {t: table(sample_run, t, month) for t in tables}
     other = {t: table(sample_run, t, MONTHS[0]) for t in tables}
-    snapshot_flow(snapshot=month, input_root=str(samples), warehouse_url=sample_run["url"],
-                  out_dir=str(sample_run["out"]))
+    snapshot_flow(
+        snapshot=month,
+        input_root=str(samples),
+        warehouse_url=sample_run["url"],
+        out_dir=str(sample_run["out"]),
+    )
     for t in tables:
         assert table(sample_run, t, month).equals(before[t]), t
         assert table(sample_run, t, MONTHS[0]).equals(other[t]), t
@@ -191,6 +282,10 @@ def test_run_artifacts(sample_run):
     from prefect.artifacts import Artifact
 
     summary = Artifact.get(f"datapool-{MONTHS[1]}")
-    assert summary is not None and "rows in" in str(summary.data) and "| street | targets |" in str(summary.data)
+    assert (
+        summary is not None
+        and "rows in" in str(summary.data)
+        and "| street | targets |" in str(summary.data)
+    )
     top = Artifact.get(f"datapool-{MONTHS[1]}-top-targets")
     assert top is not None and "enterprise_id" in str(top.data)

@@ -15,13 +15,39 @@ from datapool.connectors.specs import CIVIL, MARKET, SOCIAL_INSURANCE, SPECS, TA
 from datapool.errors import InputError, MissingColumnError
 from datapool.stages import ingest
 
-HEADER = ["统一社会信用代码", "注册号", "企业名称", "企业类型", "法定代表人", "注册资本(万元)", "成立日期", "登记状态", "住所",
-          "行业代码", "经度", "纬度"]
-GOOD = ["91350100M000100Y43", "", "赣州市赣县区宏达建材有限公司", "有限责任公司", "张三", "100", "2019-03-05", "存续",
-        "梅林镇广场社区红旗大道8号", "F51", "114.9", "25.8"]
+HEADER = [
+    "统一社会信用代码",
+    "注册号",
+    "企业名称",
+    "企业类型",
+    "法定代表人",
+    "注册资本(万元)",
+    "成立日期",
+    "登记状态",
+    "住所",
+    "行业代码",
+    "经度",
+    "纬度",
+]
+GOOD = [
+    "91350100M000100Y43",
+    "",
+    "赣州市赣县区宏达建材有限公司",
+    "有限责任公司",
+    "张三",
+    "100",
+    "2019-03-05",
+    "存续",
+    "梅林镇广场社区红旗大道8号",
+    "F51",
+    "114.9",
+    "25.8",
+]
 
 
-def write(path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8", eol: str = "\n") -> Path:
+def write(
+    path: Path, header: list[str], rows: list[list[str]], encoding: str = "utf-8", eol: str = "\n"
+) -> Path:
     import csv
     import io
 
@@ -34,7 +60,11 @@ def write(path: Path, header: list[str], rows: list[list[str]], encoding: str = 
 
 
 def market(tmp_path, rows, **kw) -> tuple:
-    r = read_export(write(tmp_path / "market_supervision.csv", kw.pop("header", HEADER), rows, **kw), MARKET, "k")
+    r = read_export(
+        write(tmp_path / "market_supervision.csv", kw.pop("header", HEADER), rows, **kw),
+        MARKET,
+        "k",
+    )
     return r.records, r.quarantine
 
 
@@ -51,10 +81,16 @@ def test_crlf_and_quoted_newline(tmp_path):
     assert recs["source_row"].to_list() == [1, 2] and quar.height == 0
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("2019-03-05", date(2019, 3, 5)), ("2019/3/5", date(2019, 3, 5)), ("20190305", date(2019, 3, 5)),
-    ("2019年3月5日", date(2019, 3, 5)), ("", None),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("2019-03-05", date(2019, 3, 5)),
+        ("2019/3/5", date(2019, 3, 5)),
+        ("20190305", date(2019, 3, 5)),
+        ("2019年3月5日", date(2019, 3, 5)),
+        ("", None),
+    ],
+)
 def test_date_formats(tmp_path, text, expected):
     row = GOOD.copy()
     row[6] = text
@@ -65,17 +101,43 @@ def test_date_formats(tmp_path, text, expected):
 def test_dates_of_mixed_spellings_in_one_column():
     from datapool.connectors.reader import _dates
 
-    values = ["20190305", "2019.3.5日", " 2019/03/05 00:00:00", "2019-02-30", "20190230", "2019年3/5", "201903051",
-              "2019-03-05T00:00", None, "2019年12月31日"]
+    values = [
+        "20190305",
+        "2019.3.5日",
+        " 2019/03/05 00:00:00",
+        "2019-02-30",
+        "20190230",
+        "2019年3/5",
+        "201903051",
+        "2019-03-05T00:00",
+        None,
+        "2019年12月31日",
+    ]
     assert _dates(pl.Series(values, dtype=pl.Utf8)).to_list() == [
-        date(2019, 3, 5), date(2019, 3, 5), date(2019, 3, 5), None, None, date(2019, 3, 5), None, None, None,
-        date(2019, 12, 31)]
+        date(2019, 3, 5),
+        date(2019, 3, 5),
+        date(2019, 3, 5),
+        None,
+        None,
+        date(2019, 3, 5),
+        None,
+        None,
+        None,
+        date(2019, 12, 31),
+    ]
 
 
-@pytest.mark.parametrize("value,kind", [
-    ("91350100M000100Y43", "uscc"), ("91350100m000100y43", "uscc lower"), ("M000100Y4", "org"),
-    ("350100M000100Y4", "taxid15"), ("", "blank"), ("0012345678", "leading zeros"),
-])
+@pytest.mark.parametrize(
+    "value,kind",
+    [
+        ("91350100M000100Y43", "uscc"),
+        ("91350100m000100y43", "uscc lower"),
+        ("M000100Y4", "org"),
+        ("350100M000100Y4", "taxid15"),
+        ("", "blank"),
+        ("0012345678", "leading zeros"),
+    ],
+)
 def test_identifiers_stay_text(tmp_path, value, kind):
     row = GOOD.copy()
     row[0] = value
@@ -83,14 +145,17 @@ def test_identifiers_stay_text(tmp_path, value, kind):
     assert recs["id"].to_list() == [value or None], kind
 
 
-@pytest.mark.parametrize("col,value,reason", [
-    (0, "9.13607041234568E+17", "turned into a number"),
-    (2, "", "required value is blank"),
-    (6, "2019-02-30", "not a valid date"),
-    (10, "east", "not a number"),
-    (10, "400", "out of range"),
-    (8, "路" * 1200, "longer than"),
-])
+@pytest.mark.parametrize(
+    "col,value,reason",
+    [
+        (0, "9.13607041234568E+17", "turned into a number"),
+        (2, "", "required value is blank"),
+        (6, "2019-02-30", "not a valid date"),
+        (10, "east", "not a number"),
+        (10, "400", "out of range"),
+        (8, "路" * 1200, "longer than"),
+    ],
+)
 def test_bad_values_quarantined_with_reason(tmp_path, col, value, reason):
     row = GOOD.copy()
     row[col] = value
@@ -103,7 +168,10 @@ def test_bad_values_quarantined_with_reason(tmp_path, col, value, reason):
 def test_ragged_and_empty_rows(tmp_path):
     recs, quar = market(tmp_path, [GOOD, GOOD[:5], GOOD + ["x"], [""] * len(HEADER)])
     assert recs.height == 1
-    assert quar["reason"].to_list()[0].startswith("ragged row") and "empty row" in quar["reason"].to_list()[2]
+    assert (
+        quar["reason"].to_list()[0].startswith("ragged row")
+        and "empty row" in quar["reason"].to_list()[2]
+    )
     # white space of any width is empty too; a value in the last column alone is not
     spaces = [" ", "\u3000", "\t"] + [""] * (len(HEADER) - 3)
     recs, quar = market(tmp_path, [spaces, [""] * (len(HEADER) - 1) + ["25.8"], GOOD])
@@ -114,7 +182,7 @@ def test_ragged_and_empty_rows(tmp_path):
 def test_invalid_bytes_quarantined(tmp_path):
     path = write(tmp_path / "market_supervision.csv", HEADER, [GOOD, GOOD], encoding="gb18030")
     data = path.read_bytes()
-    path.write_bytes(data[: len(data) - 30] + b"\xff\xfe" + data[len(data) - 30:])
+    path.write_bytes(data[: len(data) - 30] + b"\xff\xfe" + data[len(data) - 30 :])
     r = read_export(path, MARKET, "k")
     assert r.records.height + r.quarantine.height == 2
     assert "invalid bytes" in r.quarantine["reason"][0]
@@ -122,7 +190,9 @@ def test_invalid_bytes_quarantined(tmp_path):
 
 def test_header_spacing_fullwidth_order_and_extra_columns(tmp_path):
     header = [" 企业名称 ", "统一社会信用代码", "注册资本（万元）", "登记状态", "住所", "备注"]
-    rows = [["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "重点企业 13812345678"]]
+    rows = [
+        ["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "重点企业 13812345678"]
+    ]
     r = read_export(write(tmp_path / "market_supervision.csv", header, rows), MARKET, "k")
     assert r.records["capital"].to_list() == [50.0]
     assert json.loads(r.records["extra"][0]) == {"备注": "重点企业 <mobile>"}
@@ -130,7 +200,9 @@ def test_header_spacing_fullwidth_order_and_extra_columns(tmp_path):
 
 def test_missing_required_column_is_one_clear_error(tmp_path):
     header = [h for h in HEADER if h != "企业名称"]
-    with pytest.raises(MissingColumnError, match="market_supervision.csv: required column '企业名称' is missing"):
+    with pytest.raises(
+        MissingColumnError, match="market_supervision.csv: required column '企业名称' is missing"
+    ):
         market(tmp_path, [GOOD[:2] + GOOD[3:]], header=header)
 
 
@@ -148,12 +220,26 @@ def test_empty_file_is_an_error(tmp_path):
 def test_personal_columns_never_kept(tmp_path):
     recs, _ = market(tmp_path, [GOOD])
     assert "legal_rep" not in recs.columns and "张三" not in str(recs.to_dicts())
-    header = ["单位编号", "单位名称", "统一社会信用代码", "参保人数", "单位地址", "联系电话", "参保状态", "数据期"]
+    header = [
+        "单位编号",
+        "单位名称",
+        "统一社会信用代码",
+        "参保人数",
+        "单位地址",
+        "联系电话",
+        "参保状态",
+        "数据期",
+    ]
     row = ["3607001", "宏达建材", "", "-3", "梅林镇", "13812345678", "正常参保", "202505"]
-    r = read_export(write(tmp_path / "social_insurance.csv", header, [row, row[:3] + ["12"] + row[4:]]),
-                    SOCIAL_INSURANCE, "k")
+    r = read_export(
+        write(tmp_path / "social_insurance.csv", header, [row, row[:3] + ["12"] + row[4:]]),
+        SOCIAL_INSURANCE,
+        "k",
+    )
     assert r.quarantine["reason"][0].endswith("negative count")
-    assert "13812345678" not in r.quarantine["raw"][0] and "13812345678" not in str(r.records.to_dicts())
+    assert "13812345678" not in r.quarantine["raw"][0] and "13812345678" not in str(
+        r.records.to_dicts()
+    )
     assert r.records["phone_hash"][0] and len(r.records["phone_hash"][0]) == 16
 
 
@@ -166,14 +252,28 @@ def test_extra_columns_naming_a_person_are_withheld(tmp_path):
     extra = json.loads(recs["extra"][0])
     assert extra == {"联系人": "<redacted>", "联系人 手机": "<redacted>", "备注": "老厂区 <mobile>"}
     raw = quar["raw"][0]
-    assert "李四光" not in raw and json.loads(raw)["联系人"] == "<redacted>" and json.loads(raw)["备注"] == "新厂区"
+    assert (
+        "李四光" not in raw
+        and json.loads(raw)["联系人"] == "<redacted>"
+        and json.loads(raw)["备注"] == "新厂区"
+    )
 
 
 def test_xlsx_with_excel_dates_and_numeric_identifier(tmp_path):
     path = tmp_path / "civil_affairs.xlsx"
     wb = xlsxwriter.Workbook(str(path))
     ws = wb.add_worksheet()
-    header = ["统一社会信用代码", "社会组织名称", "社会组织类型", "法定代表人", "业务主管单位", "成立登记日期", "登记状态", "住所", "从业人员数"]
+    header = [
+        "统一社会信用代码",
+        "社会组织名称",
+        "社会组织类型",
+        "法定代表人",
+        "业务主管单位",
+        "成立登记日期",
+        "登记状态",
+        "住所",
+        "从业人员数",
+    ]
     ws.write_row(0, 0, header)
     ws.write_string(1, 0, "51360721MA35X0XX0B")
     ws.write_row(1, 1, ["赣县青年志愿者协会", "社会团体", "李四", ""])
@@ -181,11 +281,15 @@ def test_xlsx_with_excel_dates_and_numeric_identifier(tmp_path):
     ws.write_row(1, 6, ["正常", "梅林镇"])
     ws.write_number(1, 8, 12)
     ws.write_number(2, 0, 913607041234567000)
-    ws.write_row(2, 1, ["赣县书画协会", "社会团体", "王五", "", "2019年3月5日", "正常", "梅林镇", ""])
+    ws.write_row(
+        2, 1, ["赣县书画协会", "社会团体", "王五", "", "2019年3月5日", "正常", "梅林镇", ""]
+    )
     wb.close()
     r = read_export(path, CIVIL, "k")
     assert r.records["founded_on"].to_list() == [date(2019, 3, 5)]
-    assert r.records["headcount"].to_list() == [12] and r.records["id"].to_list() == ["51360721MA35X0XX0B"]
+    assert r.records["headcount"].to_list() == [12] and r.records["id"].to_list() == [
+        "51360721MA35X0XX0B"
+    ]
     assert "number" in r.quarantine["reason"][0]
 
 
@@ -203,12 +307,19 @@ def test_row_accounting_on_samples(samples, truth_rows):
             f = ing.files[spec.source]
             assert f["rows_in"] == f["accepted"] + f["quarantined"]
             assert f["rows_in"] == truth.filter(pl.col("source") == spec.source).height
-        expected_bad = truth.filter(pl.col("enterprise_key") == "QUARANTINE").select("source", "source_row")
-        assert ing.quarantine.select("source", "source_row").sort("source", "source_row").equals(
-            expected_bad.sort("source", "source_row"))
+        expected_bad = truth.filter(pl.col("enterprise_key") == "QUARANTINE").select(
+            "source", "source_row"
+        )
+        assert (
+            ing.quarantine.select("source", "source_row")
+            .sort("source", "source_row")
+            .equals(expected_bad.sort("source", "source_row"))
+        )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(st.binary(max_size=600))
 def test_reader_never_raises_anything_but_input_error_on_random_bytes(tmp_path, data):
     path = tmp_path / "tax_registry.csv"
@@ -221,10 +332,21 @@ def test_reader_never_raises_anything_but_input_error_on_random_bytes(tmp_path, 
 
 
 def test_phone_without_digits_gets_no_hash(tmp_path):
-    header = ["单位编号", "单位名称", "统一社会信用代码", "参保人数", "单位地址", "联系电话", "参保状态", "数据期"]
-    rows = [["1", "甲商行", "", "3", "梅林镇", "无", "正常参保", "202505"],
-            ["2", "乙商行", "", "3", "梅林镇", "-", "正常参保", "202505"],
-            ["3", "丙商行", "", "3", "梅林镇", "0797-5551234", "正常参保", "202505"]]
+    header = [
+        "单位编号",
+        "单位名称",
+        "统一社会信用代码",
+        "参保人数",
+        "单位地址",
+        "联系电话",
+        "参保状态",
+        "数据期",
+    ]
+    rows = [
+        ["1", "甲商行", "", "3", "梅林镇", "无", "正常参保", "202505"],
+        ["2", "乙商行", "", "3", "梅林镇", "-", "正常参保", "202505"],
+        ["3", "丙商行", "", "3", "梅林镇", "0797-5551234", "正常参保", "202505"],
+    ]
     r = read_export(write(tmp_path / "social_insurance.csv", header, rows), SOCIAL_INSURANCE, "k")
     assert r.records["phone_hash"].to_list()[:2] == [None, None] and r.records["phone_hash"][2]
 
@@ -245,7 +367,10 @@ def test_redaction_is_the_same_in_python_and_polars(text):
     from datapool.connectors.reader import _redact_series, redact
 
     # the same as look-around would give (which polars' regex engine lacks)
-    want = re.sub(r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])", "<id-number>",
-                  re.sub(r"(?<!\d)1[3-9]\d{9}(?!\d)", "<mobile>", text))
+    want = re.sub(
+        r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])",
+        "<id-number>",
+        re.sub(r"(?<!\d)1[3-9]\d{9}(?!\d)", "<mobile>", text),
+    )
     assert redact(text) == want
     assert _redact_series(pl.Series([text], dtype=pl.Utf8))[0] == want

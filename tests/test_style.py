@@ -19,7 +19,9 @@ def test_ruff_clean():
     exe = str(beside) if beside.exists() else shutil.which("ruff")
     if exe is None:
         pytest.skip("ruff not installed")
-    r = subprocess.run([exe, "check", *PACKAGE_DIRS, "tests"], cwd=ROOT, capture_output=True, text=True)
+    r = subprocess.run(
+        [exe, "check", *PACKAGE_DIRS, "tests"], cwd=ROOT, capture_output=True, text=True
+    )
     assert r.returncode == 0, r.stdout
 
 
@@ -31,7 +33,10 @@ def test_member_database_is_opened_read_only(tmp_path, samples):
         conn.execute(sa.text("DELETE FROM union_member"))
     orgs, members = read_members(f"sqlite:///{db}")
     assert set(members.columns) == {"member_id", "union_id", "employer_name", "joined_on", "status"}
-    assert sqlite3.connect(db).execute("SELECT count(*) FROM union_member").fetchone()[0] == members.height
+    assert (
+        sqlite3.connect(db).execute("SELECT count(*) FROM union_member").fetchone()[0]
+        == members.height
+    )
 
 
 def test_missing_member_database_is_never_created(tmp_path):
@@ -43,10 +48,18 @@ def test_missing_member_database_is_never_created(tmp_path):
 def test_postgres_member_database_read_only(pg_url):
     engine = sa.create_engine(pg_url)
     with engine.begin() as conn:
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS union_org (union_id text, union_name text, union_uscc text, "
-                             "union_kind text, unit_name text, unit_uscc text, founded_on text, status text)"))
-        conn.execute(sa.text("CREATE TABLE IF NOT EXISTS union_member (member_id text, union_id text, employer_name text,"
-                             " name text, id_number text, phone text, joined_on text, status text)"))
+        conn.execute(
+            sa.text(
+                "CREATE TABLE IF NOT EXISTS union_org (union_id text, union_name text, union_uscc text, "
+                "union_kind text, unit_name text, unit_uscc text, founded_on text, status text)"
+            )
+        )
+        conn.execute(
+            sa.text(
+                "CREATE TABLE IF NOT EXISTS union_member (member_id text, union_id text, employer_name text,"
+                " name text, id_number text, phone text, joined_on text, status text)"
+            )
+        )
     ro = readonly_engine(pg_url)
     with ro.connect() as conn, pytest.raises(sa.exc.SQLAlchemyError, match="read-only"):
         conn.execute(sa.text("INSERT INTO union_org (union_id) VALUES ('x')"))

@@ -17,30 +17,46 @@ def _dup_enterprise(ing, res):
 
 
 def _null_enterprise_id(ing, res):
-    e = res.enterprises.with_columns(pl.when(pl.int_range(pl.len()) == 0).then(None).otherwise(pl.col("enterprise_id"))
-                                     .alias("enterprise_id"))
+    e = res.enterprises.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0)
+        .then(None)
+        .otherwise(pl.col("enterprise_id"))
+        .alias("enterprise_id")
+    )
     return ing, replace(res, enterprises=e)
 
 
 def _two_valid_usccs(ing, res):
     std = res.std.filter(pl.col("uscc_valid").fill_null(False))
     a, b = std.row(0, named=True), std.filter(pl.col("uscc") != std["uscc"][0]).row(0, named=True)
-    first = res.links.filter((pl.col("source") == a["source"]) & (pl.col("source_row") == a["source_row"]))["enterprise_id"][0]
-    links = res.links.with_columns(pl.when((pl.col("source") == b["source"]) & (pl.col("source_row") == b["source_row"]))
-                                   .then(pl.lit(first)).otherwise(pl.col("enterprise_id")).alias("enterprise_id"))
+    first = res.links.filter(
+        (pl.col("source") == a["source"]) & (pl.col("source_row") == a["source_row"])
+    )["enterprise_id"][0]
+    links = res.links.with_columns(
+        pl.when((pl.col("source") == b["source"]) & (pl.col("source_row") == b["source_row"]))
+        .then(pl.lit(first))
+        .otherwise(pl.col("enterprise_id"))
+        .alias("enterprise_id")
+    )
     return ing, replace(res, links=links)
 
 
 def _negative_pool_headcount(ing, res):
-    return ing, replace(res, enterprises=res.enterprises.with_columns(pl.lit(-1, pl.Int64).alias("headcount")))
+    return ing, replace(
+        res, enterprises=res.enterprises.with_columns(pl.lit(-1, pl.Int64).alias("headcount"))
+    )
 
 
 def _bad_headcount_source(ing, res):
-    return ing, replace(res, enterprises=res.enterprises.with_columns(pl.lit("guess").alias("headcount_source")))
+    return ing, replace(
+        res, enterprises=res.enterprises.with_columns(pl.lit("guess").alias("headcount_source"))
+    )
 
 
 def _null_active(ing, res):
-    return ing, replace(res, enterprises=res.enterprises.with_columns(pl.lit(None, pl.Boolean).alias("active")))
+    return ing, replace(
+        res, enterprises=res.enterprises.with_columns(pl.lit(None, pl.Boolean).alias("active"))
+    )
 
 
 def _row_linked_twice(ing, res):
@@ -52,7 +68,9 @@ def _row_not_linked(ing, res):
 
 
 def _unlinked_enterprise_id(ing, res):
-    return ing, replace(res, links=res.links.with_columns(pl.lit(None, pl.Utf8).alias("enterprise_id")))
+    return ing, replace(
+        res, links=res.links.with_columns(pl.lit(None, pl.Utf8).alias("enterprise_id"))
+    )
 
 
 def _unbalanced_accounting(ing, res):
@@ -70,11 +88,16 @@ def _source_blank_name(ing, res):
 
 
 def _source_negative_headcount(ing, res):
-    return replace(ing, records=ing.records.with_columns(pl.lit(-5, pl.Int64).alias("headcount"))), res
+    return replace(
+        ing, records=ing.records.with_columns(pl.lit(-5, pl.Int64).alias("headcount"))
+    ), res
 
 
 BREAKS = {
-    "enterprise_id unique": (_dup_enterprise, "ExpectColumnValuesToBeUnique|expect_column_values_to_be_unique"),
+    "enterprise_id unique": (
+        _dup_enterprise,
+        "ExpectColumnValuesToBeUnique|expect_column_values_to_be_unique",
+    ),
     "enterprise_id not null": (_null_enterprise_id, "not_be_null"),
     "one valid uscc per enterprise": (_two_valid_usccs, "valid_usccs"),
     "pool headcount >= 0": (_negative_pool_headcount, "headcount"),
@@ -105,8 +128,15 @@ def test_clean_pool_passes_and_warnings_are_recorded(resolved, tmp_path, monkeyp
     monkeypatch.chdir(tmp_path)
     table = validate(ing, res, Path("docs"))  # a relative output folder, as `make run` gives
     assert table.filter((pl.col("severity") == "critical") & ~pl.col("success")).height == 0
-    assert set(table["suite"]) == {"market_supervision", "civil_affairs", "social_insurance", "tax_registry",
-                                   "enterprise", "enterprise_link", "accounting"}
+    assert set(table["suite"]) == {
+        "market_supervision",
+        "civil_affairs",
+        "social_insurance",
+        "tax_registry",
+        "enterprise",
+        "enterprise_link",
+        "accounting",
+    }
     assert (tmp_path / "docs" / "index.html").exists()
 
 
@@ -127,7 +157,11 @@ def test_failed_validation_publishes_nothing(sample_run, sample_copy, monkeypatc
 
     monkeypatch.setattr("datapool.flows.snapshot.finish", broken)
     with pytest.raises(ValidationFailed):
-        snapshot_flow(snapshot=month, input_root=str(sample_copy), warehouse_url=sample_run["url"],
-                      out_dir=str(sample_run["out"] / "broken"))
+        snapshot_flow(
+            snapshot=month,
+            input_root=str(sample_copy),
+            warehouse_url=sample_run["url"],
+            out_dir=str(sample_run["out"] / "broken"),
+        )
     after = warehouse.read_table(warehouse.engine_for(sample_run["url"]), "enterprise", month)
     assert after.equals(before)

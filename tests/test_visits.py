@@ -47,21 +47,41 @@ def test_long_routes_use_the_heuristic_and_beat_the_list():
 
 
 def test_targets_without_coordinates_go_last_by_address():
-    t = pl.DataFrame({"enterprise_id": ["a", "b", "c", "d"], "grid_id": ["G1"] * 4,
-                      "address": ["z路1号", "a路1号", "m路1号", "b路2号"],
-                      "lon": [114.9, None, 114.91, None], "lat": [25.7, None, 25.71, None]})
+    t = pl.DataFrame(
+        {
+            "enterprise_id": ["a", "b", "c", "d"],
+            "grid_id": ["G1"] * 4,
+            "address": ["z路1号", "a路1号", "m路1号", "b路2号"],
+            "lon": [114.9, None, 114.91, None],
+            "lat": [25.7, None, 25.71, None],
+        }
+    )
     out, stats = order_targets(t, {"G1": (114.9, 25.7)})
     assert out.sort("route_order")["enterprise_id"].to_list()[2:] == ["b", "d"]
     assert sorted(out["route_order"]) == [1, 2, 3, 4] and stats["G1"]["stops"] == 2
 
 
 def test_placement_by_point_then_address_then_reason():
-    grids = [GridShape("G1", "梅林镇广场社区网格", "广场社区", "梅林镇", "w1", box(114.0, 25.0, 115.0, 26.0)),
-             GridShape("G2", "茅店镇红旗村网格", "红旗村", "茅店镇", "w2", box(115.0, 25.0, 116.0, 26.0))]
-    ents = pl.DataFrame({"enterprise_id": ["p", "a", "u", "o"], "lon": [115.5, None, None, 120.0],
-                         "lat": [25.5, None, None, 30.0],
-                         "address": ["", "江西省赣州市赣县区茅店镇红旗村解放路1号", "梅林镇人民路2号", ""]})
-    got = {r["enterprise_id"]: (r["grid_id"], r["grid_method"]) for r in place(ents, grids).iter_rows(named=True)}
+    grids = [
+        GridShape(
+            "G1", "梅林镇广场社区网格", "广场社区", "梅林镇", "w1", box(114.0, 25.0, 115.0, 26.0)
+        ),
+        GridShape(
+            "G2", "茅店镇红旗村网格", "红旗村", "茅店镇", "w2", box(115.0, 25.0, 116.0, 26.0)
+        ),
+    ]
+    ents = pl.DataFrame(
+        {
+            "enterprise_id": ["p", "a", "u", "o"],
+            "lon": [115.5, None, None, 120.0],
+            "lat": [25.5, None, None, 30.0],
+            "address": ["", "江西省赣州市赣县区茅店镇红旗村解放路1号", "梅林镇人民路2号", ""],
+        }
+    )
+    got = {
+        r["enterprise_id"]: (r["grid_id"], r["grid_method"])
+        for r in place(ents, grids).iter_rows(named=True)
+    }
     assert got["p"] == ("G2", "coordinates") and got["a"] == ("G2", "address")
     assert got["u"][0] is None and got["u"][1].startswith("unplaced: ")
     assert got["o"] == (None, "unplaced: coordinates outside every grid")

@@ -26,21 +26,38 @@ def url(request, tmp_path):
 
 
 def run(status="success"):
-    return {"run_id": "test", "started_at": datetime(2025, 1, 1), "status": status, "rows_in": 1, "rows_accepted": 1,
-            "rows_quarantined": 0}
+    return {
+        "run_id": "test",
+        "started_at": datetime(2025, 1, 1),
+        "status": status,
+        "rows_in": 1,
+        "rows_accepted": 1,
+        "rows_quarantined": 0,
+    }
 
 
 def links(n: int, tag: str) -> pl.DataFrame:
-    return pl.DataFrame({"source": ["tax_registry"] * n, "source_row": list(range(1, n + 1)),
-                         "source_key": [f"k{i}" for i in range(n)], "enterprise_id": [f"{tag}{i}" for i in range(n)],
-                         "rule": ["uscc"] * n, "score": [1.0] * n, "agreed": ["uscc"] * n})
+    return pl.DataFrame(
+        {
+            "source": ["tax_registry"] * n,
+            "source_row": list(range(1, n + 1)),
+            "source_key": [f"k{i}" for i in range(n)],
+            "enterprise_id": [f"{tag}{i}" for i in range(n)],
+            "rule": ["uscc"] * n,
+            "score": [1.0] * n,
+            "agreed": ["uscc"] * n,
+        }
+    )
 
 
 def rows(engine, snapshot) -> list:
     with engine.connect() as conn:
         t = wh.enterprise_link
-        return conn.execute(sa.select(t.c.source_row, t.c.enterprise_id).where(t.c.snapshot == snapshot)
-                            .order_by(t.c.source_row)).all()
+        return conn.execute(
+            sa.select(t.c.source_row, t.c.enterprise_id)
+            .where(t.c.snapshot == snapshot)
+            .order_by(t.c.source_row)
+        ).all()
 
 
 def test_republish_replaces_only_that_snapshot(url):
@@ -57,8 +74,12 @@ def test_republish_replaces_only_that_snapshot(url):
 def test_failed_publish_leaves_previous_state(url):
     engine = warehouse.engine_for(url)
     warehouse.publish(engine, "2025-05", {"enterprise_link": links(3, "A")}, run())
-    bad = links(5, "X").with_columns(pl.when(pl.col("source_row") == 4).then(None).otherwise(pl.col("enterprise_id"))
-                                     .alias("enterprise_id"))
+    bad = links(5, "X").with_columns(
+        pl.when(pl.col("source_row") == 4)
+        .then(None)
+        .otherwise(pl.col("enterprise_id"))
+        .alias("enterprise_id")
+    )
     with pytest.raises(PublishRefused, match="previous state is intact"):
         warehouse.publish(engine, "2025-05", {"enterprise_link": bad}, run())
     assert [r[1] for r in rows(engine, "2025-05")] == ["A0", "A1", "A2"]
@@ -71,7 +92,9 @@ def test_concurrent_publishes_never_interleave(url):
 
     def go(tag):
         try:
-            warehouse.publish(warehouse.engine_for(url), "2025-07", {"enterprise_link": payloads[tag]}, run())
+            warehouse.publish(
+                warehouse.engine_for(url), "2025-07", {"enterprise_link": payloads[tag]}, run()
+            )
         except Exception as exc:  # noqa: BLE001
             errors.append(exc)
 
@@ -92,4 +115,4 @@ def test_no_sql_built_from_text():
 
     for module in (warehouse, members):
         src = inspect.getsource(module)
-        assert "f\"SELECT" not in src and "f'SELECT" not in src and ".format(" not in src
+        assert 'f"SELECT' not in src and "f'SELECT" not in src and ".format(" not in src

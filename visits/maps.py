@@ -28,7 +28,9 @@ def _bounds(grids: list[GridShape]) -> tuple[float, float, float, float]:
     return min(xs), min(ys), max(xs), max(ys)
 
 
-def heatmap_html(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, path: Path, width: int = 900) -> None:
+def heatmap_html(
+    grids: list[GridShape], targets: pl.DataFrame, snapshot: str, path: Path, width: int = 900
+) -> None:
     """Write the offline heat map."""
     x0, y0, x1, y1 = _bounds(grids)
     height = int(width * (y1 - y0) / (x1 - x0)) if x1 > x0 else width
@@ -42,13 +44,19 @@ def heatmap_html(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, p
         polys = getattr(g.geometry, "geoms", [g.geometry])
         for poly in polys:
             pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in poly.exterior.coords)
-            parts.append(f'<polygon points="{pts}" fill="{_colour(n, top)}" stroke="#888" stroke-width="0.5">'
-                         f"<title>{html.escape(g.grid_name)} ({g.grid_id}): {n} targets</title></polygon>")
+            parts.append(
+                f'<polygon points="{pts}" fill="{_colour(n, top)}" stroke="#888" stroke-width="0.5">'
+                f"<title>{html.escape(g.grid_name)} ({g.grid_id}): {n} targets</title></polygon>"
+            )
     for r in targets.filter(pl.col("lon").is_not_null()).iter_rows(named=True):
-        parts.append(f'<circle cx="{sx(r["lon"]):.1f}" cy="{sy(r["lat"]):.1f}" r="2.5" fill="#08519c">'
-                     f"<title>{html.escape(str(r.get('name') or ''))} · {r.get('headcount')}人</title></circle>")
-    legend = "".join(f'<span style="background:{c};padding:0 12px;margin-right:4px;border:1px solid #999"></span>'
-                     for c in _COLOURS)
+        parts.append(
+            f'<circle cx="{sx(r["lon"]):.1f}" cy="{sy(r["lat"]):.1f}" r="2.5" fill="#08519c">'
+            f"<title>{html.escape(str(r.get('name') or ''))} · {r.get('headcount')}人</title></circle>"
+        )
+    legend = "".join(
+        f'<span style="background:{c};padding:0 12px;margin-right:4px;border:1px solid #999"></span>'
+        for c in _COLOURS
+    )
     doc = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1"><title>走访热力图 {snapshot}</title>
 <style>body{{font-family:sans-serif;margin:12px}} svg{{max-width:100%;height:auto;border:1px solid #ccc}}</style></head>
@@ -75,8 +83,14 @@ def heatmap_png(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, pa
     fig, ax = plt.subplots(figsize=(8, 9), dpi=100)
     for g in grids:
         for poly in getattr(g.geometry, "geoms", [g.geometry]):
-            ax.add_patch(Polygon(list(poly.exterior.coords), facecolor=_colour(counts.get(g.grid_id, 0), top),
-                                 edgecolor="#888", linewidth=0.4))
+            ax.add_patch(
+                Polygon(
+                    list(poly.exterior.coords),
+                    facecolor=_colour(counts.get(g.grid_id, 0), top),
+                    edgecolor="#888",
+                    linewidth=0.4,
+                )
+            )
     pts = targets.filter(pl.col("lon").is_not_null())
     if pts.height:
         ax.scatter(pts["lon"].to_list(), pts["lat"].to_list(), s=6, c="#08519c")

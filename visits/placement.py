@@ -32,8 +32,12 @@ def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
     for g in grids:
         communities.setdefault(g.community, []).append(g.grid_id)
     addresses = enterprises.get_column("address")
-    parts = {a: (t, c) for a, t, c in parse_addresses(addresses.filter(pl.Series(~has))).select(
-        "address", "town", "community").iter_rows()}
+    parts = {
+        a: (t, c)
+        for a, t, c in parse_addresses(addresses.filter(pl.Series(~has)))
+        .select("address", "town", "community")
+        .iter_rows()
+    }
     ids, methods = [], []
     for i, addr in enumerate(addresses.to_list()):
         if by_point[i]:
@@ -45,11 +49,29 @@ def place(enterprises: pl.DataFrame, grids: list[GridShape]) -> pl.DataFrame:
             methods.append("unplaced: coordinates outside every grid")
             continue
         town, community = parts[addr]
-        grid = lookup.get((town, community)) or (communities[community][0]
-                                                 if community and len(communities.get(community, [])) == 1 else None)
+        grid = lookup.get((town, community)) or (
+            communities[community][0]
+            if community and len(communities.get(community, [])) == 1
+            else None
+        )
         ids.append(grid)
-        methods.append("address" if grid else "unplaced: " + (
-            "no address" if not addr else "address names no known community" if not community
-            else f"community {community} is in no grid"))
-    return pl.DataFrame({"enterprise_id": enterprises.get_column("enterprise_id"), "grid_id": ids, "grid_method": methods},
-                        schema={"enterprise_id": pl.Utf8, "grid_id": pl.Utf8, "grid_method": pl.Utf8})
+        methods.append(
+            "address"
+            if grid
+            else "unplaced: "
+            + (
+                "no address"
+                if not addr
+                else "address names no known community"
+                if not community
+                else f"community {community} is in no grid"
+            )
+        )
+    return pl.DataFrame(
+        {
+            "enterprise_id": enterprises.get_column("enterprise_id"),
+            "grid_id": ids,
+            "grid_method": methods,
+        },
+        schema={"enterprise_id": pl.Utf8, "grid_id": pl.Utf8, "grid_method": pl.Utf8},
+    )

@@ -37,7 +37,9 @@ def walk_length(xy: np.ndarray, order: list[int], start: np.ndarray | None = Non
     """Length of walking the points in ``order``, from ``start`` when given (metres)."""
     if start is None:
         return route_length(xy, order)
-    return route_length(np.vstack([np.asarray(start, dtype=float)[None, :], xy]), [0, *[k + 1 for k in order]])
+    return route_length(
+        np.vstack([np.asarray(start, dtype=float)[None, :], xy]), [0, *[k + 1 for k in order]]
+    )
 
 
 def _distances(xy: np.ndarray) -> np.ndarray:
@@ -94,7 +96,7 @@ def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
                 before = (d[a, b] if a is not None else 0.0) + (d[c, e] if e is not None else 0.0)
                 after = (d[a, c] if a is not None else 0.0) + (d[b, e] if e is not None else 0.0)
                 if after < before - 1e-6:
-                    path[i:j + 1] = path[i:j + 1][::-1]
+                    path[i : j + 1] = path[i : j + 1][::-1]
                     improved = True
     return path
 
@@ -130,34 +132,54 @@ def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
     return best
 
 
-def order_targets(targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]) -> tuple[pl.DataFrame, dict]:
+def order_targets(
+    targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]
+) -> tuple[pl.DataFrame, dict]:
     """Route order per grid. Returns rows with ``route_order``, ``distance_to_next_m`` and per-grid lengths.
 
     Per grid, ``stats`` holds ``route_m`` and ``unordered_m`` (from the centre when the grid has one) and ``stops``.
     """
     rows, stats = [], {}
-    for (grid_id,), group in targets.sort("enterprise_id").group_by(["grid_id"], maintain_order=True):
+    for (grid_id,), group in targets.sort("enterprise_id").group_by(
+        ["grid_id"], maintain_order=True
+    ):
         g = group.with_row_index("_i")
         with_xy = g.filter(pl.col("lon").is_not_null() & pl.col("lat").is_not_null())
-        without = g.filter(pl.col("lon").is_null() | pl.col("lat").is_null()).sort("address", "enterprise_id")
+        without = g.filter(pl.col("lon").is_null() | pl.col("lat").is_null()).sort(
+            "address", "enterprise_id"
+        )
         c_lon, c_lat = centroids.get(grid_id, (None, None))
         order: list[int] = []
         if with_xy.height:
             lat0 = float(with_xy["lat"].mean())
             xy = _metres(with_xy["lon"].to_numpy(), with_xy["lat"].to_numpy(), lat0)
             listed = list(range(len(xy)))
-            centre = None if c_lon is None else _metres(np.array([c_lon]), np.array([c_lat]), lat0)[0]
+            centre = (
+                None if c_lon is None else _metres(np.array([c_lon]), np.array([c_lat]), lat0)[0]
+            )
             order = plan(xy, centre)
             unordered = walk_length(xy, listed, centre)
-            if walk_length(xy, order, centre) > unordered:  # a heuristic: never hand out a route worse than the list
+            if (
+                walk_length(xy, order, centre) > unordered
+            ):  # a heuristic: never hand out a route worse than the list
                 order = listed
-            stats[grid_id] = {"route_m": walk_length(xy, order, centre), "unordered_m": unordered, "stops": len(order)}
-            legs = [float(np.linalg.norm(xy[a] - xy[b])) for a, b in zip(order, order[1:], strict=False)] + [None]
+            stats[grid_id] = {
+                "route_m": walk_length(xy, order, centre),
+                "unordered_m": unordered,
+                "stops": len(order),
+            }
+            legs = [
+                float(np.linalg.norm(xy[a] - xy[b])) for a, b in zip(order, order[1:], strict=False)
+            ] + [None]
             for pos, (k, leg) in enumerate(zip(order, legs, strict=True), start=1):
-                rows.append({**with_xy.row(k, named=True), "route_order": pos, "distance_to_next_m": leg})
+                rows.append(
+                    {**with_xy.row(k, named=True), "route_order": pos, "distance_to_next_m": leg}
+                )
         for pos, r in enumerate(without.iter_rows(named=True), start=len(order) + 1):
             rows.append({**r, "route_order": pos, "distance_to_next_m": None})
     if not rows:
-        return targets.head(0).with_columns(pl.lit(None, pl.Int64).alias("route_order"),
-                                            pl.lit(None, pl.Float64).alias("distance_to_next_m")), stats
+        return targets.head(0).with_columns(
+            pl.lit(None, pl.Int64).alias("route_order"),
+            pl.lit(None, pl.Float64).alias("distance_to_next_m"),
+        ), stats
     return pl.DataFrame(rows, infer_schema_length=None).drop("_i"), stats

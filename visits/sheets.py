@@ -10,21 +10,44 @@ import xlsxwriter
 
 from datapool.connectors.grids import GridShape
 
-SOURCE_NAMES = {"market_supervision": "市场监管", "civil_affairs": "民政", "social_insurance": "人社", "tax_registry": "税务"}
-COLUMNS = ["顺序", "企业名称", "地址", "职工人数", "人数来源", "登记来源", "企业ID",
-           "经营状态", "考勤人数", "场所环境", "企业顾虑", "职工急难愁盼", "可利用资源", "走访日期"]
+SOURCE_NAMES = {
+    "market_supervision": "市场监管",
+    "civil_affairs": "民政",
+    "social_insurance": "人社",
+    "tax_registry": "税务",
+}
+COLUMNS = [
+    "顺序",
+    "企业名称",
+    "地址",
+    "职工人数",
+    "人数来源",
+    "登记来源",
+    "企业ID",
+    "经营状态",
+    "考勤人数",
+    "场所环境",
+    "企业顾虑",
+    "职工急难愁盼",
+    "可利用资源",
+    "走访日期",
+]
 
 
 def _safe(text: str) -> str:
     return re.sub(r"[\\/:*?\"<>|\s]+", "_", text)[:60]
 
 
-def write_sheets(plan: pl.DataFrame, grids: list[GridShape], snapshot: str, folder: Path) -> list[Path]:
+def write_sheets(
+    plan: pl.DataFrame, grids: list[GridShape], snapshot: str, folder: Path
+) -> list[Path]:
     """Write one workbook per grid worker holding targets; return the paths."""
     folder.mkdir(parents=True, exist_ok=True)
     by_grid = {g.grid_id: g for g in grids}
     written = []
-    for (grid_id,), rows in plan.sort("grid_id", "route_order").group_by(["grid_id"], maintain_order=True):
+    for (grid_id,), rows in plan.sort("grid_id", "route_order").group_by(
+        ["grid_id"], maintain_order=True
+    ):
         g = by_grid.get(grid_id)
         if g is None:
             continue
@@ -36,9 +59,18 @@ def write_sheets(plan: pl.DataFrame, grids: list[GridShape], snapshot: str, fold
         for c, h in enumerate(COLUMNS):
             ws.write(1, c, h, bold)
         for i, r in enumerate(rows.iter_rows(named=True), start=2):
-            sources = "、".join(SOURCE_NAMES.get(s, s) for s in (r.get("sources") or "").split(",") if s)
-            values = [r["route_order"], r.get("name") or "", r.get("address") or "", r.get("headcount"),
-                      SOURCE_NAMES.get(r.get("headcount_source") or "", ""), sources, r["enterprise_id"]]
+            sources = "、".join(
+                SOURCE_NAMES.get(s, s) for s in (r.get("sources") or "").split(",") if s
+            )
+            values = [
+                r["route_order"],
+                r.get("name") or "",
+                r.get("address") or "",
+                r.get("headcount"),
+                SOURCE_NAMES.get(r.get("headcount_source") or "", ""),
+                sources,
+                r["enterprise_id"],
+            ]
             for c, v in enumerate(values):
                 ws.write(i, c, v)
         ws.set_column(1, 2, 36)

@@ -34,8 +34,13 @@ from datapool.settings import month_end
 __all__ = ["generate"]
 
 
-def generate(out: Path, enterprises: int = 5000, months: list[str] | None = None, seed: int = 7,
-             members: bool = True) -> dict[str, int]:
+def generate(
+    out: Path,
+    enterprises: int = 5000,
+    months: list[str] | None = None,
+    seed: int = 7,
+    members: bool = True,
+) -> dict[str, int]:
     """Write sample snapshots under ``out``; returns rows written per file kind."""
     months = months or ["2025-05", "2025-06"]
     out.mkdir(parents=True, exist_ok=True)
@@ -78,24 +83,43 @@ def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, in
             write_csv(snap / f"{source}.csv", headers, dicts, writer[1])
         else:
             write_xlsx(snap / f"{source}.xlsx", headers, dicts)
-        truth += [{"source": source, "source_row": i, "enterprise_key": k} for i, (_, k) in enumerate(rows, start=1)]
+        truth += [
+            {"source": source, "source_row": i, "enterprise_key": k}
+            for i, (_, k) in enumerate(rows, start=1)
+        ]
         _collect_headcounts(source, rows, heads)
         written[source] = len(rows)
     _write_table(out / "truth" / month / "rows.csv", truth)
     end = month_end(month)
-    _write_table(out / "truth" / month / "enterprises.csv", [
-        {"enterprise_key": e.key, "kind": e.kind, "active": int(e.active), "uscc": e.uscc,
-         "valid_uscc": int(not e.pilot_code), "branch": int(e.kind == KIND_BRANCH), "head_key": e.head_key,
-         "headcount": e.headcount if (e.in_si and e.active) else "", "grid_id": e.grid.grid_id,
-         "expected_headcount": heads["si"].get(e.key, heads["tax"].get(e.key, heads["ca"].get(e.key, ""))),
-         "accounts": len(si_accounts(e, seed)) if e.in_si and e.active else 0, "founded": e.founded.isoformat(),
-         "exists": int(e.founded <= end)}
-        for e in world.enterprises
-    ])
+    _write_table(
+        out / "truth" / month / "enterprises.csv",
+        [
+            {
+                "enterprise_key": e.key,
+                "kind": e.kind,
+                "active": int(e.active),
+                "uscc": e.uscc,
+                "valid_uscc": int(not e.pilot_code),
+                "branch": int(e.kind == KIND_BRANCH),
+                "head_key": e.head_key,
+                "headcount": e.headcount if (e.in_si and e.active) else "",
+                "grid_id": e.grid.grid_id,
+                "expected_headcount": heads["si"].get(
+                    e.key, heads["tax"].get(e.key, heads["ca"].get(e.key, ""))
+                ),
+                "accounts": len(si_accounts(e, seed)) if e.in_si and e.active else 0,
+                "founded": e.founded.isoformat(),
+                "exists": int(e.founded <= end),
+            }
+            for e in world.enterprises
+        ],
+    )
     return written
 
 
-def _collect_headcounts(source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]) -> None:
+def _collect_headcounts(
+    source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]
+) -> None:
     """What the golden record's headcount should be, from the rows as written (DESIGN.md precedence)."""
     for row, key in rows:
         if key == "QUARANTINE":

@@ -13,15 +13,68 @@ import xlsxwriter
 from datapool.samples.noise import address_variant, code_typo, date_text, lower_check, name_variant
 from datapool.samples.world import KIND_INDIV, KIND_SOCIAL, Enterprise, World
 
-MS_HEADERS = ["统一社会信用代码", "注册号", "企业名称", "企业类型", "法定代表人", "注册资本(万元)", "成立日期", "登记状态",
-              "住所", "行业代码", "经度", "纬度"]
-CA_HEADERS = ["统一社会信用代码", "社会组织名称", "社会组织类型", "法定代表人", "业务主管单位", "成立登记日期", "登记状态",
-              "住所", "从业人员数"]
-SI_HEADERS = ["单位名称", "单位编号", "统一社会信用代码", "参保人数", "单位地址", "联系电话", "参保状态", "数据期"]
-TAX_HEADERS = ["纳税人识别号", "纳税人名称", "法定代表人", "生产经营地址", "纳税人状态", "行业", "从业人数", "登记日期", "主管税务所"]
-TAX_INDUSTRY = {"建材": "批发业", "贸易": "批发业", "商贸": "批发业", "物流": "道路运输业", "快递": "邮政业", "餐饮": "餐饮业",
-                "服装": "纺织服装、服饰业", "制衣": "纺织服装、服饰业", "建筑工程": "土木工程建筑业", "房地产开发": "房地产业",
-                "置业": "房地产业", "稀土": "有色金属冶炼和压延加工业", "软件": "软件和信息技术服务业", "米粉": "餐饮业"}
+MS_HEADERS = [
+    "统一社会信用代码",
+    "注册号",
+    "企业名称",
+    "企业类型",
+    "法定代表人",
+    "注册资本(万元)",
+    "成立日期",
+    "登记状态",
+    "住所",
+    "行业代码",
+    "经度",
+    "纬度",
+]
+CA_HEADERS = [
+    "统一社会信用代码",
+    "社会组织名称",
+    "社会组织类型",
+    "法定代表人",
+    "业务主管单位",
+    "成立登记日期",
+    "登记状态",
+    "住所",
+    "从业人员数",
+]
+SI_HEADERS = [
+    "单位名称",
+    "单位编号",
+    "统一社会信用代码",
+    "参保人数",
+    "单位地址",
+    "联系电话",
+    "参保状态",
+    "数据期",
+]
+TAX_HEADERS = [
+    "纳税人识别号",
+    "纳税人名称",
+    "法定代表人",
+    "生产经营地址",
+    "纳税人状态",
+    "行业",
+    "从业人数",
+    "登记日期",
+    "主管税务所",
+]
+TAX_INDUSTRY = {
+    "建材": "批发业",
+    "贸易": "批发业",
+    "商贸": "批发业",
+    "物流": "道路运输业",
+    "快递": "邮政业",
+    "餐饮": "餐饮业",
+    "服装": "纺织服装、服饰业",
+    "制衣": "纺织服装、服饰业",
+    "建筑工程": "土木工程建筑业",
+    "房地产开发": "房地产业",
+    "置业": "房地产业",
+    "稀土": "有色金属冶炼和压延加工业",
+    "软件": "软件和信息技术服务业",
+    "米粉": "餐饮业",
+}
 
 
 def _rng(seed: int, *parts: object) -> random.Random:
@@ -50,16 +103,32 @@ def market_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str
         name = e.name(world)
         if e.former_name and r.random() < 0.3:
             name = f"{name}(原{e.former_name})"
-        status = ("存续" if r.random() < 0.7 else "在业") if e.active else r.choice(["吊销", "注销", "注销", "迁出"])
-        rows.append(({
-            "统一社会信用代码": code, "注册号": e.regno if (not code or r.random() < 0.5) else "",
-            "企业名称": name_variant(name, e, r, 0.15), "企业类型": e.kind, "法定代表人": e.legal_rep,
-            "注册资本(万元)": "" if r.random() < 0.1 else str(r.choice([10, 50, 100, 200, 500, 1000, 3000])),
-            "成立日期": date_text(e.founded, r), "登记状态": status, "住所": address_variant(e, r, 0.5),
-            "行业代码": e.industry_code,
-            "经度": str(e.point[0]) if e.point and r.random() < 0.65 else "",
-            "纬度": "",
-        }, e.key))
+        status = (
+            ("存续" if r.random() < 0.7 else "在业")
+            if e.active
+            else r.choice(["吊销", "注销", "注销", "迁出"])
+        )
+        rows.append(
+            (
+                {
+                    "统一社会信用代码": code,
+                    "注册号": e.regno if (not code or r.random() < 0.5) else "",
+                    "企业名称": name_variant(name, e, r, 0.15),
+                    "企业类型": e.kind,
+                    "法定代表人": e.legal_rep,
+                    "注册资本(万元)": ""
+                    if r.random() < 0.1
+                    else str(r.choice([10, 50, 100, 200, 500, 1000, 3000])),
+                    "成立日期": date_text(e.founded, r),
+                    "登记状态": status,
+                    "住所": address_variant(e, r, 0.5),
+                    "行业代码": e.industry_code,
+                    "经度": str(e.point[0]) if e.point and r.random() < 0.65 else "",
+                    "纬度": "",
+                },
+                e.key,
+            )
+        )
         if rows[-1][0]["经度"]:
             rows[-1][0]["纬度"] = str(e.point[1])  # type: ignore[index]
     return rows
@@ -73,13 +142,29 @@ def civil_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, obje
             continue
         r = _rng(seed, e.key, "ca")
         code = code_typo(e.uscc, r) if r.random() < 0.02 else e.uscc
-        founded: object = datetime(e.founded.year, e.founded.month, e.founded.day) if r.random() < 0.6 else date_text(e.founded, r)
-        rows.append(({
-            "统一社会信用代码": code, "社会组织名称": name_variant(e.name(world), e, r, 0.2), "社会组织类型": e.social_type,
-            "法定代表人": e.legal_rep, "业务主管单位": r.choice(["", "赣县区民政局", "赣县区教育科技体育局", "赣县区工商联"]),
-            "成立登记日期": founded, "登记状态": "正常" if e.active else r.choice(["注销", "撤销"]),
-            "住所": address_variant(e, r, 0.6), "从业人员数": "" if r.random() < 0.5 else e.headcount,
-        }, e.key))
+        founded: object = (
+            datetime(e.founded.year, e.founded.month, e.founded.day)
+            if r.random() < 0.6
+            else date_text(e.founded, r)
+        )
+        rows.append(
+            (
+                {
+                    "统一社会信用代码": code,
+                    "社会组织名称": name_variant(e.name(world), e, r, 0.2),
+                    "社会组织类型": e.social_type,
+                    "法定代表人": e.legal_rep,
+                    "业务主管单位": r.choice(
+                        ["", "赣县区民政局", "赣县区教育科技体育局", "赣县区工商联"]
+                    ),
+                    "成立登记日期": founded,
+                    "登记状态": "正常" if e.active else r.choice(["注销", "撤销"]),
+                    "住所": address_variant(e, r, 0.6),
+                    "从业人员数": "" if r.random() < 0.5 else e.headcount,
+                },
+                e.key,
+            )
+        )
     return rows
 
 
@@ -99,14 +184,31 @@ def si_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], s
         for k, acct in enumerate(si_accounts(e, seed)):
             r = _rng(seed, e.key, "si", k)
             form = r.random()
-            code = e.uscc if form < 0.68 else e.org_code if form < 0.83 else "" if form < 0.97 else code_typo(e.uscc, r)
+            code = (
+                e.uscc
+                if form < 0.68
+                else e.org_code
+                if form < 0.83
+                else ""
+                if form < 0.97
+                else code_typo(e.uscc, r)
+            )
             head = e.headcount if k == 0 else r.randint(0, 3)
-            rows.append(({
-                "单位编号": acct, "单位名称": name_variant(_shown_name(e, world, r, 0.8), e, r, 1.0),
-                "统一社会信用代码": code, "参保人数": str(head), "单位地址": address_variant(e, r, 1.0, operating=True),
-                "联系电话": e.phone if r.random() < 0.8 else "", "参保状态": "正常参保" if k == 0 else "暂停缴费",
-                "数据期": month.replace("-", ""),
-            }, e.key))
+            rows.append(
+                (
+                    {
+                        "单位编号": acct,
+                        "单位名称": name_variant(_shown_name(e, world, r, 0.8), e, r, 1.0),
+                        "统一社会信用代码": code,
+                        "参保人数": str(head),
+                        "单位地址": address_variant(e, r, 1.0, operating=True),
+                        "联系电话": e.phone if r.random() < 0.8 else "",
+                        "参保状态": "正常参保" if k == 0 else "暂停缴费",
+                        "数据期": month.replace("-", ""),
+                    },
+                    e.key,
+                )
+            )
     return rows
 
 
@@ -125,18 +227,34 @@ def tax_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], 
         elif r.random() < 0.02:
             code = lower_check(code)
         declared = max(0, e.headcount + r.choice([-2, -1, 0, 0, 0, 1, 3]))
-        rows.append(({
-            "纳税人识别号": code, "纳税人名称": name_variant(_shown_name(e, world, r, 0.5), e, r, 0.6),
-            "法定代表人": e.legal_rep, "生产经营地址": address_variant(e, r, 0.8, operating=True),
-            "纳税人状态": ("正常" if r.random() < 0.93 else "非正常") if e.active else r.choice(["注销", "停业"]),
-            "行业": TAX_INDUSTRY.get(e.industry, "其他服务业" if e.kind != KIND_INDIV else "零售业"),
-            "从业人数": "" if r.random() < 0.1 else str(declared), "登记日期": date_text(e.founded, r),
-            "主管税务所": r.choice(["梅林税务所", "茅店税务所", "江口税务所", "开发区税务所"]),
-        }, e.key))
+        rows.append(
+            (
+                {
+                    "纳税人识别号": code,
+                    "纳税人名称": name_variant(_shown_name(e, world, r, 0.5), e, r, 0.6),
+                    "法定代表人": e.legal_rep,
+                    "生产经营地址": address_variant(e, r, 0.8, operating=True),
+                    "纳税人状态": ("正常" if r.random() < 0.93 else "非正常")
+                    if e.active
+                    else r.choice(["注销", "停业"]),
+                    "行业": TAX_INDUSTRY.get(
+                        e.industry, "其他服务业" if e.kind != KIND_INDIV else "零售业"
+                    ),
+                    "从业人数": "" if r.random() < 0.1 else str(declared),
+                    "登记日期": date_text(e.founded, r),
+                    "主管税务所": r.choice(
+                        ["梅林税务所", "茅店税务所", "江口税务所", "开发区税务所"]
+                    ),
+                },
+                e.key,
+            )
+        )
     return rows
 
 
-def bad_rows(rows: list[tuple[dict, str]], headers: list[str], seed: int, source: str) -> list[tuple[dict, str]]:
+def bad_rows(
+    rows: list[tuple[dict, str]], headers: list[str], seed: int, source: str
+) -> list[tuple[dict, str]]:
     """A few extra rows broken the ways hand-made exports break; they must be quarantined."""
     r = _rng(seed, source, "bad")
     name_col = next(h for h in headers if "名称" in h)

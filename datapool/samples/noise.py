@@ -13,14 +13,73 @@ from datetime import date
 from datapool.matching.identifiers import USCC_ALPHABET
 from datapool.samples.world import REGION_NAMES, Enterprise
 
-HOMOPHONES = {"鑫": "新", "新": "鑫", "鸿": "宏", "宏": "鸿", "兴": "星", "星": "兴", "盛": "胜", "达": "大",
-              "祥": "翔", "源": "元", "丰": "峰", "利": "力", "昌": "长", "瑞": "锐", "嘉": "佳", "佳": "家",
-              "顺": "舜", "恒": "衡", "金": "今", "华": "桦", "明": "铭", "辉": "晖", "海": "凯"}
-TRADITIONAL = {"达": "達", "兴": "興", "华": "華", "发": "發", "汇": "匯", "鸿": "鴻", "隆": "隆", "丰": "豐",
-               "县": "縣", "区": "區", "赣": "贛", "贸": "貿", "业": "業", "电": "電", "机": "機", "械": "械",
-               "责": "責", "任": "任", "公": "公", "司": "司", "建": "建", "筑": "築", "龙": "龍", "凤": "鳳",
-               "宝": "寶", "饮": "飲", "营": "營", "织": "織", "广": "廣", "东": "東", "环": "環", "药": "藥",
-               "树": "樹", "园": "園", "乡": "鄉", "镇": "鎮", "门": "門", "号": "號", "路": "路", "记": "記"}
+HOMOPHONES = {
+    "鑫": "新",
+    "新": "鑫",
+    "鸿": "宏",
+    "宏": "鸿",
+    "兴": "星",
+    "星": "兴",
+    "盛": "胜",
+    "达": "大",
+    "祥": "翔",
+    "源": "元",
+    "丰": "峰",
+    "利": "力",
+    "昌": "长",
+    "瑞": "锐",
+    "嘉": "佳",
+    "佳": "家",
+    "顺": "舜",
+    "恒": "衡",
+    "金": "今",
+    "华": "桦",
+    "明": "铭",
+    "辉": "晖",
+    "海": "凯",
+}
+TRADITIONAL = {
+    "达": "達",
+    "兴": "興",
+    "华": "華",
+    "发": "發",
+    "汇": "匯",
+    "鸿": "鴻",
+    "隆": "隆",
+    "丰": "豐",
+    "县": "縣",
+    "区": "區",
+    "赣": "贛",
+    "贸": "貿",
+    "业": "業",
+    "电": "電",
+    "机": "機",
+    "械": "械",
+    "责": "責",
+    "任": "任",
+    "公": "公",
+    "司": "司",
+    "建": "建",
+    "筑": "築",
+    "龙": "龍",
+    "凤": "鳳",
+    "宝": "寶",
+    "饮": "飲",
+    "营": "營",
+    "织": "織",
+    "广": "廣",
+    "东": "東",
+    "环": "環",
+    "药": "藥",
+    "树": "樹",
+    "园": "園",
+    "乡": "鄉",
+    "镇": "鎮",
+    "门": "門",
+    "号": "號",
+    "路": "路",
+    "记": "記",
+}
 FULLWIDTH = str.maketrans("()0123456789", "（）０１２３４５６７８９")
 ODD_BRACKETS = [("〔", "〕"), ("【", "】"), ("（", "）")]
 
@@ -40,18 +99,28 @@ def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> 
     out = name
     official, _ = REGION_NAMES.get(e.region, ("", ""))
     if official and out.startswith(official) and e.kind != "个体工商户":
-        rest = out[len(official):]
+        rest = out[len(official) :]
         r = rng.random()
         if r < 0.25 * level:
             out = rest  # region dropped
         elif r < 0.32 * level and not rest.startswith(e.brand + e.industry + "分"):
             form_at = rest.rfind(e.form) if e.form else -1
             if form_at > 0:  # region bracketed after the 字号 + industry
-                out = rest[:form_at] + "(" + official.replace("赣州市赣县区", "赣县") + ")" + rest[form_at:]
+                out = (
+                    rest[:form_at]
+                    + "("
+                    + official.replace("赣州市赣县区", "赣县")
+                    + ")"
+                    + rest[form_at:]
+                )
         else:
             out = region_prefix(e, rng) + rest
     if rng.random() < 0.2 * level:
-        out = out.replace("有限责任公司", "有限公司") if "有限责任公司" in out else out.replace("有限公司", "有限责任公司", 1)
+        out = (
+            out.replace("有限责任公司", "有限公司")
+            if "有限责任公司" in out
+            else out.replace("有限公司", "有限责任公司", 1)
+        )
     if rng.random() < 0.04 * level and e.brand:
         ch = next((c for c in e.brand if c in HOMOPHONES), "")
         if ch:
@@ -75,7 +144,7 @@ def code_typo(code: str, rng: random.Random) -> str:
     """One character substituted: the commonest keying error."""
     i = rng.randrange(len(code))
     alphabet = USCC_ALPHABET if len(code) == 18 else "0123456789"
-    return code[:i] + rng.choice([c for c in alphabet if c != code[i]]) + code[i + 1:]
+    return code[:i] + rng.choice([c for c in alphabet if c != code[i]]) + code[i + 1 :]
 
 
 def lower_check(code: str) -> str:
@@ -83,7 +152,9 @@ def lower_check(code: str) -> str:
     return code[:-1] + code[-1].lower()
 
 
-def address_variant(e: Enterprise, rng: random.Random, level: float, operating: bool = False) -> str:
+def address_variant(
+    e: Enterprise, rng: random.Random, level: float, operating: bool = False
+) -> str:
     """The address as this registry holds it."""
     road, number = e.road, e.number
     if operating and rng.random() < 0.1:
@@ -93,7 +164,15 @@ def address_variant(e: Enterprise, rng: random.Random, level: float, operating: 
         town = "江西赣县经济开发区" if rng.random() < 0.7 else "赣县经开区"
     parts = [town, community if rng.random() > 0.15 * level else "", f"{road}{number}号"]
     r = rng.random()
-    head = ("江西省赣州市赣县区" if r < 0.45 else "赣州市赣县区" if r < 0.7 else "赣县" if r < 0.8 * level + 0.2 else "")
+    head = (
+        "江西省赣州市赣县区"
+        if r < 0.45
+        else "赣州市赣县区"
+        if r < 0.7
+        else "赣县"
+        if r < 0.8 * level + 0.2
+        else ""
+    )
     out = head + "".join(parts)
     if rng.random() < 0.1 * level:
         out = out.translate(FULLWIDTH)
@@ -104,6 +183,11 @@ def address_variant(e: Enterprise, rng: random.Random, level: float, operating: 
 
 def date_text(d: date, rng: random.Random) -> str:
     """One of the date spellings real exports use."""
-    return rng.choice([
-        d.isoformat(), f"{d.year}/{d.month}/{d.day}", d.strftime("%Y%m%d"), f"{d.year}年{d.month}月{d.day}日",
-    ])
+    return rng.choice(
+        [
+            d.isoformat(),
+            f"{d.year}/{d.month}/{d.day}",
+            d.strftime("%Y%m%d"),
+            f"{d.year}年{d.month}月{d.day}日",
+        ]
+    )

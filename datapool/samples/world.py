@@ -20,21 +20,47 @@ from datapool.matching.identifiers import (
 from datapool.samples.geo import ROADS, Grid
 
 BRAND_CHARS = "宏达鑫盛华兴隆昌泰丰源恒通利发金汇鸿嘉瑞祥福顺安康永新德远锦程宇博腾飞龙凤佳美信诚和合众创志海天明光辉耀晨星阳润泽正豪俊雅逸"
-INDUSTRIES = ("建材 科技 贸易 商贸 物流 餐饮 服装 电子科技 机械 食品 建筑工程 房地产开发 置业 汽车销售 农业开发 养殖 医药 "
-              "文化传媒 教育咨询 企业管理 网络科技 电器 家具 五金 塑料 新材料 稀土 矿业 实业 环保 能源 钢结构 装饰工程 "
-              "劳务 物业管理 酒店管理 纺织 印刷 包装 陶瓷 制衣 鞋业 木业 茶业 果业 脐橙 生物科技 健康管理 旅游 广告 电力 "
-              "机电 照明 通信 软件 化工 家居 供应链 快递 仓储 人力资源 家政服务 园林绿化 水产").split()
-SMALL_TRADES = "米粉 小吃 餐馆 便利 副食 五金 建材 水果 服装 理发 修理 烟酒 粮油 茶叶 药房 快递".split()
+INDUSTRIES = (
+    "建材 科技 贸易 商贸 物流 餐饮 服装 电子科技 机械 食品 建筑工程 房地产开发 置业 汽车销售 农业开发 养殖 医药 "
+    "文化传媒 教育咨询 企业管理 网络科技 电器 家具 五金 塑料 新材料 稀土 矿业 实业 环保 能源 钢结构 装饰工程 "
+    "劳务 物业管理 酒店管理 纺织 印刷 包装 陶瓷 制衣 鞋业 木业 茶业 果业 脐橙 生物科技 健康管理 旅游 广告 电力 "
+    "机电 照明 通信 软件 化工 家居 供应链 快递 仓储 人力资源 家政服务 园林绿化 水产"
+).split()
+SMALL_TRADES = (
+    "米粉 小吃 餐馆 便利 副食 五金 建材 水果 服装 理发 修理 烟酒 粮油 茶叶 药房 快递".split()
+)
 SMALL_FORMS = ["店", "馆", "部", "行", "厂", "中心"]
-SOCIAL = [("社会团体", "协会"), ("社会团体", "商会"), ("社会团体", "研究会"), ("民办非企业单位", "幼儿园"),
-          ("民办非企业单位", "培训学校"), ("民办非企业单位", "社会工作服务中心"), ("基金会", "基金会")]
-SOCIAL_TOPICS = "青年志愿者 个体劳动者 脐橙产业 建筑业 物流行业 餐饮行业 老年体育 书画 摄影 乡村振兴 慈善 红十字 蓝天救援 " \
+SOCIAL = [
+    ("社会团体", "协会"),
+    ("社会团体", "商会"),
+    ("社会团体", "研究会"),
+    ("民办非企业单位", "幼儿园"),
+    ("民办非企业单位", "培训学校"),
+    ("民办非企业单位", "社会工作服务中心"),
+    ("基金会", "基金会"),
+]
+SOCIAL_TOPICS = (
+    "青年志愿者 个体劳动者 脐橙产业 建筑业 物流行业 餐饮行业 老年体育 书画 摄影 乡村振兴 慈善 红十字 蓝天救援 "
     "家政服务 电子商务 客家文化 诗词 企业家".split()
+)
 SURNAMES = "黄刘李钟谢曾赖罗陈张邱廖温王杨朱胡郭何林徐吴周孙马".replace("", " ").split()
-GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华建国志文斌辉红梅兰玉".replace("", " ").split()
+GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华建国志文斌辉红梅兰玉".replace(
+    "", " "
+).split()
 KIND_LLC, KIND_SOLE, KIND_PARTNER, KIND_COOP, KIND_BRANCH, KIND_INDIV, KIND_SOCIAL = (
-    "有限责任公司(自然人投资或控股)", "个人独资企业", "有限合伙企业", "农民专业合作社", "分公司", "个体工商户", "社会组织")
-REGION_NAMES = {"赣县区": ("赣州市赣县区", "赣县"), "赣州市": ("赣州市", "赣州"), "江西省": ("江西省", "江西")}
+    "有限责任公司(自然人投资或控股)",
+    "个人独资企业",
+    "有限合伙企业",
+    "农民专业合作社",
+    "分公司",
+    "个体工商户",
+    "社会组织",
+)
+REGION_NAMES = {
+    "赣县区": ("赣州市赣县区", "赣县"),
+    "赣州市": ("赣州市", "赣州"),
+    "江西省": ("江西省", "江西"),
+}
 
 
 @dataclass
@@ -107,7 +133,9 @@ def make_uscc(rng: random.Random, prefix: str, division: str) -> str:
 
 def make_regno(rng: random.Random, division: str, individual: bool) -> str:
     """A valid 15-digit 注册号 (ISO 7064 MOD 11,10)."""
-    seq = str(rng.randint(6, 9) if individual else rng.randint(0, 3)) + "".join(rng.choice("0123456789") for _ in range(7))
+    seq = str(rng.randint(6, 9) if individual else rng.randint(0, 3)) + "".join(
+        rng.choice("0123456789") for _ in range(7)
+    )
     body = division + seq
     return body + (regno_check_digit(body) or "0")
 
@@ -138,8 +166,21 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     weights = [30 if g.town == "梅林镇" else 20 if "开发区" in g.town else 6 for g in grids]
     for i in range(n):
         r = rng.random()
-        kind = (KIND_LLC if r < 0.58 else KIND_INDIV if r < 0.74 else KIND_SOLE if r < 0.78 else
-                KIND_PARTNER if r < 0.80 else KIND_COOP if r < 0.85 else KIND_SOCIAL if r < 0.93 else KIND_BRANCH)
+        kind = (
+            KIND_LLC
+            if r < 0.58
+            else KIND_INDIV
+            if r < 0.74
+            else KIND_SOLE
+            if r < 0.78
+            else KIND_PARTNER
+            if r < 0.80
+            else KIND_COOP
+            if r < 0.85
+            else KIND_SOCIAL
+            if r < 0.93
+            else KIND_BRANCH
+        )
         if kind == KIND_BRANCH and not llcs:
             kind = KIND_LLC
         grid = rng.choices(grids, weights)[0]
@@ -147,7 +188,9 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
         ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
         sig = (ent.region, ent.brand, ent.industry, ent.form)
         tries = 0
-        while sig in used_names and kind != KIND_BRANCH:  # a crowded name space (millions of firms) takes longer 字号
+        while (
+            sig in used_names and kind != KIND_BRANCH
+        ):  # a crowded name space (millions of firms) takes longer 字号
             ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2 + tries // 20))
             sig, tries = (ent.region, ent.brand, ent.industry, ent.form), tries + 1
         used_names.add(sig)
@@ -158,51 +201,95 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     return World(ents, {e.key: e for e in ents})
 
 
-def _enterprise(rng: random.Random, key: str, kind: str, region: str, grid: Grid, llcs: list[Enterprise]) -> Enterprise:
+def _enterprise(
+    rng: random.Random, key: str, kind: str, region: str, grid: Grid, llcs: list[Enterprise]
+) -> Enterprise:
     """A new enterprise; a branch's head office is drawn from ``llcs``."""
     division = rng.choices(["360721", "360700", "360704"], [0.7, 0.2, 0.1])[0]
     founded = date(rng.randint(1998, 2025), rng.randint(1, 12), rng.randint(1, 28))
     prefix = {KIND_INDIV: "92", KIND_COOP: "93", KIND_SOCIAL: "5"}.get(kind, "91")
-    social_type, form, industry, brand = "", "有限公司", rng.choice(INDUSTRIES), "".join(rng.choice(BRAND_CHARS) for _ in range(2))
+    social_type, form, industry, brand = (
+        "",
+        "有限公司",
+        rng.choice(INDUSTRIES),
+        "".join(rng.choice(BRAND_CHARS) for _ in range(2)),
+    )
     if kind == KIND_SOCIAL:
         social_type, form = rng.choice(SOCIAL)
         prefix += {"社会团体": "1", "民办非企业单位": "2", "基金会": "3"}[social_type]
-        industry, brand = "", rng.choice(SOCIAL_TOPICS) if form in ("协会", "商会", "研究会") else brand
+        industry, brand = (
+            "",
+            rng.choice(SOCIAL_TOPICS) if form in ("协会", "商会", "研究会") else brand,
+        )
     elif kind == KIND_INDIV:
         region, industry, form = "赣县区", rng.choice(SMALL_TRADES), rng.choice(SMALL_FORMS)
-        brand = ("经开" if grid.town.startswith("江西") else grid.town[:2]) + rng.choice(SURNAMES) + "记"
+        brand = (
+            ("经开" if grid.town.startswith("江西") else grid.town[:2])
+            + rng.choice(SURNAMES)
+            + "记"
+        )
     elif kind == KIND_SOLE:
         form = rng.choice(["商行", "经营部", "厂"]) if rng.random() < 0.5 else "个人独资企业"
     elif kind == KIND_PARTNER:
         form = "合伙企业(有限合伙)"
         industry = rng.choice(["企业管理", "投资", "咨询"])
     elif kind == KIND_COOP:
-        region, industry, form = "赣县区", rng.choice(["脐橙", "养殖", "种植", "蔬菜", "茶叶", "油茶"]), "专业合作社"
+        region, industry, form = (
+            "赣县区",
+            rng.choice(["脐橙", "养殖", "种植", "蔬菜", "茶叶", "油茶"]),
+            "专业合作社",
+        )
     elif rng.random() < 0.25:
         form = "有限责任公司"
     uscc = make_uscc(rng, prefix, division)
     if rng.random() < 0.004:  # early pilot codes that fail the check although genuine
         uscc = uscc[:17] + next(c for c in USCC_ALPHABET if c != uscc[17])
-    regno = make_regno(rng, division, kind == KIND_INDIV) if founded.year < 2015 and kind != KIND_SOCIAL else ""
+    regno = (
+        make_regno(rng, division, kind == KIND_INDIV)
+        if founded.year < 2015 and kind != KIND_SOCIAL
+        else ""
+    )
     ent = Enterprise(
-        key=key, kind=kind, region=region, brand=brand, industry=industry, form=form, uscc=uscc, regno=regno,
-        founded=founded, grid=grid, road=rng.choice(ROADS), number=rng.randint(1, 300),
-        point=grid.random_point(rng), headcount=_headcount(rng, kind),
+        key=key,
+        kind=kind,
+        region=region,
+        brand=brand,
+        industry=industry,
+        form=form,
+        uscc=uscc,
+        regno=regno,
+        founded=founded,
+        grid=grid,
+        road=rng.choice(ROADS),
+        number=rng.randint(1, 300),
+        point=grid.random_point(rng),
+        headcount=_headcount(rng, kind),
         phone=mobile(rng) if rng.random() < 0.6 else f"0797-{rng.randint(4000000, 8999999)}",
-        legal_rep=person(rng), industry_code=rng.choice("CEFGHIKLMO") + str(rng.randint(10, 99)) if rng.random() < 0.8 else "",
-        social_type=social_type, pilot_code=uscc[17] != uscc_check_char(uscc[:17]),
+        legal_rep=person(rng),
+        industry_code=rng.choice("CEFGHIKLMO") + str(rng.randint(10, 99))
+        if rng.random() < 0.8
+        else "",
+        social_type=social_type,
+        pilot_code=uscc[17] != uscc_check_char(uscc[:17]),
     )
     if kind == KIND_BRANCH:
         head = rng.choice(llcs)
         ent.head_key, ent.branch_place = head.key, rng.choice([grid.town[:2], grid.town, "赣县"])
-        ent.region, ent.brand, ent.industry, ent.form = head.region, head.brand, head.industry, head.form
+        ent.region, ent.brand, ent.industry, ent.form = (
+            head.region,
+            head.brand,
+            head.industry,
+            head.form,
+        )
     ent.in_si = ent.headcount > 0 and (kind not in (KIND_INDIV, KIND_SOLE) or rng.random() < 0.4)
     ent.in_tax = rng.random() < (0.6 if kind == KIND_SOCIAL else 0.9)
     ent.tax_old_id = founded.year < 2015 and rng.random() < 0.35
     return ent
 
 
-def _add_namesakes(rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set) -> None:
+def _add_namesakes(
+    rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set
+) -> None:
     """Different enterprises sharing 字号 and industry under another region (江西宏达 vs 赣州宏达)."""
     llcs = [e for e in ents if e.kind == KIND_LLC]
     for base in rng.sample(llcs, k=max(1, len(llcs) // 30)):
@@ -232,7 +319,15 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
             e.headcount = max(0, e.headcount + rng.choice([-3, -2, -1, 1, 2, 3]))
     start = len(ents)
     for i in range(n_new):
-        ents.append(_enterprise(rng, f"T{start + i + 1:06d}", KIND_LLC if rng.random() < 0.7 else KIND_INDIV,
-                                "赣县区", rng.choice(grids), []))
+        ents.append(
+            _enterprise(
+                rng,
+                f"T{start + i + 1:06d}",
+                KIND_LLC if rng.random() < 0.7 else KIND_INDIV,
+                "赣县区",
+                rng.choice(grids),
+                [],
+            )
+        )
         ents[-1].founded = date(2025, 5, rng.randint(1, 28))
     return World(ents, {e.key: e for e in ents})
