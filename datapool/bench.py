@@ -23,6 +23,9 @@ from pathlib import Path
 
 import polars as pl
 
+QUALITY_MONTHS = ("2025-05", "2025-06", "2025-07")
+QUALITY_SEEDS = {"default": 11, "holdout": 23}  # the holdout world is another world too
+
 
 def _peak_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -153,6 +156,121 @@ def quality(links: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
         "f1": 2 * p * r / (p + r) if p + r else 0.0,
         "exact": exact / per_key.height,
     }
+
+
+def truth_targets(root: Path, month: str) -> set[str]:
+    """The enterprises that truly are targets in ``month``: active, the headcount the registries
+    give above 25, and no live union (single, or a joint union one of its employees belongs to)."""
+    import sqlite3
+
+    from datapool.settings import month_end
+
+    ents = pl.read_csv(
+        root / "truth" / month / "enterprises.csv",
+        infer_schema_length=None,
+        schema_overrides={"enterprise_key": pl.Utf8, "expected_headcount": pl.Int64},
+    )
+    end = month_end(month).isoformat()
+    con = sqlite3.connect(root / "members.sqlite")
+    try:
+        live = {
+            u
+            for u, s, f in con.execute("SELECT union_id, status, founded_on FROM union_org")
+            if s == "active" and f <= end
+        }
+        member_union = {
+            m: u
+            for m, u, s in con.execute("SELECT member_id, union_id, status FROM union_member")
+            if s == "active"
+        }
+    finally:
+        con.close()
+    read = lambda name: pl.read_csv(  # noqa: E731
+        root / "truth" / name, schema_overrides={"enterprise_key": pl.Utf8}
+    ).filter(pl.col("enterprise_key").is_not_null())
+    covered = {
+        k for k, u, kind in read("unions.csv").iter_rows() if kind == "single" and u in live
+    } | {k for m, k in read("members.csv").iter_rows() if member_union.get(m) in live}
+    t = ents.filter((pl.col("active") == 1) & (pl.col("expected_headcount").fill_null(0) > 25))
+    return set(t["enterprise_key"].to_list()) - covered
+
+
+def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> list[dict[str, float]]:
+    """Resolve each month of a generated sample (each seeded by the month before) and measure it.
+
+    Returns, per month: pairwise ``precision``, ``recall``, ``f1``; ``exact`` (share of
+    enterprises resolved exactly); ``kept`` (share of the enterprises present in both this month
+    and the one before whose id is the same; 1.0 in the first month); ``target_precision`` and
+    ``target_recall`` (targets: active, more than 25 employees, no union; against the truth).
+    """
+    from datapool.connectors.members import read_members
+    from datapool.matching.engine import resolve
+    from datapool.settings import Settings
+    from datapool.stages import cover, ingest
+
+    orgs, members = read_members(f"sqlite:///{root / 'members.sqlite'}")
+    out, prev, prev_ids = [], None, None
+    for month in months:
+        truth = pl.read_csv(
+            root / "truth" / month / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8}
+        )
+        res = resolve(ingest(root / month, hmac_key).records, prev)
+        q = quality(res.links, truth)
+        j = res.links.join(truth, on=["source", "source_row"])
+        ids = j.group_by("enterprise_key").agg(pl.col("enterprise_id").mode().min())
+        q["kept"] = 1.0
+        if prev_ids is not None:
+            both = prev_ids.join(ids, on="enterprise_key", suffix="_next")
+            same = both.filter(pl.col("enterprise_id") == pl.col("enterprise_id_next")).height
+            q["kept"] = same / both.height if both.height else 1.0
+        cov, _ = cover(res, orgs, members, month, Settings().threshold, hmac_key, None)
+        key_of = j.group_by("enterprise_id").agg(pl.col("enterprise_key").mode().min())
+        predicted = set(
+            cov.coverage.filter(pl.col("target"))
+            .join(key_of, on="enterprise_id")["enterprise_key"]
+            .to_list()
+        )
+        expected = truth_targets(root, month)
+        hit = len(predicted & expected)
+        q["target_precision"] = hit / len(predicted) if predicted else 1.0
+        q["target_recall"] = hit / len(expected) if expected else 1.0
+        q["month"] = month  # type: ignore[assignment]
+        out.append(q)
+        prev, prev_ids = res.links, ids
+    return out
+
+
+def quality_line(q: dict) -> str:
+    """One month's figures on one line."""
+    return (
+        f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f} "
+        f"ids kept {q['kept']:.4f} targets P {q['target_precision']:.4f} R {q['target_recall']:.4f}"
+    )
+
+
+def run_quality(
+    enterprises: int,
+    out: Path,
+    say: Callable[[str], None],
+    months: tuple[str, ...] = QUALITY_MONTHS,
+) -> dict[str, list[dict]]:
+    """Match quality on both noise models (generated once under ``out``, then reused).
+
+    ``default`` is the noise the matcher was built on; ``holdout`` (datapool/samples/noise2.py)
+    is the independent one, used only to score. Returns the figures per model and month.
+    """
+    from datapool.samples import NOISE_MODELS, generate
+
+    figures = {}
+    for noise in NOISE_MODELS:
+        root = out / f"quality-{noise}-{enterprises}"
+        if not (root / "members.sqlite").exists():
+            say(f"quality: generating {enterprises:,} enterprises, {noise} noise ...")
+            generate(root, enterprises, list(months), seed=QUALITY_SEEDS[noise], noise=noise)
+        figures[noise] = month_quality(root, list(months))
+        for q in figures[noise]:
+            say(f"quality, {noise} noise, {q['month']}: {quality_line(q)}")
+    return figures
 
 
 def run_bench(

@@ -321,12 +321,20 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
 @click.option(
     "--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files)."
 )
-def samples(enterprises: int, months: str, out: Path, seed: int) -> None:
+@click.option(
+    "--noise",
+    type=click.Choice(["default", "holdout"]),
+    default="default",
+    show_default=True,
+    help="Noise model: 'default' (the one data/samples is written with) or 'holdout', a second, "
+    "independent one used only to score the matcher, never to tune it.",
+)
+def samples(enterprises: int, months: str, out: Path, seed: int, noise: str) -> None:
     """Generate messy, truthful sample snapshots (exports, member db, grids, truth/)."""
     from datapool.samples import generate
 
     month_list = [check_snapshot(m.strip()) for m in months.split(",") if m.strip()]
-    counts = generate(out, enterprises, month_list, seed)
+    counts = generate(out, enterprises, month_list, seed, noise=noise)
     for k, v in counts.items():
         click.echo(f"{k}: {v}")
 
@@ -422,11 +430,36 @@ def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
     help="Run the matcher (and Splink, taking turns) this many times and print the medians: "
     "on a machine whose speed varies, one run's ratio says little.",
 )
-def bench(enterprises: int, reader_rows: int, splink: bool, out: Path, repeat: int) -> None:
-    """Benchmarks: reader throughput and matcher speed/memory/quality (vs Splink when installed)."""
-    from datapool.bench import run_bench
+@click.option(
+    "--quality-enterprises",
+    type=click.IntRange(min=100),
+    default=5000,
+    show_default=True,
+    help="Enterprises of the two three-month worlds that match quality is measured on, one per "
+    "noise model (default, and the held-out one the matcher is never tuned on).",
+)
+@click.option(
+    "--quality-only",
+    is_flag=True,
+    help="Only measure match quality on both noise models (no reader or speed benchmark).",
+)
+def bench(
+    enterprises: int,
+    reader_rows: int,
+    splink: bool,
+    out: Path,
+    repeat: int,
+    quality_enterprises: int,
+    quality_only: bool,
+) -> None:
+    """Benchmarks: reader throughput, matcher speed/memory (vs Splink when installed), and match
+    quality on both noise models, month by month."""
+    from datapool.bench import run_bench, run_quality
 
-    run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
+    out.mkdir(parents=True, exist_ok=True)
+    if not quality_only:
+        run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
+    run_quality(quality_enterprises, out, click.echo)
 
 
 def main() -> None:

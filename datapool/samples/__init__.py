@@ -4,6 +4,10 @@
 writes, for each month, the four agency exports of shared/spec/inputs.md in a
 ``YYYY-MM`` folder, and beside them ``members.sqlite``, ``grids.geojson`` and
 ``truth/`` (which enterprise each row, union and joint-union member is).
+
+``noise`` picks the noise model (``noisemodel.py``): ``default``, the one ``data/samples`` is
+written with and the matcher was tuned on, or ``holdout``, a second, deliberately different
+model that is used only to score the matcher and never to tune it.
 """
 
 from __future__ import annotations
@@ -28,10 +32,24 @@ from datapool.samples.exports import (
 )
 from datapool.samples.geo import make_grids, write_geojson
 from datapool.samples.members import build_members, write_members
+from datapool.samples.noisemodel import NoiseModel
 from datapool.samples.world import KIND_BRANCH, World, build_world, next_month
 from datapool.settings import month_end
 
-__all__ = ["generate"]
+__all__ = ["NOISE_MODELS", "generate", "noise_model"]
+
+NOISE_MODELS = ("default", "holdout")
+
+
+def noise_model(name: str) -> NoiseModel:
+    """The noise model called ``name`` (one of :data:`NOISE_MODELS`)."""
+    if name == "default":
+        from datapool.samples.noise import MODEL
+    elif name == "holdout":
+        from datapool.samples.noise2 import MODEL
+    else:
+        raise ValueError(f"unknown noise model {name!r}: one of {', '.join(NOISE_MODELS)}")
+    return MODEL
 
 
 def generate(
@@ -40,8 +58,10 @@ def generate(
     months: list[str] | None = None,
     seed: int = 7,
     members: bool = True,
+    noise: str = "default",
 ) -> dict[str, int]:
     """Write sample snapshots under ``out``; returns rows written per file kind."""
+    model = noise_model(noise)
     months = months or ["2025-05", "2025-06"]
     out.mkdir(parents=True, exist_ok=True)
     rng = random.Random(seed)
@@ -54,9 +74,13 @@ def generate(
         if i:
             world = next_month(rng, world, grids, max(1, enterprises // 33))
         worlds.append(world)
-        counts.update({f"{month}/{k}": v for k, v in _write_month(out, world, seed, month).items()})
+        counts.update(
+            {f"{month}/{k}": v for k, v in _write_month(out, world, seed, month, model).items()}
+        )
     if members:
-        orgs, mems, utruth, mtruth = build_members(worlds[-1], random.Random(seed + 1), months)
+        orgs, mems, utruth, mtruth = build_members(
+            worlds[-1], random.Random(seed + 1), months, model
+        )
         write_members(out / "members.sqlite", orgs, mems)
         _write_table(out / "truth" / "unions.csv", utruth)
         _write_table(out / "truth" / "members.csv", mtruth)
@@ -64,17 +88,24 @@ def generate(
     return counts
 
 
-def _write_month(out: Path, world: World, seed: int, month: str) -> dict[str, int]:
+def _write_month(
+    out: Path, world: World, seed: int, month: str, model: NoiseModel
+) -> dict[str, int]:
     snap = out / month
     snap.mkdir(parents=True, exist_ok=True)
     truth: list[dict] = []
     written = {}
     heads: dict[str, dict[str, int]] = {"si": {}, "tax": {}, "ca": {}}
     for source, rows, headers, writer in (
-        ("market_supervision", market_rows(world, seed, month), MS_HEADERS, ("csv", "utf-8-sig")),
-        ("civil_affairs", civil_rows(world, seed, month), CA_HEADERS, ("xlsx", "")),
-        ("social_insurance", si_rows(world, seed, month), SI_HEADERS, ("csv", "gb18030")),
-        ("tax_registry", tax_rows(world, seed, month), TAX_HEADERS, ("csv", "utf-8")),
+        (
+            "market_supervision",
+            market_rows(world, seed, month, model),
+            MS_HEADERS,
+            ("csv", "utf-8-sig"),
+        ),
+        ("civil_affairs", civil_rows(world, seed, month, model), CA_HEADERS, ("xlsx", "")),
+        ("social_insurance", si_rows(world, seed, month, model), SI_HEADERS, ("csv", "gb18030")),
+        ("tax_registry", tax_rows(world, seed, month, model), TAX_HEADERS, ("csv", "utf-8")),
     ):
         rows = rows + bad_rows(rows, headers, seed, source + month)
         random.Random(f"{seed}:{source}:{month}:order").shuffle(rows)

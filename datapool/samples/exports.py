@@ -10,7 +10,8 @@ from pathlib import Path
 
 import xlsxwriter
 
-from datapool.samples.noise import address_variant, code_typo, date_text, lower_check, name_variant
+from datapool.samples import noise
+from datapool.samples.noisemodel import NoiseModel
 from datapool.samples.world import KIND_INDIV, KIND_SOCIAL, Enterprise, World
 
 MS_HEADERS = [
@@ -81,28 +82,28 @@ def _rng(seed: int, *parts: object) -> random.Random:
     return random.Random(":".join(map(str, (seed, *parts))))
 
 
-def _shown_name(e: Enterprise, world: World, rng: random.Random, lag: float) -> str:
-    """Registries other than market supervision keep a renamed firm's old name for a while."""
-    if e.former_name and rng.random() < lag:
+def _shown_name(
+    e: Enterprise, world: World, rng: random.Random, model: NoiseModel, registry: str
+) -> str:
+    """Registries other than market supervision keep a renamed firm's old name for some months."""
+    if e.former_name and e.renamed_ago < model.lag[registry](rng):
         return e.former_name
     return e.name(world)
 
 
-def market_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], str]]:
+def market_rows(
+    world: World, seed: int, month: str, model: NoiseModel = noise.MODEL
+) -> list[tuple[dict[str, str], str]]:
     """市场监管 rows: every enterprise but social organisations."""
     rows = []
     for e in world.enterprises:
         if e.kind == KIND_SOCIAL:
             continue
         r = _rng(seed, e.key, "ms")
-        code = e.uscc
-        if e.regno and r.random() < 0.06:
-            code = ""  # old record: only the 注册号
-        elif r.random() < 0.02:
-            code = lower_check(code)
+        code = model.ms_code(e, r)  # "" on an old record holding only the 注册号
         name = e.name(world)
-        if e.former_name and r.random() < 0.3:
-            name = f"{name}(原{e.former_name})"
+        if e.former_name:
+            name = model.former_note(name, e.former_name, r)
         status = (
             ("存续" if r.random() < 0.7 else "在业")
             if e.active
@@ -113,15 +114,15 @@ def market_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str
                 {
                     "统一社会信用代码": code,
                     "注册号": e.regno if (not code or r.random() < 0.5) else "",
-                    "企业名称": name_variant(name, e, r, 0.15),
+                    "企业名称": model.name_variant(name, e, r, model.levels["ms"]),
                     "企业类型": e.kind,
                     "法定代表人": e.legal_rep,
                     "注册资本(万元)": ""
                     if r.random() < 0.1
                     else str(r.choice([10, 50, 100, 200, 500, 1000, 3000])),
-                    "成立日期": date_text(e.founded, r),
+                    "成立日期": model.date_text(e.founded, r),
                     "登记状态": status,
-                    "住所": address_variant(e, r, 0.5),
+                    "住所": model.address_variant(e, r, model.levels["ms_address"], False),
                     "行业代码": e.industry_code,
                     "经度": str(e.point[0]) if e.point and r.random() < 0.65 else "",
                     "纬度": "",
@@ -134,24 +135,26 @@ def market_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str
     return rows
 
 
-def civil_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, object], str]]:
+def civil_rows(
+    world: World, seed: int, month: str, model: NoiseModel = noise.MODEL
+) -> list[tuple[dict[str, object], str]]:
     """民政 rows: social organisations only."""
     rows = []
     for e in world.enterprises:
         if e.kind != KIND_SOCIAL:
             continue
         r = _rng(seed, e.key, "ca")
-        code = code_typo(e.uscc, r) if r.random() < 0.02 else e.uscc
+        code = model.ca_code(e, r)
         founded: object = (
             datetime(e.founded.year, e.founded.month, e.founded.day)
             if r.random() < 0.6
-            else date_text(e.founded, r)
+            else model.date_text(e.founded, r)
         )
         rows.append(
             (
                 {
                     "统一社会信用代码": code,
-                    "社会组织名称": name_variant(e.name(world), e, r, 0.2),
+                    "社会组织名称": model.name_variant(e.name(world), e, r, model.levels["ca"]),
                     "社会组织类型": e.social_type,
                     "法定代表人": e.legal_rep,
                     "业务主管单位": r.choice(
@@ -159,7 +162,7 @@ def civil_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, obje
                     ),
                     "成立登记日期": founded,
                     "登记状态": "正常" if e.active else r.choice(["注销", "撤销"]),
-                    "住所": address_variant(e, r, 0.6),
+                    "住所": model.address_variant(e, r, model.levels["ca_address"], False),
                     "从业人员数": "" if r.random() < 0.5 else e.headcount,
                 },
                 e.key,
@@ -175,7 +178,9 @@ def si_accounts(e: Enterprise, seed: int) -> list[str]:
     return [base, "3607" + e.key[1:] + "02"] if r.random() < 0.04 else [base]
 
 
-def si_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], str]]:
+def si_rows(
+    world: World, seed: int, month: str, model: NoiseModel = noise.MODEL
+) -> list[tuple[dict[str, str], str]]:
     """人社 rows: insured employers; headcount is the month's insured count."""
     rows = []
     for e in world.enterprises:
@@ -183,25 +188,18 @@ def si_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], s
             continue
         for k, acct in enumerate(si_accounts(e, seed)):
             r = _rng(seed, e.key, "si", k)
-            form = r.random()
-            code = (
-                e.uscc
-                if form < 0.68
-                else e.org_code
-                if form < 0.83
-                else ""
-                if form < 0.97
-                else code_typo(e.uscc, r)
-            )
+            code = model.si_code(e, r)
             head = e.headcount if k == 0 else r.randint(0, 3)
             rows.append(
                 (
                     {
                         "单位编号": acct,
-                        "单位名称": name_variant(_shown_name(e, world, r, 0.8), e, r, 1.0),
+                        "单位名称": model.name_variant(
+                            _shown_name(e, world, r, model, "si"), e, r, model.levels["si"]
+                        ),
                         "统一社会信用代码": code,
                         "参保人数": str(head),
-                        "单位地址": address_variant(e, r, 1.0, operating=True),
+                        "单位地址": model.address_variant(e, r, model.levels["si_address"], True),
                         "联系电话": e.phone if r.random() < 0.8 else "",
                         "参保状态": "正常参保" if k == 0 else "暂停缴费",
                         "数据期": month.replace("-", ""),
@@ -212,7 +210,9 @@ def si_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], s
     return rows
 
 
-def tax_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], str]]:
+def tax_rows(
+    world: World, seed: int, month: str, model: NoiseModel = noise.MODEL
+) -> list[tuple[dict[str, str], str]]:
     """税务 rows: older taxpayers carry a 15-character id."""
     rows = []
     for e in world.enterprises:
@@ -221,19 +221,17 @@ def tax_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], 
         r = _rng(seed, e.key, "tax")
         if r.random() < 0.02 and month.endswith("06"):
             continue  # the tax office dropped this taxpayer from one month's export
-        code = e.uscc[2:8] + e.org_code if e.tax_old_id else e.uscc
-        if r.random() < 0.02:
-            code = code_typo(code, r)
-        elif r.random() < 0.02:
-            code = lower_check(code)
+        code = model.tax_code(e, r)
         declared = max(0, e.headcount + r.choice([-2, -1, 0, 0, 0, 1, 3]))
         rows.append(
             (
                 {
                     "纳税人识别号": code,
-                    "纳税人名称": name_variant(_shown_name(e, world, r, 0.5), e, r, 0.6),
+                    "纳税人名称": model.name_variant(
+                        _shown_name(e, world, r, model, "tax"), e, r, model.levels["tax"]
+                    ),
                     "法定代表人": e.legal_rep,
-                    "生产经营地址": address_variant(e, r, 0.8, operating=True),
+                    "生产经营地址": model.address_variant(e, r, model.levels["tax_address"], True),
                     "纳税人状态": ("正常" if r.random() < 0.93 else "非正常")
                     if e.active
                     else r.choice(["注销", "停业"]),
@@ -241,7 +239,7 @@ def tax_rows(world: World, seed: int, month: str) -> list[tuple[dict[str, str], 
                         e.industry, "其他服务业" if e.kind != KIND_INDIV else "零售业"
                     ),
                     "从业人数": "" if r.random() < 0.1 else str(declared),
-                    "登记日期": date_text(e.founded, r),
+                    "登记日期": model.date_text(e.founded, r),
                     "主管税务所": r.choice(
                         ["梅林税务所", "茅店税务所", "江口税务所", "开发区税务所"]
                     ),

@@ -14,7 +14,8 @@ from datetime import date
 from pathlib import Path
 
 from datapool.matching.identifiers import org_check_char, uscc_check_char
-from datapool.samples.noise import code_typo, name_variant
+from datapool.samples import noise
+from datapool.samples.noisemodel import NoiseModel
 from datapool.samples.world import (
     BRAND_CHARS,
     INDUSTRIES,
@@ -52,7 +53,7 @@ def _union_uscc(rng: random.Random) -> str:
 
 
 def build_members(
-    world: World, rng: random.Random, months: list[str]
+    world: World, rng: random.Random, months: list[str], model: NoiseModel = noise.MODEL
 ) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
     """Unions and members; returns (orgs, members, union_truth, member_truth)."""
     orgs: list[dict] = []
@@ -95,14 +96,14 @@ def build_members(
         if rng.random() > (0.5 if e.headcount > 25 else 0.2):
             continue
         uid = f"U{len(orgs) + 1:05d}"
-        unit = name_variant(e.name(world), e, rng, 1.0)
+        unit = model.name_variant(e.name(world), e, rng, model.levels["members"])
         r = rng.random()
         code = (
             e.uscc
             if r < 0.6
             else e.org_code
             if r < 0.7
-            else code_typo(e.uscc, rng)
+            else model.code_typo(e.uscc, rng)
             if r < 0.8
             else None
         )
@@ -172,7 +173,7 @@ def build_members(
             add_members(
                 uid,
                 rng.randint(1, max(1, min(e.headcount, 6))),
-                name_variant(e.name(world), e, rng, 1.0),
+                model.name_variant(e.name(world), e, rng, model.levels["members"]),
                 e.key,
             )
         for _ in range(2):

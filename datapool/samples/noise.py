@@ -1,8 +1,10 @@
-"""The noise agencies add: how a clerk types a name, a code, an address, a date.
+"""The default noise model: how a clerk types a name, a code, an address, a date.
 
 Every variant listed in shared/domain.md appears here. Each function takes
 its own ``random.Random`` so a record's noise is stable month to month
 (a registry does not retype its rows every month) unless the world changed.
+This is the model ``data/samples`` is written with and the matcher was tuned on;
+:mod:`datapool.samples.noise2` is the held-out one (see ``noisemodel.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import random
 from datetime import date
 
 from datapool.matching.identifiers import USCC_ALPHABET
+from datapool.samples.noisemodel import NoiseModel
 from datapool.samples.world import REGION_NAMES, Enterprise
 
 HOMOPHONES = {
@@ -191,3 +194,72 @@ def date_text(d: date, rng: random.Random) -> str:
             f"{d.year}年{d.month}月{d.day}日",
         ]
     )
+
+
+def ms_code(e: Enterprise, rng: random.Random) -> str:
+    """Market supervision's code cell: old records hold only the 注册号."""
+    if e.regno and rng.random() < 0.06:
+        return ""
+    if rng.random() < 0.02:
+        return lower_check(e.uscc)
+    return e.uscc
+
+
+def ca_code(e: Enterprise, rng: random.Random) -> str:
+    """Civil affairs' code cell."""
+    return code_typo(e.uscc, rng) if rng.random() < 0.02 else e.uscc
+
+
+def si_code(e: Enterprise, rng: random.Random) -> str:
+    """Social insurance's code cell: the USCC, the organisation code, nothing, or a typo."""
+    form = rng.random()
+    if form < 0.68:
+        return e.uscc
+    if form < 0.83:
+        return e.org_code
+    return "" if form < 0.97 else code_typo(e.uscc, rng)
+
+
+def tax_code(e: Enterprise, rng: random.Random) -> str:
+    """The tax registry's 纳税人识别号: older taxpayers keep a 15-character id."""
+    code = e.uscc[2:8] + e.org_code if e.tax_old_id else e.uscc
+    if rng.random() < 0.02:
+        return code_typo(code, rng)
+    if rng.random() < 0.02:
+        return lower_check(code)
+    return code
+
+
+def former_note(name: str, former: str, rng: random.Random) -> str:
+    """Market supervision notes a former name in brackets now and then."""
+    return f"{name}(原{former})" if rng.random() < 0.3 else name
+
+
+def _lag(share: float):  # noqa: ANN202
+    return lambda rng: 99 if rng.random() < share else 0
+
+
+MODEL = NoiseModel(
+    name="default",
+    name_variant=name_variant,
+    address_variant=address_variant,
+    date_text=date_text,
+    code_typo=code_typo,
+    ms_code=ms_code,
+    ca_code=ca_code,
+    si_code=si_code,
+    tax_code=tax_code,
+    former_note=former_note,
+    levels={
+        "ms": 0.15,
+        "ms_address": 0.5,
+        "ca": 0.2,
+        "ca_address": 0.6,
+        "si": 1.0,
+        "si_address": 1.0,
+        "tax": 0.6,
+        "tax_address": 0.8,
+        "members": 1.0,
+    },
+    lag={"si": _lag(0.8), "tax": _lag(0.5)},
+)

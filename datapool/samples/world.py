@@ -61,6 +61,59 @@ REGION_NAMES = {
     "赣州市": ("赣州市", "赣州"),
     "江西省": ("江西省", "江西"),
 }
+# Real divisions (GB/T 2260 codes) the generator writes names from: name -> (parent, code, former
+# names). The generator's own table, not the matcher's: the matcher must not read it.
+DIVISIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    "江西省": ("", "360000", ()),
+    "南昌市": ("江西省", "360100", ()),
+    "南昌县": ("南昌市", "360121", ()),
+    "新建区": ("南昌市", "360112", ("新建县",)),
+    "赣州市": ("江西省", "360700", ()),
+    "章贡区": ("赣州市", "360702", ()),
+    "南康区": ("赣州市", "360703", ("南康市",)),
+    "赣县区": ("赣州市", "360704", ("赣县",)),
+    "信丰县": ("赣州市", "360722", ()),
+    "大余县": ("赣州市", "360723", ()),
+    "上犹县": ("赣州市", "360724", ()),
+    "安远县": ("赣州市", "360726", ()),
+    "兴国县": ("赣州市", "360732", ()),
+    "于都县": ("赣州市", "360731", ()),
+    "宁都县": ("赣州市", "360730", ()),
+    "瑞金市": ("赣州市", "360781", ()),
+    "龙南市": ("赣州市", "360783", ("龙南县",)),
+    "吉安市": ("江西省", "360800", ()),
+    "吉安县": ("吉安市", "360821", ()),
+    "广东省": ("", "440000", ()),
+    "深圳市": ("广东省", "440300", ()),
+    "南山区": ("深圳市", "440305", ()),
+    "广州市": ("广东省", "440100", ()),
+    "东莞市": ("广东省", "441900", ()),
+    "福建省": ("", "350000", ()),
+    "厦门市": ("福建省", "350200", ()),
+    "湖南省": ("", "430000", ()),
+    "长沙市": ("湖南省", "430100", ()),
+    "长沙县": ("长沙市", "430121", ()),
+    "浙江省": ("", "330000", ()),
+}
+
+
+def division_chain(region: str) -> list[str]:
+    """``region`` and its ancestors, province first (``[江西省, 赣州市, 赣县区]``); [] for none."""
+    chain: list[str] = []
+    while region:
+        chain.insert(0, region)
+        region = DIVISIONS[region][0]
+    return chain
+
+
+def short_name(division: str) -> str:
+    """The name without its level word, as people write it: 江西, 赣州, 信丰; 赣县区 -> 赣县."""
+    if division in ("赣县区",):
+        return "赣县"
+    for suffix in ("省", "市", "区", "县"):
+        if division.endswith(suffix) and len(division) > 2:
+            return division[: -len(suffix)]
+    return division
 
 
 @dataclass
@@ -89,6 +142,7 @@ class Enterprise:
     branch_place: str = ""
     social_type: str = ""
     former_name: str = ""
+    renamed_ago: int = 0  # months since the rename that made former_name former
     pilot_code: bool = False
     in_si: bool = True
     si_accounts: list[str] = field(default_factory=list)
@@ -108,8 +162,12 @@ class Enterprise:
         if self.kind == KIND_BRANCH:
             head = world.by_key[self.head_key]
             return head.name(world) + self.branch_place + "分公司"
-        prefix = REGION_NAMES[self.region][0] if self.region else ""
-        return prefix + self.brand + self.industry + self.form
+        return self.region_prefix + self.brand + self.industry + self.form
+
+    @property
+    def region_prefix(self) -> str:
+        """The region at the head of the registered name (赣州市赣县区), "" for none."""
+        return REGION_NAMES[self.region][0] if self.region else ""
 
 
 @dataclass
@@ -309,9 +367,10 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
     for e in ents:
         if not e.active:
             continue
+        e.renamed_ago += 1
         if rng.random() < 0.02 and e.kind == KIND_LLC:  # rename; other registries lag behind
             old = e.name(World(ents, by_key))
-            e.former_name = old
+            e.former_name, e.renamed_ago = old, 0
             e.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
         if rng.random() < 0.02:
             e.active = False

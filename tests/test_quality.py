@@ -1,0 +1,75 @@
+"""Match quality on exports the matcher was not tuned on: the held-out noise model (issue #15).
+
+A small world is generated with ``datapool/samples/noise2.py`` (never used to tune anything),
+resolved month by month as a run would, and measured against the generator's truth with the
+same code ``datapool bench`` prints from. The bars are issue #15's "Done when".
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from datapool.bench import month_quality
+from datapool.samples import generate
+
+MONTHS = ["2025-05", "2025-06"]
+ISSUE = (
+    "issue #15: not met on held-out noise yet (regions written at other levels split enterprises)"
+)
+# issue #15's bars, on every month
+BARS = {
+    "exact": 0.997,
+    "f1": 0.998,
+    "kept": 0.995,
+    "target_precision": 0.98,
+    "target_recall": 0.98,
+}
+
+
+@pytest.fixture(scope="module")
+def holdout(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("holdout")
+    generate(root, 3000, MONTHS, seed=5, noise="holdout")
+    return root
+
+
+@pytest.fixture(scope="module")
+def holdout_quality(holdout) -> list[dict]:
+    return month_quality(holdout, MONTHS)
+
+
+# the bars the matcher does not meet yet (figures: `datapool bench --quality-only`)
+FAILING = {"exact", "f1", "target_precision"}
+
+
+@pytest.mark.parametrize(
+    "measure",
+    [
+        pytest.param(
+            m, marks=[pytest.mark.xfail(strict=False, reason=ISSUE)] if m in FAILING else []
+        )
+        for m in BARS
+    ],
+)
+def test_holdout_quality_meets_the_bar(holdout_quality, measure):
+    got = {q["month"]: round(q[measure], 4) for q in holdout_quality}
+    assert min(got.values()) >= BARS[measure], got
+
+
+def test_holdout_is_deterministic_and_not_the_default(tmp_path):
+    rel = "2025-05/tax_registry.csv"
+    for name, noise in (("a", "holdout"), ("b", "holdout"), ("c", "default")):
+        generate(tmp_path / name, 80, MONTHS[:1], seed=2, noise=noise, members=False)
+    a, b, c = ((tmp_path / n / rel).read_bytes() for n in "abc")
+    assert a == b
+    assert a != c
+    # same world, same rows: the truth does not depend on the noise
+    truth = "truth/2025-05/enterprises.csv"
+    assert (tmp_path / "a" / truth).read_bytes() == (tmp_path / "c" / truth).read_bytes()
+
+
+def test_unknown_noise_model_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="holdout"):
+        generate(tmp_path, 20, MONTHS[:1], noise="mine")
