@@ -7,6 +7,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import hypothesis
 import polars as pl
 import pytest
 
@@ -16,6 +17,11 @@ MONTHS = ["2025-05", "2025-06"]
 # the package's source folders: datapool/ and the stage folders it maps (pyproject package-dir)
 PACKAGE_DIRS = ["datapool", "connectors", "flows", "matching", "schemas", "visits"]
 sys.path.insert(0, str(Path(__file__).parent))
+
+# Tests check correctness, never speed: Hypothesis' per-example deadline (200 ms) fails property tests
+# on a busy 2-core machine for reasons that have nothing to do with the code under test.
+hypothesis.settings.register_profile("datapool", deadline=None)
+hypothesis.settings.load_profile("datapool")
 
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
