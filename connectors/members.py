@@ -25,13 +25,14 @@ ORG_COLUMNS = (
     "founded_on",
     "status",
 )
+# never name / id_number / phone
 MEMBER_COLUMNS = (
     "member_id",
     "union_id",
     "employer_name",
     "joined_on",
     "status",
-)  # never name / id_number / phone
+)
 
 
 def readonly_engine(url: str) -> sa.Engine:

@@ -36,11 +36,11 @@ PERSONAL_HEADER = re.compile(
     r"e-?mail|微信|qq|出生|性别|住址|户籍",
     re.IGNORECASE,
 )
-# Personal-looking values in free text and their placeholders: a mobile number (no digit either side)
-# and an ID number (no letter or digit either side). Written without look-around, which polars' regex
-# engine lacks, so Python and polars read the same patterns: the character either side is matched
-# and put back. A match thus takes the character after it, and a value right after another (two
-# numbers split by one comma) is only caught by a second pass.
+# Personal-looking values in free text and their placeholders: a mobile number (no digit either
+# side) and an ID number (no letter or digit either side). Written without look-around, which
+# polars' regex engine lacks, so Python and polars read the same patterns: the character either side
+# is matched and put back. A match thus takes the character after it, and a value right after
+# another (two numbers split by one comma) is only caught by a second pass.
 _PERSONAL = (
     (r"(^|\D)1[3-9]\d{9}($|\D)", "<mobile>"),
     (r"(^|[^0-9A-Za-z])\d{17}[\dXx]($|[^0-9A-Za-z])", "<id-number>"),
@@ -162,16 +162,14 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
     if fast is None:
         text, encoding = _decoded(path, data)
         split = _utf8_lines(text.encode("utf-8")) if '"' not in text else None
-        if (
-            split is not None
-        ):  # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
+        # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
+        if split is not None:
             fast = split[0], encoding
     if fast is not None:
         lines, encoding = fast
         del data
-        lines = lines.filter(
-            lines.str.strip_chars() != ""
-        )  # blank lines are not rows (nulls go too)
+        # blank lines are not rows (nulls go too)
+        lines = lines.filter(lines.str.strip_chars() != "")
         if lines.is_empty():
             raise InputError(f"{path}: file is empty (no header row)")
         header = lines[0].split(",")
@@ -252,7 +250,7 @@ def _xlsx_rows(path: Path) -> tuple[list[str], list[list[object]], str]:
 def _cells_frame(
     header: list[str], cells: list[list[object]], spec: ExportSpec
 ) -> tuple[pl.DataFrame, list]:
-    """Spreadsheet cells -> text frame; a number in an identifier column is quarantined (precision lost)."""
+    """Spreadsheet cells -> text frame; a number in an id column is quarantined (precision lost)."""
     by_norm = {norm_header(c.header): c.parser for c in spec.columns}
     parsers = [by_norm.get(norm_header(h), "text") for h in header]
     keep, bad = [], []
@@ -328,7 +326,7 @@ def parse_frame(
         *((n, "empty row", []) for n in frame.filter(pl.col("_empty"))["source_row"].to_list()),
     ]
     frame = frame.filter(~pl.col("_empty")).drop("_empty")
-    # undecodable bytes anywhere in the row, extra columns included: the first such column names the reason
+    # undecodable bytes anywhere in the row, extra columns included: the first such column is named
     broken = pl.coalesce(
         [
             pl.when(pl.col(c).str.contains(REPLACEMENT, literal=True)).then(

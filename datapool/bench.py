@@ -281,8 +281,8 @@ def run_bench(
     say: Callable[[str], None],
     repeat: int = 1,
 ) -> None:
-    """Run the benchmarks and print the figures; with ``repeat`` > 1 the matcher (and Splink) run that
-    many times, taking turns, and the medians are printed too."""
+    """Run the benchmarks and print the figures; with ``repeat`` > 1 the matcher (and Splink) run
+    that many times, taking turns, and the medians are printed too."""
     from datapool.samples import generate
 
     out.mkdir(parents=True, exist_ok=True)
@@ -291,7 +291,8 @@ def run_bench(
     make_big_export(big, reader_rows)
     r = _in_child(_reader_child, str(big))
     say(
-        f"reader: {r['rows']:,} rows in {r['seconds']:.2f}s = {r['rows'] / r['seconds']:,.0f} rows/s; "
+        f"reader: {r['rows']:,} rows in {r['seconds']:.2f}s = "
+        f"{r['rows'] / r['seconds']:,.0f} rows/s; "
         f"peak {r['peak_mb']:,.0f} MB (goal >= 500,000 rows/s on one core)"
     )
     root, month = out / f"samples-{enterprises}", "2025-05"
@@ -304,18 +305,16 @@ def run_bench(
     if splink and importlib.util.find_spec("splink") is None:
         say("splink: not installed (pip install '.[bench]') - no comparison run")
         splink = False
-    ours, after, theirs = (
-        [],
-        [],
-        [],
-    )  # datapool's seconds, its seconds after standardising, Splink's seconds
+    # datapool's seconds, its seconds after standardising, Splink's seconds
+    ours, after, theirs = [], [], []
     for i in range(repeat):
         run = f"run {i + 1}/{repeat}: " if repeat > 1 else ""
         m = _in_child(_matcher_child, str(root), month)
         q = quality(pl.read_parquet(root / "datapool_links.parquet"), truth)
         split = ", ".join(f"{k} {v:.1f}s" for k, v in m["stages"].items())
         say(
-            f"{run}datapool: {m['rows']:,} rows (read in {m['read']:.1f}s, not counted), {m['pairs']:,} candidate pairs, "
+            f"{run}datapool: {m['rows']:,} rows (read in {m['read']:.1f}s, not counted), "
+            f"{m['pairs']:,} candidate pairs, "
             f"{m['seconds']:.1f}s ({split}), peak {m['peak_mb']:,.0f} MB incl. reading "
             f"(peak MB after {', '.join(f'{k} {v:,.0f}' for k, v in m['peaks'].items())}); "
             f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f}"
@@ -327,23 +326,31 @@ def run_bench(
         s = _in_child(_splink_child, str(root), month)
         sq = quality(pl.read_parquet(root / "splink_links.parquet"), truth)
         say(
-            f"{run}splink: {s['seconds']:.1f}s, peak {s['peak_mb']:,.0f} MB, {s.get('pairs', 0):,} pairs compared; "
-            f"P {sq['precision']:.4f} R {sq['recall']:.4f} F1 {sq['f1']:.4f} exact {sq['exact']:.4f}"
+            f"{run}splink: {s['seconds']:.1f}s, peak {s['peak_mb']:,.0f} MB, "
+            f"{s.get('pairs', 0):,} pairs compared; "
+            f"P {sq['precision']:.4f} R {sq['recall']:.4f} F1 {sq['f1']:.4f} "
+            f"exact {sq['exact']:.4f}"
         )
         theirs.append(s["seconds"])
         say(
-            f"{run}ratio: Splink time / datapool time = {s['seconds'] / m['seconds']:.2f} end to end, "
-            f"{s['seconds'] / after[-1]:.2f} on the same standardised input (Splink is given datapool's standardisation); "
+            f"{run}ratio: Splink time / datapool time = "
+            f"{s['seconds'] / m['seconds']:.2f} end to end, "
+            f"{s['seconds'] / after[-1]:.2f} on the same standardised input "
+            "(Splink is given datapool's standardisation); "
             f"F1 {q['f1']:.4f} vs {sq['f1']:.4f}"
         )
     if repeat > 1:
         med = statistics.median
-        line = f"median of {repeat} runs: datapool {med(ours):.2f}s (runs {min(ours):.2f}-{max(ours):.2f})"
+        line = (
+            f"median of {repeat} runs: datapool {med(ours):.2f}s "
+            f"(runs {min(ours):.2f}-{max(ours):.2f})"
+        )
         if theirs:
             each = [t / o for o, t in zip(ours, theirs, strict=True)]
             line += (
-                f", splink {med(theirs):.2f}s (runs {min(theirs):.2f}-{max(theirs):.2f}); ratio of the medians "
-                f"{med(theirs) / med(ours):.2f} end to end (per run {min(each):.2f}-{max(each):.2f}), "
+                f", splink {med(theirs):.2f}s (runs {min(theirs):.2f}-{max(theirs):.2f}); "
+                f"ratio of the medians {med(theirs) / med(ours):.2f} end to end "
+                f"(per run {min(each):.2f}-{max(each):.2f}), "
                 f"{med(theirs) / med(after):.2f} on the same standardised input"
             )
         say(line)

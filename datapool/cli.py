@@ -44,7 +44,8 @@ def common(fn):  # noqa: ANN001, ANN201
             "input_root",
             type=click.Path(path_type=Path),
             default=None,
-            help=f"Input root with one YYYY-MM folder per snapshot [env DATAPOOL_INPUT_ROOT; default {SAMPLES}].",
+            help="Input root with one YYYY-MM folder per snapshot "
+            f"[env DATAPOOL_INPUT_ROOT; default {SAMPLES}].",
         ),
         click.option(
             "--members-url",
@@ -55,14 +56,16 @@ def common(fn):  # noqa: ANN001, ANN201
         click.option(
             "--warehouse-url",
             default=None,
-            help="SQLAlchemy URL of the warehouse [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
+            help="SQLAlchemy URL of the warehouse "
+            "[env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
         ),
         click.option(
             "--out",
             "out_dir",
             type=click.Path(path_type=Path),
             default=None,
-            help="Folder for reports, Data Docs, heat maps and visit sheets [env DATAPOOL_OUT_DIR; default ./out].",
+            help="Folder for reports, Data Docs, heat maps and visit sheets "
+            "[env DATAPOOL_OUT_DIR; default ./out].",
         ),
         click.option(
             "--grids",
@@ -177,8 +180,9 @@ def _summary(result: dict) -> str:
     rows_in = sum(f["rows_in"] for f in files.values())
     quarantined = sum(f["quarantined"] for f in files.values())
     return (
-        f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, {quarantined} quarantined; "
-        f"{result['enterprises']} enterprises; {result['targets']} targets in {result['grids_with_targets']} grids; "
+        f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, "
+        f"{quarantined} quarantined; {result['enterprises']} enterprises; "
+        f"{result['targets']} targets in {result['grids_with_targets']} grids; "
         f"{result['orphans']} orphan union records"
     )
 
@@ -211,9 +215,8 @@ def run(snapshot: str | None, **kw: object) -> None:
     snapshot = snapshot or months[-1]
     result = run_one(snapshot, kw)
     click.echo(_summary(result))
-    click.echo(
-        f"warehouse: {redact_url(from_env(warehouse_url=kw.get('warehouse_url'), out_dir=kw.get('out_dir')).warehouse_url)}"
-    )
+    wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
+    click.echo(f"warehouse: {redact_url(wh_cfg.warehouse_url)}")
     click.echo(f"reports:   {(cfg.out_dir / snapshot).resolve()}")
 
 
@@ -355,7 +358,7 @@ def samples(enterprises: int, months: str, out: Path, seed: int, noise: str) -> 
 def profile(
     enterprise_id: str, snapshot: str | None, warehouse_url: str | None, out_dir: Path | None
 ) -> None:
-    """One enterprise, one file: the fused record, every source row behind it, and why each was linked."""
+    """One enterprise: the fused record, every source row behind it, and why each was linked."""
     from datapool.visits.profile import render_profile
 
     cfg = from_env(warehouse_url=warehouse_url, out_dir=out_dir)

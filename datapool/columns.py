@@ -11,9 +11,9 @@ import polars as pl
 def where(
     values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]
 ) -> pl.Series:
-    """``values`` with ``change`` applied to the values where ``mask`` holds; the others are not read.
+    """``values`` with ``change`` applied where ``mask`` holds; the others are not read.
 
-    The cheap test picks the few values an expensive rewrite can change (most values pass untouched).
+    The cheap test picks the few values an expensive rewrite can change (most pass untouched).
     """
     mask = mask.fill_null(False)
     if not mask.any():
@@ -27,9 +27,9 @@ def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
 
     Values are told apart by a 64-bit hash, ranked once; that no two distinct values share it is
     checked with a second, differently seeded hash of every row (two distinct values agree on both
-    with probability 2^-128). When the check fails they are told apart by a join on the strings instead.
-    The distinct values are gathered in row order: far faster than in hash order (and the values are
-    made one chunk first: gathering from many chunks is many times slower).
+    with probability 2^-128). When the check fails they are told apart by a join on the strings
+    instead. The distinct values are gathered in row order: far faster than in hash order (and the
+    values are made one chunk first: gathering from many chunks is many times slower).
     """
     values, n = values.rechunk(), len(values)
     if n == 0:

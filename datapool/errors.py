@@ -48,5 +48,5 @@ class ConfigError(DatapoolError):
 
 
 def db_detail(exc: BaseException) -> str:
-    """The first line of a database error: its driver's message when it carries one (SQLAlchemy's ``orig``)."""
+    """The first line of a database error: its driver's message (``orig``) when it carries one."""
     return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]

@@ -80,8 +80,8 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
         }
     if not recs:
         raise InputError("no agency export found in the snapshot folder: nothing to pool")
-    # stacked in source order (each export's rows are in row order), as matching wants them, and in one
-    # chunk per column (row gathers are much cheaper): matching makes no sorted copy
+    # stacked in source order (each export's rows are in row order), as matching wants them, and in
+    # one chunk per column (row gathers are much cheaper): matching makes no sorted copy
     recs = [frame for _, frame in sorted(recs, key=lambda sr: sr[0])]
     return Ingested(pl.concat(recs, rechunk=True), pl.concat(quars), files, missing)
 

@@ -36,7 +36,7 @@ def monthly_flow(
     out_dir: str | None = None,
     threshold: int | None = None,
 ) -> dict:
-    """Scheduled entry point: runs the snapshot flow for ``snapshot`` or, when empty, the previous month."""
+    """Scheduled entry point: the snapshot flow for ``snapshot``, else for the previous month."""
     return snapshot_flow(
         snapshot=snapshot or previous_month(),
         input_root=input_root,
@@ -53,7 +53,7 @@ def _parameters(kw: dict) -> dict:
         "out_dir": kw.get("out_dir"),
         "threshold": kw.get("threshold"),
     }
-    # URLs may carry credentials: leave them to DATAPOOL_* variables of the serving process, not parameters.
+    # URLs may carry credentials: they stay in the serving process's DATAPOOL_* variables
     return {k: str(v) if k != "threshold" else v for k, v in params.items() if v is not None}
 
 
@@ -89,12 +89,13 @@ def ensure_api(say: Callable[[str], None]) -> subprocess.Popen | None:
     port = _free_port()
     exe = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     say(f"PREFECT_API_URL is not set: starting a local Prefect server on http://127.0.0.1:{port}")
+    # outlives a Ctrl-C to the group long enough to shut down
     proc = subprocess.Popen(
         [exe, "server", "start", "--host", "127.0.0.1", "--port", str(port)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
-    )  # outlives a Ctrl-C to the group long enough to shut down
+    )
     url = f"http://127.0.0.1:{port}/api"
     deadline = time.time() + 60
     import urllib.request

@@ -290,8 +290,12 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
     }
 
 
+def _warnings_text(n: int) -> str:
+    return f"{n} warnings" if n else "all passed"
+
+
 def _mean_saving(stats: dict, min_stops: int) -> float | None:
-    """Mean per-grid saving of the route over the unordered list, over grids with ``min_stops`` or more."""
+    """Mean per-grid saving of the route over the unordered list, over grids of ``min_stops``+."""
     savings = [
         1 - v["route_m"] / v["unordered_m"]
         for v in stats.values()
@@ -315,13 +319,15 @@ def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  #
     lines += [f"| (missing) {s} | 0 | 0 | 0 |" for s in ing.missing]
     lines += [
         "",
-        f"**Enterprises:** {res.enterprises.height} · **candidate pairs:** {res.counts['candidate_pairs']}",
+        f"**Enterprises:** {res.enterprises.height} · "
+        f"**candidate pairs:** {res.counts['candidate_pairs']}",
         "",
         "Links by rule: " + ", ".join(f"{k} {v}" for k, v in counts["links_by_rule"].items()),
         "",
-        f"**Validation:** {'all passed' if not counts['validation_warnings'] else str(counts['validation_warnings']) + ' warnings'}",
+        f"**Validation:** {_warnings_text(counts['validation_warnings'])}",
         "",
-        f"**Targets:** {counts['targets']} · covered {counts['covered']} · orphan union records {counts['orphans']}",
+        f"**Targets:** {counts['targets']} · covered {counts['covered']} · "
+        f"orphan union records {counts['orphans']}",
         "",
         "| street | targets |",
         "|---|---|",

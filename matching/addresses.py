@@ -20,15 +20,21 @@ _TOWN_ALIASES = {
     "经开区": _KEEP,
 }
 _HAN = r"\x{4e00}-\x{9fff}"
-_TOWN_PATTERN = rf"^(江西赣县经济开发区|赣县经开区|赣县经济开发区|经济开发区|经开区|[{_HAN}]{{1,4}}?(?:镇|乡|街道))"
+_TOWN_PATTERN = (
+    r"^(江西赣县经济开发区|赣县经开区|赣县经济开发区|经济开发区|经开区"
+    rf"|[{_HAN}]{{1,4}}?(?:镇|乡|街道))"
+)
 _COMMUNITY_PATTERN = rf"^([{_HAN}\d]{{1,6}}?(?:社区|村|居委会))"
 _ROAD_PATTERN = rf"([{_HAN}\d]{{1,8}}?(?:大道|路|街|巷|大街|道))(\d+)号"
 ADDRESS_FIELDS = ("addr_norm", "town", "community", "road", "road_no")
 
 
 def address_texts(addresses: pl.Series) -> pl.Series:
-    """The first step of :func:`parse_addresses`: each address folded and its province / city /
-    district prefixes dropped (many addresses differ only there: 江西省赣州市赣县区梅林镇… and 梅林镇…)."""
+    """The first step of :func:`parse_addresses`: each address folded, its prefixes dropped.
+
+    The province / city / district prefixes go: many addresses differ only there
+    (江西省赣州市赣县区梅林镇… and 梅林镇…).
+    """
     # Stacked prefixes go in one step. The town 江西赣县经济开发区 loses its 江西赣县 with them, and
     # what is left, 经济开发区, is one of that town's aliases.
     return fold_series(addresses.cast(pl.Utf8)).str.replace(_PREFIX_PATTERN, "").alias("text")
@@ -67,10 +73,10 @@ def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataF
     """Parse each distinct address; one row per distinct value (column ``address``), in order of
     first appearance, with ``ADDRESS_FIELDS``.
 
-    Parts are '' when absent; ``addr_norm`` is town + community + road + number (or the rest
-    of the address when no road is found). ``distinct``: the values are known to be distinct already.
-    Done in two steps, :func:`address_texts` then :func:`parse_texts` (standardise runs the
-    second once per distinct text).
+    Parts are '' when absent; ``addr_norm`` is town + community + road + number (or the rest of the
+    address when no road is found). ``distinct``: the values are known to be distinct already. Done
+    in two steps, :func:`address_texts` then :func:`parse_texts` (standardise runs the second once
+    per distinct text).
     """
     values = addresses.cast(pl.Utf8)
     values = values if distinct else values.unique(maintain_order=True)
@@ -80,5 +86,5 @@ def parse_addresses(addresses: pl.Series, *, distinct: bool = False) -> pl.DataF
 
 
 def parse_address(raw: str | None) -> tuple[str, str, str, str, str]:
-    """Return ``(norm, town, community, road, number)`` for one address; parts are '' when absent."""
+    """``(norm, town, community, road, number)`` of one address; parts are '' when absent."""
     return parse_addresses(pl.Series([raw], dtype=pl.Utf8)).select(ADDRESS_FIELDS).row(0)

@@ -51,7 +51,7 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
     """
     frames, namespaces = [], set(namespaces)
     for ns, cols in (spec for spec in _SPECS if spec[0] in namespaces):
-        # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key either way
+        # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key in either
         present = pl.all_horizontal(
             [
                 pl.col(c).is_not_null() & (pl.col(c) != (EMPTY_KEY if c.endswith("_h") else ""))
@@ -72,8 +72,8 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
     return pl.concat(frames)
 
 
-# Namespaces blocked side by side (a thread each; a key lies in one namespace, so each group's blocks
-# are whole): about half the work in each.
+# Namespaces blocked side by side (a thread each; a key lies in one namespace, so each group's
+# blocks are whole): about half the work in each.
 _GROUPS = (("a", "n", "p", "r"), ("b", "o", "u"))
 
 
@@ -107,8 +107,8 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
 def _group_pairs(
     std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...], max_block: int
 ) -> list[pl.Series]:
-    """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a time
-    (``org``: each record's code, see :func:`candidate_pairs`).
+    """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a
+    time (``org``: each record's code, see :func:`candidate_pairs`).
 
     Each namespace's keys are sorted on their own (a block never spans two), so only the key and
     the row id go through the sort.
@@ -126,9 +126,8 @@ def _group_pairs(
         del key
         rid = keys.get_column("rid")
         del keys  # only the row ids (and block bounds) are needed from here
-        code = org.gather(
-            rid
-        )  # a block's rows side by side: the look-ups in _block_pairs stay in cache
+        # a block's rows side by side: the look-ups in _block_pairs stay in cache
+        code = org.gather(rid)
         limit = (
             len(std)
             if ns in NEVER_DROPPED
@@ -138,7 +137,7 @@ def _group_pairs(
         )
         keep = (sizes > 1) & (sizes <= limit)
         starts, sizes = starts[keep], sizes[keep]
-        # blocks are expanded into pairs a batch at a time, so the working arrays stay small at any scale
+        # blocks become pairs a batch at a time, so the working arrays stay small at any scale
         bounds = np.r_[
             0,
             np.flatnonzero(np.diff(np.cumsum(sizes * (sizes - 1) // 2) // PAIR_BATCH)) + 1,
@@ -158,7 +157,7 @@ PAIR_BATCH = 4_000_000
 def _block_pairs(
     rid: pl.Series, code: pl.Series, starts: np.ndarray, sizes: np.ndarray
 ) -> pl.Series:
-    """The pairs inside each block, packed as ``rid_a * 2^32 + rid_b`` (a < b), distinct within the batch.
+    """The pairs inside each block, packed as ``rid_a * 2^32 + rid_b`` (a < b), distinct in a batch.
 
     The row at place r of a block pairs with the rows after it, unless both carry a ``code``
     (not 0) and the codes differ. Built in polars, whose allocator keeps freed memory for the

@@ -22,7 +22,10 @@ _REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
 def _constrained(
     n: int, edges: list[tuple[int, int]], uscc: list, seen: list[int], branch: list[int]
 ) -> tuple[list[int], list[bool]]:
-    """Union-find over ``edges`` in order, refusing unions that break a constraint. Returns roots and accepted flags."""
+    """Union-find over ``edges`` in order, refusing unions that break a constraint.
+
+    Returns the roots and the accepted flags.
+    """
     parent = list(range(n))
 
     def find(x: int) -> int:
@@ -63,8 +66,10 @@ def _by_rank(
     seen: np.ndarray,
     branch: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising, with per-node
-    ``uscc`` (a hash, or -1 for none), ``seen`` and ``branch`` arrays; returns roots and accepted flags.
+    """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising.
+
+    Per node: ``uscc`` (a hash, or -1 for none), ``seen`` and ``branch`` arrays. Returns the roots
+    and the accepted flags.
 
     The edges of one rank are taken together: over the clusters they join, a connected component
     that keeps the constraints when merged whole is merged whole (in any order every one of its
@@ -72,11 +77,8 @@ def _by_rank(
     a cluster, so only the components that would break a constraint need the ordered union-find.
     """
     root, ok = np.arange(n), np.zeros(len(la), dtype=bool)
-    uscc, seen, branch = (
-        uscc.copy(),
-        seen.copy(),
-        branch.copy(),
-    )  # the state of each cluster, at its root
+    # the state of each cluster, at its root
+    uscc, seen, branch = uscc.copy(), seen.copy(), branch.copy()
     bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
     for s, e in zip(bounds[:-1], bounds[1:], strict=True):
         ra, rb = root[la[s:e]], root[lb[s:e]]
@@ -99,9 +101,8 @@ def _by_rank(
         lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1)
         np.minimum.at(lo, comp[u >= 0], u[u >= 0])
         np.maximum.at(hi, comp[u >= 0], u[u >= 0])
-        bad = (hi >= 0) & (
-            lo != hi
-        )  # two valid USCCs, two rows of a once-only registry, branch and not
+        # two valid USCCs, two rows of a once-only registry, branch and not
+        bad = (hi >= 0) & (lo != hi)
         for bit in range(len(UNIQUE_SOURCES)):
             bad |= np.bincount(comp, weights=(seen[nodes] >> bit) & 1, minlength=k) > 1
         bad |= (np.bincount(comp, weights=branch[nodes] & 1, minlength=k) > 0) & (
@@ -134,9 +135,8 @@ def _by_rank(
                 branch[nodes[sub]].tolist(),
             )
             edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
-            sub_roots, flags = _constrained(
-                len(sub), edges, us, ss, bs
-            )  # it leaves each root's state in us, ss, bs
+            # it leaves each root's state in us, ss, bs
+            sub_roots, flags = _constrained(len(sub), edges, us, ss, bs)
             sub_roots = np.asarray(sub_roots)
             to[nodes[sub]] = nodes[sub[sub_roots]]
             ok[s + cross[hard]] = flags
@@ -154,7 +154,10 @@ _RANK_STEP = 100_000  # in an edge key, rule rank * _RANK_STEP + (_RANK_STEP - 1
 
 
 def _edge_keys(edges: pl.DataFrame) -> pl.DataFrame:
-    """``rid_a``, ``rid_b`` and ``_key``: rule rank, then score (higher first), as one integer (smaller is stronger)."""
+    """``rid_a``, ``rid_b`` and ``_key``: rule rank, then score (higher first), as one integer.
+
+    A smaller key is a stronger edge.
+    """
     rank = pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int64)
     score = (pl.col("score") * 10_000).round(0).cast(pl.Int64)  # scores carry 4 decimals
     return edges.select(
@@ -178,7 +181,8 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     ia, ib = edges["rid_a"].to_numpy().astype(np.int64), edges["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none), branch or not
+    # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none),
+    # branch or not
     valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
     uscc = (
         std.select(
@@ -193,8 +197,8 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
         .to_numpy()
     )
     branch = std.get_column("branch").fill_null(False).to_numpy()
-    # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max differ),
-    # two rows of one once-only registry, or branch and non-branch rows
+    # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max
+    # differ), two rows of one once-only registry, or branch and non-branch rows
     k = int(comp.max()) + 1 if n else 0
     has = uscc >= 0
     lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1, dtype=np.int64)
@@ -240,7 +244,7 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
 
 
 def row_clusters(std: pl.DataFrame, assign: pl.DataFrame) -> pl.Series:
-    """Each row's ``cluster``, in std's row order (``assign`` from :func:`cluster` already is: no join then)."""
+    """Each row's ``cluster``, in std's row order (no join when ``assign`` already is in it)."""
     if assign.get_column("rid").equals(std.get_column("rid")):
         return assign.get_column("cluster")
     return (
@@ -255,8 +259,8 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
 
     Strongest = rule rank, then score, then the edge's (rid_a, rid_b). Among the edges of one
     record, that last order is the order of the other end, so the edge key (below 2^20, see
-    :func:`_edge_keys`) and the other end, packed into one integer, decide: each record's least
-    is found without a sort. Edges are chosen by number and only the chosen ones' texts are gathered.
+    :func:`_edge_keys`) and the other end, packed into one integer, decide: each record's least is
+    found without a sort. Edges are chosen by number and only the chosen ones' texts are gathered.
     """
     require_row_ids(std, "record_rules")
     # an edge's order seen from each end: its key, then the other end
@@ -268,9 +272,8 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     np.minimum.at(least, rid, order)
     # the edge that gives each row its least order (one only: no two edges share both ends)
     hit = np.flatnonzero(order == least[rid])
-    best = np.full(
-        std.height, -1, dtype=np.int64
-    )  # rid = row position: each row's edge number, -1 for none
+    # rid = row position: each row's edge number, -1 for none
+    best = np.full(std.height, -1, dtype=np.int64)
     best[rid[hit]] = hit % max(len(a), 1)
     at = pl.Series(best).replace(-1, None)
     return (

@@ -1,4 +1,4 @@
-"""Entity resolution end to end: standardise -> block -> compare/decide -> cluster -> ids -> golden."""
+"""Entity resolution: standardise -> block -> compare/decide -> cluster -> ids -> golden."""
 
 from __future__ import annotations
 
@@ -46,20 +46,18 @@ def finish(
     accepted pairs at once, so identifier links resolve globally.
     """
     assign, accepted = cluster(std, scored)
-    # explanations and fused records (polars, which releases the GIL) are made one after the other on
-    # a worker while ids are given (mostly a Python loop hashing new ids)
+    # explanations and fused records (polars, which releases the GIL) are made one after the other
+    # on a worker while ids are given (mostly a Python loop hashing new ids)
     with ThreadPoolExecutor(max_workers=1) as pool:
         explaining = pool.submit(record_rules, std, accepted)
         fusing = pool.submit(fuse, std, assign)
-        ids = assign_ids(std, assign, previous_links).sort(
-            "enterprise_id"
-        )  # sorted while fusing goes on
+        # sorted while fusing goes on
+        ids = assign_ids(std, assign, previous_links).sort("enterprise_id")
         rules = explaining.result()
-        # assign and rules are in rid order, as std is: their columns are placed side by side; a cluster
-        # number is a row id, so each row's id is found by position
-        at = np.full(
-            std.height, ids.height, dtype=np.int64
-        )  # out of range: a cluster without an id would raise
+        # assign and rules are in rid order, as std is: their columns are placed side by side; a
+        # cluster number is a row id, so each row's id is found by position
+        # out of range: a cluster without an id would raise
+        at = np.full(std.height, ids.height, dtype=np.int64)
         at[ids.get_column("cluster").to_numpy()] = np.arange(ids.height)
         eid = ids.get_column("enterprise_id").gather(at[assign.get_column("cluster").to_numpy()])
         links = std.select("source", "source_row", "source_key").with_columns(

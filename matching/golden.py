@@ -1,9 +1,10 @@
 """Golden records ("一企一档"): one row per enterprise, each field with its source.
 
 Field precedence (first registry with a value wins):
-- name, status, industry code, founding date: market supervision, civil affairs, tax, social insurance
-  (the registering authority's record is the legal one);
-- address and coordinates: market supervision, civil affairs, tax (operating address), social insurance;
+- name, status, industry code, founding date: market supervision, civil affairs, tax, social
+  insurance (the registering authority's record is the legal one);
+- address and coordinates: market supervision, civil affairs, tax (operating address), social
+  insurance;
 - headcount: 人社 参保人数 (sum over the employer's active accounts), else the tax filing's
   从业人数, else civil affairs' 从业人员数 (shared/domain.md, Headcount).
 """
@@ -31,8 +32,8 @@ _SOURCES = {
 
 
 def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
-    """The fused row of each cluster, keyed by ``cluster``: the enterprise ids are not needed yet, so
-    this runs while ids are given (see :func:`with_ids` for the last step).
+    """The fused row of each cluster, keyed by ``cluster``: the enterprise ids are not needed yet,
+    so this runs while ids are given (see :func:`with_ids` for the last step).
 
     The records are grouped by cluster number and ordered by registry (an Enum in registry
     order) and row. Text fields are not carried through the sort: each cluster picks the
@@ -112,9 +113,8 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
         f"{k}_source": std.get_column("source").gather(base.get_column(f"_{k}_rid"))
         for k in ("name", "address", "status")
     }
-    active = std.get_column("active").gather(
-        base.get_column("_status_rid")
-    )  # the active flag beside the status
+    # the active flag beside the status
+    active = std.get_column("active").gather(base.get_column("_status_rid"))
     base = base.with_columns(
         *[v.alias(k) for k, v in picked.items()], *[v.alias(k) for k, v in sources.items()], active
     )
@@ -150,8 +150,8 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
 
 
 def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:
-    """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id (no work
-    when ``ids`` is sorted already)."""
+    """Fused rows named by their enterprise ids (``cluster -> enterprise_id``), sorted by id (no
+    work when ``ids`` is sorted already)."""
     return (
         ids.sort("enterprise_id")
         .join(fused, on="cluster", how="inner", maintain_order="left")

@@ -25,9 +25,8 @@ USCC_ALPHABET = "0123456789ABCDEFGHJKLMNPQRTUWXY"
 USCC_WEIGHTS = [pow(3, i, 31) for i in range(17)]
 ORG_WEIGHTS = [3, 7, 9, 10, 5, 8, 4, 2]
 _USCC_VALUE = {c: i for i, c in enumerate(USCC_ALPHABET)}
-_USCC_SHAPE = re.compile(
-    r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-Z]{10}$"
-)  # ASCII only: \d would admit ٣
+# ASCII only: \d would admit ٣
+_USCC_SHAPE = re.compile(r"^[0-9A-HJ-NP-RTUWXY]{2}[0-9]{6}[0-9A-Z]{10}$")
 _ORG_SHAPE = re.compile(r"^[0-9A-Z]{8}[0-9X]$")
 # What a spreadsheet makes of a long code: 9.13607041234568E+17, 9E+17, 913607041234567000.0.
 # A bare "digits E digits" is NOT one: 913607E18658005763 is a well-formed USCC.
@@ -43,7 +42,9 @@ def clean_code(raw: str | None) -> str:
 
 
 def clean_codes(values: pl.Series) -> pl.Series:
-    """:func:`clean_code` over a column: NFKC, no spaces / dashes / underscores, upper case; null -> ''.
+    """:func:`clean_code` over a column: NFKC, no spaces / dashes / underscores, upper case.
+
+    A null becomes ''.
 
     NFKC runs only on values with a non-ASCII character (ASCII is NFKC already); spacing and case
     only on values with a space, dash, underscore, lower-case ASCII letter or non-ASCII character.
@@ -118,7 +119,7 @@ _DIGIT_TABLE = _table({str(d): d for d in range(10)})
 def _check_batch(
     shape: str, width: int, check: Callable[[np.ndarray], np.ndarray]
 ) -> Callable[[pl.Series], pl.Series]:
-    """A column function: True where a value has ``shape`` (ASCII, ``width`` long) and ``check`` holds.
+    """A column function: True where a value has ``shape`` (ASCII of ``width``) and ``check`` holds.
 
     Values of the right shape are laid side by side as one byte matrix, so the check
     character is computed by numpy over all of them at once.
@@ -126,9 +127,8 @@ def _check_batch(
 
     def run(col: pl.Series) -> pl.Series:
         out = np.zeros(len(col), dtype=bool)
-        at = (
-            (col.str.len_bytes() == width).fill_null(False).arg_true()
-        )  # the shape is read only where it can fit
+        # the shape is read only where it can fit
+        at = (col.str.len_bytes() == width).fill_null(False).arg_true()
         if len(at):
             at = at.filter(col.gather(at).str.contains(shape))
         if len(at):
@@ -147,9 +147,8 @@ def _uscc_check(b: np.ndarray) -> np.ndarray:
 
 
 def _org_check(b: np.ndarray) -> np.ndarray:
-    expected = (
-        11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11
-    ) % 11  # 10 is written X, 11 as 0
+    # 10 is written X, 11 as 0
+    expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11) % 11
     last = np.where(b[:, 8] == ord("X"), 10, _DIGIT_TABLE[b[:, 8]])
     return expected == last
 
@@ -183,7 +182,7 @@ def regno_valid_expr(col: pl.Expr) -> pl.Expr:
     return col.map_batches(regno_valid, return_dtype=pl.Boolean)
 
 
-# the forms an identifier can take (see :func:`classify`); an Enum, so comparing them is integer work
+# the forms an identifier can take (see :func:`classify`); an Enum, so comparing them is cheap
 ID_KINDS = pl.Enum(
     [
         "",
@@ -261,7 +260,9 @@ def id_kinds(codes: pl.Series, regno_first: pl.Series) -> pl.Series:
 
 
 def org_codes(codes: pl.Series, kinds: pl.Series) -> pl.Series:
-    """The check-passing organisation code each identifier carries, '' when none (see :func:`org_code_of`).
+    """The check-passing organisation code each identifier carries, '' when none.
+
+    See :func:`org_code_of`.
 
     An ``org`` is one, a ``taxid15`` ends in one (both passed the check to be so named); a
     USCC's positions 9-17 are checked here.
@@ -303,7 +304,8 @@ def org_code_of(code: str, kind: str) -> str:
 
 
 def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") -> pl.DataFrame:
-    """``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``, ``org_strong`` of a raw id column.
+    """``id_clean``, ``id_kind``, ``uscc``, ``uscc_valid``, ``org_code``, ``id_regno``,
+    ``org_strong`` of a raw id column.
 
     Returns only the new columns, one row per row of ``df``. ``hint`` is ``"regno"``, or a
     boolean expression over ``df`` true where 15-digit ids are read as 注册号 first.
@@ -327,8 +329,8 @@ def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") 
         .otherwise(None)
         .alias("uscc_valid"),
         pl.when(kind.is_in(["regno", "regno_bad"])).then(c).otherwise(None).alias("id_regno"),
-        # an organisation code read out of a USCC that fails its own check may hold the typo even when
-        # it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
+        # an organisation code read out of a USCC that fails its own check may hold the typo even
+        # when it passes GB 11714 (mod 11 misses substitutions 11 apart, e.g. M <-> X): never a veto
         pl.when(kind.is_in(["uscc", "org", "taxid15"]))
         .then(pl.col("org_code"))
         .otherwise(None)

@@ -41,13 +41,16 @@ def new_ids(anchors: pl.Series) -> pl.Series:
 
 
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
-    """One row per cluster, in the order ids are handed out: ``cluster``, ``prev`` (the previous ids its
-    rows carried, most votes first, then by id), ``top`` (the votes of the first) and ``anchor``."""
+    """One row per cluster, in the order ids are handed out.
+
+    Columns: ``cluster``, ``prev`` (the previous ids its rows carried, most votes first, then by
+    id), ``top`` (the votes of the first) and ``anchor``.
+    """
     df = std.select(
         "source", "source_key", pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("uscc")
     ).with_columns(row_clusters(std, assign))
-    # each cluster's valid USCC, read off any of its rows that holds one: clusters.cluster never puts
-    # two different ones in a cluster. Cluster numbers are row ids, so this is array work.
+    # each cluster's valid USCC, read off any of its rows that holds one: clusters.cluster never
+    # puts two different ones in a cluster. Cluster numbers are row ids, so this is array work.
     cl = df.get_column("cluster").to_numpy().astype(np.int64)
     has = np.flatnonzero(df.get_column("uscc").is_not_null().to_numpy())
     first = np.full(int(cl.max()) + 1 if len(cl) else 0, -1, dtype=np.int64)
@@ -127,7 +130,8 @@ def assign_ids(
     plan = _plan(std, assign, previous)
     candidates = plan.select("cluster", "prev").explode("prev").drop_nulls("prev")
     shared = candidates.filter(pl.col("prev").is_duplicated()).get_column("cluster").unique()
-    # contested: a previous id wanted by two clusters, or an anchor two clusters share (the second gets anchor#2)
+    # contested: a previous id wanted by two clusters, or an anchor two clusters share (the
+    # second gets anchor#2)
     contested = (
         plan.get_column("cluster").is_in(shared.implode())
         | plan.get_column("anchor").is_duplicated()

@@ -120,22 +120,19 @@ _FORMS: dict[str, str] = {
     "工作室": "工作室",
 }
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
-_BRANCH_RE = re.compile(
-    r"^(?P<head>.+(?:公司|企业|厂|店|社|中心|合伙\)))(?P<place>[^()]*?)(?P<marker>"
-    + "|".join(_BRANCH_MARKERS)
-    + r")$"
-)
 _INDUSTRY = sorted(
-    """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品 建筑 工程 建设
-    房地产开发 房地产 置业 汽车销售 汽车服务 汽车 农业开发 农业 养殖 种植 医药 药房 大药房 文化传媒 文化 传媒 教育
-    教育咨询 咨询 企业管理 管理 网络 电器 家具 五金 塑料 新材料 稀土 矿业 实业 投资 发展 环保 能源 钢结构 装饰工程
-    装饰 装修 劳务 物业服务 物业管理 物业 酒店管理 酒店 超市 商行 纺织 印刷 包装 陶瓷 水泥 制衣 服饰 鞋业 木业
-    茶业 果业 脐橙 生物科技 生物 健康 健康管理 旅游 广告 电力 水电安装 安装 机电 电气 照明 光电 通信 软件 数据
-    金属制品 制品 化工 家居 建材销售 贸易发展 供应链 快递 速递 快运 仓储 百货 批发 零售 副食 粮油 蔬菜 水果
-    烟酒 母婴 通讯 手机 眼镜 药业 木材 竹木 石材 砂石 混凝土 预拌混凝土 再生资源 回收 机动车检测 检测 驾驶培训
-    培训 人力资源 家政服务 家政 保洁 安保 保安服务 园林绿化 园林 苗木 花卉 渔业 水产 畜牧 生猪 禽业 米业 油脂
-    米粉 食品加工 农产品 农副产品 电子商务 商务 信息咨询 财务咨询 会计服务 法律咨询 社会工作服务 社工服务 志愿服务
-    养老服务 老年 体育 文化艺术 艺术 书画 音乐 舞蹈 美容美发 美容 理发 洗车 汽车修理 修理 维修 摩托车
+    """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品
+    建筑 工程 建设 房地产开发 房地产 置业 汽车销售 汽车服务 汽车 农业开发 农业 养殖 种植 医药 药房
+    大药房 文化传媒 文化 传媒 教育 教育咨询 咨询 企业管理 管理 网络 电器 家具 五金 塑料 新材料 稀土
+    矿业 实业 投资 发展 环保 能源 钢结构 装饰工程 装饰 装修 劳务 物业服务 物业管理 物业 酒店管理
+    酒店 超市 商行 纺织 印刷 包装 陶瓷 水泥 制衣 服饰 鞋业 木业 茶业 果业 脐橙 生物科技 生物 健康
+    健康管理 旅游 广告 电力 水电安装 安装 机电 电气 照明 光电 通信 软件 数据 金属制品 制品 化工 家居
+    建材销售 贸易发展 供应链 快递 速递 快运 仓储 百货 批发 零售 副食 粮油 蔬菜 水果 烟酒 母婴 通讯
+    手机 眼镜 药业 木材 竹木 石材 砂石 混凝土 预拌混凝土 再生资源 回收 机动车检测 检测 驾驶培训 培训
+    人力资源 家政服务 家政 保洁 安保 保安服务 园林绿化 园林 苗木 花卉 渔业 水产 畜牧 生猪 禽业 米业
+    油脂 米粉 食品加工 农产品 农副产品 电子商务 商务 信息咨询 财务咨询 会计服务 法律咨询
+    社会工作服务 社工服务 志愿服务 养老服务 老年 体育 文化艺术 艺术 书画 音乐 舞蹈 美容美发 美容
+    理发 洗车 汽车修理 修理 维修 摩托车
     """.split(),
     key=len,
     reverse=True,
@@ -208,7 +205,10 @@ _NEEDS_FOLDING = r"[^\x20-\x3b\x3d\x3f-\x5a\x5c\x5e-\x7a\x7c\x7e\x{4e00}-\x{9fff
 
 
 def _nfkc_brackets(values: pl.Series) -> pl.Series:
-    """NFKC, then brackets unified to (), on a string column (no nulls); only values that can change are touched."""
+    """NFKC, then brackets unified to (), on a string column without nulls.
+
+    Only the values that can change are touched.
+    """
     return where(
         values,
         values.str.contains(_NEEDS_FOLDING),
@@ -217,7 +217,7 @@ def _nfkc_brackets(values: pl.Series) -> pl.Series:
 
 
 def _to_simplified(s: pl.Series) -> pl.Series:
-    """Traditional -> simplified via OpenCC's t2s tables, run only on values holding a traditional character."""
+    """Traditional -> simplified via OpenCC's t2s tables, only on values with a traditional char."""
     if not _TRADITIONAL:
         return s
     return where(
@@ -261,7 +261,7 @@ def fold_series(values: pl.Series) -> pl.Series:
 
 
 def fold(text: str | None) -> str:
-    """NFKC, brackets unified to (), traditional -> simplified, spaces and stray punctuation dropped.
+    """NFKC, brackets unified to (), traditional -> simplified, spaces and stray punctuation out.
 
     Idempotent: ``fold(fold(x)) == fold(x)``.
     """
@@ -283,8 +283,8 @@ def pinyin_key(text: str) -> str:
 
 
 def pinyin_series(values: pl.Series) -> pl.Series:
-    """:func:`pinyin_key` over a column: one lookup per distinct character, then one replacement pass in
-    polars over the distinct values (字号 and industry words repeat a lot)."""
+    """:func:`pinyin_key` over a column: one lookup per distinct character, then one replacement
+    pass in polars over the distinct values (字号 and industry words repeat a lot)."""
     values, at = dedupe(values.fill_null(""))
     chars = values.str.split("").explode().unique().drop_nulls().to_list()
     table = {ch: key for ch in chars if (key := _char_pinyin(ch)) != ch}
@@ -311,7 +311,7 @@ _BRANCH_PATTERN = (
 
 
 def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
-    """Strip stacked leading regions (江西赣县…) off column ``text``; the most specific one goes to ``region``.
+    """Strip stacked leading regions (江西赣县…) off ``text``; the most specific goes to ``region``.
 
     A region is stripped only when at least two characters remain after it. Each round
     reads only the values the round before stripped.
@@ -333,7 +333,10 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
 
 
 def _strip_tail(text: str, pattern: str, head: str, word: str) -> list[pl.Expr]:
-    """``text`` split by a ``.(word)$`` ``pattern`` into ``head`` (all of ``text`` when no word ends it) and ``word`` ('')."""
+    """``text`` split by a ``.(word)$`` ``pattern`` into ``head`` and ``word``.
+
+    When no word ends it, ``head`` is all of ``text`` and ``word`` is ''.
+    """
     w = pl.col(text).str.extract(pattern, 1).fill_null("")
     return [
         pl.col(text).str.slice(0, pl.col(text).str.len_chars() - w.str.len_chars()).alias(head),
@@ -349,9 +352,8 @@ def _split_industry(df: pl.DataFrame) -> pl.DataFrame:
     """
     df = df.with_columns(_strip_tail("body", _INDUSTRY_PATTERN, "brand", "industry"))
     brand, industry = df.get_column("brand"), df.get_column("industry")
-    at = (
-        (brand.str.len_chars() > 2) & (industry != "")
-    ).arg_true()  # each round reads only the last round's hits
+    # each round reads only the last round's hits
+    at = ((brand.str.len_chars() > 2) & (industry != "")).arg_true()
     cur = pl.DataFrame({"brand": brand.gather(at), "industry": industry.gather(at)})
     while len(at):
         more = cur.select(_strip_tail("brand", _INDUSTRY_PATTERN, "head", "word"))
@@ -437,9 +439,9 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
 
 
 def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
-    """The first step of :func:`parse_names`, over distinct ``names``: one row per name with ``name``,
-    ``name_clean``, ``region``, ``branch``, ``branch_place``, ``former`` and ``body`` (the name
-    without branch, bracketed notes and leading regions); with ``keys``, ``former_core`` and
+    """The first step of :func:`parse_names`, over distinct ``names``: one row per name with
+    ``name``, ``name_clean``, ``region``, ``branch``, ``branch_place``, ``former`` and ``body`` (the
+    name without branch, bracketed notes and leading regions); with ``keys``, ``former_core`` and
     ``former_key``."""
     c = pl.col
     df = pl.DataFrame({"name": names.cast(pl.Utf8)})
@@ -448,13 +450,12 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
         .str.replace_all("有限责任公司", "有限公司", literal=True)
         .alias("name_clean")
     )
-    # a branch is its head office's full name + a place + a marker; nested branches keep the outer place
+    # a branch is its head office's full name + a place + a marker; nested ones keep the outer place
     text = df.get_column("name_clean").alias("text")
     place = pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias("place")
     branch = pl.repeat(False, df.height, dtype=pl.Boolean, eager=True).alias("branch")
-    at = text.str.contains(
-        _BRANCH_TAIL
-    ).arg_true()  # the full pattern reads only names ending in a marker
+    # the full pattern reads only names ending in a marker
+    at = text.str.contains(_BRANCH_TAIL).arg_true()
     outer = True
     while len(at):
         g = text.gather(at).str.extract_groups(_BRANCH_PATTERN).struct.unnest()
@@ -524,9 +525,8 @@ def name_bodies(bodies: pl.Series, keys: bool = True) -> pl.DataFrame:
     )
     if not keys:
         return df
-    brand_key = pinyin_series(
-        df["brand"]
-    )  # pinyin goes character by character: core's = brand's + industry's
+    # pinyin goes character by character: core's = brand's + industry's
+    brand_key = pinyin_series(df["brand"])
     return df.with_columns(
         (brand_key + pinyin_series(df["industry_words"])).alias("core_key"),
         pl.when(c("brand").str.len_chars() >= 2).then(brand_key).otherwise(None).alias("brand_key"),

@@ -35,6 +35,7 @@ UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
 RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
 RULE_RANK = {r: i for i, r in enumerate(RULES)}
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
+# compared for equality only
 EQUAL = (
     "source",
     "uscc",
@@ -42,14 +43,15 @@ EQUAL = (
     "org_strong",
     "regno_valid",
     "phone_hash",
-)  # compared for equality only
+)
+# the same, hashed by standardise (+ "_h")
 HASHED = (
     "core_key",
     "former_key",
     "region",
     "branch_place",
     "addr_key",
-)  # the same, hashed by standardise (+ "_h")
+)
 
 
 @dataclass
@@ -85,8 +87,8 @@ def prepare(std: pl.DataFrame) -> Prepared:
 def _strings(prep: Prepared, col: str, rids: np.ndarray) -> list[str]:
     """The values of ``col`` at ``rids`` as Python strings ('' for null).
 
-    Joined into one text and split in Python: one UTF-8 decode, not one a value. A value that
-    holds the separator splits into more parts than there are values: then it is done value by value.
+    Joined into one text and split in Python: one UTF-8 decode, not one a value. A value that holds
+    the separator splits into more parts than there are values: then it is done value by value.
     """
     values = prep.text.get_column(col).gather(rids).fill_null("")
     out = values.str.join("\x00").item().split("\x00") if len(values) else []
@@ -101,19 +103,19 @@ def _sim(
     ib: np.ndarray,
     need: np.ndarray | None = None,
 ) -> np.ndarray:
-    """ratio / 100 of column ``col`` for each pair; equal strings (hashes) are 1.0 without comparing;
-    other pairs outside ``need`` (when given) are not compared (0)."""
+    """ratio / 100 of column ``col`` for each pair; equal strings (hashes) are 1.0 without
+    comparing; other pairs outside ``need`` (when given) are not compared (0)."""
     ha, hb = df.get_column(f"{col}_h").to_numpy(), df.get_column(f"{col}_h_b").to_numpy()
     same = ha == hb
     out = same.astype(np.float64)
     todo = np.flatnonzero(~same if need is None else ~same & need)
     if len(todo):
         # the same two strings meet in many pairs (one enterprise's rows across registries): each
-        # distinct couple (ratio is symmetric, so unordered; told apart by its hashes) is compared once
+        # distinct couple (unordered, as ratio is symmetric; told apart by its hashes) is compared
+        # just once
         lo, hi = np.minimum(ha[todo], hb[todo]), np.maximum(ha[todo], hb[todo])
-        couple = pl.Series(
-            "couple", lo * np.uint64(0x9E3779B97F4A7C15) ^ hi
-        )  # wraps: one 64-bit key per couple
+        # wraps: one 64-bit key per couple
+        couple = pl.Series("couple", lo * np.uint64(0x9E3779B97F4A7C15) ^ hi)
         first = couple.is_first_distinct()  # one pair of each couple
         pick = todo[first.to_numpy()]
         sim = (
@@ -159,28 +161,27 @@ def _sides(features: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
 
 
 def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
-    """The pairs no hard conflict vetoes, with their comparison features (each side's gathered by ``rid``).
+    """The pairs no hard conflict vetoes, with their comparison features (gathered by ``rid``).
 
     Vetoed pairs are dropped first, on the few fields the veto reads: no rule can accept
     them, so their other fields are never gathered and their strings never compared.
     """
     c = pl.col
     veto = (
-        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(
-            False
-        )  # two valid USCCs
+        # two valid USCCs
+        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False)
+        # two organisation codes
         | (
             (c("org_strong") != c("org_strong_b"))
             & (c("org_strong") != EMPTY_KEY)
             & (c("org_strong_b") != EMPTY_KEY)
-        ).fill_null(False)  # two organisation codes
+        ).fill_null(False)
         | (
             (c("branch") != c("branch_b"))
             | (c("branch") & (c("branch_place") != c("branch_place_b")))
         ).fill_null(False)
-        | (
-            (c("source") == c("source_b")) & c("once_only")
-        )  # two rows of a registry that lists each entity once
+        # two rows of a registry that lists each entity once
+        | ((c("source") == c("source_b")) & c("once_only"))
     )
     pairs = pairs.select("rid_a", "rid_b")
     live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~veto).to_series()
@@ -246,9 +247,9 @@ _AGREED_TEXT = {
 
 
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
-    """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed`` (a bit mask
-    over :data:`AGREED_FIELDS`: most pairs are never explained, so their text is only made for the
-    edges that explain a record, see :func:`agreed_text`)."""
+    """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed`` (a bit
+    mask over :data:`AGREED_FIELDS`: most pairs are never explained, so their text is only made for
+    the edges that explain a record, see :func:`agreed_text`)."""
     c = pl.col
     name_veto = c("region_conflict")  # compare has dropped the pairs a hard conflict vetoes
     support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
@@ -313,15 +314,14 @@ CHUNK = 400_000
 
 
 def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> pl.DataFrame:
-    """compare + decide, ``chunk`` pairs at a time so memory stays flat however many pairs there are.
+    """compare + decide, ``chunk`` pairs at a time, so memory stays flat however many pairs come.
 
     Chunks run on a thread per core (comparing is mostly single-threaded work that releases
     the GIL); the result keeps the pairs' order.
     """
     prep = prepare(std)
-    size = max(
-        1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1)))
-    )  # at least a chunk per core
+    # at least a chunk per core
+    size = max(1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1))))
     if pairs.height <= size:
         return decide(compare(prep, pairs))
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:

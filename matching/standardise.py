@@ -20,8 +20,8 @@ REGNO_FIRST = (
     "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
 )
 # Name parts carried to every row: name_clean and core as text; those only compared for equality (or
-# used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is far
-# cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
+# used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is
+# far cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
 NAME_FRONT_KEYS = ("region", "branch_place", "former_key")
 NAME_BODY_KEYS = ("core_key", "brand_key")
 KEY_SEED = 7
@@ -41,8 +41,8 @@ EMPTY_KEY = pl.select(hash_key(pl.lit("", dtype=pl.Utf8))).item()
 
 
 def require_row_ids(std: pl.DataFrame, what: str) -> None:
-    """Raise unless ``std`` is as :func:`standardise` leaves it: sorted by ``rid`` with rid = row position
-    (``what`` names the step that gathers rows by rid)."""
+    """Raise unless ``std`` is as :func:`standardise` leaves it: sorted by ``rid`` with rid = row
+    position (``what`` names the step that gathers rows by rid)."""
     n = std.height
     if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
         raise ValueError(f"{what} needs std sorted by rid with rid = row position")
@@ -54,8 +54,8 @@ BATCH = (
 
 
 def _name_fronts(names: pl.Series) -> pl.DataFrame:
-    """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or hashed
-    when only compared for equality), and the ``body``."""
+    """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or
+    hashed when only compared for equality), and the ``body``."""
     return name_fronts(names).select(
         "name_clean", "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS], "body"
     )
@@ -156,9 +156,8 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     ordered = records.select(
         ((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()
     ).item()
-    df = (records if ordered else records.sort("source", "source_row")).with_row_index(
-        "rid"
-    )  # no copy when sorted
+    # no copy when sorted
+    df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")
     df = df.with_columns(*[col for part in _parse_all(df) for col in part])
     key = df.get_column("source_key")
     missing = key.is_null()

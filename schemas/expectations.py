@@ -161,9 +161,8 @@ class Validator:
         from great_expectations.data_context.types.base import ProgressBarsConfig
 
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
-            logging.getLogger(name).setLevel(
-                logging.ERROR
-            )  # after the import, which sets its own levels
+            # after the import, which sets its own levels
+            logging.getLogger(name).setLevel(logging.ERROR)
 
         self.gx = gx
         self.ctx = gx.get_context(mode="ephemeral")
@@ -255,15 +254,16 @@ class Validator:
         )
 
     def raise_for_critical(self) -> None:
-        """Raise ValidationFailed naming the first failed critical expectation and a few offending values."""
+        """Raise ValidationFailed naming the first failed critical expectation and some values."""
         failed = [r for r in self.results if r["severity"] == "critical" and not r["success"]]
         if failed:
             f = failed[0]
             info = json.loads(f["details"])
             more = f" (and {len(failed) - 1} more critical failures)" if len(failed) > 1 else ""
+            count = f["unexpected_count"]
             raise ValidationFailed(
                 f"critical expectation failed in suite '{f['suite']}': {f['expectation']}"
                 f"{' on column ' + f['column_name'] if f['column_name'] else ''}; "
-                f"{f['unexpected_count'] if f['unexpected_count'] is not None else info.get('observed')} offending, "
+                f"{count if count is not None else info.get('observed')} offending, "
                 f"e.g. {info['examples'][:3] or info.get('observed')}{more}; nothing was published"
             )

@@ -26,7 +26,7 @@ def invoke(capsys, *args: str) -> tuple[int, str, str]:
 
 
 def _point_console_handlers_at_current_stderr() -> None:
-    """Prefect's console handler keeps the stderr it saw at set-up; under capsys that one is closed by now."""
+    """Prefect's console handler keeps the stderr it saw at set-up; under capsys it is closed."""
     import logging
 
     for handler in logging.getLogger().handlers:

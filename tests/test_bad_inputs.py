@@ -1,4 +1,5 @@
-"""The bad-input corpus: every case ends in a run that accounts for every row, or one clear error line.
+"""The bad-input corpus: every case ends in a run that accounts for every row, or one clear error
+line.
 
 Each case breaks a copy of a small generated snapshot and runs the real `datapool run`.
 """

@@ -1,7 +1,8 @@
-"""Fault injection: a run failing at any stage leaves the warehouse exactly as it was; the re-run completes.
+"""Fault injection: a run failing at any stage leaves the warehouse exactly as it was; the re-run
+completes.
 
-Also: the same flow on PostgreSQL gives the same tables, re-runs identically; and a Dask LocalCluster
-with two workers writes the same tables as the local run.
+Also: the same flow on PostgreSQL gives the same tables, re-runs identically; and a Dask
+LocalCluster with two workers writes the same tables as the local run.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ def test_failure_at_each_stage_leaves_warehouse_intact(stage, sample_run, sample
 
 
 def test_killed_run_leaves_warehouse_intact(sample_run, samples, tmp_path):
-    """SIGKILL a real `datapool run` while it publishes; the month is as before and a re-run completes."""
+    """SIGKILL a real `datapool run` while it publishes; the month is intact, a re-run completes."""
     before = snapshot_tables(sample_run["url"], MONTH)
     exe = os.path.join(os.path.dirname(sys.executable), "datapool")
     args = [
@@ -91,7 +92,7 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, tmp_path):
         "--out",
         str(tmp_path),
     ]
-    # its own process group: the kill takes the temporary Prefect server it started too (else left running)
+    # its own process group: the kill also takes the temporary Prefect server it started
     proc = subprocess.Popen(
         args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
     )

@@ -1,9 +1,9 @@
 """Golden output: every warehouse table of both sample months, compared with a committed digest.
 
 The session's end-to-end run (``sample_run`` in conftest.py, shared with test_pipeline.py) is
-summarised per snapshot and table as its row count, a digest of its sorted rows and a digest of
-each column's sorted values, with the columns that change from run to run left out (run ids,
-timestamps, durations, absolute paths). The summary is compared with ``tests/golden/warehouse.json``.
+summarised per snapshot and table as its row count, a digest of its sorted rows and a digest of each
+column's sorted values, with the columns that change from run to run left out (run ids, timestamps,
+durations, absolute paths). The summary is compared with ``tests/golden/warehouse.json``.
 
 A change that means to alter outputs (a matching rule, a new column) regenerates the file and says
 why in its commit:

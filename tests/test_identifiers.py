@@ -72,7 +72,7 @@ def test_uscc_check_agrees_with_reference(body):
 
 @given(uscc_bodies, st.integers(0, 16), st.sampled_from(USCC_ALPHABET))
 def test_uscc_check_catches_every_single_substitution(body, pos, ch):
-    # weights 3^(i-1) mod 31 are non-zero modulo the prime 31, so any one changed character changes the sum
+    # weights 3^(i-1) mod 31 are non-zero modulo the prime 31: one changed character changes the sum
     code = body + uscc_check_char(body)
     typo = code[:pos] + ch + code[pos + 1 :]
     if typo != code:
@@ -122,9 +122,8 @@ def test_vectorised_clean_code_agrees(values):
     assert out == [clean_code(v) for v in values]
 
 
-_code_chars = st.sampled_from(
-    list("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ٣")
-)  # ٣: a digit, but not ASCII
+# ٣: a digit, but not ASCII
+_code_chars = st.sampled_from(list("0123456789ABCDEFGHJKLMNPQRTUWXYIOSVZ٣"))
 
 
 @given(

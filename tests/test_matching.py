@@ -107,7 +107,8 @@ def test_chunked_scoring_gives_the_same_pairs(resolved):
 
 
 def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
-    # two different check-passing organisation codes are never paired; every other key-sharing pair is
+    # two different check-passing organisation codes are never paired; every other key-sharing pair
+    # is (paired, so scoring sees it)
     from datapool.matching.blocking import candidate_pairs
     from datapool.matching.scoring import score_pairs
 
@@ -126,7 +127,7 @@ def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
 
 
 def test_batches_give_the_same_standardisation(resolved, monkeypatch):
-    # names, addresses and identifiers are parsed in batches to bound memory; batch edges change nothing
+    # names, addresses and ids are parsed in batches to bound memory; batch edges change nothing
     import datapool.matching.blocking as blocking
     import datapool.matching.standardise as standardise
 
@@ -251,7 +252,8 @@ def test_union_find_by_rank_equals_the_ordered_union_find(case):
     )
 )
 def test_each_record_is_explained_by_its_strongest_edge(case):
-    # rule rank, then score (higher first), then the edge's (rid_a, rid_b); a record without an edge is a singleton
+    # rule rank, then score (higher first), then the edge's (rid_a, rid_b); a record without an edge
+    # is a singleton
     from datapool.matching.clusters import record_rules
     from datapool.matching.scoring import _AGREED_TEXT, RULE_RANK
 

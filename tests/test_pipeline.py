@@ -1,4 +1,4 @@
-"""End to end on the samples through the real Prefect flow, checked against the generator's truth."""
+"""End to end on the samples through the real Prefect flow, checked against the truth."""
 
 from __future__ import annotations
 
@@ -250,9 +250,8 @@ def test_no_personal_data_in_any_output(sample_run, samples):
                 for ws in wb
                 for r in ws.iter_rows(values_only=True)
             )
-    hits = pl.Series(blobs, dtype=pl.Utf8).str.contains_any(
-        sorted(long_secrets)
-    )  # Aho-Corasick, one pass
+    # Aho-Corasick, one pass
+    hits = pl.Series(blobs, dtype=pl.Utf8).str.contains_any(sorted(long_secrets))
     leaked = [
         s for b in pl.Series(blobs).filter(hits).to_list()[:3] for s in long_secrets if s in b
     ]

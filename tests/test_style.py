@@ -50,14 +50,16 @@ def test_postgres_member_database_read_only(pg_url):
     with engine.begin() as conn:
         conn.execute(
             sa.text(
-                "CREATE TABLE IF NOT EXISTS union_org (union_id text, union_name text, union_uscc text, "
-                "union_kind text, unit_name text, unit_uscc text, founded_on text, status text)"
+                "CREATE TABLE IF NOT EXISTS union_org (union_id text, union_name text, "
+                "union_uscc text, union_kind text, unit_name text, unit_uscc text, "
+                "founded_on text, status text)"
             )
         )
         conn.execute(
             sa.text(
-                "CREATE TABLE IF NOT EXISTS union_member (member_id text, union_id text, employer_name text,"
-                " name text, id_number text, phone text, joined_on text, status text)"
+                "CREATE TABLE IF NOT EXISTS union_member (member_id text, union_id text, "
+                "employer_name text, name text, id_number text, phone text, joined_on text, "
+                "status text)"
             )
         )
     ro = readonly_engine(pg_url)

@@ -45,25 +45,32 @@ def heatmap_html(
         for poly in polys:
             pts = " ".join(f"{sx(x):.1f},{sy(y):.1f}" for x, y in poly.exterior.coords)
             parts.append(
-                f'<polygon points="{pts}" fill="{_colour(n, top)}" stroke="#888" stroke-width="0.5">'
+                f'<polygon points="{pts}" fill="{_colour(n, top)}" '
+                'stroke="#888" stroke-width="0.5">'
                 f"<title>{html.escape(g.grid_name)} ({g.grid_id}): {n} targets</title></polygon>"
             )
     for r in targets.filter(pl.col("lon").is_not_null()).iter_rows(named=True):
         parts.append(
             f'<circle cx="{sx(r["lon"]):.1f}" cy="{sy(r["lat"]):.1f}" r="2.5" fill="#08519c">'
-            f"<title>{html.escape(str(r.get('name') or ''))} · {r.get('headcount')}人</title></circle>"
+            f"<title>{html.escape(str(r.get('name') or ''))} · "
+            f"{r.get('headcount')}人</title></circle>"
         )
     legend = "".join(
-        f'<span style="background:{c};padding:0 12px;margin-right:4px;border:1px solid #999"></span>'
+        f'<span style="background:{c};padding:0 12px;margin-right:4px;'
+        'border:1px solid #999"></span>'
         for c in _COLOURS
     )
     doc = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1"><title>走访热力图 {snapshot}</title>
-<style>body{{font-family:sans-serif;margin:12px}} svg{{max-width:100%;height:auto;border:1px solid #ccc}}</style></head>
+<meta name="viewport" content="width=device-width, initial-scale=1">\
+<title>走访热力图 {snapshot}</title>
+<style>body{{font-family:sans-serif;margin:12px}} \
+svg{{max-width:100%;height:auto;border:1px solid #ccc}}</style></head>
 <body><h1>走访热力图 · {snapshot}</h1>
-<p>{targets.height} 家目标企业（职工超阈值且未建会），{len(counts)} 个网格有目标。颜色越深目标越多。</p>
+<p>{targets.height} 家目标企业（职工超阈值且未建会），{len(counts)} 个网格有目标。\
+颜色越深目标越多。</p>
 <p>{legend} 0 → {top}</p>
-<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}">
+<svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" \
+width="{width}" height="{height}">
 {chr(10).join(parts)}
 </svg></body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Place enterprises in community grids: by coordinates, else by the town + community in the address."""
+"""Place enterprises in community grids: by coordinates, else by the address's town + community."""
 
 from __future__ import annotations
 

@@ -46,12 +46,14 @@ def render_profile(url: str, enterprise_id: str, snapshot: str | None = None) ->
     if cov.height:
         c = cov.row(0, named=True)
         lines.append(
-            f"{'union':>16}: {c['union_id'] or '(none)'}  members {c['members']}  target {c['target']}"
+            f"{'union':>16}: {c['union_id'] or '(none)'}  "
+            f"members {c['members']}  target {c['target']}"
         )
     lines += ["", f"{recs.height} source rows:"]
     for r in recs.sort("source", "source_row").iter_rows(named=True):
         lines.append(
-            f"- {r['source']} row {r['source_row']}: {r['name']} | {r['id_clean'] or '-'} | {r['address'] or '-'}"
+            f"- {r['source']} row {r['source_row']}: {r['name']} | "
+            f"{r['id_clean'] or '-'} | {r['address'] or '-'}"
             f" | headcount {r['headcount'] if r['headcount'] is not None else '-'}"
         )
         lines.append(

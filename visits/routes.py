@@ -47,7 +47,7 @@ def _distances(xy: np.ndarray) -> np.ndarray:
 
 
 def _held_karp(d: np.ndarray) -> list[int]:
-    """Exact shortest open path from node 0 through every other node (dynamic programming over subsets)."""
+    """Exact shortest open path from node 0 through every other node (DP over subsets)."""
     n = len(d) - 1
     full = 1 << n
     cost = np.full((full, n), np.inf)
@@ -84,7 +84,7 @@ def _nearest_neighbour(d: np.ndarray, first: int) -> list[int]:
 
 
 def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
-    """Reverse segments of the open path while that shortens it (the first node stays when fixed)."""
+    """Reverse segments of the open path while that shortens it (a fixed first node stays)."""
     path = list(order)
     improved = True
     while improved:
@@ -135,9 +135,10 @@ def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
 def order_targets(
     targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]
 ) -> tuple[pl.DataFrame, dict]:
-    """Route order per grid. Returns rows with ``route_order``, ``distance_to_next_m`` and per-grid lengths.
+    """Route order per grid: rows with ``route_order``, ``distance_to_next_m``, per-grid lengths.
 
-    Per grid, ``stats`` holds ``route_m`` and ``unordered_m`` (from the centre when the grid has one) and ``stops``.
+    Per grid, ``stats`` holds ``route_m`` and ``unordered_m`` (from the centre when the grid has
+    one) and ``stops``.
     """
     rows, stats = [], {}
     for (grid_id,), group in targets.sort("enterprise_id").group_by(
@@ -159,9 +160,8 @@ def order_targets(
             )
             order = plan(xy, centre)
             unordered = walk_length(xy, listed, centre)
-            if (
-                walk_length(xy, order, centre) > unordered
-            ):  # a heuristic: never hand out a route worse than the list
+            # a heuristic: never hand out a route worse than the list
+            if walk_length(xy, order, centre) > unordered:
                 order = listed
             stats[grid_id] = {
                 "route_m": walk_length(xy, order, centre),

@@ -45,7 +45,7 @@ def diff_members(
     threshold: int,
     hmac_key: str,
 ) -> Coverage:
-    """Match unions and joint-union members to enterprises and derive coverage, targets and orphans."""
+    """Match unions and joint-union members to enterprises; derive coverage, targets, orphans."""
     unions = live_unions(orgs, snapshot)
     singles = unions.filter(pl.col("union_kind") != "joint").sort("union_id").with_row_index("qid")
     s_links = link_to_pool(
@@ -166,7 +166,10 @@ def _orphans(
 def month_changes(
     coverage: pl.DataFrame, previous: pl.DataFrame | None, threshold: int
 ) -> pl.DataFrame:
-    """Month-over-month changes: new_target, newly_covered, closed, crossed_up, crossed_down, no_longer_target."""
+    """Month-over-month changes of coverage.
+
+    Kinds: new_target, newly_covered, closed, crossed_up, crossed_down, no_longer_target.
+    """
     schema = {
         "enterprise_id": pl.Utf8,
         "change": pl.Utf8,

@@ -151,7 +151,7 @@ def _write_month(
 def _collect_headcounts(
     source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]
 ) -> None:
-    """What the golden record's headcount should be, from the rows as written (DESIGN.md precedence)."""
+    """The golden record's expected headcount, from the rows as written (DESIGN.md precedence)."""
     for row, key in rows:
         if key == "QUARANTINE":
             continue

@@ -34,7 +34,8 @@ TOWNS = [
     "白鹭乡",
     "江西赣县经济开发区",
 ]
-# grids per town: the seat and the development zone are dense, the rest rural
+# grids per town (136, as in the district): the seat and the development zone are dense, the rest
+# rural
 _GRIDS_PER_TOWN = [
     34,
     5,
@@ -56,15 +57,19 @@ _GRIDS_PER_TOWN = [
     4,
     4,
     14,
-]  # 136 grids, as in the district
+]
 COLS, ROWS = 17, 8
 LON0, LON1, LAT0, LAT1 = 114.80, 115.30, 25.60, 26.20
 _COMMUNITY_WORDS = (
-    "广场 红旗 建设 和平 光明 新华 城南 城北 东门 西门 胜利 团结 幸福 长征 人民 解放 文化 育才 花园 锦江 "
-    "桃江 平江 贡江 梅林 东山 西山 南山 北山 龙头 龙岭 石门 石桥 高桥 大塘 长塘 清溪 白石 黄沙 上坪 下坪 "
-    "中坝 江背 河口 田心 竹园 樟树 松山 杨村 枫林 荷塘 新田 老屋 水东 水西 金星 银湖 红光 前进 联合 永丰".split()
-)
-ROADS = "红旗大道 赣新大道 黄金大道 城南路 建设路 人民路 解放路 东门路 工业大道 科技大道 江东路 滨江大道 新华路 长征路 振兴路 富民路".split()
+    "广场 红旗 建设 和平 光明 新华 城南 城北 东门 西门 胜利 团结 幸福 长征 人民 解放 文化 育才 "
+    "花园 锦江 桃江 平江 贡江 梅林 东山 西山 南山 北山 龙头 龙岭 石门 石桥 高桥 大塘 长塘 清溪 "
+    "白石 黄沙 上坪 下坪 中坝 江背 河口 田心 竹园 樟树 松山 杨村 枫林 荷塘 新田 老屋 水东 水西 "
+    "金星 银湖 红光 前进 联合 永丰"
+).split()
+ROADS = (
+    "红旗大道 赣新大道 黄金大道 城南路 建设路 人民路 解放路 东门路 工业大道 科技大道 江东路 "
+    "滨江大道 新华路 长征路 振兴路 富民路"
+).split()
 
 
 @dataclass(frozen=True)

@@ -28,10 +28,11 @@ from datapool.samples.world import (
 )
 
 SCHEMA = """
-CREATE TABLE union_org (union_id TEXT PRIMARY KEY, union_name TEXT NOT NULL, union_uscc TEXT, union_kind TEXT NOT NULL,
-  unit_name TEXT, unit_uscc TEXT, founded_on TEXT, status TEXT NOT NULL);
-CREATE TABLE union_member (member_id TEXT PRIMARY KEY, union_id TEXT NOT NULL REFERENCES union_org(union_id),
-  employer_name TEXT, name TEXT NOT NULL, id_number TEXT, phone TEXT, joined_on TEXT, status TEXT NOT NULL);
+CREATE TABLE union_org (union_id TEXT PRIMARY KEY, union_name TEXT NOT NULL, union_uscc TEXT,
+  union_kind TEXT NOT NULL, unit_name TEXT, unit_uscc TEXT, founded_on TEXT, status TEXT NOT NULL);
+CREATE TABLE union_member (member_id TEXT PRIMARY KEY,
+  union_id TEXT NOT NULL REFERENCES union_org(union_id), employer_name TEXT, name TEXT NOT NULL,
+  id_number TEXT, phone TEXT, joined_on TEXT, status TEXT NOT NULL);
 """
 
 
@@ -84,9 +85,8 @@ def build_members(
 
     def founded() -> date:
         if rng.random() < 0.1 and len({first, last}) > 1:
-            return date(
-                last.year, last.month, rng.randint(1, 28)
-            )  # newly covered in the last month
+            # newly covered in the last month
+            return date(last.year, last.month, rng.randint(1, 28))
         return date(rng.randint(2008, first.year - 1), rng.randint(1, 12), rng.randint(1, 28))
 
     eligible = [
@@ -193,13 +193,13 @@ def write_members(path: Path, orgs: list[dict], members: list[dict]) -> None:
     con = sqlite3.connect(path)
     con.executescript(SCHEMA)
     con.executemany(
-        "INSERT INTO union_org VALUES (:union_id,:union_name,:union_uscc,:union_kind,:unit_name,:unit_uscc,"
-        ":founded_on,:status)",
+        "INSERT INTO union_org VALUES (:union_id,:union_name,:union_uscc,:union_kind,:unit_name,"
+        ":unit_uscc,:founded_on,:status)",
         orgs,
     )
     con.executemany(
-        "INSERT INTO union_member VALUES (:member_id,:union_id,:employer_name,:name,:id_number,:phone,"
-        ":joined_on,:status)",
+        "INSERT INTO union_member VALUES (:member_id,:union_id,:employer_name,:name,:id_number,"
+        ":phone,:joined_on,:status)",
         members,
     )
     con.commit()

@@ -19,12 +19,16 @@ from datapool.matching.identifiers import (
 )
 from datapool.samples.geo import ROADS, Grid
 
-BRAND_CHARS = "宏达鑫盛华兴隆昌泰丰源恒通利发金汇鸿嘉瑞祥福顺安康永新德远锦程宇博腾飞龙凤佳美信诚和合众创志海天明光辉耀晨星阳润泽正豪俊雅逸"
+BRAND_CHARS = (
+    "宏达鑫盛华兴隆昌泰丰源恒通利发金汇鸿嘉瑞祥福顺安康永新德远锦程宇博腾飞龙凤佳美信诚和合众创志海"
+    "天明光辉耀晨星阳润泽正豪俊雅逸"
+)
 INDUSTRIES = (
-    "建材 科技 贸易 商贸 物流 餐饮 服装 电子科技 机械 食品 建筑工程 房地产开发 置业 汽车销售 农业开发 养殖 医药 "
-    "文化传媒 教育咨询 企业管理 网络科技 电器 家具 五金 塑料 新材料 稀土 矿业 实业 环保 能源 钢结构 装饰工程 "
-    "劳务 物业管理 酒店管理 纺织 印刷 包装 陶瓷 制衣 鞋业 木业 茶业 果业 脐橙 生物科技 健康管理 旅游 广告 电力 "
-    "机电 照明 通信 软件 化工 家居 供应链 快递 仓储 人力资源 家政服务 园林绿化 水产"
+    "建材 科技 贸易 商贸 物流 餐饮 服装 电子科技 机械 食品 建筑工程 房地产开发 置业 汽车销售 "
+    "农业开发 养殖 医药 文化传媒 教育咨询 企业管理 网络科技 电器 家具 五金 塑料 新材料 稀土 矿业 "
+    "实业 环保 能源 钢结构 装饰工程 劳务 物业管理 酒店管理 纺织 印刷 包装 陶瓷 制衣 鞋业 木业 茶业 "
+    "果业 脐橙 生物科技 健康管理 旅游 广告 电力 机电 照明 通信 软件 化工 家居 供应链 快递 仓储 "
+    "人力资源 家政服务 园林绿化 水产"
 ).split()
 SMALL_TRADES = (
     "米粉 小吃 餐馆 便利 副食 五金 建材 水果 服装 理发 修理 烟酒 粮油 茶叶 药房 快递".split()
@@ -40,9 +44,9 @@ SOCIAL = [
     ("基金会", "基金会"),
 ]
 SOCIAL_TOPICS = (
-    "青年志愿者 个体劳动者 脐橙产业 建筑业 物流行业 餐饮行业 老年体育 书画 摄影 乡村振兴 慈善 红十字 蓝天救援 "
-    "家政服务 电子商务 客家文化 诗词 企业家".split()
-)
+    "青年志愿者 个体劳动者 脐橙产业 建筑业 物流行业 餐饮行业 老年体育 书画 摄影 乡村振兴 慈善 "
+    "红十字 蓝天救援 家政服务 电子商务 客家文化 诗词 企业家"
+).split()
 SURNAMES = "黄刘李钟谢曾赖罗陈张邱廖温王杨朱胡郭何林徐吴周孙马".replace("", " ").split()
 GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰涛明超秀霞平刚桂英华建国志文斌辉红梅兰玉".replace(
     "", " "
@@ -246,9 +250,8 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
         ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
         sig = (ent.region, ent.brand, ent.industry, ent.form)
         tries = 0
-        while (
-            sig in used_names and kind != KIND_BRANCH
-        ):  # a crowded name space (millions of firms) takes longer 字号
+        # a crowded name space (millions of firms) takes longer 字号
+        while sig in used_names and kind != KIND_BRANCH:
             ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2 + tries // 20))
             sig, tries = (ent.region, ent.brand, ent.industry, ent.form), tries + 1
         used_names.add(sig)
@@ -348,7 +351,10 @@ def _enterprise(
 def _add_namesakes(
     rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set
 ) -> None:
-    """Different enterprises sharing 字号 and industry under another region (江西宏达 vs 赣州宏达)."""
+    """Different enterprises sharing 字号 and industry under another region.
+
+    For example 江西宏达 vs 赣州宏达.
+    """
     llcs = [e for e in ents if e.kind == KIND_LLC]
     for base in rng.sample(llcs, k=max(1, len(llcs) // 30)):
         region = rng.choice([r for r in ("赣县区", "赣州市", "江西省") if r != base.region])
