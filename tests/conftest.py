@@ -18,8 +18,8 @@ MONTHS = ["2025-05", "2025-06"]
 PACKAGE_DIRS = ["datapool", "connectors", "flows", "matching", "schemas", "visits"]
 sys.path.insert(0, str(Path(__file__).parent))
 
-# Tests check correctness, never speed: Hypothesis' per-example deadline (200 ms) fails property tests
-# on a busy 2-core machine for reasons that have nothing to do with the code under test.
+# Tests check correctness, never speed: Hypothesis' per-example deadline (200 ms) fails property
+# tests on a busy 2-core machine for reasons that have nothing to do with the code under test.
 hypothesis.settings.register_profile("datapool", deadline=None)
 hypothesis.settings.load_profile("datapool")
 
