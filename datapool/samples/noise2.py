@@ -191,7 +191,7 @@ def _characters(out: str, rng: random.Random, level: float) -> str:
 
 
 def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> str:
-    """The registered ``name`` as this clerk types it; ``level`` scales how messy the registry."""
+    """The registered ``name`` as this clerk types it; ``level`` scales the registry's messiness."""
     out = _region(name, e, rng, level)
     out = _brand(out, e, rng, level)
     out = _industry_and_form(out, e, rng, level)
