@@ -21,6 +21,10 @@ def where(
     return values.clone().scatter(mask.arg_true(), change(values.filter(mask)))
 
 
+# seeds of the two hashes dedupe tells values apart by: one ranks them, the other checks the ranking
+RANK_SEED, CHECK_SEED = 3, 5
+
+
 def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     """The distinct values of ``values`` in order of first appearance and, for each row, its value's
     place among them.
@@ -34,7 +38,8 @@ def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     values, n = values.rechunk(), len(values)
     if n == 0:
         return values, pl.Series([], dtype=pl.UInt32)
-    group = values.hash(seed=3).rank("dense").to_numpy().astype(np.int64) - 1  # in hash order
+    # numbered in hash order
+    group = values.hash(seed=RANK_SEED).rank("dense").to_numpy().astype(np.int64) - 1
     first = np.full(int(group.max()) + 1, n, dtype=np.int64)
     np.minimum.at(first, group, np.arange(n))  # each value's first row
     seen = np.zeros(n, dtype=bool)
@@ -44,7 +49,7 @@ def dedupe(values: pl.Series) -> tuple[pl.Series, pl.Series]:
     place[rows] = np.arange(len(rows), dtype=np.uint32)
     inverse = place[first[group]]
     once, inverse = values.gather(rows), pl.Series(inverse, dtype=pl.UInt32)
-    if once.hash(seed=5).gather(inverse).equals(values.hash(seed=5)):
+    if once.hash(seed=CHECK_SEED).gather(inverse).equals(values.hash(seed=CHECK_SEED)):
         return once, inverse
     return dedupe_by_join(values)
 

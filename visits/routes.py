@@ -19,6 +19,8 @@ import numpy as np
 import polars as pl
 
 EARTH_M = 6_371_000.0
+MIN_GAIN_M = 1e-6  # a 2-opt move must shorten the route by more than this (float noise aside)
+TIE_M = 1e-9  # of two free-start routes within this of each other, the first found is kept
 
 
 def _metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
@@ -95,13 +97,14 @@ def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
                 e = path[j + 1] if j + 1 < len(path) else None
                 before = (d[a, b] if a is not None else 0.0) + (d[c, e] if e is not None else 0.0)
                 after = (d[a, c] if a is not None else 0.0) + (d[b, e] if e is not None else 0.0)
-                if after < before - 1e-6:
+                if after < before - MIN_GAIN_M:
                     path[i : j + 1] = path[i : j + 1][::-1]
                     improved = True
     return path
 
 
 EXACT_UP_TO = 10  # stops; Held-Karp is 2^n * n^2, a few milliseconds at 10
+FREE_STARTS = 30  # without a given start, nearest neighbour + 2-opt from this many first stops
 
 
 def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
@@ -124,10 +127,10 @@ def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
     if n <= EXACT_UP_TO:  # a free start is a start at a virtual point at distance 0 from all
         return [k - 1 for k in _held_karp(np.pad(d, ((1, 0), (1, 0))))[1:]]
     best, best_len = list(range(n)), float("inf")
-    for first in range(min(n, 30)):
+    for first in range(min(n, FREE_STARTS)):
         order = _two_opt(d, _nearest_neighbour(d, first), fixed_first=False)
         length = route_length(xy, order)
-        if length < best_len - 1e-9:
+        if length < best_len - TIE_M:
             best, best_len = order, length
     return best
 

@@ -34,8 +34,11 @@ COLUMNS = [
 ]
 
 
+FILE_STEM_CHARS = 60  # a sheet's file name keeps this much of the grid's name
+
+
 def _safe(text: str) -> str:
-    return re.sub(r"[\\/:*?\"<>|\s]+", "_", text)[:60]
+    return re.sub(r"[\\/:*?\"<>|\s]+", "_", text)[:FILE_STEM_CHARS]
 
 
 def write_sheets(
