@@ -1,6 +1,6 @@
 """The one generic reader: an export + its spec -> accepted records and quarantine.
 
-Contract (shared/spec/inputs.md): every identifier stays text; data rows are
+Contract (docs/design.md, Inputs): every identifier stays text; data rows are
 numbered from 1 (header excluded); a row that cannot be parsed goes to
 quarantine with its reason and its raw text (personal columns redacted);
 ``rows_in == accepted + quarantined`` for every file.

@@ -1,4 +1,4 @@
-"""One declarative description per agency export (shared/spec/inputs.md).
+"""One declarative description per agency export (docs/design.md, Inputs).
 
 A spec maps the agency's own Chinese header to a canonical field and names
 the parser for it. The generic reader in :mod:`datapool.connectors.reader`

@@ -29,7 +29,7 @@ class Resolution:
 
 
 def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -> Resolution:
-    """Resolve canonical records into enterprises (see DESIGN.md, matching)."""
+    """Resolve canonical records into enterprises (see docs/design.md, Matching)."""
     std = standardise(records)
     pairs = candidate_pairs(std)
     scored, n_pairs = score_pairs(std, pairs), pairs.height

@@ -6,7 +6,7 @@ Field precedence (first registry with a value wins):
 - address and coordinates: market supervision, civil affairs, tax (operating address), social
   insurance;
 - headcount: 人社 参保人数 (sum over the employer's active accounts), else the tax filing's
-  从业人数, else civil affairs' 从业人员数 (shared/domain.md, Headcount).
+  从业人数, else civil affairs' 从业人员数 (docs/design.md, Headcount).
 """
 
 from __future__ import annotations

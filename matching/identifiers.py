@@ -1,6 +1,6 @@
 """Chinese enterprise identifiers: normalise, validate, bridge.
 
-Facts (see shared/domain.md):
+Facts (see docs/design.md):
 - USCC, GB 32100-2015: 18 chars over a 31-char alphabet (no I O S V Z);
   weights 3^(i-1) mod 31; check = alphabet[(31 - sum mod 31) mod 31].
   Positions 9-17 are the organisation code.

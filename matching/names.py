@@ -1,6 +1,6 @@
 """Enterprise names parsed into parts, per 企业名称登记管理规定 (2020).
 
-Shape: 行政区划 + 字号 + 行业或经营特点 + 组织形式 (shared/domain.md). A region
+Shape: 行政区划 + 字号 + 行业或经营特点 + 组织形式 (docs/design.md). A region
 placed after the 字号 is bracketed; a branch is the parent's full name + a
 place + a branch marker; a former name may be kept in brackets.
 

@@ -1,4 +1,4 @@
-"""Warehouse tables (shared/spec/warehouse.md) as SQLAlchemy Core metadata.
+"""Warehouse tables (docs/warehouse.md) as SQLAlchemy Core metadata.
 
 Every table carries ``snapshot``; column names are the analysts' contract:
 add, never rename. Table and column names come from here only, never from

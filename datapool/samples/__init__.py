@@ -1,7 +1,7 @@
 """Seeded sample generator: truthful, messy monthly exports plus the truth behind them.
 
 ``generate(out, enterprises=5000, months=["2025-05", "2025-06"], seed=7)``
-writes, for each month, the four agency exports of shared/spec/inputs.md in a
+writes, for each month, the four agency exports (docs/design.md, Inputs) in a
 ``YYYY-MM`` folder, and beside them ``members.sqlite``, ``grids.geojson`` and
 ``truth/`` (which enterprise each row, union and joint-union member is).
 
@@ -151,7 +151,7 @@ def _write_month(
 def _collect_headcounts(
     source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]
 ) -> None:
-    """The golden record's expected headcount, from the rows as written (DESIGN.md precedence)."""
+    """The expected golden headcount, from the rows as written (docs/design.md, Headcount)."""
     for row, key in rows:
         if key == "QUARANTINE":
             continue

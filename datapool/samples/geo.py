@@ -1,7 +1,7 @@
 """The sample district: 赣县区's towns laid out as 136 community grids.
 
 Geometry is synthetic (a 17 x 8 lattice over the district's bounding box) but
-the names are the real towns of 赣县区 (shared/domain.md). Every grid has a
+the names are the real towns of 赣县区 (docs/design.md). Every grid has a
 unique community name, so an address naming town + community places it.
 """
 
@@ -131,7 +131,7 @@ def make_grids(rng: random.Random) -> list[Grid]:
 
 
 def write_geojson(grids: list[Grid], path: Path) -> None:
-    """Write the grids as a FeatureCollection of polygons (spec/inputs.md)."""
+    """Write the grids as a FeatureCollection of polygons (docs/design.md, Inputs)."""
     feats = []
     for g in grids:
         ring = [

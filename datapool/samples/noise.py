@@ -1,6 +1,6 @@
 """The default noise model: how a clerk types a name, a code, an address, a date.
 
-Every variant listed in shared/domain.md appears here. Each function takes
+Every variant listed in docs/design.md appears here. Each function takes
 its own ``random.Random`` so a record's noise is stable month to month
 (a registry does not retype its rows every month) unless the world changed.
 This is the model ``data/samples`` is written with and the matcher was tuned on;
