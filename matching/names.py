@@ -19,68 +19,7 @@ import polars as pl
 from pypinyin import lazy_pinyin
 
 from datapool.columns import dedupe, where
-
-# Region spellings -> canonical region. 赣县 became 赣县区 in 2016: same place.
-_REGION_ALIASES: dict[str, str] = {
-    "江西省赣州市赣县区": "赣县区",
-    "江西省赣州市赣县": "赣县区",
-    "赣州市赣县区": "赣县区",
-    "赣州赣县区": "赣县区",
-    "赣州市赣县": "赣县区",
-    "赣县区": "赣县区",
-    "赣县": "赣县区",
-    "江西省赣州市": "赣州市",
-    "赣州市": "赣州市",
-    "赣州": "赣州市",
-    "江西省": "江西省",
-    "江西": "江西省",
-}
-for _county in (
-    "章贡区",
-    "南康区",
-    "赣州经济技术开发区",
-    "于都县",
-    "兴国县",
-    "宁都县",
-    "瑞金市",
-    "信丰县",
-    "大余县",
-    "上犹县",
-    "崇义县",
-    "安远县",
-    "龙南市",
-    "定南县",
-    "全南县",
-    "会昌县",
-    "寻乌县",
-    "石城县",
-):
-    _REGION_ALIASES[_county] = _county
-    _REGION_ALIASES["赣州市" + _county] = _county
-    _REGION_ALIASES[_county[:-1]] = (
-        _county if len(_county) > 3 else _REGION_ALIASES.get(_county[:-1], _county)
-    )
-for _city in (
-    "南昌市",
-    "吉安市",
-    "丰城市",
-    "宜春市",
-    "抚州市",
-    "上饶市",
-    "九江市",
-    "萍乡市",
-    "新余市",
-    "鹰潭市",
-    "景德镇市",
-    "深圳市",
-    "广州市",
-    "厦门市",
-    "长沙市",
-):
-    _REGION_ALIASES[_city] = _city
-    _REGION_ALIASES[_city[:-1]] = _city
-    _REGION_ALIASES["江西省" + _city] = _city
-_REGIONS = sorted(_REGION_ALIASES, key=len, reverse=True)
+from datapool.matching.regions import alias_pattern, compatible, lookup, official
 
 # Organisation forms, longest first; value is the canonical form.
 _FORMS: dict[str, str] = {
@@ -297,7 +236,7 @@ def _alternation(words: list[str]) -> str:
     return "|".join(re.escape(w) for w in words)
 
 
-_REGION_PATTERN = "^(?:" + _alternation(_REGIONS) + ")"  # longest alias first
+_REGION_PATTERN = alias_pattern()  # every division's spellings (regions.py), longest first
 # ".(word)$": the leftmost match leaves the shortest head of at least one character, so the longest
 # word that fits wins. Anchored at the end, the regex engine searches backwards from it: fast.
 _FORM_PATTERN = ".(" + _alternation(sorted(_FORMS, key=len, reverse=True)) + ")$"
@@ -311,25 +250,68 @@ _BRANCH_PATTERN = (
 
 
 def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
-    """Strip stacked leading regions (江西赣县…) off ``text``; the most specific goes to ``region``.
+    """Strip stacked leading regions (江西赣县…) off ``text``; the most specific one's code goes to
+    ``region`` (0 for none; see regions.py).
 
-    A region is stripped only when at least two characters remain after it. Each round
-    reads only the values the round before stripped.
+    A region is stripped only when at least two characters remain after it. A spelling several
+    divisions share is read inside the region written before it (辽宁朝阳). Each round reads only
+    the values the round before stripped. Also adds ``region + "_alias"`` (the last spelling
+    stripped, '' for none), ``region + "_short"`` (it was a short name, 赣州 not 赣州市) and
+    ``region + "_before"`` (the code before that last one), so a caller can put the last one back.
     """
-    values, regions = (
-        df.get_column(text),
-        pl.repeat("", df.height, dtype=pl.Utf8, eager=True).alias(region),
-    )
-    at, todo = pl.int_range(df.height, dtype=pl.UInt32, eager=True), values
+    n = df.height
+    values = df.get_column(text)
+    codes = pl.repeat(0, n, dtype=pl.Int32, eager=True)
+    before = codes.clone()
+    alias = pl.repeat("", n, dtype=pl.Utf8, eager=True)
+    short = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
+    at, todo = pl.int_range(n, dtype=pl.UInt32, eager=True), values
     while len(at):
         m = todo.str.extract(_REGION_PATTERN, 0)
         ok = (m.is_not_null() & (todo.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
-        at, m = at.filter(ok), m.filter(ok)
-        todo = todo.filter(ok).str.slice(m.str.len_chars())
+        at, m, todo = at.filter(ok), m.filter(ok), todo.filter(ok)
         if len(at):
+            prev = codes.gather(at)
+            found = lookup(m, prev)
+            # after a region, one outside it is part of the name (赣县区大田… : 大田乡, not 大田县)
+            inside = (prev == 0) | pl.Series(compatible(prev.to_numpy(), found["code"].to_numpy()))
+            at, m, todo, prev, found = (
+                at.filter(inside), m.filter(inside), todo.filter(inside), prev.filter(inside),
+                found.filter(inside),
+            )  # fmt: skip
+            todo = todo.str.slice(m.str.len_chars())
+            new = found["code"]
+            # the more specific of the two when they nest (赣州信丰 -> 信丰县), else the later one
+            deeper = pl.select(
+                pl.when(
+                    (new == 0)
+                    | (
+                        (prev != 0)
+                        & (new.cast(pl.Int64) % 100 == 0)
+                        & (prev.cast(pl.Int64) % 100 != 0)
+                        & _nested(prev, new)
+                    )
+                )
+                .then(prev)
+                .otherwise(new)
+            ).to_series()
             values = values.scatter(at, todo)
-            regions = regions.scatter(at, m.replace_strict(_REGION_ALIASES, default=""))
-    return df.with_columns(values.alias(text), regions)
+            before = before.scatter(at, prev)
+            codes = codes.scatter(at, deeper)
+            alias = alias.scatter(at, m)
+            short = short.scatter(at, found["short"])
+    return df.with_columns(
+        values.alias(text),
+        codes.alias(region),
+        alias.alias(f"{region}_alias"),
+        short.alias(f"{region}_short"),
+        before.alias(f"{region}_before"),
+    )
+
+
+def _nested(a: pl.Series, b: pl.Series) -> pl.Expr:
+    """Whether region ``b`` lies inside region ``a`` or the reverse (see regions.compatible)."""
+    return pl.lit(pl.Series(compatible(a.to_numpy(), b.to_numpy())))
 
 
 def _strip_tail(text: str, pattern: str, head: str, word: str) -> list[pl.Expr]:
@@ -384,9 +366,7 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls("note")
         .with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2))
     )
-    notes = notes.with_columns(
-        pl.col("note").replace_strict(_REGION_ALIASES, default=None).alias("note_region")
-    )
+    notes = notes.with_columns(lookup(notes["note"])["code"].replace(0, None).alias("note_region"))
     notes = notes.with_columns(
         pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
         .then(pl.col("note").str.replace(_FORMER_PATTERN, ""))
@@ -396,11 +376,13 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
         pl.col("note_region").drop_nulls().last(), pl.col("former").drop_nulls().last()
     )
 
-    def by_row(fill: str | None, values: pl.Series) -> pl.Series:
-        return pl.repeat(fill, df.height, dtype=pl.Utf8, eager=True).scatter(per_row["i"], values)
+    def by_row(fill: str | int | None, values: pl.Series) -> pl.Series:
+        return pl.repeat(fill, df.height, dtype=values.dtype, eager=True).scatter(
+            per_row["i"], values
+        )
 
     return df.with_columns(
-        by_row(None, per_row["note_region"]).alias("note_region"),
+        by_row(0, per_row["note_region"].fill_null(0).cast(pl.Int32)).alias("note_region"),
         by_row("", fold_series(per_row["former"])).alias("former"),
     )
 
@@ -427,6 +409,7 @@ def parse_names(names: pl.Series, keys: bool = True, *, distinct: bool = False) 
         "name",
         "name_clean",
         "region",
+        "region_code",
         "brand",
         "industry_words",
         "form",
@@ -465,7 +448,7 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
         if outer:  # the first round strips the outermost branch: its place is the branch's
             place, branch, outer = place.scatter(at, g["place"]), branch.scatter(at, True), False
         at = at.filter(g["head"].str.contains(_BRANCH_TAIL))
-    df = _strip_regions(df.with_columns(text, place, branch), "place", "_place_region")
+    df = _strip_regions(df.with_columns(text, place, branch), "place", "_place")
     df = df.with_columns(
         c("place").str.replace(r"(镇|乡|街道|区|县|市)$", "").alias("branch_place")
     )
@@ -482,19 +465,36 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
             .str.replace_all("\x02", "(普通合伙)", literal=True)
         ),
     )
-    df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead_region")
+    df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead")
+    # a short name is a region only when a 字号 of two characters or more follows it, not an
+    # industry word: 金山贸易有限公司 is 金山's trade company, not a trade company of 金山区
+    # (name_bodies runs again on these few)
+    at = df.get_column("_lead_short").arg_true()
+    if len(at):
+        rest = name_bodies(df.get_column("body").gather(at), keys=False)
+        brand, industry = rest.get_column("brand"), rest.get_column("industry_words")
+        at = at.filter(
+            (brand.str.len_chars() < 2)
+            | (brand + industry).is_in(_INDUSTRY)  # 信丰企业管理: 企业管理 is no 字号
+            | (brand.is_in(_INDUSTRY) & (industry == ""))  # 金山贸易: nor is 贸易
+        )
+        if len(at):
+            lead = df.get_column("_lead_alias").gather(at)
+            df = df.with_columns(
+                df.get_column("body").scatter(at, lead + df.get_column("body").gather(at)),
+                df.get_column("_lead").scatter(at, df.get_column("_lead_before").gather(at)),
+            )
+    code = pl.when(c("_lead") != 0).then(c("_lead")).otherwise(c("note_region"))
     df = df.select(
         "name",
         "name_clean",
-        pl.when(c("_lead_region") != "")
-        .then(c("_lead_region"))
-        .otherwise(c("note_region").fill_null(""))
-        .alias("region"),
+        code.cast(pl.Int32).alias("region_code"),
         "branch",
         "branch_place",
         c("former").fill_null(""),
         "body",
     )
+    df = df.with_columns(official(df["region_code"]).alias("region"))
     if not keys:
         return df
     formers = df.filter(c("former") != "")["former"]

@@ -16,7 +16,9 @@ name_fuzzy names alike (ratio >= 0.8) and the same address or phone
 Hard conflicts veto every rule: two different *valid* USCCs, different
 organisation codes, a branch vs a non-branch (or branches at different places),
 and two rows of a registry that holds each entity once. Name rules are also
-vetoed by explicit, different regions (江西宏达建材 is not 赣州宏达建材).
+vetoed by disjoint regions (赣县宏达建材 is not 信丰宏达建材; see regions.py): two regions one
+of which contains the other (江西 and 赣州) agree, but then the name alone is not enough, an
+address or phone must support it.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
+from datapool.matching.regions import compatible
 from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
@@ -48,7 +51,6 @@ EQUAL = (
 HASHED = (
     "core_key",
     "former_key",
-    "region",
     "branch_place",
     "addr_key",
 )
@@ -77,6 +79,8 @@ def prepare(std: pl.DataFrame) -> Prepared:
         *[hash_key(pl.col(col).fill_null("")).alias(f"{col}_h") for col in SIMILAR],
         "uscc_valid",
         "branch",
+        "region_code",
+        "uscc_region",
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
@@ -198,15 +202,11 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
             | (c("former_key") == c("core_key_b"))
         ).fill_null(False)
         & c("core2"),
-        region_conflict=(
-            (c("region") != c("region_b"))
-            & (c("region") != EMPTY_KEY)
-            & (c("region_b") != EMPTY_KEY)
-        ).fill_null(False),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
     )
     ia, ib = df["rid_a"].to_numpy(), df["rid_b"].to_numpy()
+    df = df.with_columns(**region_relation(df))
     core_sim = _sim(prep, "core", df, ia, ib)
     name_sim = np.maximum(core_sim, _sim(prep, "name_clean", df, ia, ib, core_sim < 1.0))
     addr_sim = _sim(prep, "addr_norm", df, ia, ib)
@@ -227,6 +227,24 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         addr_sim=pl.Series(addr_sim).fill_nan(0.0),
         id_hamming=pl.Series(hamming).replace(-1, None),
     )
+
+
+def region_relation(df: pl.DataFrame) -> dict[str, pl.Series]:
+    """How the two sides' regions relate (regions.py), as integer work over division codes.
+
+    ``region_conflict``: the names' regions are disjoint, or one name's region is disjoint from the
+    region of the other side's valid USCC (its registering authority); ``region_same``: both names
+    hold the same region; ``region_nested``: both hold one, different but one inside the other
+    (江西 and 赣州). A side without a region is compatible with any.
+    """
+    ra, rb = df["region_code"].to_numpy(), df["region_code_b"].to_numpy()
+    ua, ub = df["uscc_region"].to_numpy(), df["uscc_region_b"].to_numpy()
+    conflict = ~(compatible(ra, rb) & compatible(ra, ub) & compatible(ua, rb))
+    return {
+        "region_conflict": pl.Series(conflict),
+        "region_same": pl.Series((ra == rb) & (ra != 0)),
+        "region_nested": pl.Series((ra != rb) & (ra != 0) & (rb != 0) & ~conflict),
+    }
 
 
 # The fields an explanation names when they agreed, in order; ``decide`` keeps them as a bit mask.
@@ -267,7 +285,9 @@ def decide(cmp: pl.DataFrame) -> pl.DataFrame:
             & ~c("region_conflict")
         )
         .then(pl.lit("uscc_typo"))
-        .when(~name_veto & c("core_eq") & (support | (c("name_sim") >= 0.95)))
+        .when(
+            ~name_veto & c("core_eq") & (support | ((c("name_sim") >= 0.95) & ~c("region_nested")))
+        )
         .then(pl.lit("name"))
         .when(
             ~name_veto

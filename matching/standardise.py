@@ -15,6 +15,7 @@ from datapool.columns import dedupe
 from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import name_bodies, name_fronts
+from datapool.matching.regions import uscc_region
 
 REGNO_FIRST = (
     "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
@@ -22,7 +23,7 @@ REGNO_FIRST = (
 # Name parts carried to every row: name_clean and core as text; those only compared for equality (or
 # used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is
 # far cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
-NAME_FRONT_KEYS = ("region", "branch_place", "former_key")
+NAME_FRONT_KEYS = ("branch_place", "former_key")
 NAME_BODY_KEYS = ("core_key", "brand_key")
 KEY_SEED = 7
 
@@ -57,7 +58,11 @@ def _name_fronts(names: pl.Series) -> pl.DataFrame:
     """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or
     hashed when only compared for equality), and the ``body``."""
     return name_fronts(names).select(
-        "name_clean", "branch", *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS], "body"
+        "name_clean",
+        "branch",
+        "region_code",
+        *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS],
+        "body",
     )
 
 
@@ -92,7 +97,14 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
     valid = pl.select(
         pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid")
     )
-    return ids.drop("id_regno").with_columns(regno, valid.to_series())
+    usccs = ids.select(
+        pl.when(pl.col("uscc_valid").fill_null(False))
+        .then(uscc_region(pl.col("uscc")))
+        .otherwise(0)
+        .cast(pl.Int32)
+        .alias("uscc_region")
+    )
+    return ids.drop("id_regno").with_columns(regno, valid.to_series(), usccs.to_series())
 
 
 def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
@@ -147,10 +159,12 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     """Add matching columns to canonical records and a row id ``rid`` (0..n-1, deterministic order).
 
     The columns added: the identifier columns (see ``identifier_columns``); of the name parts
-    (see ``parse_names``) ``name_clean``, ``core``, ``branch`` and, hashed (see :func:`hash_key`),
-    ``region_h``, ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``; of the
-    address, ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number,
-    null without a road); ``regno_valid``. ``regno`` and ``source_key`` are completed.
+    (see ``parse_names``) ``name_clean``, ``core``, ``branch``, ``region_code`` (the name's region
+    as a division code, 0 for none: see regions.py) and, hashed (see :func:`hash_key`),
+    ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``; of the address,
+    ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
+    a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none).
+    ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")
     ordered = records.select(

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datapool.matching.addresses import parse_address
@@ -77,6 +77,7 @@ def test_address_parts():
     assert parse_address("赣县经开区桃江社区解放路256号")[1] == "江西赣县经济开发区"
 
 
+@settings(deadline=None)  # each call compiles the pattern of every division's spellings (~7,000)
 @given(
     st.lists(
         st.text(
@@ -108,6 +109,7 @@ def test_a_name_parses_the_same_alone_or_in_a_column(names):
         )
 
 
+@settings(deadline=None)  # see above
 @given(
     st.lists(
         st.text(
