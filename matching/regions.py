@@ -7,9 +7,9 @@ GB/T 2260 revisions 2002-2014, each mapped to the current division (赣县 36072
 
 A region is a six-digit code; 0 is "no region". Its level shows in its zero tail: 360000 is
 a province (江西), 360700 a prefecture (赣州), 360704 a county (赣县区). One region contains
-another when the other's code starts with its significant digits (36 ⊃ 3607 ⊃ 360704), so comparing two regions
-is integer work: two regions are *compatible* when one contains the other (or either is 0) and
-*conflict* when they are disjoint.
+another when the other's code starts with its significant digits (36 ⊃ 3607 ⊃ 360704), so
+comparing two regions is integer work: two regions are *compatible* when one contains the other
+(or either is 0) and *conflict* when they are disjoint.
 
 Every division is known by its full name (赣州市), its short name (赣州) and its former names;
 a spelling that several divisions share (朝阳: a district of Beijing and a city of Liaoning) means

