@@ -38,11 +38,26 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
         raise InputError(f"warehouse URL {redact_url(url)} cannot be used: {exc}") from None
     try:
         wh.metadata.create_all(engine)
+        _add_new_columns(engine)
     except sa.exc.SQLAlchemyError as exc:
         raise InputError(
             f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}"
         ) from None
     return engine
+
+
+def _add_new_columns(engine: sa.Engine) -> None:
+    """Add the nullable columns a newer datapool defines to the tables of an older warehouse."""
+    inspector = sa.inspect(engine)
+    for table in wh.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have and col.nullable:
+                kind = col.type.compile(dialect=engine.dialect)
+                with engine.begin() as conn:
+                    conn.exec_driver_sql(
+                        f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'
+                    )
 
 
 def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
@@ -161,3 +176,49 @@ def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
             )
         ).scalar()
     return value
+
+
+def latest_runs(engine: sa.Engine) -> list[dict]:
+    """The latest successful run of every published snapshot, oldest month first.
+
+    Each dict holds ``snapshot``, ``started_at``, ``finished_at``, ``counts`` (parsed) and, when
+    the run recorded it, ``built_on``: the previous month it took ids and coverage from.
+    """
+    t = wh.pipeline_run
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.snapshot, t.c.started_at, t.c.finished_at, t.c.counts)
+            .where(t.c.status == "success")
+            .order_by(t.c.snapshot, t.c.finished_at)
+        ).all()
+    latest: dict[str, dict] = {}
+    for snapshot, started, finished, counts in rows:
+        try:
+            parsed = json.loads(counts or "{}")
+        except ValueError:
+            parsed = {}
+        run = {
+            "snapshot": snapshot,
+            "started_at": started,
+            "finished_at": finished,
+            "counts": parsed,
+        }
+        if "built_on" in parsed:
+            run["built_on"] = parsed["built_on"]
+        latest[snapshot] = run
+    return [latest[s] for s in sorted(latest)]
+
+
+def source_baseline(engine: sa.Engine, snapshot: str) -> tuple[str, bool, dict[str, int]] | None:
+    """Accepted rows per source of the run ``snapshot`` is compared with.
+
+    That is the last published run of ``snapshot`` itself, else of the latest published month
+    before it; None when neither exists. Returns ``(month, same_month, {source: accepted})``.
+    """
+    runs = {r["snapshot"]: r for r in latest_runs(engine)}
+    month = snapshot if snapshot in runs else previous_snapshot(engine, snapshot)
+    if month is None:
+        return None
+    files = runs[month]["counts"].get("files") or {}
+    accepted = {s: int(f.get("accepted") or 0) for s, f in files.items() if isinstance(f, dict)}
+    return month, month == snapshot, accepted

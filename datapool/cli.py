@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 
+from datapool.connectors.specs import SOURCES
 from datapool.errors import DatapoolError, InputError
 from datapool.settings import SAMPLES, check_snapshot, from_env, redact_url
 
@@ -91,6 +92,23 @@ def common(fn):  # noqa: ANN001, ANN201
             default=None,
             help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.",
         ),
+        click.option(
+            "--accept-source",
+            "accept_sources",
+            multiple=True,
+            type=click.Choice([*SOURCES, "all"]),
+            help="Publish even though this agency's export is missing, empty or much smaller than "
+            "in the last published run (repeatable; 'all' for every source). Without it such a "
+            "month stops before anything is replaced.",
+        ),
+        click.option(
+            "--carry-forward",
+            "carry_sources",
+            multiple=True,
+            type=click.Choice([*SOURCES, "all"]),
+            help="When this agency's export is missing, empty or much smaller, reuse its rows from "
+            "its latest earlier export instead, flagged as carried (source_record.carried_from).",
+        ),
         click.option("--quiet", is_flag=True, help="No progress lines."),
         click.option("--verbose", is_flag=True, help="Show Prefect's own log lines."),
     ]
@@ -107,30 +125,37 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
-def _flow(workers: int | None, dask_address: str | None):  # noqa: ANN202
-    from datapool.flows.snapshot import snapshot_flow
-
-    if not workers and not dask_address:
-        return snapshot_flow, 1
-    try:
-        from prefect_dask import DaskTaskRunner
-    except ImportError:
-        raise DatapoolError(
-            "Dask runs need the 'dask' extra: pip install 'datapool[dask]'"
-        ) from None
-    runner = (
-        DaskTaskRunner(address=dask_address)
-        if dask_address
-        else DaskTaskRunner(
-            cluster_kwargs={
-                "n_workers": workers,
-                "threads_per_worker": 1,
-                "processes": True,
-                "dashboard_address": None,
-            }
+def _key_note(kw: dict) -> None:
+    """Say once per command that the built-in HMAC key is in use."""
+    if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
+        click.echo(
+            "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
+            "(fine for the samples, set your own in production)",
+            err=True,
         )
-    )
-    return snapshot_flow.with_options(task_runner=runner), (workers or 2) * 2
+
+
+def _stale(warehouse_url: str) -> dict:
+    """Published months built on an older publication of their predecessor, by month."""
+    from datapool.connectors import warehouse
+    from datapool.guards import stale_months
+
+    return {
+        s.snapshot: s
+        for s in stale_months(warehouse.latest_runs(warehouse.engine_for(warehouse_url)))
+    }
+
+
+def _warn_stale(stale: dict, after: str) -> None:
+    """Name every stale month after ``after`` loudly, with the command that rebuilds it."""
+    for month, s in sorted(stale.items()):
+        if month > after:
+            click.echo(
+                f"WARNING: {month} is stale: {s.reason}; its enterprise ids and month-on-month "
+                f"changes no longer follow {s.predecessor}. Re-run it: datapool backfill --from "
+                f"{month} --to <last month> --force",
+                err=True,
+            )
 
 
 def run_one(snapshot: str, kw: dict) -> dict:
@@ -140,12 +165,6 @@ def run_one(snapshot: str, kw: dict) -> dict:
     API; so URLs reach the flow through DATAPOOL_* variables of this process, never
     as parameters.
     """
-    if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
-        click.echo(
-            "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
-            "(fine for the samples, set your own in production)",
-            err=True,
-        )
     saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
     try:
         for key in ("members_url", "warehouse_url"):
@@ -157,7 +176,9 @@ def run_one(snapshot: str, kw: dict) -> dict:
             grids_path=kw.get("grids_path"),
             threshold=kw.get("threshold"),
         )
-        flow, chunks = _flow(kw.get("workers"), kw.get("dask_address"))
+        from datapool.flows.runners import flow_for
+
+        flow, chunks = flow_for(kw.get("workers"), kw.get("dask_address"))
         return flow(
             snapshot=snapshot,
             input_root=str(cfg.input_root),
@@ -166,6 +187,8 @@ def run_one(snapshot: str, kw: dict) -> dict:
             threshold=cfg.threshold,
             score_chunks=chunks,
             show_progress=not kw.get("quiet"),
+            accept_sources=list(kw.get("accept_sources") or ()),
+            carry_sources=list(kw.get("carry_sources") or ()),
         )
     finally:
         for k, v in saved.items():
@@ -213,11 +236,18 @@ def run(snapshot: str | None, **kw: object) -> None:
     if not snapshot and not months:
         raise InputError(f"input root {cfg.input_root} holds no YYYY-MM snapshot folder")
     snapshot = snapshot or months[-1]
+    _key_note(kw)
     result = run_one(snapshot, kw)
     click.echo(_summary(result))
     wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
     click.echo(f"warehouse: {redact_url(wh_cfg.warehouse_url)}")
     click.echo(f"reports:   {(cfg.out_dir / snapshot).resolve()}")
+    _warn_stale(
+        _stale(
+            from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir")).warehouse_url
+        ),
+        snapshot,
+    )
 
 
 @cli.command()
@@ -245,17 +275,22 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
     if not months:
         raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
     done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
+    _key_note(kw)
     for i, month in enumerate(months, start=1):
-        if month in done and not force:
+        stale = _stale(cfg.warehouse_url).get(month)
+        if month in done and not force and stale is None:
             click.echo(
                 f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)"
             )
             continue
+        if stale is not None and not force:
+            click.echo(f"[{i}/{len(months)}] {month}: re-run: it is stale ({stale.reason})")
         try:
             result = run_one(month, kw)
         except DatapoolError as exc:
             raise DatapoolError(f"backfill stopped at {month}: {exc}") from None
         click.echo(f"[{i}/{len(months)}] " + _summary(result))
+    _warn_stale(_stale(cfg.warehouse_url), months[-1])
 
 
 @cli.command()
@@ -374,25 +409,47 @@ def profile(
 )
 @click.option("--name", default="monthly", show_default=True, help="Deployment name.")
 @click.option(
-    "--dry-run", is_flag=True, help="Print the deployment (schedule, parameters) and exit."
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="Time zone the cron is read in (Prefect would read it as UTC).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the deployment (schedule, where each option goes) and exit; passwords are hidden.",
 )
 @common
-def serve(cron: str, name: str, dry_run: bool, **kw: object) -> None:
+def serve(cron: str, name: str, timezone: str, dry_run: bool, **kw: object) -> None:
     """Serve a deployment of the snapshot flow on a monthly cron schedule from this process.
 
-    Scheduling needs a real Prefect API: PREFECT_API_URL is used when set;
-    otherwise a local `prefect server` is started on 127.0.0.1 and said so.
+    Every option reaches the scheduled runs: paths (made absolute), threshold, workers and Dask
+    address as deployment parameters; database URLs too, unless they carry a password, which
+    this process hands to its runs as DATAPOOL_* variables instead (Prefect stores parameters).
+    Scheduling needs a real Prefect API: PREFECT_API_URL is used when set; otherwise a local
+    `prefect server` is started on 127.0.0.1 and said so.
     """
     _quiet_prefect(bool(kw.get("verbose")))
-    from datapool.flows.deploy import build_deployment, ensure_api, serve_deployment
+    from datapool.flows.deploy import build_deployment, describe, ensure_api, serve_deployment
 
-    deployment = build_deployment(name, cron, kw)
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:  # noqa: BLE001
+        raise click.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from None
+    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
+    # a scheduled run starts in another working directory: its folders are fixed now, absolute
+    kw = {**kw, "input_root": cfg.input_root.resolve(), "out_dir": cfg.out_dir.resolve()}
+    build_deployment(name, cron, kw, timezone)  # a bad cron fails here, before anything starts
+    click.echo(describe(name, cron, kw, timezone))
     if dry_run:
-        click.echo(deployment)
         return
     server = ensure_api(click.echo)
     try:
-        serve_deployment(name, cron, kw)
+        serve_deployment(name, cron, kw, timezone)
     finally:
         if server is not None:
             server.terminate()

@@ -29,6 +29,9 @@ class Settings:
         threshold: headcount above which an enterprise without a union is a target.
         hmac_key: key for the keyed hashes that stand in for personal data.
         progress: show progress bars.
+        lock_timeout: seconds to wait for another run holding the warehouse's write lock.
+        max_shrink: the largest fraction of its accepted rows (against the last published run of
+            the month, else of the month before) a source may lose before the month stops.
     """
 
     input_root: Path = SAMPLES
@@ -40,6 +43,7 @@ class Settings:
     hmac_key: str = "datapool-default-key"
     progress: bool = True
     lock_timeout: float = 600.0
+    max_shrink: float = 0.3
 
     def resolved(self) -> Settings:
         """Fill defaults that depend on other fields."""

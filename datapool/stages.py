@@ -15,9 +15,10 @@ import polars as pl
 from datapool.connectors import warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.reader import ReadResult, find_export, read_export
-from datapool.connectors.specs import SPECS
+from datapool.connectors.specs import SOURCES, SPECS
 from datapool.coverage import Coverage, diff_members, month_changes
 from datapool.errors import InputError
+from datapool.guards import Baseline, carry_source_dir, decide, source_problems
 from datapool.matching.engine import Resolution
 from datapool.schemas import expectations as ex
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
@@ -37,6 +38,7 @@ class Ingested:
     quarantine: pl.DataFrame
     files: dict[str, dict] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
+    carried: dict[str, str] = field(default_factory=dict)
 
     @property
     def rows_in(self) -> int:
@@ -57,7 +59,49 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
             ",".join(spec.formats),
         )
         return None
+    if not path.read_bytes().lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"):
+        log.warning("%s: the %s export %s is empty", snapshot_dir.name, source, path)
+        return ReadResult(
+            source,
+            path,
+            pl.DataFrame(schema=RECORD_SCHEMA),
+            pl.DataFrame(schema=QUARANTINE_SCHEMA),
+            note="empty file",
+        )
     return read_export(path, spec, hmac_key)
+
+
+def carry_forward(
+    ing: Ingested, sources: list[str], input_root: Path, snapshot: str, hmac_key: str
+) -> Ingested:
+    """Replace ``sources`` in ``ing`` by their rows of the latest earlier export, flagged carried.
+
+    Each carried source's rows keep the row numbers of the file they come from; the month that
+    file belongs to is recorded in ``ing.carried`` (and ``source_record.carried_from``).
+    """
+    if not sources:
+        return ing
+    results: dict[str, ReadResult | None] = {}
+    carried: dict[str, str] = {}
+    for source in SOURCES:
+        if source in sources:
+            spec = next(s for s in SPECS if s.source == source)
+            folder = carry_source_dir(input_root, snapshot, lambda d, sp=spec: find_export(d, sp))
+            results[source] = read_source(folder, source, hmac_key)
+            carried[source] = folder.name
+    kept_recs = ing.records.filter(~pl.col("source").is_in(sources))
+    kept_quar = ing.quarantine.filter(~pl.col("source").is_in(sources))
+    extra = combine({s: r for s, r in results.items()})
+    files = {k: v for k, v in ing.files.items() if k not in sources}
+    files.update({s: {**f, "carried_from": carried[s]} for s, f in extra.files.items()})
+    recs = pl.concat([kept_recs, extra.records]).sort("source", maintain_order=True).rechunk()
+    return Ingested(
+        recs,
+        pl.concat([kept_quar, extra.quarantine]),
+        files,
+        [m for m in ing.missing if m not in sources],
+        {**ing.carried, **carried},
+    )
 
 
 def combine(results: dict[str, ReadResult | None]) -> Ingested:
@@ -210,6 +254,10 @@ def warehouse_tables(
             "phone_hash",
             "account",
             "extra",
+            pl.when(pl.col("source").is_in(list(ing.carried)))
+            .then(pl.col("source").replace_strict(ing.carried, default=None))
+            .otherwise(None)
+            .alias("carried_from"),
         ),
         "quarantine": ing.quarantine.sort("source", "source_row"),
         "enterprise_link": res.links,
@@ -230,6 +278,37 @@ def warehouse_tables(
         ),
         "validation_result": validation,
     }
+
+
+def month_context(engine, snapshot: str) -> tuple[Baseline | None, str | None]:  # noqa: ANN001
+    """What a month is checked against and built on.
+
+    Returns the baseline its sources are compared with (the last published run of the month,
+    else of the month before) and the previous published month its ids and changes come from.
+    """
+    found = warehouse.source_baseline(engine, snapshot)
+    baseline = Baseline(*found) if found else None
+    return baseline, warehouse.previous_snapshot(engine, snapshot)
+
+
+def check_sources(
+    ing: Ingested,
+    baseline: Baseline | None,
+    snapshot: str,
+    input_root: Path,
+    settings_max_shrink: float,
+    accept: list[str] | None,
+    carry: list[str] | None,
+    hmac_key: str,
+) -> Ingested:
+    """Stop the month on a missing, empty or shrunken export nobody accepted; carry what's asked."""
+    problems = source_problems(ing.files, ing.missing, baseline, settings_max_shrink)
+    to_carry = decide(snapshot, problems, set(accept or ()), set(carry or ()))
+    ing = carry_forward(ing, to_carry, input_root, snapshot, hmac_key)
+    if to_carry:  # a carried export is checked like any other (it may be the empty one)
+        problems = source_problems(ing.files, ing.missing, None, settings_max_shrink)
+        decide(snapshot, [p for p in problems if p.source in to_carry], set(accept or ()), set())
+    return ing
 
 
 def previous_state(engine, snapshot: str) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:  # noqa: ANN001

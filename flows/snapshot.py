@@ -116,6 +116,11 @@ def previous_task(url: str, snapshot: str, lock_timeout: float):  # noqa: ANN201
     return stages.previous_state(warehouse.engine_for(url, lock_timeout), snapshot)
 
 
+@task(name="read-baseline", **IO)
+def baseline_task(url: str, snapshot: str, lock_timeout: float):  # noqa: ANN201
+    return stages.month_context(warehouse.engine_for(url, lock_timeout), snapshot)
+
+
 @task(name="standardise", **CPU)
 def standardise_task(records: pl.DataFrame) -> pl.DataFrame:
     return standardise(records)
@@ -174,6 +179,8 @@ def snapshot_flow(
     threshold: int | None = None,
     score_chunks: int = 1,
     show_progress: bool = False,
+    accept_sources: list[str] | None = None,
+    carry_sources: list[str] | None = None,
 ) -> dict:
     """Build, check and publish one monthly snapshot; returns the run's counts."""
     _quiet_user_errors()
@@ -201,7 +208,19 @@ def snapshot_flow(
         members_f = read_members_task.submit(cfg.members_url)
         grids_f = read_grids_task.submit(str(cfg.grids_path))
         prev_f = previous_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
+        base_f = baseline_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
         ing = stages.combine({s: f.result() for s, f in reads.items()})
+        baseline, built_on = base_f.result()
+        ing = stages.check_sources(
+            ing,
+            baseline,
+            snapshot,
+            cfg.input_root,
+            cfg.max_shrink,
+            accept_sources,
+            carry_sources,
+            cfg.hmac_key,
+        )
         for s in ing.missing:
             logger.warning("%s sent no export for %s", s, snapshot)
         orgs, members = members_f.result()
@@ -225,6 +244,7 @@ def snapshot_flow(
         plan = visits_task(res, cov, grids, snapshot, str(cfg.out_dir))
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         counts = _counts(ing, res, cov, plan, validation, changes)
+        counts["built_on"] = built_on
         run.update(
             status="success",
             rows_in=ing.rows_in,
@@ -269,6 +289,7 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
     return {
         "files": ing.files,
         "missing_sources": ing.missing,
+        "carried": ing.carried,
         **res.counts,
         "links_by_rule": rules,
         "validation_warnings": warnings,

@@ -40,6 +40,7 @@ source_record = sa.Table(
     sa.Column("phone_hash", S(32)),
     sa.Column("account", S(64)),
     sa.Column("extra", sa.Text),
+    sa.Column("carried_from", S(7)),  # the month whose export this row was carried from
 )
 quarantine = sa.Table(
     "quarantine",

@@ -150,13 +150,67 @@ def test_backfill_failure_names_the_month_and_keeps_earlier(
     assert "already published" in out
 
 
-def test_serve_dry_run_carries_schedule_and_parameters(capsys, tmp_path):
-    from datapool.flows.deploy import build_deployment
+@pytest.mark.parametrize(
+    ("options", "params", "env"),
+    [
+        ({"threshold": 30}, {"threshold": 30}, {}),
+        (
+            {
+                "warehouse_url": "sqlite:////data/dw.sqlite",
+                "members_url": "postgresql+psycopg://reader:pw@db/union",
+                "grids_path": "grids.geojson",
+                "workers": 3,
+                "dask_address": "tcp://10.0.0.5:8786",
+            },
+            {
+                "warehouse_url": "sqlite:////data/dw.sqlite",
+                "workers": 3,
+                "dask_address": "tcp://10.0.0.5:8786",
+            },
+            {"DATAPOOL_MEMBERS_URL": "postgresql+psycopg://reader:pw@db/union"},
+        ),
+    ],
+)
+def test_serve_hands_every_option_to_the_deployment(tmp_path, options, params, env):
+    from pathlib import Path
 
-    d = build_deployment("monthly", "0 6 2 * *", {"input_root": tmp_path, "threshold": 30})
-    assert d.schedules[0].schedule.cron == "0 6 2 * *"
-    assert d.parameters == {"input_root": str(tmp_path), "threshold": 30}
+    from datapool.flows.deploy import build_deployment, secret_env
+
+    kw = {"input_root": tmp_path, **options}
+    d = build_deployment("monthly", "0 6 2 * *", kw)
+    sched = d.schedules[0].schedule
+    assert sched.cron == "0 6 2 * *" and sched.timezone == "Asia/Shanghai"
+    expected = {"input_root": str(tmp_path), **params}
+    if "grids_path" in options:
+        expected["grids_path"] = str(Path("grids.geojson").resolve())
+    assert d.parameters == expected
+    assert secret_env(kw) == env
     assert d.name == "monthly" and "monthly" in d.tags
+    # every parameter is one the scheduled flow takes
+    from datapool.flows.deploy import monthly_flow
+
+    assert set(d.parameters) <= set(monthly_flow.parameters.properties)
+
+
+def test_serve_dry_run_is_readable_and_hides_passwords(capsys, tmp_path):
+    from cliutil import invoke
+
+    code, out, err = invoke(
+        capsys,
+        "serve",
+        "--dry-run",
+        "--input",
+        str(tmp_path),
+        "--warehouse-url",
+        "postgresql+psycopg://etl:topsecret@dw/pool",
+        "--workers",
+        "2",
+    )
+    assert code == 0, err
+    assert "topsecret" not in out + err
+    assert "Asia/Shanghai" in out and "day 2 of each month at 06:00" in out
+    assert "DATAPOOL_WAREHOUSE_URL" in out and "local Dask cluster of 2" in out
+    assert str(tmp_path) in out and "RunnerDeployment" not in out
 
 
 def test_prefect_yaml_matches_serve_schedule():
@@ -166,6 +220,7 @@ def test_prefect_yaml_matches_serve_schedule():
     doc = yaml.safe_load((ROOT / "prefect.yaml").read_text())
     dep = doc["deployments"][0]
     assert dep["schedules"][0]["cron"] == "0 6 2 * *"
+    assert dep["schedules"][0]["timezone"] == "Asia/Shanghai"
     assert dep["entrypoint"] == "flows/deploy.py:monthly_flow"
     assert set(dep["parameters"]) >= {"snapshot", "input_root", "out_dir"}
 
