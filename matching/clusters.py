@@ -1,12 +1,21 @@
 """Constrained, deterministic clustering of accepted pairs.
 
-Edges are taken strongest first (rule rank, then score, then row ids), and a
-union is refused when the merged cluster would hold two distinct valid USCCs,
-two rows of a registry that lists each entity once, or branch and non-branch
-rows. The order makes the result independent of input order.
+Edges are taken strongest first (rule rank, then score, then row ids), and a union is refused
+when the merged cluster would break a constraint of :data:`CONSTRAINTS`: two distinct valid
+USCCs, two rows of a registry that lists each entity once, or branch and non-branch rows. The
+order makes the result independent of input order.
+
+The constraints are written once, as data, and every path reads them from there: the check of
+whole components over all rows (numpy), the same check rank by rank over clusters (numpy), and
+the ordered union-find over the few clusters left (Python scalars). Each constraint keeps a
+state per cluster, an integer: :class:`OneValue` the cluster's value (-1 for none yet),
+:class:`OnePerGroup` a bit per group it holds.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 import polars as pl
@@ -16,17 +25,137 @@ from scipy.sparse.csgraph import connected_components
 from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES, agreed_text
 from datapool.matching.standardise import require_row_ids
 
-_REGISTRY_INDEX = {s: i for i, s in enumerate(UNIQUE_SOURCES)}
+USCC_HASH_SEED = 5  # a valid USCC is compared by a 63-bit hash of it (seeded polars hash, >> 1)
+NONE = -1  # a OneValue state: the cluster holds no value yet
+
+
+class Constraint(Protocol):
+    """What a cluster may not hold, as an integer state per cluster (see the module docstring)."""
+
+    name: str
+
+    def states(self, std: pl.DataFrame) -> np.ndarray:
+        """Each row's state (int64), as a cluster of one."""
+        ...
+
+    def clash(self, a: int, b: int) -> bool:
+        """Whether two clusters with states ``a`` and ``b`` may not be merged."""
+        ...
+
+    def merge(self, a: int, b: int) -> int:
+        """The state of the merge of two clusters that do not clash."""
+        ...
+
+    def broken(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        """Per component (``comp``: each node's, ``k`` in all): would merging it break this?"""
+        ...
+
+    def merged(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        """The state of each component's nodes merged (meaningful where not broken)."""
+        ...
+
+
+@dataclass(frozen=True)
+class OneValue:
+    """A cluster holds at most one distinct value of ``expr`` (an integer >= 0 per row, or null)."""
+
+    name: str
+    expr: pl.Expr
+
+    def states(self, std: pl.DataFrame) -> np.ndarray:
+        return std.select(self.expr.cast(pl.Int64).fill_null(NONE)).to_series().to_numpy()
+
+    def clash(self, a: int, b: int) -> bool:
+        return a != b and a != NONE and b != NONE
+
+    def merge(self, a: int, b: int) -> int:
+        return max(a, b)
+
+    def broken(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        lo, hi = self._bounds(comp, k, state)
+        return (hi != NONE) & (lo != hi)
+
+    def merged(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        return self._bounds(comp, k, state)[1]
+
+    @staticmethod
+    def _bounds(comp: np.ndarray, k: int, state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Least and greatest value in each component (``NONE`` in both when it holds none)."""
+        has = state != NONE
+        lo = np.full(k, np.iinfo(np.int64).max, dtype=np.int64)
+        hi = np.full(k, NONE, dtype=np.int64)
+        np.minimum.at(lo, comp[has], state[has])
+        np.maximum.at(hi, comp[has], state[has])
+        lo[hi == NONE] = NONE
+        return lo, hi
+
+
+@dataclass(frozen=True)
+class OnePerGroup:
+    """A cluster holds at most one row of each of ``groups`` (``expr``: a row's group, or null)."""
+
+    name: str
+    expr: pl.Expr
+    groups: int
+
+    def states(self, std: pl.DataFrame) -> np.ndarray:
+        group = std.select(self.expr.cast(pl.Int64).fill_null(-1)).to_series().to_numpy()
+        return np.where(group >= 0, np.left_shift(1, np.maximum(group, 0)), 0).astype(np.int64)
+
+    def clash(self, a: int, b: int) -> bool:
+        return a & b != 0
+
+    def merge(self, a: int, b: int) -> int:
+        return a | b
+
+    def broken(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        bad = np.zeros(k, dtype=bool)
+        for bit in range(self.groups):
+            held = np.flatnonzero((state >> bit) & 1)
+            bad |= np.bincount(comp[held], minlength=k) > 1
+        return bad
+
+    def merged(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        out = np.zeros(k, dtype=np.int64)
+        np.bitwise_or.at(out, comp, state)
+        return out
+
+
+_VALID_USCC = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
+CONSTRAINTS: tuple[Constraint, ...] = (
+    # two different valid USCCs are two enterprises
+    OneValue("uscc", pl.when(_VALID_USCC).then(pl.col("uscc").hash(seed=USCC_HASH_SEED) // 2)),
+    # market supervision, civil affairs and tax list each entity once
+    OnePerGroup(
+        "registry",
+        pl.col("source").replace_strict(
+            {s: i for i, s in enumerate(UNIQUE_SOURCES)}, default=None, return_dtype=pl.Int64
+        ),
+        len(UNIQUE_SOURCES),
+    ),
+    # a branch is its own employer: never with its head office (or any non-branch)
+    OneValue("branch", pl.col("branch").fill_null(False).cast(pl.Int64)),
+)
+
+
+def _broken(comp: np.ndarray, k: int, states: list[np.ndarray]) -> np.ndarray:
+    """Whether each component breaks any constraint, merged whole."""
+    bad = np.zeros(k, dtype=bool)
+    for c, state in zip(CONSTRAINTS, states, strict=True):
+        bad |= c.broken(comp, k, state)
+    return bad
 
 
 def _constrained(
-    n: int, edges: list[tuple[int, int]], uscc: list, seen: list[int], branch: list[int]
+    n: int, edges: list[tuple[int, int]], states: list[list[int]]
 ) -> tuple[list[int], list[bool]]:
     """Union-find over ``edges`` in order, refusing unions that break a constraint.
 
-    Returns the roots and the accepted flags.
+    ``states`` holds each constraint's per-node states; the union-find leaves each root's merged
+    state there. Returns the roots and the accepted flags.
     """
     parent = list(range(n))
+    rules = [(c.clash, c.merge, s) for c, s in zip(CONSTRAINTS, states, strict=True)]
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -40,20 +169,16 @@ def _constrained(
         if ra == rb:
             accepted.append(True)
             continue
-        ua, ub = uscc[ra], uscc[rb]
-        if (
-            (ua != ub and ua is not None and ub is not None)
-            or (seen[ra] & seen[rb])
-            or (branch[ra] | branch[rb]) == 3
-        ):
-            accepted.append(False)
-            continue
-        root, child = (ra, rb) if ra < rb else (rb, ra)
-        parent[child] = root
-        uscc[root] = ua if ua is not None else ub
-        seen[root] |= seen[child]
-        branch[root] |= branch[child]
-        accepted.append(True)
+        for clash, _, s in rules:
+            if clash(s[ra], s[rb]):
+                accepted.append(False)
+                break
+        else:
+            root, child = (ra, rb) if ra < rb else (rb, ra)
+            parent[child] = root
+            for _, merge, s in rules:
+                s[root] = merge(s[root], s[child])
+            accepted.append(True)
     return [find(i) for i in range(n)], accepted
 
 
@@ -62,14 +187,11 @@ def _by_rank(
     la: np.ndarray,
     lb: np.ndarray,
     rank: np.ndarray,
-    uscc: np.ndarray,
-    seen: np.ndarray,
-    branch: np.ndarray,
+    states: list[np.ndarray],
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising.
 
-    Per node: ``uscc`` (a hash, or -1 for none), ``seen`` and ``branch`` arrays. Returns the roots
-    and the accepted flags.
+    ``states`` holds each constraint's per-node states. Returns the roots and the accepted flags.
 
     The edges of one rank are taken together: over the clusters they join, a connected component
     that keeps the constraints when merged whole is merged whole (in any order every one of its
@@ -78,7 +200,7 @@ def _by_rank(
     """
     root, ok = np.arange(n), np.zeros(len(la), dtype=bool)
     # the state of each cluster, at its root
-    uscc, seen, branch = uscc.copy(), seen.copy(), branch.copy()
+    states = [s.copy() for s in states]
     bounds = np.r_[0, np.flatnonzero(np.diff(rank)) + 1, len(rank)]
     for s, e in zip(bounds[:-1], bounds[1:], strict=True):
         ra, rb = root[la[s:e]], root[lb[s:e]]
@@ -97,17 +219,8 @@ def _by_rank(
             coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(m, m)), directed=False
         )
         k = int(comp.max()) + 1
-        u = uscc[nodes]
-        lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1)
-        np.minimum.at(lo, comp[u >= 0], u[u >= 0])
-        np.maximum.at(hi, comp[u >= 0], u[u >= 0])
-        # two valid USCCs, two rows of a once-only registry, branch and not
-        bad = (hi >= 0) & (lo != hi)
-        for bit in range(len(UNIQUE_SOURCES)):
-            bad |= np.bincount(comp, weights=(seen[nodes] >> bit) & 1, minlength=k) > 1
-        bad |= (np.bincount(comp, weights=branch[nodes] & 1, minlength=k) > 0) & (
-            np.bincount(comp, weights=branch[nodes] & 2, minlength=k) > 0
-        )
+        at_nodes = [st[nodes] for st in states]
+        bad = _broken(comp, k, at_nodes)
         to = np.arange(n)
         # a good component: one cluster, named by its smallest root (nodes are sorted: its first)
         good = ~bad[comp]
@@ -116,36 +229,24 @@ def _by_rank(
         new = nodes[first[comp]]
         to[nodes[good]] = new[good]
         ok[s + cross[~bad[comp[ia]]]] = True
-        seen_or, branch_or = np.zeros(k, dtype=seen.dtype), np.zeros(k, dtype=branch.dtype)
-        np.bitwise_or.at(seen_or, comp, seen[nodes])
-        np.bitwise_or.at(branch_or, comp, branch[nodes])
-        uscc[new[good]], seen[new[good]], branch[new[good]] = (
-            hi[comp[good]],
-            seen_or[comp[good]],
-            branch_or[comp[good]],
-        )
+        for c, st, here in zip(CONSTRAINTS, states, at_nodes, strict=True):
+            st[new[good]] = c.merged(comp, k, here)[comp[good]]
         hard = np.flatnonzero(bad[comp[ia]])
         if len(hard):  # the ordered union-find over the clusters of the bad components
             sub = np.flatnonzero(bad[comp])
             local = np.full(m, -1)
             local[sub] = np.arange(len(sub))
-            us, ss, bs = (
-                [None if x < 0 else x for x in uscc[nodes[sub]].tolist()],
-                seen[nodes[sub]].tolist(),
-                branch[nodes[sub]].tolist(),
-            )
+            sub_states = [here[sub].tolist() for here in at_nodes]
             edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
-            # it leaves each root's state in us, ss, bs
-            sub_roots, flags = _constrained(len(sub), edges, us, ss, bs)
+            # it leaves each root's state in sub_states
+            sub_roots, flags = _constrained(len(sub), edges, sub_states)
             sub_roots = np.asarray(sub_roots)
             to[nodes[sub]] = nodes[sub[sub_roots]]
             ok[s + cross[hard]] = flags
             is_root = sub_roots == np.arange(len(sub))
             at = nodes[sub[is_root]]
-            uscc[at] = [
-                -1 if x is None else x for x in np.asarray(us, dtype=object)[is_root].tolist()
-            ]
-            seen[at], branch[at] = np.asarray(ss)[is_root], np.asarray(bs)[is_root]
+            for st, sub_state in zip(states, sub_states, strict=True):
+                st[at] = np.asarray(sub_state, dtype=np.int64)[is_root]
         root = to[root]
     return root, ok
 
@@ -173,44 +274,18 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     those are found at once (scipy). Only the edges of components that would break a
     constraint are ordered (strongest first: rule rank, score, rid_a, rid_b) and run through
     the union-find (:func:`_by_rank`, the same idea again rank by rank, then :func:`_constrained`),
-    whose per-cluster state, at the root, is the valid USCC (hashed), a bit per once-only
-    registry, a branch bitmask (1 = not a branch, 2 = a branch).
+    which keeps each constraint's state of a cluster at its root.
     Accepted edges keep the order of ``edges``.
     """
     n = std.height
     ia, ib = edges["rid_a"].to_numpy().astype(np.int64), edges["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    # per row: its valid USCC as a 63-bit hash (-1 for none), its once-only registry (-1 for none),
-    # branch or not
-    valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
-    uscc = (
-        std.select(
-            pl.when(valid).then((pl.col("uscc").hash(seed=5) // 2).cast(pl.Int64)).otherwise(-1)
-        )
-        .to_series()
-        .to_numpy()
-    )
-    reg = (
-        std.get_column("source")
-        .replace_strict(_REGISTRY_INDEX, default=-1, return_dtype=pl.Int64)
-        .to_numpy()
-    )
-    branch = std.get_column("branch").fill_null(False).to_numpy()
-    # a component breaks a constraint when it holds two valid USCCs (their hashes' min and max
-    # differ), two rows of one once-only registry, or branch and non-branch rows
+    states = [c.states(std) for c in CONSTRAINTS]
     k = int(comp.max()) + 1 if n else 0
-    has = uscc >= 0
-    lo, hi = np.full(k, np.iinfo(np.int64).max), np.full(k, -1, dtype=np.int64)
-    np.minimum.at(lo, comp[has], uscc[has])
-    np.maximum.at(hi, comp[has], uscc[has])
-    is_bad = (hi >= 0) & (lo != hi)
-    for i in range(len(UNIQUE_SOURCES)):
-        is_bad |= np.bincount(comp[reg == i], minlength=k) > 1
-    branches = np.bincount(comp[branch], minlength=k)
-    is_bad |= (branches > 0) & (branches < np.bincount(comp, minlength=k))
+    is_bad = _broken(comp, k, states)
     # a good component's cluster is its smallest rid; every edge in it is accepted
-    smallest = np.full(len(is_bad), n, dtype=np.int64)
+    smallest = np.full(k, n, dtype=np.int64)
     np.minimum.at(smallest, comp, np.arange(n))
     roots = smallest[comp]
     keep = ~is_bad[comp[ia]]
@@ -225,15 +300,12 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
             .sort("_key", "rid_a", "rid_b")
         )
         hard = order.get_column("e").to_numpy()
-        sub_reg = reg[members]
         sub_roots, ok = _by_rank(
             len(members),
             local[ia[hard]],
             local[ib[hard]],
             order.get_column("_key").to_numpy() // _RANK_STEP,
-            uscc[members],
-            np.where(sub_reg >= 0, np.left_shift(1, np.maximum(sub_reg, 0)), 0),
-            np.where(branch[members], 2, 1),
+            [s[members] for s in states],
         )
         roots[members] = members[sub_roots]
         keep[hard] = ok

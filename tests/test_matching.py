@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import polars as pl
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from datapool.bench import quality as pairwise
@@ -196,13 +196,14 @@ def test_strings_for_rapidfuzz_keep_values_holding_the_separator():
             ),
             st.lists(st.integers(-1, 3), min_size=n, max_size=n),
             st.lists(st.sampled_from([0, 1, 2, 4]), min_size=n, max_size=n),
-            st.lists(st.sampled_from([1, 2]), min_size=n, max_size=n),
+            st.lists(st.sampled_from([0, 1]), min_size=n, max_size=n),
         )
     )
 )
 def test_union_find_by_rank_equals_the_ordered_union_find(case):
     # clustering merges whole components of one rank at once when that keeps the constraints; the
-    # result must be the ordered union-find's, edge by edge
+    # result must be the ordered union-find's, edge by edge (states: a USCC hash or -1, a bit per
+    # once-only registry, branch or not, in the order of clusters.CONSTRAINTS)
     import numpy as np
 
     from datapool.matching.clusters import _by_rank, _constrained
@@ -214,24 +215,107 @@ def test_union_find_by_rank_equals_the_ordered_union_find(case):
         np.array([e[1] for e in edges], dtype=np.int64),
     )
     rank = np.array([e[2] for e in edges], dtype=np.int64)
-    roots, ok = _by_rank(
-        n,
-        la,
-        lb,
-        rank,
-        np.array(uscc, dtype=np.int64),
-        np.array(seen, dtype=np.int64),
-        np.array(branch, dtype=np.int64),
-    )
-    want_roots, want_ok = _constrained(
-        n,
-        [(a, b) for a, b, _ in edges],
-        [None if u < 0 else u for u in uscc],
-        list(seen),
-        list(branch),
-    )
+    states = [uscc, seen, branch]
+    roots, ok = _by_rank(n, la, lb, rank, [np.array(s, dtype=np.int64) for s in states])
+    want_roots, want_ok = _constrained(n, [(a, b) for a, b, _ in edges], [list(s) for s in states])
     assert roots.tolist() == want_roots
     assert ok.tolist() == want_ok
+
+
+def reference_cluster(rows: list[dict], edges: list[tuple]) -> tuple[list[int], list[tuple]]:
+    """cluster() written plainly: edges strongest first (rule rank, score to 4 decimals, rid_a,
+    rid_b), a union refused when the merged rows would hold two valid USCCs, two rows of a
+    registry that lists each entity once, or branch and non-branch rows."""
+    from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES
+
+    def breaks(members: set[int]) -> bool:
+        got = [rows[i] for i in members]
+        usccs = {r["uscc"] for r in got if r["uscc_valid"] and r["uscc"] is not None}
+        once = [r["source"] for r in got if r["source"] in UNIQUE_SOURCES]
+        branches = {bool(r["branch"]) for r in got}
+        return len(usccs) > 1 or len(once) > len(set(once)) or len(branches) > 1
+
+    members = {i: {i} for i in range(len(rows))}
+    of = list(range(len(rows)))
+    accepted = set()
+    order = sorted(edges, key=lambda e: (RULE_RANK[e[2]], -round(e[3] * 10_000), e[0], e[1]))
+    for a, b, rule, score in order:
+        ca, cb = of[a], of[b]
+        if ca != cb:
+            if breaks(members[ca] | members[cb]):
+                continue
+            keep, gone = min(ca, cb), max(ca, cb)
+            members[keep] |= members.pop(gone)
+            for i in members[keep]:
+                of[i] = keep
+        accepted.add((a, b, rule, score))
+    return of, [e for e in edges if e in accepted]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.integers(1, 16).flatmap(
+        lambda n: st.tuples(
+            st.lists(
+                st.fixed_dictionaries(
+                    {
+                        "uscc": st.sampled_from(["91360704MA35X0XX0B", "91360704A", "B", None]),
+                        "uscc_valid": st.sampled_from([True, False, None]),
+                        "source": st.sampled_from(
+                            [
+                                "market_supervision",
+                                "civil_affairs",
+                                "social_insurance",
+                                "tax_registry",
+                            ]
+                        ),
+                        "branch": st.sampled_from([True, False, None]),
+                    }
+                ),
+                min_size=n,
+                max_size=n,
+            ),
+            st.dictionaries(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)).filter(
+                    lambda p: p[0] < p[1]
+                ),
+                # few rules and scores, so that equally strong edges meet and their order counts
+                st.tuples(
+                    st.sampled_from(["uscc", "uscc_typo", "name_fuzzy"]),
+                    st.sampled_from([0.8, 0.81234, 1.0]),
+                ),
+                max_size=60,
+            ),
+        )
+    )
+)
+@example(  # equally strong edges: the first by (rid_a, rid_b) wins, the other would join X and Y
+    (
+        [
+            {"uscc": u, "uscc_valid": True, "source": "social_insurance", "branch": False}
+            for u in ("X", "Y", None, None)
+        ],
+        {(2, 3): ("uscc", 1.0), (1, 2): ("name_fuzzy", 0.8), (0, 3): ("name_fuzzy", 0.8)},
+    )
+)
+def test_cluster_equals_a_plain_ordered_union_find(case):
+    from datapool.matching.clusters import cluster
+
+    rows, pairs = case
+    edges = [(a, b, rule, score) for (a, b), (rule, score) in pairs.items()]
+    std = pl.DataFrame(
+        rows,
+        schema={"uscc": pl.Utf8, "uscc_valid": pl.Boolean, "source": pl.Utf8, "branch": pl.Boolean},
+    ).with_row_index("rid")
+    frame = pl.DataFrame(
+        edges,
+        orient="row",
+        schema={"rid_a": pl.UInt32, "rid_b": pl.UInt32, "rule": pl.Utf8, "score": pl.Float64},
+    )
+    assign, accepted = cluster(std, frame)
+    want_clusters, want_accepted = reference_cluster(rows, edges)
+    assert assign.get_column("cluster").to_list() == want_clusters
+    assert accepted.rows() == want_accepted
 
 
 @settings(max_examples=200, deadline=None)
