@@ -14,7 +14,7 @@ from datetime import date
 
 from datapool.matching.identifiers import USCC_ALPHABET
 from datapool.samples.noisemodel import NoiseModel
-from datapool.samples.world import REGION_NAMES, Enterprise
+from datapool.samples.world import Enterprise, division_chain, short_name
 
 HOMOPHONES = {
     "鑫": "新",
@@ -88,19 +88,28 @@ ODD_BRACKETS = [("〔", "〕"), ("【", "】"), ("（", "）")]
 
 
 def region_prefix(e: Enterprise, rng: random.Random) -> str:
-    """The region as this clerk writes it: official, old (赣县), or short."""
+    """The region as this clerk writes it: as registered, every level in full, short or old
+    (赣县), the level's official name, or a level above (赣州市 for 赣县区)."""
     if not e.region:
         return ""
-    official, short = REGION_NAMES[e.region]
-    if e.region == "赣县区":
-        return rng.choice([official, official, "赣县", "江西省赣州市赣县区"])
-    return rng.choice([official, short])
+    chain = division_chain(e.region)
+    r = rng.random()
+    if r < 0.4:
+        return e.region_prefix
+    if r < 0.52:
+        return "".join(chain)  # 江西省赣州市赣县区
+    if r < 0.68:
+        return short_name(e.region)
+    if r < 0.82 or len(chain) == 1:
+        return e.region
+    above = rng.choice(chain[:-1])
+    return above if rng.random() < 0.5 else short_name(above)
 
 
 def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> str:
     """A typed variant of ``name``; ``level`` scales how messy this registry is."""
     out = name
-    official, _ = REGION_NAMES.get(e.region, ("", ""))
+    official = e.region_prefix
     if official and out.startswith(official) and e.kind != "个体工商户":
         rest = out[len(official) :]
         r = rng.random()
@@ -109,13 +118,7 @@ def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> 
         elif r < 0.32 * level and not rest.startswith(e.brand + e.industry + "分"):
             form_at = rest.rfind(e.form) if e.form else -1
             if form_at > 0:  # region bracketed after the 字号 + industry
-                out = (
-                    rest[:form_at]
-                    + "("
-                    + official.replace("赣州市赣县区", "赣县")
-                    + ")"
-                    + rest[form_at:]
-                )
+                out = rest[:form_at] + "(" + short_name(e.region) + ")" + rest[form_at:]
         else:
             out = region_prefix(e, rng) + rest
     if rng.random() < 0.2 * level:
@@ -128,6 +131,14 @@ def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> 
         ch = next((c for c in e.brand if c in HOMOPHONES), "")
         if ch:
             out = out.replace(ch, HOMOPHONES[ch], 1)
+    at = out.find(e.brand) if e.brand else -1
+    r = rng.random()
+    if at >= 0 and r < 0.03 * level and len(e.brand) >= 3:  # a character of the 字号 dropped
+        i = at + rng.randrange(len(e.brand))
+        out = out[:i] + out[i + 1 :]
+    elif at >= 0 and r < 0.05 * level:  # one typed twice (宏达达)
+        i = at + rng.randrange(len(e.brand))
+        out = out[: i + 1] + out[i:]
     if rng.random() < 0.08 * level:
         out = "".join(TRADITIONAL.get(c, c) for c in out)
     if rng.random() < 0.1 * level:
@@ -165,7 +176,15 @@ def address_variant(
     town, community = e.grid.town, e.grid.community
     if "开发区" in town:
         town = "江西赣县经济开发区" if rng.random() < 0.7 else "赣县经开区"
-    parts = [town, community if rng.random() > 0.15 * level else "", f"{road}{number}号"]
+    r = rng.random()
+    house = (
+        ""  # no house number
+        if r < 0.04 * level
+        else f"{number}-{number + 2}号"  # a range: the firm holds several numbers
+        if r < 0.07 * level
+        else f"{number}号"
+    )
+    parts = [town, community if rng.random() > 0.15 * level else "", f"{road}{house}"]
     r = rng.random()
     head = (
         "江西省赣州市赣县区"
@@ -235,8 +254,9 @@ def former_note(name: str, former: str, rng: random.Random) -> str:
     return f"{name}(原{former})" if rng.random() < 0.3 else name
 
 
-def _lag(share: float):  # noqa: ANN202
-    return lambda rng: 99 if rng.random() < share else 0
+def _lag(share: float, months: list[int]):  # noqa: ANN202
+    """A registry that lags a rename (``share`` of firms) by one of ``months``."""
+    return lambda rng: rng.choice(months) if rng.random() < share else 0
 
 
 MODEL = NoiseModel(
@@ -261,5 +281,5 @@ MODEL = NoiseModel(
         "tax_address": 0.8,
         "members": 1.0,
     },
-    lag={"si": _lag(0.8), "tax": _lag(0.5)},
+    lag={"si": _lag(0.8, [1, 2, 3, 6, 12]), "tax": _lag(0.5, [1, 2, 4])},
 )

@@ -101,6 +101,21 @@ DIVISIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
 }
 
 
+# where the registered names of the district's enterprises put their region, by weight: most are
+# the district's own, some registered higher up, some come from elsewhere (they operate here)
+HOME_REGIONS = {
+    "赣县区": 62,
+    "赣州市": 14,
+    "江西省": 6,
+    **dict.fromkeys(["章贡区", "南康区", "信丰县", "于都县", "兴国县", "瑞金市", "龙南市"], 1),
+    **dict.fromkeys(["大余县", "上犹县", "安远县", "宁都县"], 0.5),
+    **dict.fromkeys(["南昌市", "南昌县", "新建区", "吉安市", "吉安县"], 0.6),
+    **dict.fromkeys(["广东省", "深圳市", "南山区", "广州市", "东莞市", "福建省", "厦门市"], 0.4),
+    **dict.fromkeys(["湖南省", "长沙市", "长沙县", "浙江省"], 0.3),
+    "": 3,  # no region in the name at all
+}
+
+
 def division_chain(region: str) -> list[str]:
     """``region`` and its ancestors, province first (``[江西省, 赣州市, 赣县区]``); [] for none."""
     chain: list[str] = []
@@ -153,6 +168,7 @@ class Enterprise:
     in_tax: bool = True
     tax_old_id: bool = False
     name_override: str = ""
+    region_text: str | None = None  # as registered; None: the region's official name
 
     @property
     def org_code(self) -> str:
@@ -170,7 +186,9 @@ class Enterprise:
 
     @property
     def region_prefix(self) -> str:
-        """The region at the head of the registered name (赣州市赣县区), "" for none."""
+        """The region heading the registered name (赣州市赣县区, 江西, 信丰县); "" for none."""
+        if self.region_text is not None:
+            return self.region_text
         return REGION_NAMES[self.region][0] if self.region else ""
 
 
@@ -220,12 +238,49 @@ def _headcount(rng: random.Random, kind: str) -> int:
     return max(0, int(rng.lognormvariate(2.0, 1.1)))
 
 
+def _brand(rng: random.Random) -> str:
+    """A 字号 of two to four characters, as real ones are."""
+    return "".join(rng.choice(BRAND_CHARS) for _ in range(rng.choices((2, 3, 4), (55, 35, 10))[0]))
+
+
+def _registered_prefix(rng: random.Random, region: str, kind: str, founded: date) -> str:
+    """How the registered name writes its region: the level's official or short name, with its
+    prefecture for a district, or the former county name for an older firm (赣县 for 赣县区)."""
+    if not region:
+        return ""
+    if region == "赣县区":
+        if kind == KIND_INDIV:
+            return rng.choices(["赣州市赣县区", "赣县区", "赣县", ""], [35, 25, 20, 20])[0]
+        if founded < date(2017, 1, 1) and rng.random() < 0.5:
+            return "赣县"  # registered before 赣县 became 赣县区 (2016)
+        return "赣州市赣县区" if rng.random() < 0.8 else "赣县区"
+    parent = DIVISIONS[region][0]
+    if not parent:  # a province: 江西 more often than 江西省
+        return short_name(region) if rng.random() < 0.65 else region
+    if not DIVISIONS[parent][0]:  # a prefecture
+        return short_name(region) if rng.random() < 0.4 else region
+    if region.endswith("区"):  # a district goes with its city
+        return parent + region if rng.random() < 0.75 else region
+    return region if rng.random() < 0.8 else parent + region
+
+
+def _division_code(rng: random.Random, region: str, founded: date) -> str:
+    """The USCC's division: the registering authority's, the region the name gives, mostly."""
+    if region in ("", "赣县区"):
+        return "360721" if founded < date(2016, 10, 1) else "360704"
+    chain = division_chain(region)
+    if len(chain) == 3 and rng.random() < 0.15:  # registered at the prefecture's bureau
+        return DIVISIONS[chain[1]][1]
+    return DIVISIONS[region][1]
+
+
 def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     """Create ``n`` enterprises with the kinds, regions and relations of a real district."""
     ents: list[Enterprise] = []
     llcs: list[Enterprise] = []  # the heads a branch can belong to, in creation order
     used_names: set[tuple[str, str, str, str]] = set()
     weights = [30 if g.town == "梅林镇" else 20 if "开发区" in g.town else 6 for g in grids]
+    homes, home_weights = list(HOME_REGIONS), list(HOME_REGIONS.values())
     for i in range(n):
         r = rng.random()
         kind = (
@@ -246,35 +301,48 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
         if kind == KIND_BRANCH and not llcs:
             kind = KIND_LLC
         grid = rng.choices(grids, weights)[0]
-        region = rng.choices(["赣县区", "赣州市", "江西省"], [0.8, 0.15, 0.05])[0]
+        if kind == KIND_SOCIAL:  # registered by the district's, city's or province's civil affairs
+            region = rng.choices(["赣县区", "赣州市", "江西省"], [0.8, 0.15, 0.05])[0]
+        else:
+            region = rng.choices(homes, home_weights)[0]
         ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
-        sig = (ent.region, ent.brand, ent.industry, ent.form)
+        sig = (ent.region_prefix, ent.brand, ent.industry, ent.form)
         tries = 0
-        # a crowded name space (millions of firms) takes longer 字号
+        # one name per registering authority: a crowded name space takes longer 字号
         while sig in used_names and kind != KIND_BRANCH:
-            ent.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2 + tries // 20))
-            sig, tries = (ent.region, ent.brand, ent.industry, ent.form), tries + 1
+            ent.brand = _brand(rng) + ("".join(rng.choices(BRAND_CHARS, k=tries // 20)))
+            sig, tries = (ent.region_prefix, ent.brand, ent.industry, ent.form), tries + 1
         used_names.add(sig)
         ents.append(ent)
         if ent.kind == KIND_LLC:
             llcs.append(ent)
     _add_namesakes(rng, ents, grids, used_names)
-    return World(ents, {e.key: e for e in ents})
+    world = World(ents, {e.key: e for e in ents})
+    for e in ents:  # renamed in the months before the first export: registries may still lag
+        if e.kind == KIND_LLC and rng.random() < 0.04:
+            _rename(rng, e, world)
+            e.renamed_ago = rng.randint(1, 8)
+    return world
+
+
+def _rename(rng: random.Random, e: Enterprise, world: World) -> None:
+    """A new name: mostly a new 字号; sometimes only the region, written at a higher level."""
+    e.former_name, e.renamed_ago = e.name(world), 0
+    chain = division_chain(e.region)
+    if len(chain) > 1 and rng.random() < 0.25:  # 赣县宏达建材 -> 赣州宏达建材: upgraded region
+        e.region = rng.choice(chain[:-1])
+        e.region_text = short_name(e.region) if rng.random() < 0.5 else e.region
+    else:
+        e.brand = _brand(rng)
 
 
 def _enterprise(
     rng: random.Random, key: str, kind: str, region: str, grid: Grid, llcs: list[Enterprise]
 ) -> Enterprise:
     """A new enterprise; a branch's head office is drawn from ``llcs``."""
-    division = rng.choices(["360721", "360700", "360704"], [0.7, 0.2, 0.1])[0]
     founded = date(rng.randint(1998, 2025), rng.randint(1, 12), rng.randint(1, 28))
     prefix = {KIND_INDIV: "92", KIND_COOP: "93", KIND_SOCIAL: "5"}.get(kind, "91")
-    social_type, form, industry, brand = (
-        "",
-        "有限公司",
-        rng.choice(INDUSTRIES),
-        "".join(rng.choice(BRAND_CHARS) for _ in range(2)),
-    )
+    social_type, form, industry, brand = "", "有限公司", rng.choice(INDUSTRIES), _brand(rng)
     if kind == KIND_SOCIAL:
         social_type, form = rng.choice(SOCIAL)
         prefix += {"社会团体": "1", "民办非企业单位": "2", "基金会": "3"}[social_type]
@@ -302,6 +370,7 @@ def _enterprise(
         )
     elif rng.random() < 0.25:
         form = "有限责任公司"
+    division = _division_code(rng, region, founded)
     uscc = make_uscc(rng, prefix, division)
     if rng.random() < 0.004:  # early pilot codes that fail the check although genuine
         uscc = uscc[:17] + next(c for c in USCC_ALPHABET if c != uscc[17])
@@ -332,12 +401,14 @@ def _enterprise(
         else "",
         social_type=social_type,
         pilot_code=uscc[17] != uscc_check_char(uscc[:17]),
+        region_text=_registered_prefix(rng, region, kind, founded),
     )
     if kind == KIND_BRANCH:
         head = rng.choice(llcs)
         ent.head_key, ent.branch_place = head.key, rng.choice([grid.town[:2], grid.town, "赣县"])
-        ent.region, ent.brand, ent.industry, ent.form = (
+        ent.region, ent.region_text, ent.brand, ent.industry, ent.form = (
             head.region,
+            head.region_text,
             head.brand,
             head.industry,
             head.form,
@@ -348,21 +419,37 @@ def _enterprise(
     return ent
 
 
+def _disjoint(a: str, b: str) -> bool:
+    """Neither region contains the other (信丰县 and 赣县区; not 赣州市 and 赣县区)."""
+    return bool(a and b) and a not in division_chain(b) and b not in division_chain(a)
+
+
 def _add_namesakes(
     rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set
 ) -> None:
-    """Different enterprises sharing 字号 and industry under another region.
+    """Different enterprises sharing 字号, industry and form under another region.
 
-    For example 江西宏达 vs 赣州宏达.
+    Mostly a region apart (信丰宏达 vs 赣县宏达); a third of them one containing the other (江西宏达
+    vs 赣州宏达), which only the rest of the record tells apart.
     """
-    llcs = [e for e in ents if e.kind == KIND_LLC]
+    llcs = [e for e in ents if e.kind == KIND_LLC and e.region]
     for base in rng.sample(llcs, k=max(1, len(llcs) // 30)):
-        region = rng.choice([r for r in ("赣县区", "赣州市", "江西省") if r != base.region])
-        if (region, base.brand, base.industry, base.form) in used:
+        if rng.random() < 1 / 3:
+            options = [r for r in division_chain(base.region)[:-1] if r]
+            options += [
+                r for r in ("赣县区",) if r != base.region and not _disjoint(r, base.region)
+            ]
+        else:
+            options = [r for r in HOME_REGIONS if _disjoint(r, base.region)]
+        if not options:
             continue
+        region = rng.choice(options)
         twin = _enterprise(rng, f"T{len(ents) + 1:06d}", KIND_LLC, region, rng.choice(grids), llcs)
         twin.brand, twin.industry, twin.form = base.brand, base.industry, base.form
-        used.add((region, base.brand, base.industry, base.form))
+        sig = (twin.region_prefix, base.brand, base.industry, base.form)
+        if sig in used:
+            continue
+        used.add(sig)
         ents.append(twin)
 
 
@@ -370,26 +457,26 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
     """The world a month later: renames, closures, new firms, headcount drift, registry gaps."""
     ents = [replace(e) for e in world.enterprises]
     by_key = {e.key: e for e in ents}
+    now = World(ents, by_key)
     for e in ents:
         if not e.active:
             continue
         e.renamed_ago += 1
         if rng.random() < 0.02 and e.kind == KIND_LLC:  # rename; other registries lag behind
-            old = e.name(World(ents, by_key))
-            e.former_name, e.renamed_ago = old, 0
-            e.brand = "".join(rng.choice(BRAND_CHARS) for _ in range(2))
+            _rename(rng, e, now)
         if rng.random() < 0.02:
             e.active = False
         if e.headcount and rng.random() < 0.3:
             e.headcount = max(0, e.headcount + rng.choice([-3, -2, -1, 1, 2, 3]))
     start = len(ents)
+    homes, home_weights = list(HOME_REGIONS), list(HOME_REGIONS.values())
     for i in range(n_new):
         ents.append(
             _enterprise(
                 rng,
                 f"T{start + i + 1:06d}",
                 KIND_LLC if rng.random() < 0.7 else KIND_INDIV,
-                "赣县区",
+                rng.choices(homes, home_weights)[0],
                 rng.choice(grids),
                 [],
             )
