@@ -2,22 +2,25 @@
 
 Contract (docs/design.md, Inputs): every identifier stays text; data rows are
 numbered from 1 (header excluded); a row that cannot be parsed goes to
-quarantine with its reason and its raw text (personal columns redacted);
-``rows_in == accepted + quarantined`` for every file.
+quarantine with its reason; ``rows_in == accepted + quarantined`` for every
+file, and ``rows_in`` equals the file's physical records, counted apart from
+the parser (see :func:`_csv_frame`): a file is never read short.
+
+What a quarantined row keeps is :mod:`datapool.privacy`'s rule: a row split
+into the header's fields keeps its non-personal, allow-listed values (free
+text redacted); a row that could not be split keeps only its field count and
+a keyed hash of its text.
 """
 
 from __future__ import annotations
 
 import codecs
 import csv
-import hashlib
-import hmac
 import io
 import json
-import re
-import unicodedata
-from dataclasses import dataclass
-from datetime import date, datetime
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
 from pathlib import Path
 
 import polars as pl
@@ -27,31 +30,33 @@ from datapool.connectors.decoding import REPLACEMENT, decode
 from datapool.connectors.specs import ExportSpec
 from datapool.errors import InputError, MissingColumnError
 from datapool.matching.identifiers import NUMBER_PATTERN
+from datapool.privacy import kept_extra, keyed_hash, keyed_hashes, norm_header, redact_series
 
 MAX_FIELD = 1000
-# An extra (unknown) column whose header names a person or a way to reach one: its values are
-# withheld from provenance and quarantine, as a known personal column's are.
-PERSONAL_HEADER = re.compile(
-    r"联系人|联络|姓名|名字|负责人|法人|代表人|经办人|股东|身份证|证件|电话|手机|邮箱|"
-    r"e-?mail|微信|qq|出生|性别|住址|户籍",
-    re.IGNORECASE,
-)
-# Personal-looking values in free text and their placeholders: a mobile number (no digit either
-# side) and an ID number (no letter or digit either side). Written without look-around, which
-# polars' regex engine lacks, so Python and polars read the same patterns: the character either side
-# is matched and put back. A match thus takes the character after it, and a value right after
-# another (two numbers split by one comma) is only caught by a second pass.
-_PERSONAL = (
-    (r"(^|\D)1[3-9]\d{9}($|\D)", "<mobile>"),
-    (r"(^|[^0-9A-Za-z])\d{17}[\dXx]($|[^0-9A-Za-z])", "<id-number>"),
-)
-_PERSONAL_RE = tuple((re.compile(p), rf"\g<1>{tag}\g<2>") for p, tag in _PERSONAL)
+MAX_FIELD_LINES = 20  # a quoted field may hold line breaks (an address), but not this many lines
+RAW_CHARS = 4000  # a quarantined row's kept values, as JSON, are cut to this length
 csv.field_size_limit(1 << 26)
+
+__all__ = ["ReadResult", "find_export", "norm_header", "parse_frame", "read_export"]
+
+
+@dataclass
+class Unsplit:
+    """A row that could not be split into the header's fields: only its shape and a keyed hash
+    of its text are kept (the text may hold anything, in any place)."""
+
+    fields: int
+    text: str
 
 
 @dataclass
 class ReadResult:
-    """What one export gave: accepted rows, quarantined rows, and how it was read."""
+    """What one export gave: accepted rows, quarantined rows, and how it was read.
+
+    ``physical_rows`` is the number of records the file holds, counted apart from the parser
+    (non-blank lines of a CSV, less the lines continuing a quoted field; non-empty rows of
+    every sheet of a workbook). ``dropped_columns`` are the extra columns not kept.
+    """
 
     source: str
     path: Path | None
@@ -59,16 +64,14 @@ class ReadResult:
     quarantine: pl.DataFrame
     encoding: str = ""
     note: str = ""
+    physical_rows: int | None = None
+    dropped_columns: list[str] = field(default_factory=list)
+    duplicates: int = 0
 
     @property
     def rows_in(self) -> int:
         """Data rows read from the file (header excluded)."""
         return self.records.height + self.quarantine.height
-
-
-def norm_header(text: str) -> str:
-    """Headers compare after NFKC (full-width parentheses), with spaces dropped."""
-    return re.sub(r"\s+", "", unicodedata.normalize("NFKC", str(text or "")))
 
 
 def find_export(snapshot_dir: Path, spec: ExportSpec) -> Path | None:
@@ -80,26 +83,23 @@ def find_export(snapshot_dir: Path, spec: ExportSpec) -> Path | None:
     return None
 
 
-def hash_value(value: str, key: str) -> str:
-    """Keyed hash (HMAC-SHA256, 16 hex) standing in for personal data."""
-    return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:16]
-
-
-def redact(text: str) -> str:
-    """Blank out mobile numbers and ID numbers in free text."""
-    for pattern, placeholder in _PERSONAL_RE:
-        text = pattern.sub(placeholder, pattern.sub(placeholder, text))  # twice: see _PERSONAL
-    return text
-
-
 def read_export(path: Path, spec: ExportSpec, hmac_key: str) -> ReadResult:
     """Read one export. Raises InputError for a file that cannot be read at all."""
     if path.suffix.lower() == ".xlsx":
-        header, cells, encoding = _xlsx_rows(path)
+        header, cells, physical, note = _xlsx_rows(path, spec)
         frame, bad = _cells_frame(header, cells, spec)
+        encoding = "xlsx"
     else:
-        header, frame, bad, encoding = _csv_frame(path)
-    return parse_frame(path, spec, header, frame, bad, encoding, hmac_key)
+        header, frame, bad, encoding, physical = _csv_frame(path)
+        note = ""
+    result = parse_frame(path, spec, header, frame, bad, encoding, hmac_key)
+    result.physical_rows, result.note = physical, note
+    if result.rows_in != physical:  # a safety net: every path above accounts for every record
+        raise InputError(
+            f"{path}: {physical} records in the file but {result.rows_in} read; "
+            "refusing to publish it short"
+        )
+    return result
 
 
 def _read_bytes(path: Path) -> bytes:
@@ -122,8 +122,10 @@ def _utf8_lines(data: bytes) -> tuple[pl.Series, str] | None:
 
     Empty lines come as nulls, a BOM and line ends are dropped, as :func:`_csv_frame`'s text
     path does. Bytes that are not UTF-8 make polars refuse the file: the text path decodes it.
+    The lines are counted apart from polars (line feeds in the bytes); a file where the two
+    disagree (a lone carriage return ends a line for Python, not for polars) goes the text path.
     """
-    if b'"' in data or b"\x00" in data or not data.strip():
+    if b'"' in data or b"\x00" in data or b"\r" in data.replace(b"\r\n", b"") or not data.strip():
         return None
     try:
         lines = (
@@ -134,6 +136,9 @@ def _utf8_lines(data: bytes) -> tuple[pl.Series, str] | None:
             .rechunk()
         )
     except pl.exceptions.ComputeError:  # invalid UTF-8
+        return None
+    body = data[:-1] if data.endswith(b"\n") else data
+    if lines.len() != body.count(b"\n") + 1:
         return None
     return lines, "utf-8-sig" if data.startswith(codecs.BOM_UTF8) else "utf-8"
 
@@ -149,27 +154,33 @@ def _text_frame(rows: list[tuple[int, list[str]]], width: int) -> pl.DataFrame:
     )
 
 
-def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str, list]], str]:
-    """Split a CSV into text columns ``c0..cN`` + ``source_row``, and the rows that are not rows.
+def _ragged(n_fields: int, width: int, text: str, unit: str = "fields") -> str:
+    why = f"ragged row: {n_fields} {unit} where the header has {width}"
+    return why + (" (a quote is not closed)" if text.count('"') % 2 else "")
+
+
+def _csv_frame(
+    path: Path,
+) -> tuple[list[str], pl.DataFrame, list[tuple[int, str, object]], str, int]:
+    """Split a CSV into text columns ``c0..cN`` + ``source_row``, the rows that are not rows, the
+    encoding and the number of physical records.
 
     Blank lines are not data rows. A file with no quote character is split
     line by line in polars (the fast path: every line is one record, so field
     counts are exact); otherwise Python's csv module parses it (quoted commas
-    and newlines). Both paths give the same result.
+    and newlines, see :func:`_csv_records`). Both paths give the same result.
     """
     data = _read_bytes(path)
     fast = _utf8_lines(data)
     if fast is None:
         text, encoding = _decoded(path, data)
         split = _utf8_lines(text.encode("utf-8")) if '"' not in text else None
-        # decoded (GB18030, or with invalid bytes marked): split as UTF-8 all the same
-        if split is not None:
+        if split is not None:  # decoded (GB18030, or invalid bytes marked): split as UTF-8 anyway
             fast = split[0], encoding
     if fast is not None:
         lines, encoding = fast
         del data
-        # blank lines are not rows (nulls go too)
-        lines = lines.filter(lines.str.strip_chars() != "")
+        lines = lines.filter(lines.str.strip_chars() != "")  # blank lines are not rows
         if lines.is_empty():
             raise InputError(f"{path}: file is empty (no header row)")
         header = lines[0].split(",")
@@ -181,11 +192,7 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
         )
         fields = body.get_column("line").str.count_matches(",", literal=True) + 1
         bad = [
-            (
-                n,
-                f"ragged row: {line.count(',') + 1} fields where the header has {width}",
-                line.split(","),
-            )
+            (n, _ragged(line.count(",") + 1, width, line), Unsplit(line.count(",") + 1, line))
             for n, line in body.filter(fields != width).iter_rows()
         ]
         names = [f"c{i}" for i in range(width)]
@@ -200,72 +207,192 @@ def _csv_frame(path: Path) -> tuple[list[str], pl.DataFrame, list[tuple[int, str
             )
             .unnest("f")
         )
-        return header, frame, bad, encoding
+        return header, frame, bad, encoding, body.height
+    header, rows, physical = _csv_records(path, text)
+    width = len(header)
+    bad: list[tuple[int, str, object]] = []
+    good: list[tuple[int, list[str]]] = []
+    for n, (r, line) in enumerate(rows, start=1):
+        if len(r) == width:
+            good.append((n, r))
+        else:
+            bad.append((n, _ragged(len(r), width, line), Unsplit(len(r), line)))
+    return header, _text_frame(good, width), bad, encoding, physical
+
+
+def _csv_records(path: Path, text: str) -> tuple[list[str], list[tuple[list[str], str]], int]:
+    """The header, each data record with its text, and the number of physical records.
+
+    A quoted field may hold a line break, so one record may span lines. A stray opening quote
+    would make one field of the rest of the file: a record spanning more than
+    ``MAX_FIELD_LINES`` lines, or with the wrong number of fields, or holding a line that is
+    a record of its own (as many commas as the header), is not believed: each of its lines is
+    read as a record alone, and the line with the stray quote is quarantined. The physical
+    records are counted from the lines themselves: every non-blank line, less the lines that
+    continue a believed quoted field.
+    """
+    lines = io.StringIO(text, newline="").readlines()
+    reader = csv.reader(lines, strict=False)
+    spans: list[tuple[int, int, list[str]]] = []
+    done = 0
     try:
-        rows = [r for r in csv.reader(io.StringIO(text, newline=""), strict=False) if r]
+        for r in reader:
+            spans.append((done, reader.line_num, r))
+            done = reader.line_num
     except csv.Error as exc:
         raise InputError(f"{path}: not a readable CSV file ({exc})") from None
-    header, body = rows[0], rows[1:]
+    spans = [(a, b, r) for a, b, r in spans if "".join(lines[a:b]).strip()]  # blank lines
+    if not spans:
+        raise InputError(f"{path}: file is empty (no header row)")
+    a, b, header = spans[0]
+    if b - a > 1:
+        raise InputError(f"{path}: the header row holds a line break (a quote is not closed)")
     width = len(header)
-    bad = [
-        (n, f"ragged row: {len(r)} fields where the header has {width}", r)
-        for n, r in enumerate(body, start=1)
-        if len(r) != width
-    ]
-    frame = _text_frame([(n, r) for n, r in enumerate(body, start=1) if len(r) == width], width)
-    return header, frame, bad, encoding
+    records: list[tuple[list[str], str]] = []
+    continued = 0
+    for a, b, r in spans[1:]:
+        text_of = "".join(lines[a:b])
+        if b - a == 1:
+            records.append((r, text_of.rstrip("\r\n")))
+            continue
+        believed = (
+            len(r) == width
+            and b - a <= MAX_FIELD_LINES
+            and not any(line.count(",") + 1 >= width for line in lines[a + 1 : b])
+        )
+        if believed:
+            records.append((r, text_of))
+            continued += sum(1 for line in lines[a + 1 : b] if line.strip())
+            continue
+        for line in lines[a:b]:
+            if line.strip():
+                alone = line.rstrip("\r\n")
+                records.append((next(csv.reader([alone], strict=False), []), alone))
+    physical = sum(1 for line in lines[spans[0][1] :] if line.strip()) - continued
+    return header, records, physical
 
 
-def _xlsx_rows(path: Path) -> tuple[list[str], list[list[object]], str]:
-    import zipfile
+def _sheet_has_formulas(path: Path) -> bool:
+    """Whether any worksheet of the workbook holds a formula (read as a stream)."""
+    try:
+        with zipfile.ZipFile(path) as z:
+            for name in z.namelist():
+                if name.startswith("xl/worksheets/") and name.endswith(".xml"):
+                    with z.open(name) as f:
+                        tail = b""
+                        while chunk := f.read(1 << 20):
+                            if b"<f>" in tail + chunk or b"<f " in tail + chunk:
+                                return True
+                            tail = chunk[-3:]
+    except (OSError, zipfile.BadZipFile, KeyError, ValueError):
+        return False
+    return False
 
+
+def _xlsx_rows(path: Path, spec: ExportSpec) -> tuple[list[str], list[list[object]], int, str]:
+    """The header and data rows of a workbook, read as a stream, each row cut to the header's
+    width (a value beyond it makes the row ragged); the number of non-empty rows; a note.
+
+    Every sheet with the first sheet's header is read, its rows numbered on from the previous
+    sheet's. A sheet naming none of the spec's columns (a lookup list) is skipped and noted; a
+    sheet with another header is refused. A formula cell without a cached value (a workbook
+    saved by a program that does not compute) quarantines its row.
+    """
     from openpyxl import load_workbook
 
+    def open_book(data_only: bool):  # noqa: ANN202
+        try:
+            return load_workbook(path, read_only=True, data_only=data_only)
+        except (OSError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
+            raise InputError(
+                f"{path}: not a readable .xlsx workbook ({type(exc).__name__})"
+            ) from None
+
+    wb = open_book(True)
+    formulas = open_book(False) if _sheet_has_formulas(path) else None
+    known = {norm_header(c.header) for c in spec.columns}
+    header: list[str] | None = None
+    out: list[list[object]] = []
+    skipped: list[str] = []
+    physical = 0
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
-    except (OSError, zipfile.BadZipFile, KeyError, ValueError) as exc:
-        raise InputError(f"{path}: not a readable .xlsx workbook ({type(exc).__name__})") from None
-    try:
-        ws = wb.worksheets[0]
-        rows = [list(r) for r in ws.iter_rows(values_only=True)]
+        for i, ws in enumerate(wb.worksheets):
+            ws.reset_dimensions()  # a declared dimension is not believed (1M x 16k in 25 KB)
+            values = ws.iter_rows(values_only=True)
+            raw = None
+            if formulas is not None:
+                fs = formulas.worksheets[i]
+                fs.reset_dimensions()
+                raw = fs.iter_rows(values_only=True)
+            width = len(header) if header else None
+            sheet_header: list[str] | None = None
+            for row in values:
+                f_row = next(raw, ()) if raw is not None else ()
+                if not any(v not in (None, "") for v in (*row, *f_row)):
+                    continue
+                if sheet_header is None:
+                    sheet_header = ["" if v is None else str(v) for v in row]
+                    while sheet_header and sheet_header[-1] == "":
+                        sheet_header.pop()
+                    names = [norm_header(h) for h in sheet_header]
+                    if header is None:
+                        header, width = sheet_header, len(sheet_header)
+                    elif names != [norm_header(h) for h in header]:
+                        if known & set(names):
+                            raise InputError(
+                                f"{path}: sheet '{ws.title}' has another header than the first "
+                                "sheet; send one sheet per export, or sheets with one header"
+                            )
+                        skipped.append(ws.title)
+                        break
+                    continue
+                physical += 1
+                cut = list(row[:width]) + [None] * max(0, width - len(row))
+                if any(v not in (None, "") for v in row[width:]):
+                    cut.append(_Ragged(len(row)))
+                else:
+                    for c, v in enumerate(f_row[:width]):
+                        if cut[c] is None and isinstance(v, str) and v.startswith("="):
+                            cut[c] = _NO_CACHE
+                out.append(cut)
     finally:
         wb.close()
-    rows = [r for r in rows if any(v not in (None, "") for v in r)]
-    if not rows:
+        if formulas is not None:
+            formulas.close()
+    if header is None:
         raise InputError(f"{path}: workbook's first sheet is empty (no header row)")
-    header = ["" if v is None else str(v) for v in rows[0]]
-    while header and header[-1] == "":
-        header.pop()
-    width = len(header)
-    return (
-        header,
-        [
-            (r + [None] * width)[:width] if len(r) <= width or not any(r[width:]) else r
-            for r in rows[1:]
-        ],
-        "xlsx",
-    )
+    note = f"sheets skipped (no column of this export): {', '.join(skipped)}" if skipped else ""
+    return header, out, physical, note
+
+
+@dataclass(frozen=True)
+class _Ragged:
+    cells: int
+
+
+_NO_CACHE = object()  # a formula cell whose value the workbook does not hold
 
 
 def _cells_frame(
     header: list[str], cells: list[list[object]], spec: ExportSpec
 ) -> tuple[pl.DataFrame, list]:
-    """Spreadsheet cells -> text frame; a number in an id column is quarantined (precision lost)."""
+    """Spreadsheet cells -> text frame; a number in an identifier column is quarantined
+    (precision lost), as is a formula without a cached value."""
     by_norm = {norm_header(c.header): c.parser for c in spec.columns}
     parsers = [by_norm.get(norm_header(h), "text") for h in header]
     keep, bad = [], []
     for n, row in enumerate(cells, start=1):
-        if len(row) != len(header):
-            bad.append(
-                (
-                    n,
-                    f"ragged row: {len(row)} cells where the header has {len(header)}",
-                    [str(v or "") for v in row],
-                )
-            )
+        if row and isinstance(row[-1], _Ragged):
+            texts = [_cell_text(v, "text")[0] for v in row[:-1]]
+            reason = _ragged(row[-1].cells, len(header), "", "cells")
+            bad.append((n, reason, Unsplit(row[-1].cells, ",".join(texts))))
             continue
         texts, reason = [], ""
         for h, parser, value in zip(header, parsers, row, strict=True):
+            if value is _NO_CACHE:
+                texts.append("")
+                reason = reason or f"{h}: formula without a stored value (recalculate and save)"
+                continue
             text, why = _cell_text(value, parser)
             texts.append(text)
             reason = reason or (f"{h}: {why}" if why else "")
@@ -282,6 +409,8 @@ def _cell_text(value: object, parser: str) -> tuple[str, str]:
         return "", ""
     if isinstance(value, datetime | date):
         return value.strftime("%Y-%m-%d"), ""
+    if isinstance(value, time):
+        return value.isoformat(), ""
     if isinstance(value, bool):
         return str(value), ""
     if isinstance(value, int | float):
@@ -302,7 +431,10 @@ def parse_frame(
     encoding: str,
     hmac_key: str,
 ) -> ReadResult:
-    """Map columns by header, check every row, parse fields; see module docstring."""
+    """Map columns by header, check every row, parse fields; see module docstring.
+
+    ``bad`` holds ``(row, reason, values)``: the row's values as split, or an :class:`Unsplit`.
+    """
     names = [norm_header(h) for h in header]
     dupes = sorted({h for h in names if h and names.count(h) > 1})
     if dupes:
@@ -312,12 +444,14 @@ def parse_frame(
         if col.required and norm_header(col.header) not in names:
             raise MissingColumnError(str(path), col.header)
     index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
-    extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and h]
+    extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and kept_extra(h)]
+    dropped = [header[i] for i, h in enumerate(names) if h not in by_norm and not kept_extra(h)]
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
-    personal_pos = {i for f, i in index.items() if parsers[f] in ("personal", "phone")} | {
-        i for i, _ in extra if PERSONAL_HEADER.search(names[i])
+    # what a quarantined row keeps: spec columns that are not personal, and the kept extras
+    kept = {i: "id" for f, i in index.items() if parsers[f] == "id"} | {
+        i: "text" for f, i in index.items() if parsers[f] not in ("personal", "phone", "id")
     }
-    id_pos = {i for f, i in index.items() if parsers[f] == "id"}
+    kept |= {i: "text" for i, _ in extra}
     cols = [f"c{i}" for i in range(len(header))]
 
     frame = frame.with_columns(_blank_rows(frame, cols).alias("_empty"))
@@ -348,12 +482,22 @@ def parse_frame(
     ):
         bad.append((n, reason, list(row)))
     frame = frame.filter(pl.col("_broken").is_null()).drop("_broken")
-    shown = {
-        i: (_withheld if i in personal_pos else _redact_series)(frame.get_column(f"c{i}"))
-        for i, _ in extra
-    }
+    # an exact copy of an earlier row (a file exported twice, a pasted block) is not a second record
+    first = frame.select(pl.col("source_row").min().over(pl.struct(cols)).alias("_first"))
+    duplicate = first.get_column("_first") != frame.get_column("source_row")
+    for n, of, *row in (
+        frame.with_columns(first)
+        .filter(duplicate)
+        .select("source_row", "_first", *cols)
+        .iter_rows()
+    ):
+        bad.append((n, f"exact duplicate of row {of}", list(row)))
+    n_duplicates = int(duplicate.sum())
+    frame = frame.filter(~duplicate)
     extras = (
-        pl.struct([pl.lit(shown[i]).alias(h) for i, h in extra]).struct.json_encode()
+        pl.struct(
+            [pl.lit(redact_series(frame.get_column(f"c{i}"))).alias(h) for i, h in extra]
+        ).struct.json_encode()
         if extra
         else pl.lit("")
     )
@@ -363,19 +507,24 @@ def parse_frame(
     records, rejected = _check_and_parse(typed_in, spec, parsers, hmac_key)
     rej_rows = frame.join(rejected.select("source_row"), on="source_row")
     raw_of = {r[0]: list(r[1:]) for r in rej_rows.iter_rows()}
+    bad += [(n, reason, raw_of[n]) for n, reason in rejected.iter_rows()]
     quarantine = pl.DataFrame(
         {
-            "source_row": [n for n, _, _ in bad] + rejected.get_column("source_row").to_list(),
-            "reason": [r for _, r, _ in bad] + rejected.get_column("reason").to_list(),
-            "raw": [_raw(header, row, personal_pos, id_pos) if row else "" for _, _, row in bad]
-            + [
-                _raw(header, raw_of[n], personal_pos, id_pos)
-                for n in rejected.get_column("source_row").to_list()
-            ],
+            "source_row": [n for n, _, _ in bad],
+            "reason": [r for _, r, _ in bad],
+            "raw": _raws(header, [row for _, _, row in bad], kept, hmac_key),
         },
         schema={"source_row": pl.Int64, "reason": pl.Utf8, "raw": pl.Utf8},
     ).sort("source_row")
-    return ReadResult(spec.source, path, records, quarantine, encoding)
+    return ReadResult(
+        spec.source,
+        path,
+        records,
+        quarantine,
+        encoding,
+        dropped_columns=dropped,
+        duplicates=n_duplicates,
+    )
 
 
 def _blank_rows(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
@@ -394,40 +543,29 @@ def _blank_rows(frame: pl.DataFrame, cols: list[str]) -> pl.Series:
     return blank
 
 
-def _withheld(values: pl.Series) -> pl.Series:
-    """A personal column's values in provenance: ``<redacted>`` where it held anything."""
-    return pl.select(
-        pl.when(values.str.strip_chars() != "").then(pl.lit("<redacted>")).otherwise(values)
-    ).to_series()
+def _raws(header: list[str], rows: list[object], kept: dict[int, str], key: str) -> list[str]:
+    """What each quarantined row keeps (see the module docstring), as JSON.
 
-
-def _redact_series(values: pl.Series) -> pl.Series:
-    """:func:`redact` over a text column; only values holding 11 digits in a row are rewritten."""
-
-    def blank(found: pl.Series) -> pl.Series:
-        for pattern, tag in _PERSONAL:  # twice: see _PERSONAL
-            found = found.str.replace_all(pattern, f"${{1}}{tag}${{2}}").str.replace_all(
-                pattern, f"${{1}}{tag}${{2}}"
-            )
-        return found
-
-    return where(values, values.str.contains(r"\d{11}"), blank)
-
-
-def _raw(header: list[str], row: list, personal: set[int], ids: set[int]) -> str:
-    """The row as read, personal columns and personal-looking values blanked (identifiers kept)."""
-    values = [
-        "<redacted>"
-        if i in personal and str(v or "").strip()
-        else str(v if v is not None else "")
-        if i in ids
-        else redact(str(v if v is not None else ""))
-        for i, v in enumerate(row)
-    ]
-    return json.dumps(
-        dict(zip(header, values, strict=False)) if len(values) == len(header) else values,
-        ensure_ascii=False,
-    )[:4000]
+    A split row keeps its identifiers as read and its other kept columns redacted; an
+    :class:`Unsplit` row only its field count and a keyed hash of its text.
+    """
+    split = [(k, r) for k, r in enumerate(rows) if isinstance(r, list) and r]
+    out = ["" for _ in rows]
+    for k, r in enumerate(rows):
+        if isinstance(r, Unsplit):
+            out[k] = json.dumps({"fields": r.fields, "row_hash": keyed_hash(r.text, key)})
+    if not split:
+        return out
+    values = {
+        i: pl.Series([str(r[i] if r[i] is not None else "") for _, r in split], dtype=pl.Utf8)
+        for i in kept
+    }
+    values = {i: v if kept[i] == "id" else redact_series(v) for i, v in values.items()}
+    for j, (k, _) in enumerate(split):
+        out[k] = json.dumps({header[i]: values[i][j] for i in sorted(kept)}, ensure_ascii=False)[
+            :RAW_CHARS
+        ]
+    return out
 
 
 def _dates(values: pl.Series) -> pl.Series:
@@ -543,12 +681,7 @@ def _typed(
             exprs.append(v.alias(f))
     out = ok.select(["source_row", *exprs, "extra"])
     if "phone_hash" in out.columns:  # one HMAC per distinct number, never per row
-        numbers = out.get_column("phone_hash").drop_nulls().unique().to_list()
-        out = out.with_columns(
-            pl.col("phone_hash").replace_strict(
-                {n: hash_value(n, hmac_key) for n in numbers}, default=None, return_dtype=pl.Utf8
-            )
-        )
+        out = out.with_columns(keyed_hashes(out.get_column("phone_hash"), hmac_key))
     key = spec.key_field
     return out.with_columns(
         pl.lit(spec.source).alias("source"),

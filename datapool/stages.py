@@ -121,6 +121,9 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
             "rows_in": r.rows_in,
             "accepted": r.records.height,
             "quarantined": r.quarantine.height,
+            "physical_rows": r.physical_rows if r.physical_rows is not None else r.rows_in,
+            "duplicates": r.duplicates,
+            "dropped_columns": r.dropped_columns,
         }
     if not recs:
         raise InputError("no agency export found in the snapshot folder: nothing to pool")
@@ -153,7 +156,11 @@ def validate(
     v.run("enterprise_link", ex.links_frame(res.links), ex.links_checks(ing.records.height))
     acct = pl.DataFrame(
         [
-            {"source": s, "balanced": f["rows_in"] == f["accepted"] + f["quarantined"]}
+            {
+                "source": s,
+                "balanced": f["rows_in"] == f["accepted"] + f["quarantined"]
+                and f["rows_in"] == f["physical_rows"],
+            }
             for s, f in sorted(ing.files.items())
         ]
     )

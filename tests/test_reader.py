@@ -189,13 +189,13 @@ def test_invalid_bytes_quarantined(tmp_path):
 
 
 def test_header_spacing_fullwidth_order_and_extra_columns(tmp_path):
-    header = [" 企业名称 ", "统一社会信用代码", "注册资本（万元）", "登记状态", "住所", "备注"]
+    header = [" 企业名称 ", "统一社会信用代码", "注册资本（万元）", "登记状态", "住所", "经营 范围"]
     rows = [
-        ["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "重点企业 13812345678"]
+        ["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "建材 13812345678"]
     ]
     r = read_export(write(tmp_path / "market_supervision.csv", header, rows), MARKET, "k")
     assert r.records["capital"].to_list() == [50.0]
-    assert json.loads(r.records["extra"][0]) == {"备注": "重点企业 <mobile>"}
+    assert json.loads(r.records["extra"][0]) == {"经营 范围": "建材 <number>"}
 
 
 def test_missing_required_column_is_one_clear_error(tmp_path):
@@ -243,20 +243,26 @@ def test_personal_columns_never_kept(tmp_path):
     assert r.records["phone_hash"][0] and len(r.records["phone_hash"][0]) == 16
 
 
-def test_extra_columns_naming_a_person_are_withheld(tmp_path):
-    # unknown columns are kept as provenance, but not a contact person's name or phone
-    header = HEADER + ["联系人", "联系人 手机", "备注"]
-    good = GOOD + ["张三丰", "0797-4441234", "老厂区 13812345678"]
-    bad = [*GOOD[:6], "2019-02-30", *GOOD[7:], "李四光", "", "新厂区"]
+def test_only_allow_listed_extra_columns_are_kept(tmp_path):
+    # unknown columns are dropped unless allow-listed; kept ones have contact numbers blanked
+    header = HEADER + ["联系人", "办税人", "Tel", "备注", "经营范围"]
+    good = GOOD + ["张三丰", "王二", "0797-4441234", "老厂区", "建材 +86 138 1234 5678"]
+    bad = [*GOOD[:6], "2019-02-30", *GOOD[7:], "李四光", "赵六", "", "新厂区", "五金"]
     recs, quar = market(tmp_path, [good, bad], header=header)
-    extra = json.loads(recs["extra"][0])
-    assert extra == {"联系人": "<redacted>", "联系人 手机": "<redacted>", "备注": "老厂区 <mobile>"}
-    raw = quar["raw"][0]
-    assert (
-        "李四光" not in raw
-        and json.loads(raw)["联系人"] == "<redacted>"
-        and json.loads(raw)["备注"] == "新厂区"
-    )
+    assert json.loads(recs["extra"][0]) == {"经营范围": "建材 <phone>"}
+    raw = json.loads(quar["raw"][0])
+    assert raw["经营范围"] == "五金" and raw["统一社会信用代码"] == GOOD[0]
+    assert not {"联系人", "办税人", "Tel", "备注", "法定代表人"} & set(raw)
+    assert "李四光" not in quar["raw"][0] and "张三丰" not in str(recs.to_dicts())
+
+
+def test_unsplit_rows_keep_only_field_count_and_keyed_hash(tmp_path):
+    # a ragged row's columns cannot be told apart: none of its text is kept
+    ragged = [*GOOD[:4], "张三", "李四", *GOOD[5:]]
+    r = read_export(write(tmp_path / "market_supervision.csv", HEADER, [ragged]), MARKET, "k" * 16)
+    raw = json.loads(r.quarantine["raw"][0])
+    assert set(raw) == {"fields", "row_hash"} and raw["fields"] == len(HEADER) + 1
+    assert r.quarantine["reason"][0].startswith("ragged row")
 
 
 def test_xlsx_with_excel_dates_and_numeric_identifier(tmp_path):
@@ -351,26 +357,32 @@ def test_phone_without_digits_gets_no_hash(tmp_path):
     assert r.records["phone_hash"].to_list()[:2] == [None, None] and r.records["phone_hash"][2]
 
 
-def test_numbers_side_by_side_are_all_blanked():
-    from datapool.connectors.reader import _redact_series, redact
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        (
+            "电话13812345678,13912345678/13712345678 证件110101199003071234,11010119900307123X",
+            "电话<number>,<number>/<number> 证件<number>,<number>",
+        ),
+        ("Tel: +86 138 1234 5678", "Tel: <phone>"),
+        ("0797-4441234 或 (0797) 4441234", "<phone> 或 <phone>"),
+        ("座机4441234", "座机<number>"),
+        ("身份证360721800101123", "身份证<number>"),
+        ("a.b@example.com 联系", "<email> 联系"),
+        ("2019-03-05 红旗大道8号", "2019-03-05 红旗大道8号"),
+    ],
+)
+def test_personal_values_are_blanked(text, want):
+    from datapool.privacy import redact, redact_series
 
-    text = "电话13812345678,13912345678/13712345678 证件110101199003071234,11010119900307123X"
-    want = "电话<mobile>,<mobile>/<mobile> 证件<id-number>,<id-number>"
     assert redact(text) == want
-    assert _redact_series(pl.Series([text]))[0] == want
+    assert redact_series(pl.Series([text, "plain"]))[0] == want
 
 
-@given(st.text(alphabet=st.sampled_from(list("0123456789138X, 电a")), max_size=60))
-def test_redaction_is_the_same_in_python_and_polars(text):
+@given(st.text(alphabet=st.sampled_from(list("0123456789138X, -电a@.")), max_size=60))
+def test_redaction_leaves_no_long_digit_run(text):
     import re
 
-    from datapool.connectors.reader import _redact_series, redact
+    from datapool.privacy import redact
 
-    # the same as look-around would give (which polars' regex engine lacks)
-    want = re.sub(
-        r"(?<![0-9A-Za-z])\d{17}[\dXx](?![0-9A-Za-z])",
-        "<id-number>",
-        re.sub(r"(?<!\d)1[3-9]\d{9}(?!\d)", "<mobile>", text),
-    )
-    assert redact(text) == want
-    assert _redact_series(pl.Series([text], dtype=pl.Utf8))[0] == want
+    assert not re.search(r"\d{7}", redact(text))

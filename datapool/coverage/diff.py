@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datapool.connectors.reader import hash_value
 from datapool.matching.engine import Resolution, link_to_pool
+from datapool.privacy import keyed_hashes
 from datapool.settings import month_end
 
 
@@ -120,9 +120,7 @@ def diff_members(
 
     orphans = _orphans(singles, employers, jm, ents)
     member_links = jm.select(
-        pl.col("member_id")
-        .map_elements(lambda m: hash_value(m, hmac_key), return_dtype=pl.Utf8)
-        .alias("member_key"),
+        keyed_hashes(jm.get_column("member_id"), hmac_key).alias("member_key"),
         "union_id",
         "enterprise_id",
         "rule",
