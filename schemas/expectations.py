@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from datapool.errors import ValidationFailed
+from datapool.inert import escape_html_columns
 from datapool.matching.identifiers import uscc_valid_expr
 
 USCC_REGEX = r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$"
@@ -206,7 +207,8 @@ class Validator:
                 actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
             )
         )
-        result = cp.run(batch_parameters={"dataframe": frame.to_pandas()})
+        # Data Docs put unexpected values into HTML as they are: agency text goes in escaped
+        result = cp.run(batch_parameters={"dataframe": escape_html_columns(frame).to_pandas()})
         rows = []
         for vr in result.run_results.values():
             for r in vr.results:

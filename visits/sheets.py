@@ -35,6 +35,9 @@ COLUMNS = [
 
 
 FILE_STEM_CHARS = 60  # a sheet's file name keeps this much of the grid's name
+# Agency text is written as text, never as a formula, a link or a number (a name starting with
+# '=' would otherwise become a live formula, a URL a live link).
+INERT = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
 
 
 def _safe(text: str) -> str:
@@ -55,7 +58,7 @@ def write_sheets(
         if g is None:
             continue
         path = folder / f"{snapshot}_{grid_id}_{_safe(g.grid_worker or 'worker')}.xlsx"
-        wb = xlsxwriter.Workbook(str(path))
+        wb = xlsxwriter.Workbook(str(path), INERT)
         ws = wb.add_worksheet("走访清单")
         bold = wb.add_format({"bold": True, "bg_color": "#ddebf7", "border": 1})
         ws.write(0, 0, f"{g.grid_name}（{grid_id}）网格员：{g.grid_worker}  数据期：{snapshot}")
