@@ -62,9 +62,10 @@ def make_big_export(path: Path, rows: int, seed: int = 1) -> None:
 def _reader_child(path: str, out: mp.Queue) -> None:
     from datapool.connectors.reader import read_export
     from datapool.connectors.specs import TAX
+    from datapool.privacy import TEST_KEY
 
     t = time.perf_counter()
-    r = read_export(Path(path), TAX, "bench")
+    r = read_export(Path(path), TAX, TEST_KEY)
     out.put({"seconds": time.perf_counter() - t, "rows": r.rows_in, "peak_mb": _peak_mb()})
 
 
@@ -73,10 +74,11 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     from datapool.matching.engine import finish
     from datapool.matching.scoring import score_pairs
     from datapool.matching.standardise import standardise
+    from datapool.privacy import TEST_KEY
     from datapool.stages import ingest
 
     t = time.perf_counter()
-    ing = ingest(Path(root) / month, "bench")
+    ing = ingest(Path(root) / month, TEST_KEY)
     t_read, stages, peaks = time.perf_counter() - t, {}, {"read": _peak_mb()}
     t = time.perf_counter()
     std = standardise(ing.records)
@@ -87,7 +89,7 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     scored, n_pairs = score_pairs(std, pairs), pairs.height
     del pairs  # as resolve does: the candidate pairs are not held through clustering
     stages["score"], peaks["score"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
-    res = finish(std, scored, None, n_pairs)
+    res = finish(std, scored, None, n_pairs, TEST_KEY)
     stages["cluster, ids, golden"] = time.perf_counter() - t - sum(stages.values())
     peaks["cluster, ids, golden"] = _peak_mb()
     seconds = time.perf_counter() - t

@@ -325,7 +325,7 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
         if previous
         else None
     )
-    res = resolve(ing.records, prev)
+    res = resolve(ing.records, prev, cfg.hmac_key)
     output.parent.mkdir(parents=True, exist_ok=True)
     res.links.select(
         "source", "source_row", "enterprise_id", "rule", "score", "source_key"

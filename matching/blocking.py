@@ -5,7 +5,8 @@ organisation code inside any identifier, the 注册号, the pinyin of the name
 core (homophone typos such as 鑫/新 share it) and of a bracketed former name,
 the 字号's pinyin within a town, the phone hash, and town + road + number.
 A key shared by more than ``max_block`` records says little and is dropped,
-so one common address or phone cannot blow up the pair count.
+so one common address or phone cannot blow up the pair count; every block is bounded, a USCC's
+by ``USCC_BLOCK``.
 
 Two rows holding different check-passing organisation codes (``org_strong``: of a valid USCC,
 a 9-character code or an old tax id) are never the same enterprise, and scoring would veto
@@ -37,7 +38,8 @@ _SPECS = (
     ("a", ("addr_key_h",)),
 )
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
-NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many
+NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many...
+USCC_BLOCK = 1_000  # ...up to this many: beyond, it is a placeholder (20,000 rows: 200M pairs)
 WEAK = ("a", "b")
 
 
@@ -129,7 +131,7 @@ def _group_pairs(
         # a block's rows side by side: the look-ups in _block_pairs stay in cache
         code = org.gather(rid)
         limit = (
-            len(std)
+            USCC_BLOCK
             if ns in NEVER_DROPPED
             else WEAK_BLOCK
             if ns in WEAK

@@ -28,17 +28,24 @@ class Resolution:
     counts: dict[str, int]
 
 
-def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None = None) -> Resolution:
-    """Resolve canonical records into enterprises (see docs/design.md, Matching)."""
+def resolve(
+    records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str
+) -> Resolution:
+    """Resolve canonical records into enterprises (see docs/design.md, Matching); ``id_key`` keys
+    the hash that gives new enterprises their ids."""
     std = standardise(records)
     pairs = candidate_pairs(std)
     scored, n_pairs = score_pairs(std, pairs), pairs.height
     del pairs  # not held through clustering: at millions of rows it is hundreds of MB
-    return finish(std, scored, previous_links, n_pairs)
+    return finish(std, scored, previous_links, n_pairs, id_key)
 
 
 def finish(
-    std: pl.DataFrame, scored: pl.DataFrame, previous_links: pl.DataFrame | None, n_pairs: int
+    std: pl.DataFrame,
+    scored: pl.DataFrame,
+    previous_links: pl.DataFrame | None,
+    n_pairs: int,
+    id_key: str,
 ) -> Resolution:
     """Cluster scored pairs, give stable ids, explain links, fuse golden records.
 
@@ -52,7 +59,7 @@ def finish(
         explaining = pool.submit(record_rules, std, accepted)
         fusing = pool.submit(fuse, std, assign)
         # sorted while fusing goes on
-        ids = assign_ids(std, assign, previous_links).sort("enterprise_id")
+        ids = assign_ids(std, assign, previous_links, id_key).sort("enterprise_id")
         rules = explaining.result()
         # assign and rules are in rid order, as std is: their columns are placed side by side; a
         # cluster number is a row id, so each row's id is found by position

@@ -1,7 +1,7 @@
 """Stable enterprise ids across snapshots.
 
 A new cluster's id comes from its anchor (its valid USCC, else its smallest
-source key), hashed, so the same enterprise gets the same id even with no
+source key), hashed with the run's key (an anchor may be personal), so the same enterprise gets the same id even with no
 history. When the previous snapshot's crosswalk (source, source_key ->
 enterprise_id) is given, it wins: each cluster takes the previous id most of
 its rows carried, so a renamed enterprise, or one whose USCC only appears
@@ -10,6 +10,7 @@ this month, keeps its id. No id is given to two clusters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 
 import numpy as np
@@ -18,25 +19,35 @@ import polars as pl
 from datapool.matching.clusters import row_clusters
 
 
-def new_id(anchor: str) -> str:
-    """Deterministic id for a cluster anchor."""
-    return "E" + hashlib.sha1(anchor.encode("utf-8")).hexdigest()[:12].upper()
+def _mac_key(key: str) -> bytes:
+    """The run's key as a BLAKE2b key (at most 64 bytes)."""
+    raw = key.encode("utf-8")
+    return raw if len(raw) <= 64 else hashlib.sha256(raw).digest()
+
+
+def new_id(anchor: str, key: str) -> str:
+    """Deterministic id for a cluster anchor: a keyed hash (BLAKE2b MAC under the run's key), since
+    an anchor can be personal (a sole proprietor's old tax id may be the owner's ID number)."""
+    return "E" + hashlib.blake2b(anchor.encode("utf-8"), key=_mac_key(key)).hexdigest()[
+        :12
+    ].upper()
 
 
 _HASH_STEP = 10_000  # anchors hashed per call: between calls, other threads can take the GIL
 
 
-def new_ids(anchors: pl.Series) -> pl.Series:
+def new_ids(anchors: pl.Series, key: str) -> pl.Series:
     """:func:`new_id` of each anchor (the loop only hashes; the text work is done per column).
 
     Hashed ``_HASH_STEP`` anchors at a time: one long call into C would hold the GIL throughout,
     and stall the threads that fuse golden records meanwhile.
     """
-    sha1, hexdigest = hashlib.sha1, type(hashlib.sha1()).hexdigest
+    mac = functools.partial(hashlib.blake2b, key=_mac_key(key))
+    hexdigest = type(hashlib.blake2b()).hexdigest
     raw = anchors.cast(pl.Binary)
     digests: list[str] = []
     for i in range(0, len(raw), _HASH_STEP):
-        digests.extend(map(hexdigest, map(sha1, raw.slice(i, _HASH_STEP).to_list())))
+        digests.extend(map(hexdigest, map(mac, raw.slice(i, _HASH_STEP).to_list())))
     return "E" + pl.Series(digests, dtype=pl.Utf8).str.slice(0, 12).str.to_uppercase()
 
 
@@ -97,7 +108,7 @@ def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None
     )
 
 
-def _greedy(plan: pl.DataFrame) -> tuple[list[str], list[bool]]:
+def _greedy(plan: pl.DataFrame, key: str) -> tuple[list[str], list[bool]]:
     """Ids for ``plan``'s clusters in its order: the first previous id not yet taken, else a new id
     (and whether it is new)."""
     taken: set[str] = set()
@@ -106,17 +117,17 @@ def _greedy(plan: pl.DataFrame) -> tuple[list[str], list[bool]]:
         chosen = next((p for p in candidates or () if p not in taken), None)
         new.append(chosen is None)
         if chosen is None:
-            chosen, k = new_id(anchor), 1
+            chosen, k = new_id(anchor, key), 1
             while chosen in taken:
                 k += 1
-                chosen = new_id(f"{anchor}#{k}")
+                chosen = new_id(f"{anchor}#{k}", key)
         taken.add(chosen)
         out.append(chosen)
     return out, new
 
 
 def assign_ids(
-    std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None = None
+    std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None, key: str
 ) -> pl.DataFrame:
     """Return ``cluster -> enterprise_id``.
 
@@ -139,9 +150,9 @@ def assign_ids(
     easy, hard = plan.filter(~contested), plan.filter(contested)
     first = easy.get_column("prev").list.first()
     easy_new = first.is_null()
-    fresh = new_ids(easy.get_column("anchor").filter(easy_new))
+    fresh = new_ids(easy.get_column("anchor").filter(easy_new), key)
     easy_ids = first.scatter(easy_new.arg_true(), fresh) if len(fresh) else first
-    hard_ids, hard_new = _greedy(hard)
+    hard_ids, hard_new = _greedy(hard, key)
     out = pl.DataFrame(
         {
             "cluster": pl.concat([easy.get_column("cluster"), hard.get_column("cluster")]),
@@ -157,7 +168,7 @@ def assign_ids(
         .any()
     )
     if clash:
-        ids, _ = _greedy(plan)
+        ids, _ = _greedy(plan, key)
         out = pl.DataFrame({"cluster": plan.get_column("cluster"), "enterprise_id": ids})
     return out.select(
         pl.col("cluster").cast(pl.UInt32), pl.col("enterprise_id").cast(pl.Utf8)

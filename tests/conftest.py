@@ -69,12 +69,13 @@ def truth_enterprises() -> dict[str, pl.DataFrame]:
 def resolved(samples):
     """Both sample months resolved without Prefect, the second seeded by the first's crosswalk."""
     from datapool.matching.engine import resolve
+    from datapool.privacy import TEST_KEY
     from datapool.stages import ingest
 
     out, prev = {}, None
     for m in MONTHS:
-        ing = ingest(samples / m, "test-key")
-        res = resolve(ing.records, prev)
+        ing = ingest(samples / m, TEST_KEY)
+        res = resolve(ing.records, prev, TEST_KEY)
         out[m] = (ing, res)
         prev = res.links
     return out

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from datapool.bench import quality as pairwise
 from datapool.matching.engine import resolve
 from datapool.matching.identifiers import is_valid_uscc
+from datapool.privacy import TEST_KEY
 
 MONTHS = ["2025-05", "2025-06"]
 
@@ -85,7 +86,7 @@ def test_golden_headcount_precedence(resolved):
 
 def test_resolution_is_deterministic(resolved):
     ing, res = resolved[MONTHS[0]]
-    again = resolve(ing.records.sample(fraction=1.0, shuffle=True, seed=3))
+    again = resolve(ing.records.sample(fraction=1.0, shuffle=True, seed=3), None, TEST_KEY)
     assert again.links.sort("source", "source_row").equals(res.links.sort("source", "source_row"))
 
 
@@ -170,8 +171,11 @@ def test_new_ids_of_a_column_are_those_of_each_anchor():
         "",
         "market_supervision:N:宏达建材有限公司",
     ]
-    assert new_ids(pl.Series(anchors, dtype=pl.Utf8)).to_list() == [new_id(a) for a in anchors]
-    assert new_ids(pl.Series([], dtype=pl.Utf8)).to_list() == []
+    got = new_ids(pl.Series(anchors, dtype=pl.Utf8), TEST_KEY).to_list()
+    assert got == [new_id(a, TEST_KEY) for a in anchors]
+    assert new_ids(pl.Series([], dtype=pl.Utf8), TEST_KEY).to_list() == []
+    # keyed: another key gives other ids, so an id does not reveal its anchor
+    assert new_ids(pl.Series(anchors, dtype=pl.Utf8), "another-key-0123456").to_list() != got
 
 
 def test_strings_for_rapidfuzz_keep_values_holding_the_separator():
