@@ -19,7 +19,7 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
-from datapool.errors import InputError, PublishRefused, db_detail
+from datapool.errors import InputError, PublishRefused, SnapshotLocked, db_detail
 from datapool.schemas import warehouse as wh
 from datapool.settings import redact_url
 
@@ -78,14 +78,28 @@ def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
     return engine
 
 
-def _lock_key(snapshot: str) -> int:
-    return int.from_bytes(
-        hashlib.sha1(f"datapool:{snapshot}".encode()).digest()[:8], "big", signed=True
-    )
+# One advisory lock for the whole warehouse: the months of one warehouse are published one at
+# a time, since a month's ids and changes are read off the month before it.
+_LOCK_KEY = int.from_bytes(hashlib.sha1(b"datapool:warehouse").digest()[:8], "big", signed=True)
+_UNCHANGED = object()
 
 
-def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], run: dict) -> None:
-    """Replace ``snapshot`` in every snapshot table and record the run, in one transaction."""
+def publish(
+    engine: sa.Engine,
+    snapshot: str,
+    tables: dict[str, pl.DataFrame],
+    run: dict,
+    previous: str | None | object = _UNCHANGED,
+    lock_timeout: float = 600.0,
+) -> None:
+    """Replace ``snapshot`` in every snapshot table and record the run, in one transaction.
+
+    ``previous`` is the month the run read its crosswalk and coverage from (None: none): when
+    another month before ``snapshot`` was published since, the run is refused, since its ids and
+    changes were made against a stale month. On PostgreSQL the writers of one warehouse take an
+    advisory lock, waiting at most ``lock_timeout`` seconds for it (SQLite's write lock waits as
+    long, see :func:`engine_for`).
+    """
     unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
     if unknown:
         raise ValueError(f"not snapshot tables: {sorted(unknown)}")
@@ -93,8 +107,17 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
         with engine.begin() as conn:
             if engine.dialect.name == "postgresql":
                 conn.execute(
-                    sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _lock_key(snapshot)}
+                    sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+                    {"ms": f"{int(lock_timeout * 1000)}ms"},
                 )
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            if previous is not _UNCHANGED:
+                now = _previous_in(conn, snapshot)
+                if now != previous:
+                    raise PublishRefused(
+                        f"snapshot {snapshot} was built on {previous or 'no earlier month'}, but "
+                        f"{now} has been published since; run {snapshot} again"
+                    )
             for name in wh.SNAPSHOT_TABLES:
                 table = wh.metadata.tables[name]
                 conn.execute(table.delete().where(table.c.snapshot == snapshot))
@@ -102,6 +125,15 @@ def publish(engine: sa.Engine, snapshot: str, tables: dict[str, pl.DataFrame], r
                 if df is not None and df.height:
                     _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
             conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
+    except sa.exc.OperationalError as exc:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03":  # lock_not_available
+            raise SnapshotLocked(
+                f"warehouse is busy: another run held its lock for {lock_timeout:.0f} s; "
+                f"snapshot {snapshot} was not published (try again, or raise the lock timeout)"
+            ) from None
+        raise PublishRefused(
+            f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
+        ) from None
     except sa.exc.SQLAlchemyError as exc:
         raise PublishRefused(
             f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
@@ -170,12 +202,7 @@ def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
 def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
     """The latest successfully published snapshot before ``snapshot``."""
     with engine.connect() as conn:
-        value = conn.execute(
-            sa.select(sa.func.max(wh.pipeline_run.c.snapshot)).where(
-                wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success"
-            )
-        ).scalar()
-    return value
+        return _previous_in(conn, snapshot)
 
 
 def latest_runs(engine: sa.Engine) -> list[dict]:
@@ -222,3 +249,11 @@ def source_baseline(engine: sa.Engine, snapshot: str) -> tuple[str, bool, dict[s
     files = runs[month]["counts"].get("files") or {}
     accepted = {s: int(f.get("accepted") or 0) for s, f in files.items() if isinstance(f, dict)}
     return month, month == snapshot, accepted
+
+
+def _previous_in(conn: sa.Connection, snapshot: str) -> str | None:
+    return conn.execute(
+        sa.select(sa.func.max(wh.pipeline_run.c.snapshot)).where(
+            wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success"
+        )
+    ).scalar()

@@ -6,6 +6,8 @@ ingest -> resolve -> validate -> cover -> plan_visits -> publish
 from __future__ import annotations
 
 import logging
+import shutil
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -194,9 +196,10 @@ class VisitPlan:
 
 
 def plan_visits(
-    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, out_dir: Path
+    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, folder: Path
 ) -> VisitPlan:
-    """Place enterprises in grids, order each grid's targets into a route, write map and sheets."""
+    """Place enterprises in grids, order each grid's targets into a route, write map and sheets
+    into ``folder`` (the month's staging folder, see :func:`put_in_place`)."""
     placement = place(res.enterprises, grids)
     ents = res.enterprises.join(placement, on="enterprise_id")
     targets = ents.join(
@@ -218,7 +221,6 @@ def plan_visits(
         ),
         centroids,
     )
-    folder = out_dir / snapshot
     html, png = folder / "heatmap.html", folder / "heatmap.png"
     heatmap_html(grids, ordered, snapshot, html)
     heatmap_png(grids, ordered, snapshot, png)
@@ -318,11 +320,44 @@ def check_sources(
     return ing
 
 
-def previous_state(engine, snapshot: str) -> tuple[pl.DataFrame | None, pl.DataFrame | None]:  # noqa: ANN001
-    """The previous snapshot's crosswalk (links) and coverage, if one was published."""
+def previous_state(
+    engine, snapshot: str
+) -> tuple[str | None, pl.DataFrame | None, pl.DataFrame | None]:  # noqa: ANN001
+    """The previous published snapshot, its crosswalk (links) and coverage (all None if none)."""
     prev = warehouse.previous_snapshot(engine, snapshot)
     if prev is None:
-        return None, None
-    return warehouse.read_table(engine, "enterprise_link", prev), warehouse.read_table(
-        engine, "union_coverage", prev
+        return None, None, None
+    return (
+        prev,
+        warehouse.read_table(engine, "enterprise_link", prev),
+        warehouse.read_table(engine, "union_coverage", prev),
     )
+
+
+def staging_folder(out_dir: Path, snapshot: str) -> Path:
+    """A fresh folder beside the month's output folder, where a run writes its files until the
+    warehouse has taken the month (:func:`put_in_place`)."""
+    folder = out_dir / f".{snapshot}.staging-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True)
+    return folder
+
+
+def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
+    """Make ``staging`` the month's output folder, after the warehouse commit.
+
+    The previous folder is renamed aside and removed only once the new one is in place, so the
+    month's folder always holds one run's complete files, never a mix (a sheet of a grid that
+    has no targets any more does not stay behind).
+    """
+    final = out_dir / snapshot
+    old = out_dir / f".{snapshot}.old-{uuid.uuid4().hex[:12]}"
+    if final.exists():
+        final.rename(old)
+    staging.rename(final)
+    shutil.rmtree(old, ignore_errors=True)
+    return final
+
+
+def discard(staging: Path) -> None:
+    """Remove a staging folder of a run that did not publish."""
+    shutil.rmtree(staging, ignore_errors=True)

@@ -30,11 +30,12 @@ from datapool.connectors.grids import read_grids
 from datapool.connectors.members import read_members
 from datapool.connectors.specs import SOURCES
 from datapool.errors import DatapoolError, InputError
+from datapool.inert import markdown_text
 from datapool.matching.blocking import candidate_pairs
 from datapool.matching.engine import finish
 from datapool.matching.scoring import score_pairs
 from datapool.matching.standardise import standardise
-from datapool.settings import from_env
+from datapool.settings import check_snapshot, from_env
 
 
 def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
@@ -137,8 +138,8 @@ def score_task(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
 
 
 @task(name="cluster", **CPU)
-def finish_task(std, scored, previous, n_pairs):  # noqa: ANN001, ANN201
-    return finish(std, scored, previous, n_pairs)
+def finish_task(std, scored, previous, n_pairs, id_key):  # noqa: ANN001, ANN201
+    return finish(std, scored, previous, n_pairs, id_key)
 
 
 @task(name="validate", **CPU)
@@ -157,8 +158,11 @@ def visits_task(res, cov, grids, snapshot, out_dir):  # noqa: ANN001, ANN201
 
 
 @task(name="publish", **IO)
-def publish_task(url: str, snapshot: str, tables: dict, run: dict, lock_timeout: float) -> None:
-    warehouse.publish(warehouse.engine_for(url, lock_timeout), snapshot, tables, run)
+def publish_task(
+    url: str, snapshot: str, tables: dict, run: dict, lock_timeout: float, previous: str | None
+) -> None:
+    engine = warehouse.engine_for(url, lock_timeout)
+    warehouse.publish(engine, snapshot, tables, run, previous, lock_timeout)
 
 
 def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
@@ -184,6 +188,10 @@ def snapshot_flow(
 ) -> dict:
     """Build, check and publish one monthly snapshot; returns the run's counts."""
     _quiet_user_errors()
+    try:  # a deployment's parameter: it names folders, so nothing but YYYY-MM
+        check_snapshot(snapshot)
+    except ValueError as exc:
+        raise InputError(str(exc)) from None
     cfg = from_env(
         input_root=Path(input_root) if input_root else None,
         members_url=members_url,
@@ -198,6 +206,7 @@ def snapshot_flow(
     }
     say = lambda m: progress(f"{snapshot}: {m}", show_progress)  # noqa: E731
     logger = get_run_logger()
+    staging = None
     try:
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
@@ -225,23 +234,23 @@ def snapshot_flow(
             logger.warning("%s sent no export for %s", s, snapshot)
         orgs, members = members_f.result()
         grids = grids_f.result()
-        prev_links, prev_cov = prev_f.result()
+        prev_month, prev_links, prev_cov = prev_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
         std = standardise_task(ing.records)
         pairs = block_task(std)
         parts = [score_task.submit(std, chunk) for chunk in split_pairs(pairs, score_chunks)]
         scored, n_pairs = pl.concat([p.result() for p in parts]), pairs.height
         del pairs, parts  # not held through clustering: at millions of rows it is hundreds of MB
-        res = finish_task(std, scored, prev_links, n_pairs)
+        res = finish_task(std, scored, prev_links, n_pairs, cfg.hmac_key)
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
-        docs = cfg.out_dir / snapshot / "data_docs"
-        validation = validate_task(ing, res, str(docs))
+        staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
+        validation = validate_task(ing, res, str(staging / "data_docs"))
         say("diffing against the member database")
         cov, changes = cover_task(
             res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
         )
         say("planning visits")
-        plan = visits_task(res, cov, grids, snapshot, str(cfg.out_dir))
+        plan = visits_task(res, cov, grids, snapshot, str(staging))
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         counts = _counts(ing, res, cov, plan, validation, changes)
         counts["built_on"] = built_on
@@ -255,7 +264,9 @@ def snapshot_flow(
             message=f"published in {time.perf_counter() - t0:.1f}s",
         )
         say("publishing to the warehouse")
-        publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout)
+        publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout, prev_month)
+        stages.put_in_place(staging, cfg.out_dir, snapshot)
+        staging = None
         _artifacts(
             snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids}
         )
@@ -266,9 +277,15 @@ def snapshot_flow(
             cfg,
             snapshot,
             run,
-            str(exc) if isinstance(exc, DatapoolError) else f"{type(exc).__name__}: {exc}",
+            # an unexpected error's text may quote data values: only its kind is recorded
+            str(exc)
+            if isinstance(exc, DatapoolError)
+            else f"unexpected {type(exc).__name__}; see the run's log",
         )
         raise
+    finally:
+        if staging is not None:
+            stages.discard(staging)
 
 
 def _record_failure(cfg, snapshot: str, run: dict, message: str) -> None:  # noqa: ANN001
@@ -362,7 +379,7 @@ def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  #
             .len()
             .sort(["len", "street"], descending=[True, False])
         )
-        lines += [f"| {t} | {n} |" for t, n in streets.iter_rows()]
+        lines += [f"| {markdown_text(t)} | {n} |" for t, n in streets.iter_rows()]
     create_markdown_artifact(
         "\n".join(lines), key=key, description=f"datapool run summary {snapshot}"
     )
@@ -372,7 +389,11 @@ def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  #
         .select("enterprise_id", "name", "grid_id", "headcount")
     )
     create_table_artifact(
-        top.to_dicts(), key=f"{key}-top-targets", description="largest targets without a union"
+        top.with_columns(
+            pl.col("name").map_elements(markdown_text, return_dtype=pl.Utf8)
+        ).to_dicts(),
+        key=f"{key}-top-targets",
+        description="largest targets without a union",
     )
     folder = (out_dir / snapshot).resolve()
     create_link_artifact(

@@ -136,7 +136,7 @@ def test_orphans_and_joint_members(sample_run, samples):
     "are matched with precision 0.937 (2025-06) at main 5a086a1",
 )
 def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
-    from datapool.connectors.reader import hash_value
+    from datapool.privacy import keyed_hashes
     from datapool.settings import Settings
 
     month = MONTHS[1]
@@ -144,11 +144,7 @@ def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
         samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8}
     )
     key = Settings().hmac_key
-    members = members.with_columns(
-        pl.col("member_id")
-        .map_elements(lambda m: hash_value(m, key), return_dtype=pl.Utf8)
-        .alias("member_key")
-    )
+    members = members.with_columns(keyed_hashes(members["member_id"], key).alias("member_key"))
     links = table(sample_run, "member_link", month).filter(pl.col("enterprise_id").is_not_null())
     j = links.join(members, on="member_key").join(
         id_to_key(sample_run, month, truth_rows), on="enterprise_id", suffix="_pred"

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 
 from datapool.connectors import warehouse
-from datapool.errors import PublishRefused
+from datapool.errors import PublishRefused, SnapshotLocked
 from datapool.schemas import warehouse as wh
 
 
@@ -106,6 +106,33 @@ def test_concurrent_publishes_never_interleave(url):
     assert not errors
     final = rows(engine, "2025-07")
     assert len(final) == 3000 and len({r[1][0] for r in final}) == 1
+
+
+def test_a_month_built_on_a_stale_previous_month_is_refused(url):
+    engine = warehouse.engine_for(url)
+    warehouse.publish(engine, "2025-05", {"enterprise_link": links(3, "A")}, run(), previous=None)
+    # a run of 2025-07 read no earlier month, but 2025-05 was published meanwhile
+    with pytest.raises(PublishRefused, match="2025-05 has been published since"):
+        warehouse.publish(engine, "2025-07", {"enterprise_link": links(2, "B")}, run(), None)
+    warehouse.publish(engine, "2025-07", {"enterprise_link": links(2, "B")}, run(), "2025-05")
+    assert [r[1] for r in rows(engine, "2025-07")] == ["B0", "B1"]
+
+
+def test_postgres_lock_waits_only_as_long_as_the_timeout(pg_url):
+    engine = warehouse.engine_for(pg_url)
+    holder = engine.connect()
+    tx = holder.begin()
+    holder.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": warehouse._LOCK_KEY})
+    try:
+        with pytest.raises(SnapshotLocked, match="another run held its lock for 1 s"):
+            warehouse.publish(
+                engine, "2025-08", {"enterprise_link": links(1, "L")}, run(), lock_timeout=1.0
+            )
+    finally:
+        tx.rollback()
+        holder.close()
+    warehouse.publish(engine, "2025-08", {"enterprise_link": links(1, "L")}, run())
+    assert rows(engine, "2025-08") == [(1, "L0")]
 
 
 def test_no_sql_built_from_text():
