@@ -445,7 +445,9 @@ def parse_frame(
             raise MissingColumnError(str(path), col.header)
     index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
     extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and kept_extra(h)]
-    dropped = [header[i] for i, h in enumerate(names) if h not in by_norm and not kept_extra(h)]
+    dropped = [
+        header[i] for i, h in enumerate(names) if h and h not in by_norm and not kept_extra(h)
+    ]
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
     # what a quarantined row keeps: spec columns that are not personal, and the kept extras
     kept = {i: "id" for f, i in index.items() if parsers[f] == "id"} | {

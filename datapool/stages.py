@@ -167,6 +167,7 @@ def validate(
         ]
     )
     v.run("accounting", acct, ex.accounting_checks())
+    v.build_docs()
     v.raise_for_critical()
     return v.table()
 

@@ -204,7 +204,7 @@ class Validator:
             gx.Checkpoint(
                 name=f"{name}-cp",
                 validation_definitions=[vd],
-                actions=[gx.checkpoint.UpdateDataDocsAction(name="docs")],
+                actions=[],  # Data Docs are built once, after the last suite (build_docs)
             )
         )
         # Data Docs put unexpected values into HTML as they are: agency text goes in escaped
@@ -254,6 +254,10 @@ class Validator:
             if self.results
             else pl.DataFrame(schema=schema)
         )
+
+    def build_docs(self) -> None:
+        """Write the Data Docs of every suite run so far (once: a build renders every page)."""
+        self.ctx.build_data_docs(site_names=["datapool"])
 
     def raise_for_critical(self) -> None:
         """Raise ValidationFailed naming the first failed critical expectation and some values."""
