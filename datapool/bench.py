@@ -220,7 +220,7 @@ def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> lis
         truth = pl.read_csv(
             root / "truth" / month / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8}
         )
-        res = resolve(ingest(root / month, hmac_key).records, prev)
+        res = resolve(ingest(root / month, hmac_key).records, prev, hmac_key)
         q = quality(res.links, truth)
         j = res.links.join(truth, on=["source", "source_row"])
         ids = j.group_by("enterprise_key").agg(pl.col("enterprise_id").mode().min())

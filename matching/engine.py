@@ -28,9 +28,7 @@ class Resolution:
     counts: dict[str, int]
 
 
-def resolve(
-    records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str
-) -> Resolution:
+def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str) -> Resolution:
     """Resolve canonical records into enterprises (see docs/design.md, Matching); ``id_key`` keys
     the hash that gives new enterprises their ids."""
     std = standardise(records)

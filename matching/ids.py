@@ -1,11 +1,11 @@
 """Stable enterprise ids across snapshots.
 
 A new cluster's id comes from its anchor (its valid USCC, else its smallest
-source key), hashed with the run's key (an anchor may be personal), so the same enterprise gets the same id even with no
-history. When the previous snapshot's crosswalk (source, source_key ->
-enterprise_id) is given, it wins: each cluster takes the previous id most of
-its rows carried, so a renamed enterprise, or one whose USCC only appears
-this month, keeps its id. No id is given to two clusters.
+source key), hashed with the run's key (an anchor may be personal), so the
+same enterprise gets the same id even with no history. When the previous
+snapshot's crosswalk (source, source_key -> enterprise_id) is given, it wins:
+each cluster takes the previous id most of its rows carried, so a renamed
+enterprise, or one whose USCC only appears this month, keeps its id. No id is given to two clusters.
 """
 
 from __future__ import annotations
@@ -28,9 +28,7 @@ def _mac_key(key: str) -> bytes:
 def new_id(anchor: str, key: str) -> str:
     """Deterministic id for a cluster anchor: a keyed hash (BLAKE2b MAC under the run's key), since
     an anchor can be personal (a sole proprietor's old tax id may be the owner's ID number)."""
-    return "E" + hashlib.blake2b(anchor.encode("utf-8"), key=_mac_key(key)).hexdigest()[
-        :12
-    ].upper()
+    return "E" + hashlib.blake2b(anchor.encode("utf-8"), key=_mac_key(key)).hexdigest()[:12].upper()
 
 
 _HASH_STEP = 10_000  # anchors hashed per call: between calls, other threads can take the GIL

@@ -190,9 +190,7 @@ def test_invalid_bytes_quarantined(tmp_path):
 
 def test_header_spacing_fullwidth_order_and_extra_columns(tmp_path):
     header = [" 企业名称 ", "统一社会信用代码", "注册资本（万元）", "登记状态", "住所", "经营 范围"]
-    rows = [
-        ["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "建材 13812345678"]
-    ]
+    rows = [["宏达建材有限公司", "91350100M000100Y43", "50", "存续", "梅林镇", "建材 13812345678"]]
     r = read_export(write(tmp_path / "market_supervision.csv", header, rows), MARKET, "k")
     assert r.records["capital"].to_list() == [50.0]
     assert json.loads(r.records["extra"][0]) == {"经营 范围": "建材 <number>"}
