@@ -14,12 +14,13 @@ import functools
 import re
 from dataclasses import dataclass
 
+import numpy as np
 import opencc
 import polars as pl
 from pypinyin import lazy_pinyin
 
 from datapool.columns import dedupe, where
-from datapool.matching.regions import alias_pattern, compatible, lookup, official
+from datapool.matching.regions import alias_pattern, compatible, lookup, official, significant
 
 # Organisation forms, longest first; value is the canonical form.
 _FORMS: dict[str, str] = {
@@ -259,59 +260,51 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
     stripped, '' for none), ``region + "_short"`` (it was a short name, 赣州 not 赣州市) and
     ``region + "_before"`` (the code before that last one), so a caller can put the last one back.
     """
-    n = df.height
-    values = df.get_column(text)
-    codes = pl.repeat(0, n, dtype=pl.Int32, eager=True)
-    before = codes.clone()
-    alias = pl.repeat("", n, dtype=pl.Utf8, eager=True)
-    short = pl.repeat(False, n, dtype=pl.Boolean, eager=True)
-    at, todo = pl.int_range(n, dtype=pl.UInt32, eager=True), values
+    n, values = df.height, df.get_column(text)
+    m = values.str.extract(_REGION_PATTERN, 0)
+    ok = (m.is_not_null() & (values.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
+    rows = ok.arg_true()  # the names that start with a region; the rounds work on these alone
+    k = len(rows)
+    rest, codes, before = values.gather(rows), np.zeros(k, np.int32), np.zeros(k, np.int32)
+    alias, short = pl.repeat("", k, dtype=pl.Utf8, eager=True), np.zeros(k, bool)
+    at, m, todo = pl.int_range(k, dtype=pl.UInt32, eager=True), m.gather(rows), rest
     while len(at):
+        i = at.to_numpy()
+        prev = codes[i]
+        found = lookup(m, pl.Series(prev))
+        new = found["code"].to_numpy()
+        # after a region, one outside it is part of the name (赣县区大田… : 大田乡, not 大田县)
+        inside = compatible(prev, new)
+        keep = pl.Series(inside)
+        at, m, todo, i, prev, new = (
+            at.filter(keep),
+            m.filter(keep),
+            todo.filter(keep),
+            i[inside],
+            prev[inside],
+            new[inside],
+        )
+        todo = todo.str.slice(m.str.len_chars())
+        rest = rest.scatter(at, todo)
+        before[i] = prev
+        # the more specific of the two (赣州信丰 -> 信丰县; 朝阳 unknown after 北京 stays 北京)
+        codes[i] = np.where(significant(new) >= significant(prev), new, prev)
+        alias = alias.scatter(at, m)
+        short[i] = found["short"].to_numpy()[inside]
         m = todo.str.extract(_REGION_PATTERN, 0)
         ok = (m.is_not_null() & (todo.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
         at, m, todo = at.filter(ok), m.filter(ok), todo.filter(ok)
-        if len(at):
-            prev = codes.gather(at)
-            found = lookup(m, prev)
-            # after a region, one outside it is part of the name (赣县区大田… : 大田乡, not 大田县)
-            inside = (prev == 0) | pl.Series(compatible(prev.to_numpy(), found["code"].to_numpy()))
-            at, m, todo, prev, found = (
-                at.filter(inside), m.filter(inside), todo.filter(inside), prev.filter(inside),
-                found.filter(inside),
-            )  # fmt: skip
-            todo = todo.str.slice(m.str.len_chars())
-            new = found["code"]
-            # the more specific of the two when they nest (赣州信丰 -> 信丰县), else the later one
-            deeper = pl.select(
-                pl.when(
-                    (new == 0)
-                    | (
-                        (prev != 0)
-                        & (new.cast(pl.Int64) % 100 == 0)
-                        & (prev.cast(pl.Int64) % 100 != 0)
-                        & _nested(prev, new)
-                    )
-                )
-                .then(prev)
-                .otherwise(new)
-            ).to_series()
-            values = values.scatter(at, todo)
-            before = before.scatter(at, prev)
-            codes = codes.scatter(at, deeper)
-            alias = alias.scatter(at, m)
-            short = short.scatter(at, found["short"])
+
+    def full(fill: object, dtype: pl.DataType, part: pl.Series | np.ndarray) -> pl.Series:
+        return pl.repeat(fill, n, dtype=dtype, eager=True).scatter(rows, part)
+
     return df.with_columns(
-        values.alias(text),
-        codes.alias(region),
-        alias.alias(f"{region}_alias"),
-        short.alias(f"{region}_short"),
-        before.alias(f"{region}_before"),
+        values.scatter(rows, rest).alias(text) if k else values,
+        full(0, pl.Int32, codes).alias(region),
+        full("", pl.Utf8, alias).alias(f"{region}_alias"),
+        full(False, pl.Boolean, short).alias(f"{region}_short"),
+        full(0, pl.Int32, before).alias(f"{region}_before"),
     )
-
-
-def _nested(a: pl.Series, b: pl.Series) -> pl.Expr:
-    """Whether region ``b`` lies inside region ``a`` or the reverse (see regions.compatible)."""
-    return pl.lit(pl.Series(compatible(a.to_numpy(), b.to_numpy())))
 
 
 def _strip_tail(text: str, pattern: str, head: str, word: str) -> list[pl.Expr]:

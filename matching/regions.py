@@ -155,28 +155,58 @@ def lookup(spellings: pl.Series, context: pl.Series | None = None) -> pl.DataFra
     """``code`` (0 when not a division) and ``short`` for each spelling; with ``context`` (the
     region written before it, 0 for none), a spelling several divisions share takes the one inside
     that region."""
-    d = divisions()
-    df = pl.DataFrame({"alias": spellings.cast(pl.Utf8)}).with_row_index("_i")
-    out = df.join(d.aliases, on="alias", how="left").sort("_i")
-    code = out["code"].fill_null(0)
+    t = _tables()
+    spellings = spellings.cast(pl.Utf8)
+    code = spellings.replace_strict(t.alias, t.code, default=0, return_dtype=pl.Int32)
+    short = spellings.replace_strict(t.alias, t.short, default=False, return_dtype=pl.Boolean)
     if context is not None:
-        ctx = pl.DataFrame(
-            {"_i": df["_i"], "alias": df["alias"], "context": context.cast(pl.Int64).fill_null(0)}
-        )
-        hit = (
-            ctx.join(d.within, on=["alias", "context"], how="left")
-            .group_by("_i")
-            .agg(pl.col("code").drop_nulls().first())
-            .sort("_i")
-        )
-        code = pl.select(pl.coalesce(hit["code"], code)).to_series()
-    return pl.DataFrame({"code": code.cast(pl.Int32), "short": out["short"].fill_null(False)})
+        at = spellings.is_in(t.shared).fill_null(False) & (context != 0)
+        if at.any():
+            idx = at.arg_true()
+            key = spellings.gather(idx) + "@" + context.gather(idx).cast(pl.Utf8)
+            inside = key.replace_strict(
+                t.within_key, t.within_code, default=None, return_dtype=pl.Int32
+            )
+            code = code.scatter(idx, pl.select(pl.coalesce(inside, code.gather(idx))).to_series())
+    return pl.DataFrame({"code": code, "short": short})
+
+
+@dataclass(frozen=True)
+class _Tables:
+    """:func:`divisions` as look-up columns for polars' replace (built once, no join each time)."""
+
+    alias: pl.Series
+    code: pl.Series
+    short: pl.Series
+    shared: pl.Series
+    within_key: pl.Series
+    within_code: pl.Series
+    known: pl.Series  # every current or former code, as text
+    current: pl.Series  # its current code
+    names: tuple[pl.Series, pl.Series]  # current code, official name
+
+
+@functools.cache
+def _tables() -> _Tables:
+    d = divisions()
+    a, w = d.aliases, d.within
+    return _Tables(
+        a["alias"],
+        a["code"].cast(pl.Int32),
+        a["short"],
+        w["alias"].unique(),
+        w["alias"] + "@" + w["context"].cast(pl.Utf8),
+        w["code"].cast(pl.Int32),
+        d.codes["code"].cast(pl.Utf8),
+        d.codes["current"],
+        (pl.Series(list(d.names), dtype=pl.Int64), pl.Series(list(d.names.values()))),
+    )
 
 
 def official(codes: pl.Series) -> pl.Series:
     """The official name of each code ('' for 0 or an unknown code)."""
-    names = divisions().names
-    return codes.cast(pl.Int64).replace_strict(names, default="", return_dtype=pl.Utf8)
+    old, new = _tables().names
+    return codes.cast(pl.Int64).replace_strict(old, new, default="", return_dtype=pl.Utf8)
 
 
 def uscc_region(uscc: pl.Expr) -> pl.Expr:
@@ -185,18 +215,21 @@ def uscc_region(uscc: pl.Expr) -> pl.Expr:
     A former code is taken to its current division (360721, 赣县's code before 2016, is 赣县区
     360704); an unknown county code to its prefecture, then to its province, when those are known.
     """
-    known = divisions().codes
-    table = dict(zip(known["code"].to_list(), known["current"].to_list(), strict=True))
-    raw = uscc.str.slice(2, 6).str.to_integer(strict=False)
+    t = _tables()
+    raw = uscc.str.slice(2, 6)
 
     def current(code: pl.Expr) -> pl.Expr:
         return code.replace_strict(
-            table, default=pl.lit(None, dtype=pl.Int64), return_dtype=pl.Int64
+            t.known, t.current, default=pl.lit(None, dtype=pl.Int64), return_dtype=pl.Int64
         )
 
+    head = raw.str.slice(0, 4)
     return (
         pl.coalesce(
-            current(raw), current(raw // 100 * 100), current(raw // 10_000 * 10_000), pl.lit(0)
+            current(raw),
+            current(head + "00"),
+            current(head.str.slice(0, 2) + "0000"),
+            pl.lit(0),
         )
         .fill_null(0)
         .cast(pl.Int32)

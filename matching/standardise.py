@@ -97,14 +97,15 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
     valid = pl.select(
         pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid")
     )
-    usccs = ids.select(
-        pl.when(pl.col("uscc_valid").fill_null(False))
-        .then(uscc_region(pl.col("uscc")))
-        .otherwise(0)
-        .cast(pl.Int32)
-        .alias("uscc_region")
-    )
-    return ids.drop("id_regno").with_columns(regno, valid.to_series(), usccs.to_series())
+    # the division code of each valid USCC, read once per distinct code (a few thousand)
+    division = ids.select(
+        pl.when(pl.col("uscc_valid").fill_null(False)).then(pl.col("uscc").str.slice(2, 6))
+    ).to_series()
+    codes, at = dedupe(division)
+    usccs = pl.select(
+        pl.when(codes.is_not_null()).then(uscc_region(pl.lit("00") + codes)).otherwise(0)
+    ).to_series().cast(pl.Int32).gather(at).alias("uscc_region")
+    return ids.drop("id_regno").with_columns(regno, valid.to_series(), usccs)
 
 
 def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
