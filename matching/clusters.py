@@ -22,7 +22,8 @@ import polars as pl
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from datapool.matching.scoring import RULE_RANK, UNIQUE_SOURCES, agreed_text
+from datapool.matching.rules import RULE_RANK
+from datapool.matching.scoring import UNIQUE_SOURCES, agreed_text
 from datapool.matching.standardise import require_row_ids
 
 USCC_HASH_SEED = 5  # a valid USCC is compared by a 63-bit hash of it (seeded polars hash, >> 1)

@@ -1,24 +1,9 @@
 """Compare candidate pairs field by field and decide, vectorised over all pairs.
 
-Each pair gets comparison features (rapidfuzz's bulk ``cpdist`` for string
-similarity, never a Python loop per pair), then the first decision rule that
-holds names the link. Rules, strongest first:
-
-========== =====================================================================
-uscc       the same 18-character code (a pilot code failing its check still counts)
-org_code   the same check-passing organisation code (USCC pos. 9-17, 9-char code, old tax id)
-regno      the same check-passing 注册号
-uscc_typo  USCCs one character apart, one failing its check, names alike
-name       same name core (字号 + industry, pinyin-equal), no conflict, address/phone support
-name_fuzzy names alike (ratio >= 0.8) and the same address or phone
-========== =====================================================================
-
-Hard conflicts veto every rule: two different *valid* USCCs, different
-organisation codes, a branch vs a non-branch (or branches at different places),
-and two rows of a registry that holds each entity once. Name rules are also
-vetoed by disjoint regions (赣县宏达建材 is not 信丰宏达建材; see regions.py): two regions one
-of which contains the other (江西 and 赣州) agree, but then the name alone is not enough, an
-address or phone must support it.
+Each pair gets comparison features (rapidfuzz's bulk ``cpdist`` for string similarity, never a
+Python loop per pair); the rule table (rules.py: comparison levels, hard constraints, decision
+rules, score and stored evidence) then decides. Pairs a hard constraint forbids are dropped first,
+on the few fields the constraints read. Regions are compared as division codes (regions.py).
 """
 
 from __future__ import annotations
@@ -31,12 +16,13 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
+from datapool.matching import rules
 from datapool.matching.regions import compatible
 from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
-RULES = ("uscc", "org_code", "regno", "uscc_typo", "name", "name_fuzzy")
-RULE_RANK = {r: i for i, r in enumerate(RULES)}
+RULES = rules.RULE_NAMES
+RULE_RANK = rules.RULE_RANK
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
 # compared for equality only
 EQUAL = (
@@ -171,24 +157,8 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     them, so their other fields are never gathered and their strings never compared.
     """
     c = pl.col
-    veto = (
-        # two valid USCCs
-        (c("uscc_valid") & c("uscc_valid_b") & (c("uscc") != c("uscc_b"))).fill_null(False)
-        # two organisation codes
-        | (
-            (c("org_strong") != c("org_strong_b"))
-            & (c("org_strong") != EMPTY_KEY)
-            & (c("org_strong_b") != EMPTY_KEY)
-        ).fill_null(False)
-        | (
-            (c("branch") != c("branch_b"))
-            | (c("branch") & (c("branch_place") != c("branch_place_b")))
-        ).fill_null(False)
-        # two rows of a registry that lists each entity once
-        | ((c("source") == c("source_b")) & c("once_only"))
-    )
     pairs = pairs.select("rid_a", "rid_b")
-    live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~veto).to_series()
+    live = _sides(prep.features.select(_VETO_FEATURES), pairs).select(~rules.veto()).to_series()
     df = _sides(
         prep.features.drop("source", "once_only", "org_strong", "branch", "branch_place"),
         pairs.filter(live),
@@ -247,87 +217,23 @@ def region_relation(df: pl.DataFrame) -> dict[str, pl.Series]:
     }
 
 
-# The fields an explanation names when they agreed, in order; ``decide`` keeps them as a bit mask.
-_AGREED = {
-    "uscc": pl.col("uscc_eq"),
-    "org_code": pl.col("org_eq"),
-    "regno": pl.col("regno_eq"),
-    "name_core": pl.col("core_eq"),
-    "name": pl.col("name_sim") >= 0.9,
-    "address": pl.col("addr_eq") | (pl.col("addr_sim") >= 0.8),
-    "phone": pl.col("phone_eq"),
-}
-AGREED_FIELDS = tuple(_AGREED)
-_AGREED_TEXT = {
-    m: ",".join(f for i, f in enumerate(AGREED_FIELDS) if m >> i & 1)
-    for m in range(1 << len(AGREED_FIELDS))
-}
-
-
 def decide(cmp: pl.DataFrame) -> pl.DataFrame:
-    """Keep the pairs a rule accepts, with ``rule``, ``score`` and the fields that ``agreed`` (a bit
-    mask over :data:`AGREED_FIELDS`: most pairs are never explained, so their text is only made for
-    the edges that explain a record, see :func:`agreed_text`)."""
-    c = pl.col
-    name_veto = c("region_conflict")  # compare has dropped the pairs a hard conflict vetoes
-    support = (c("addr_sim") >= 0.6) | c("phone_eq") | c("addr_eq")
-    rule = (
-        pl.when(c("uscc_eq"))
-        .then(pl.lit("uscc"))
-        .when(c("org_eq"))
-        .then(pl.lit("org_code"))
-        .when(c("regno_eq"))
-        .then(pl.lit("regno"))
-        .when(
-            (c("id_hamming") == 1)
-            & ~(c("uscc_valid") & c("uscc_valid_b"))
-            & (c("name_sim") >= 0.75)
-            & ~c("region_conflict")
-        )
-        .then(pl.lit("uscc_typo"))
-        .when(
-            ~name_veto & c("core_eq") & (support | ((c("name_sim") >= 0.95) & ~c("region_nested")))
-        )
-        .then(pl.lit("name"))
-        .when(
-            ~name_veto
-            & (c("name_sim") >= 0.8)
-            & (c("addr_eq") | c("phone_eq") | (c("addr_sim") >= 0.85))
-        )
-        .then(pl.lit("name_fuzzy"))
-        .otherwise(None)
-    )
-    base = (
-        pl.when(c("rule") == "uscc")
-        .then(1.0)
-        .when(c("rule") == "org_code")
-        .then(0.97)
-        .when(c("rule") == "regno")
-        .then(0.96)
-        .when(c("rule") == "uscc_typo")
-        .then(0.93)
-        .when(c("rule") == "name")
-        .then(0.8)
-        .otherwise(0.7)
-    )
-    bonus = 0.1 * c("name_sim") + 0.07 * c("addr_sim") + 0.03 * c("phone_eq").cast(pl.Float64)
-    agreed = pl.sum_horizontal(
-        [
-            pl.when(held).then(pl.lit(1 << i, dtype=pl.UInt8)).otherwise(pl.lit(0, dtype=pl.UInt8))
-            for i, held in enumerate(_AGREED.values())
-        ]
-    ).cast(pl.UInt8)
+    """Keep the pairs a rule accepts, with ``rule``, ``score`` and ``agreed``: all three come from
+    the rule table (rules.py); ``agreed`` is the mask of the levels that made the link (most pairs
+    are never explained, so its text is only made for the edges that explain a record, see
+    :func:`agreed_text`)."""
+    rule = pl.col("rule")
     return (
-        cmp.with_columns(rule.alias("rule"))
-        .filter(c("rule").is_not_null())
-        .with_columns(((base + bonus) / 1.2).round(4).alias("score"), agreed.alias("agreed"))
+        cmp.with_columns(rules.decision().alias("rule"))
+        .filter(rule.is_not_null())
+        .with_columns(rules.score(rule).alias("score"), rules.evidence(rule).alias("agreed"))
         .select("rid_a", "rid_b", "rule", "score", "agreed")
     )
 
 
 def agreed_text(mask: pl.Expr) -> pl.Expr:
-    """A bit mask of :data:`AGREED_FIELDS` as their names joined by ',' ('' for none)."""
-    return mask.replace_strict(_AGREED_TEXT, return_dtype=pl.Utf8)
+    """An ``agreed`` mask as its level names joined by ',' ('' for none; see rules.py)."""
+    return rules.evidence_text(mask).alias(mask.meta.output_name())
 
 
 CHUNK = 400_000

@@ -102,9 +102,13 @@ def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
         pl.when(pl.col("uscc_valid").fill_null(False)).then(pl.col("uscc").str.slice(2, 6))
     ).to_series()
     codes, at = dedupe(division)
-    usccs = pl.select(
-        pl.when(codes.is_not_null()).then(uscc_region(pl.lit("00") + codes)).otherwise(0)
-    ).to_series().cast(pl.Int32).gather(at).alias("uscc_region")
+    usccs = (
+        pl.select(pl.when(codes.is_not_null()).then(uscc_region(pl.lit("00") + codes)).otherwise(0))
+        .to_series()
+        .cast(pl.Int32)
+        .gather(at)
+        .alias("uscc_region")
+    )
     return ids.drop("id_regno").with_columns(regno, valid.to_series(), usccs)
 
 

@@ -1,0 +1,158 @@
+"""The rule table (matching/rules.py): decisions at every threshold's boundary, the evidence
+stored, the hard constraints, and the documentation generated from it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from datapool.matching import rules
+from datapool.matching.scoring import agreed_text, decide
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# a compared pair on which nothing agrees; each case changes a few columns
+NOTHING = {
+    "rid_a": 0,
+    "rid_b": 1,
+    "uscc_eq": False,
+    "org_eq": False,
+    "regno_eq": False,
+    "id_hamming": None,
+    "uscc_valid": False,
+    "uscc_valid_b": False,
+    "core_eq": False,
+    "name_sim": 0.0,
+    "region_nested": False,
+    "region_conflict": False,
+    "addr_eq": False,
+    "addr_sim": 0.0,
+    "phone_eq": False,
+}
+SCHEMA = {k: (pl.Int64 if k in ("rid_a", "rid_b", "id_hamming") else None) for k in NOTHING}
+
+
+def _decided(**changes: object) -> tuple[str | None, str]:
+    row = {**NOTHING, **changes}
+    df = pl.DataFrame([row], schema_overrides={k: v for k, v in SCHEMA.items() if v})
+    out = decide(df)
+    if out.height == 0:
+        return None, ""
+    return out["rule"][0], out.select(agreed_text(pl.col("agreed"))).item()
+
+
+CORE = {"core_eq": True}
+TYPO = {"id_hamming": 1}
+
+
+@pytest.mark.parametrize(
+    "changes,rule,agreed",
+    [
+        ({}, None, ""),
+        ({"uscc_eq": True, **CORE}, "uscc", "uscc"),  # evidence is what made the link, only
+        ({"org_eq": True}, "org_code", "org_code"),
+        ({"regno_eq": True}, "regno", "regno"),
+        # uscc_typo: one character apart, names alike to 0.75, not both valid, regions agree
+        ({**TYPO, "name_sim": 0.75}, "uscc_typo", "uscc_one_off,name_near"),
+        ({**TYPO, "name_sim": 0.7499}, None, ""),
+        ({"id_hamming": 2, "name_sim": 0.9}, None, ""),
+        ({**TYPO, "name_sim": 0.9, "uscc_valid": True, "uscc_valid_b": True}, None, ""),
+        ({**TYPO, "name_sim": 0.9, "uscc_valid": True}, "uscc_typo", "uscc_one_off,name_near"),
+        ({**TYPO, "name_sim": 0.9, "region_conflict": True}, None, ""),
+        # name: 字号 + industry and an address alike to 0.6, the same address or phone
+        ({**CORE, "addr_sim": 0.6}, "name", "name_core,address_near"),
+        ({**CORE, "addr_sim": 0.5999}, None, ""),
+        ({**CORE, "addr_eq": True}, "name", "name_core,address_same"),
+        ({**CORE, "phone_eq": True}, "name", "name_core,phone"),
+        ({**CORE, "phone_eq": True, "addr_sim": 0.7}, "name", "name_core,address_near,phone"),
+        ({**CORE, "phone_eq": True, "region_nested": True}, "name", "name_core,phone"),
+        ({**CORE, "phone_eq": True, "region_conflict": True}, None, ""),
+        # name_only: 字号 + industry and names alike to 0.95, regions not at two levels
+        ({**CORE, "name_sim": 0.95}, "name_only", "name_core,name_same"),
+        ({**CORE, "name_sim": 0.9499}, None, ""),
+        ({**CORE, "name_sim": 1.0, "region_nested": True}, None, ""),
+        ({**CORE, "name_sim": 1.0, "region_conflict": True}, None, ""),
+        # name_fuzzy: names alike to 0.8 and the same address, one alike to 0.85 or the phone
+        ({"name_sim": 0.8, "addr_sim": 0.85}, "name_fuzzy", "name_alike,address_close"),
+        ({"name_sim": 0.7999, "addr_sim": 0.85}, None, ""),
+        ({"name_sim": 0.8, "addr_sim": 0.8499}, None, ""),
+        ({"name_sim": 0.8, "addr_eq": True}, "name_fuzzy", "name_alike,address_same"),
+        ({"name_sim": 0.8, "phone_eq": True}, "name_fuzzy", "name_alike,phone"),
+        (
+            {"name_sim": 0.9, "phone_eq": True, "region_nested": True},
+            "name_fuzzy",
+            "name_alike,phone",
+        ),
+        ({"name_sim": 0.9, "phone_eq": True, "region_conflict": True}, None, ""),
+        # the strongest rule wins
+        ({"uscc_eq": True, "org_eq": True}, "uscc", "uscc"),
+        ({**CORE, "name_sim": 1.0, "addr_eq": True}, "name", "name_core,address_same"),
+    ],
+)
+def test_decision_at_each_boundary(changes, rule, agreed):
+    assert _decided(**changes) == (rule, agreed)
+
+
+def test_score_from_the_table():
+    df = pl.DataFrame(
+        [{**NOTHING, "core_eq": True, "name_sim": 1.0, "addr_sim": 1.0, "phone_eq": True}],
+        schema_overrides={k: v for k, v in SCHEMA.items() if v},
+    )
+    base = {r.name: r.score for r in rules.RULES}["name"]
+    assert decide(df)["score"][0] == round((base + 0.1 + 0.07 + 0.03) / rules.MAX_SCORE, 4)
+
+
+@pytest.mark.parametrize(
+    "a,b,vetoed",
+    [
+        ({"uscc": 1, "uscc_valid": True}, {"uscc": 2, "uscc_valid": True}, "two_usccs"),
+        ({"uscc": 1, "uscc_valid": True}, {"uscc": 2, "uscc_valid": False}, None),
+        ({"uscc": 1, "uscc_valid": True}, {"uscc": 1, "uscc_valid": True}, None),
+        ({"org_strong": 5}, {"org_strong": 6}, "two_org_codes"),
+        ({"org_strong": 5}, {"org_strong": "EMPTY"}, None),
+        ({"branch": True}, {"branch": False}, "branch"),
+        ({"branch": True, "branch_place": 7}, {"branch": True, "branch_place": 8}, "branch"),
+        ({"branch": True, "branch_place": 7}, {"branch": True, "branch_place": 7}, None),
+        ({"source": "tax_registry", "once_only": True}, {"source": "tax_registry"}, "once_only"),
+        ({"source": "social_insurance"}, {"source": "social_insurance"}, None),
+        ({"source": "tax_registry", "once_only": True}, {"source": "social_insurance"}, None),
+    ],
+)
+def test_hard_constraints(a, b, vetoed):
+    from datapool.matching.standardise import EMPTY_KEY
+
+    side = {
+        "uscc": 0,
+        "uscc_valid": False,
+        "org_strong": EMPTY_KEY,
+        "branch": False,
+        "branch_place": 0,
+        "source": "market_supervision",
+        "once_only": False,
+    }
+
+    def value(v: object) -> object:
+        return EMPTY_KEY if v == "EMPTY" else v
+
+    row = {**side, **{k: value(v) for k, v in a.items()}}
+    row |= {f"{k}_b": v for k, v in {**side, **{k: value(v) for k, v in b.items()}}.items()}
+    df = pl.DataFrame([row], schema_overrides={"org_strong": pl.UInt64, "org_strong_b": pl.UInt64})
+    hit = [v.name for v in rules.VETOES if df.select(v.expr()).item()]
+    assert hit == ([vetoed] if vetoed else [])
+    assert df.select(rules.veto()).item() is bool(vetoed)
+
+
+@pytest.mark.parametrize("doc", ["README.md", "docs/warehouse.md"])
+def test_documentation_holds_the_generated_table(doc):
+    text = (ROOT / doc).read_text("utf-8")
+    table = text.split(rules.BEGIN, 1)[1].split(rules.END, 1)[0]
+    assert table == "\n" + rules.markdown(), (
+        f"{doc}: run python -m datapool.matching.rules README.md docs/warehouse.md"
+    )
+
+
+def test_every_rule_names_known_levels_and_levels_are_used():
+    used = {n for r in rules.RULES for n in (*r.all_of, *r.any_of, *r.none_of)}
+    assert used == set(rules.LEVEL_NAMES)
