@@ -7,11 +7,13 @@ LocalCluster with two workers writes the same tables as the local run.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import polars as pl
 import pytest
@@ -76,36 +78,51 @@ def test_failure_at_each_stage_leaves_warehouse_intact(stage, sample_run, sample
         assert snapshot_tables(sample_run["url"], MONTH)[t].equals(before[t]), (stage, "re-run", t)
 
 
-def test_killed_run_leaves_warehouse_intact(sample_run, samples, tmp_path):
-    """SIGKILL a real `datapool run` while it publishes; the month is intact, a re-run completes."""
+def test_killed_run_leaves_warehouse_intact(sample_run, samples, sample_copy, tmp_path):
+    """SIGKILL a real `datapool run` inside its publishing transaction, after it has replaced the
+    month's rows of a table with different ones; the month is as before, and a re-run completes."""
+    from datapool.flows.snapshot import snapshot_flow
+
     before = snapshot_tables(sample_run["url"], MONTH)
-    exe = os.path.join(os.path.dirname(sys.executable), "datapool")
-    args = [
-        exe,
-        "run",
-        "--snapshot",
-        MONTH,
-        "--input",
-        str(samples),
-        "--warehouse-url",
-        sample_run["url"],
-        "--out",
-        str(tmp_path),
-    ]
+    # one registry row fewer: what the killed run writes differs from what is published
+    export = sample_copy / MONTH / "market_supervision.csv"
+    lines = export.read_bytes().rstrip(b"\r\n").split(b"\r\n")
+    export.write_bytes(b"\r\n".join(lines[:-1]) + b"\r\n")
+    marker = tmp_path / "publishing.json"
+    hang = Path(__file__).with_name("publish_then_hang.py")
+    args = [sys.executable, str(hang), str(marker), "run", "--snapshot", MONTH]
+    args += ["--input", str(sample_copy), "--warehouse-url", sample_run["url"]]
+    args += ["--out", str(tmp_path / "out")]
     # its own process group: the kill also takes the temporary Prefect server it started
-    proc = subprocess.Popen(
-        args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True
-    )
-    deadline = time.time() + 300
-    for line in proc.stderr:
-        if "publishing to the warehouse" in line or time.time() > deadline:
-            time.sleep(0.3)
-            os.killpg(proc.pid, signal.SIGKILL)
-            break
-    proc.wait(timeout=60)
+    with open(tmp_path / "stderr.txt", "w") as err:
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+    try:
+        deadline = time.time() + 600
+        while not marker.exists() and proc.poll() is None and time.time() < deadline:
+            time.sleep(0.2)
+        assert marker.exists(), (tmp_path / "stderr.txt").read_text()[-2000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    # where the kill landed: inside the transaction, with the month's rows of the first table
+    # replaced by the new, different ones
+    inside = json.loads(marker.read_text())
+    assert inside["table"] == wh.SNAPSHOT_TABLES[0] and inside["in_transaction"], inside
+    assert inside["rows_seen"] == inside["rows_inserted"] == before[inside["table"]].height - 1
     after = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert after[t].equals(before[t]), t
+    result = snapshot_flow(
+        snapshot=MONTH,
+        input_root=str(samples),
+        warehouse_url=sample_run["url"],
+        out_dir=str(sample_run["out"]),
+    )
+    assert result["snapshot"] == MONTH
+    rerun = snapshot_tables(sample_run["url"], MONTH)
+    for t in COMPARE:
+        assert rerun[t].equals(before[t]), ("re-run", t)
 
 
 def test_postgres_warehouse_same_tables_and_idempotent(sample_run, samples, pg_url, tmp_path):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import subprocess
+from html.parser import HTMLParser
 from pathlib import Path
 
 import polars as pl
@@ -183,20 +185,35 @@ def test_visit_plans(sample_run, month):
     assert unplaced["grid_method"].str.starts_with("unplaced: ").all()
 
 
-def test_heatmap_renders_offline_in_headless_chromium(sample_run, tmp_path):
-    import shutil
-    import subprocess
+class _Drawn(HTMLParser):
+    """The SVG shapes of a page: each polygon's and circle's title text, in document order."""
 
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("chromium not installed (.ci/run installs it)")
-    html = sample_run["out"] / MONTHS[1] / "heatmap.html"
-    text = html.read_text(encoding="utf-8")
-    assert not re.search(r"""(src|href)=["']https?://""", text), (
-        "the map must not load anything from the network"
-    )
-    shot = sample_run["out"] / "heatmap-screenshot.png"
-    subprocess.run(
+    def __init__(self) -> None:
+        super().__init__()
+        self.shapes: list[tuple[str, str]] = []
+        self._open: str | None = None
+        self._in_title = False
+
+    def handle_starttag(self, tag: str, attrs: list) -> None:
+        if tag in ("polygon", "circle"):
+            self._open = tag
+            self.shapes.append((tag, ""))
+        self._in_title = tag == "title" and self._open is not None
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("polygon", "circle"):
+            self._open = None
+        if tag == "title":
+            self._in_title = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            kind, text = self.shapes[-1]
+            self.shapes[-1] = (kind, text + data)
+
+
+def _chromium(exe: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
         [
             exe,
             "--headless",
@@ -207,16 +224,69 @@ def test_heatmap_renders_offline_in_headless_chromium(sample_run, tmp_path):
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
-            f"--user-data-dir={tmp_path / 'chrome'}",
-            "--window-size=1000,1200",
-            f"--screenshot={shot}",
-            html.as_uri(),
+            f"--user-data-dir={profile}",
+            *args,
         ],
         check=True,
         timeout=120,
         capture_output=True,
+        text=True,
     )
-    assert shot.stat().st_size > 5000
+
+
+def test_heatmap_renders_offline_in_headless_chromium(sample_run, samples, tmp_path):
+    # what Chromium draws: one polygon per grid part titled with the grid's target count, one
+    # circle per target with coordinates titled with its name, and both visible in a screenshot
+    import shutil
+
+    from matplotlib.image import imread
+
+    from datapool.connectors.grids import read_grids
+    from datapool.visits.maps import _COLOURS
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    month = MONTHS[1]
+    html = sample_run["out"] / month / "heatmap.html"
+    text = html.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']https?://""", text), (
+        "the map must not load anything from the network"
+    )
+    dom = _chromium(exe, tmp_path / "chrome", "--dump-dom", html.as_uri()).stdout
+    drawn = _Drawn()
+    drawn.feed(dom)
+    polygons = [t for kind, t in drawn.shapes if kind == "polygon"]
+    circles = [t for kind, t in drawn.shapes if kind == "circle"]
+
+    targets = table(sample_run, "visit_target", month)
+    per_grid = dict(targets.group_by("grid_id").len().iter_rows())
+    want_polygons = [
+        f"{g.grid_name} ({g.grid_id}): {per_grid.get(g.grid_id, 0)} targets"
+        for g in read_grids(samples / "grids.geojson")
+        for _ in getattr(g.geometry, "geoms", [g.geometry])
+    ]
+    assert polygons == want_polygons
+    located = targets.join(
+        table(sample_run, "enterprise", month).select("enterprise_id", "lon"), on="enterprise_id"
+    ).filter(pl.col("lon").is_not_null())
+    assert located.height > 0
+    assert sorted(t.rsplit(" · ", 1)[0] for t in circles) == sorted(
+        n or "" for n in located["name"].to_list()
+    )
+
+    shot = tmp_path / "heatmap.png"
+    _chromium(
+        exe, tmp_path / "chrome", "--window-size=1000,1600", f"--screenshot={shot}", html.as_uri()
+    )
+    pixels = {
+        "#" + "".join(f"{c:02x}" for c in p)
+        for p in (imread(shot)[..., :3] * 255).round().astype(int).reshape(-1, 3).tolist()
+    }
+    assert "#08519c" in pixels, "no target drawn in the screenshot"
+    assert _COLOURS[-1] in pixels, (
+        "the grid with the most targets is not drawn in the darkest colour"
+    )
 
 
 def test_no_personal_data_in_any_output(sample_run, samples):
