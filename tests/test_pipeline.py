@@ -103,7 +103,7 @@ def test_every_table_has_both_months(sample_run):
 @pytest.mark.xfail(
     strict=False,
     reason="issue #15: on the samples with regions written at every level, target precision is "
-    "0.957 / 0.959 (2025-05 / 06; recall 0.997 / 1.0) at main 5a086a1",
+    "0.958 / 0.950 (2025-05 / 06; recall 1.0) at main c515496",
 )
 @pytest.mark.parametrize("month", MONTHS)
 def test_targets_against_truth(sample_run, samples, truth_rows, truth_enterprises, month):
@@ -132,11 +132,6 @@ def test_orphans_and_joint_members(sample_run, samples):
     assert set(orphans["reason"]) <= {"not_found", "deregistered"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #15: on the samples with regions written at every level, joint-union members "
-    "are matched with precision 0.937 (2025-06) at main 5a086a1",
-)
 def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
     from datapool.privacy import keyed_hashes
     from datapool.settings import Settings

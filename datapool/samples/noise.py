@@ -14,7 +14,7 @@ from datetime import date
 
 from datapool.matching.identifiers import USCC_ALPHABET
 from datapool.samples.noisemodel import NoiseModel
-from datapool.samples.world import Enterprise, division_chain, short_name
+from datapool.samples.world import KIND_SOCIAL, Enterprise, division_chain, short_name
 
 HOMOPHONES = {
     "鑫": "新",
@@ -100,7 +100,8 @@ def region_prefix(e: Enterprise, rng: random.Random) -> str:
         return "".join(chain)  # 江西省赣州市赣县区
     if r < 0.68:
         return short_name(e.region)
-    if r < 0.82 or len(chain) == 1:
+    if r < 0.82 or len(chain) == 1 or e.kind == KIND_SOCIAL:
+        # a social organisation is named by its region: 赣州市企业家商会 is another one
         return e.region
     above = rng.choice(chain[:-1])
     return above if rng.random() < 0.5 else short_name(above)

@@ -36,6 +36,7 @@ from datapool.samples.world import (
     BRAND_CHARS,
     DIVISIONS,
     KIND_INDIV,
+    KIND_SOCIAL,
     Enterprise,
     division_chain,
     short_name,
@@ -98,12 +99,16 @@ _WIDE = str.maketrans(
 _IN_DISTRICT = "赣县区"  # where every sample enterprise operates
 
 
-def _writings(region: str, rng: random.Random) -> str:
-    """One way of writing ``region``: any level of its chain, official, short, former or joined."""
+def _writings(region: str, rng: random.Random, own_level: bool = False) -> str:
+    """One way of writing ``region``: any level of its chain, official, short, former or joined.
+
+    With ``own_level``, never a level above or below ``region`` (a social organisation is named
+    by its region: 赣州市企业家商会 is not 赣县企业家商会).
+    """
     chain = division_chain(region)
     r = rng.random()
     if r < 0.35:  # one level of the chain, official or short
-        level = rng.choice(chain)
+        level = region if own_level else rng.choice(chain)
         return level if rng.random() < 0.5 else short_name(level)
     if r < 0.55 and len(chain) > 1:  # several levels joined, from the top
         start = rng.randrange(len(chain) - 1)
@@ -111,7 +116,7 @@ def _writings(region: str, rng: random.Random) -> str:
         return "".join(p if rng.random() < 0.6 else short_name(p) for p in parts)
     if r < 0.65 and DIVISIONS[region][2]:  # a former name (赣县, 南康市, 龙南县)
         return rng.choice(DIVISIONS[region][2])
-    if r < 0.75 and region in division_chain(_IN_DISTRICT)[:-1]:
+    if r < 0.75 and not own_level and region in division_chain(_IN_DISTRICT)[:-1]:
         # registered higher up, written as the county it sits in
         return rng.choice([_IN_DISTRICT, short_name(_IN_DISTRICT), "赣州市赣县区"])
     return region if rng.random() < 0.5 else short_name(region)
@@ -129,7 +134,7 @@ def _region(out: str, e: Enterprise, rng: random.Random, level: float) -> str:
     if e.kind == KIND_INDIV:  # a sole trader is known by its county: 赣县, 赣县区, 赣州市赣县区
         written = rng.choice([e.region, short_name(e.region), *DIVISIONS[e.region][2]])
     else:
-        written = _writings(e.region, rng)
+        written = _writings(e.region, rng, own_level=e.kind == KIND_SOCIAL)
     r = rng.random()
     if r < 0.08:
         left, right = rng.choice([("(", ")"), ("（", "）"), ("【", "】")])
