@@ -259,14 +259,19 @@ def run_quality(
     out: Path,
     say: Callable[[str], None],
     months: tuple[str, ...] = QUALITY_MONTHS,
+    splink: bool = False,
 ) -> dict[str, list[dict]]:
     """Match quality on both noise models (generated once under ``out``, then reused).
 
     ``default`` is the noise the matcher was built on; ``holdout`` (datapool/samples/noise2.py)
-    is the independent one, used only to score. Returns the figures per model and month.
+    is the independent one, used only to score. With ``splink`` (and Splink installed), Splink's
+    pairwise figures on the same rows follow each month's. Returns datapool's figures per model
+    and month.
     """
     from datapool.samples import NOISE_MODELS, generate
 
+    if splink and importlib.util.find_spec("splink") is None:
+        splink = False
     figures = {}
     for noise in NOISE_MODELS:
         root = out / f"quality-{noise}-{enterprises}"
@@ -276,6 +281,17 @@ def run_quality(
         figures[noise] = month_quality(root, list(months))
         for q in figures[noise]:
             say(f"quality, {noise} noise, {q['month']}: {quality_line(q)}")
+            if splink:
+                _in_child(_splink_child, str(root), q["month"])
+                truth = pl.read_csv(
+                    root / "truth" / q["month"] / "rows.csv",
+                    schema_overrides={"enterprise_key": pl.Utf8},
+                )
+                sq = quality(pl.read_parquet(root / "splink_links.parquet"), truth)
+                say(
+                    f"quality, {noise} noise, {q['month']}, splink: P {sq['precision']:.4f} "
+                    f"R {sq['recall']:.4f} F1 {sq['f1']:.4f} exact {sq['exact']:.4f}"
+                )
     return figures
 
 

@@ -519,7 +519,7 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     if not quality_only:
         run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
-    run_quality(quality_enterprises, out, click.echo)
+    run_quality(quality_enterprises, out, click.echo, splink=splink)
 
 
 def main() -> None:

@@ -78,3 +78,24 @@ def test_holdout_is_deterministic_and_not_the_default(tmp_path):
 def test_unknown_noise_model_is_refused(tmp_path):
     with pytest.raises(ValueError, match="holdout"):
         generate(tmp_path, 20, MONTHS[:1], noise="mine")
+
+
+def test_bench_quality_only_reports_both_models(capsys, tmp_path):
+    from cliutil import invoke
+
+    code, out, _ = invoke(
+        capsys,
+        "bench",
+        "--quality-only",
+        "--no-splink",
+        "--quality-enterprises",
+        "150",
+        "--out",
+        str(tmp_path),
+    )
+    assert code == 0
+    lines = [line for line in out.splitlines() if line.startswith("quality, ")]
+    assert len(lines) == 6  # two models x three months
+    for noise in ("default", "holdout"):
+        assert sum(f"quality, {noise} noise," in line for line in lines) == 3
+    assert all("F1 " in line and "ids kept " in line and "targets P " in line for line in lines)
