@@ -30,6 +30,7 @@ samples: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check datapool connectors flows matching schemas visits tests
+	$(BIN)/python tests/typecheck.py   # mypy --strict over the package as it imports
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -51,7 +51,10 @@ def read_grids(path: Path) -> list[GridShape]:
             raise InputError(
                 f"grids file {path}: feature {i} ({props['grid_id']}) has no valid geometry"
             ) from None
-        grids.append(GridShape(*(str(props.get(p) or "") for p in PROPERTIES), geometry=geom))
+        grid_id, grid_name, community, street, worker = (
+            str(props.get(p) or "") for p in PROPERTIES
+        )
+        grids.append(GridShape(grid_id, grid_name, community, street, worker, geom))
     if not grids:
         raise InputError(f"grids file {path} has no features")
     return grids

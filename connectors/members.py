@@ -7,6 +7,7 @@ phone are never read into the pipeline, so they cannot reach an output.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -57,7 +58,7 @@ def readonly_engine(url: str) -> sa.Engine:
         raise InputError(f"member database URL {redact_url(url)} cannot be used: {exc}") from None
 
     @sa.event.listens_for(engine, "connect")
-    def _readonly(dbapi_conn, _record) -> None:  # noqa: ANN001
+    def _readonly(dbapi_conn: Any, _record: object) -> None:
         cur = dbapi_conn.cursor()
         cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
         cur.close()

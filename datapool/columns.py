@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import polars as pl
 
 
 def where(
-    values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list]
+    values: pl.Series, mask: pl.Series, change: Callable[[pl.Series], pl.Series | list[Any]]
 ) -> pl.Series:
     """``values`` with ``change`` applied where ``mask`` holds; the others are not read.
 

@@ -120,4 +120,4 @@ def redact_series(values: pl.Series) -> pl.Series:
 
 def redact(text: str) -> str:
     """:func:`redact_series` of one string."""
-    return redact_series(pl.Series([text], dtype=pl.Utf8))[0]
+    return str(redact_series(pl.Series([text], dtype=pl.Utf8))[0])

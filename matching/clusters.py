@@ -33,7 +33,10 @@ NONE = -1  # a OneValue state: the cluster holds no value yet
 class Constraint(Protocol):
     """What a cluster may not hold, as an integer state per cluster (see the module docstring)."""
 
-    name: str
+    @property
+    def name(self) -> str:
+        """What the constraint is about."""
+        ...
 
     def states(self, std: pl.DataFrame) -> np.ndarray:
         """Each row's state (int64), as a cluster of one."""
@@ -74,7 +77,8 @@ class OneValue:
 
     def broken(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
         lo, hi = self._bounds(comp, k, state)
-        return (hi != NONE) & (lo != hi)
+        bad: np.ndarray = (hi != NONE) & (lo != hi)
+        return bad
 
     def merged(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
         return self._bounds(comp, k, state)[1]
@@ -240,8 +244,8 @@ def _by_rank(
             sub_states = [here[sub].tolist() for here in at_nodes]
             edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
             # it leaves each root's state in sub_states
-            sub_roots, flags = _constrained(len(sub), edges, sub_states)
-            sub_roots = np.asarray(sub_roots)
+            roots_found, flags = _constrained(len(sub), edges, sub_states)
+            sub_roots = np.asarray(roots_found)
             to[nodes[sub]] = nodes[sub[sub_roots]]
             ok[s + cross[hard]] = flags
             is_root = sub_roots == np.arange(len(sub))

@@ -143,14 +143,18 @@ def _check_batch(
 
 def _uscc_check(b: np.ndarray) -> np.ndarray:
     v = _USCC_TABLE[b]
-    return (31 - (v[:, :17] @ np.array(USCC_WEIGHTS, dtype=np.int32)) % 31) % 31 == v[:, 17]
+    ok: np.ndarray = (31 - (v[:, :17] @ np.array(USCC_WEIGHTS, dtype=np.int32)) % 31) % 31 == v[
+        :, 17
+    ]
+    return ok
 
 
 def _org_check(b: np.ndarray) -> np.ndarray:
     # 10 is written X, 11 as 0
     expected = (11 - (_ORG_TABLE[b[:, :8]] @ np.array(ORG_WEIGHTS, dtype=np.int32)) % 11) % 11
     last = np.where(b[:, 8] == ord("X"), 10, _DIGIT_TABLE[b[:, 8]])
-    return expected == last
+    ok: np.ndarray = expected == last
+    return ok
 
 
 def _regno_check(b: np.ndarray) -> np.ndarray:
@@ -158,7 +162,8 @@ def _regno_check(b: np.ndarray) -> np.ndarray:
     p = np.full(len(b), 10, dtype=np.int32)
     for i in range(14):  # ISO 7064 MOD 11,10: s = (p + d) mod 10, with 0 read as 10; p = 2s mod 11
         p = (2 * ((p + d[:, i] - 1) % 10 + 1)) % 11
-    return (11 - p) % 10 == d[:, 14]
+    ok: np.ndarray = (11 - p) % 10 == d[:, 14]
+    return ok
 
 
 # column functions (Series -> Series of bool) over cleaned codes
@@ -292,7 +297,7 @@ def classify(code: str, hint: str = "") -> str:
     15-digit value can pass both the 注册号 and the tax-id reading; ``hint``
     (``regno`` or ``taxid15``, from the column it came from) decides.
     """
-    return id_kinds(pl.Series([code], dtype=pl.Utf8), pl.Series([hint == "regno"]))[0]
+    return str(id_kinds(pl.Series([code], dtype=pl.Utf8), pl.Series([hint == "regno"]))[0])
 
 
 def org_code_of(code: str, kind: str) -> str:
@@ -300,7 +305,7 @@ def org_code_of(code: str, kind: str) -> str:
 
     Only check-passing organisation codes count: a typo must not bridge.
     """
-    return org_codes(pl.Series([code], dtype=pl.Utf8), pl.Series([kind], dtype=pl.Utf8))[0]
+    return str(org_codes(pl.Series([code], dtype=pl.Utf8), pl.Series([kind], dtype=pl.Utf8))[0])
 
 
 def identifier_columns(df: pl.DataFrame, column: str, hint: str | pl.Expr = "") -> pl.DataFrame:

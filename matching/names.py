@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import opencc
@@ -21,6 +22,9 @@ from pypinyin import lazy_pinyin
 
 from datapool.columns import dedupe, where
 from datapool.matching.regions import alias_pattern, compatible, lookup, official, significant
+
+if TYPE_CHECKING:
+    from polars._typing import PolarsDataType
 
 # Organisation forms, longest first; value is the canonical form.
 _FORMS: dict[str, str] = {
@@ -295,7 +299,9 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
         ok = (m.is_not_null() & (todo.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
         at, m, todo = at.filter(ok), m.filter(ok), todo.filter(ok)
 
-    def full(fill: object, dtype: pl.DataType, part: pl.Series | np.ndarray) -> pl.Series:
+    def full(
+        fill: int | str | bool, dtype: PolarsDataType, part: pl.Series | np.ndarray
+    ) -> pl.Series:
         return pl.repeat(fill, n, dtype=dtype, eager=True).scatter(rows, part)
 
     return df.with_columns(

@@ -45,7 +45,8 @@ def compatible(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Whether each pair of regions is compatible: one contains the other, or either is 0."""
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     scale = _SCALE[np.minimum(significant(a), significant(b))]
-    return (a == 0) | (b == 0) | (a // scale == b // scale)
+    ok: np.ndarray = (a == 0) | (b == 0) | (a // scale == b // scale)
+    return ok
 
 
 def common_ancestor(codes: list[int]) -> int:

@@ -24,10 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import polars as pl
 
 from datapool.matching.standardise import EMPTY_KEY
+
+if TYPE_CHECKING:
+    from polars.expr.whenthen import ChainedThen, Then
 
 c = pl.col
 
@@ -264,7 +268,7 @@ def _holds(rule: Rule) -> pl.Expr:
 
 def decision() -> pl.Expr:
     """The name of the first rule that holds, null when none does."""
-    expr = pl.when(_holds(RULES[0])).then(pl.lit(RULES[0].name))
+    expr: Then | ChainedThen = pl.when(_holds(RULES[0])).then(pl.lit(RULES[0].name))
     for rule in RULES[1:]:
         expr = expr.when(_holds(rule)).then(pl.lit(rule.name))
     return expr.otherwise(pl.lit(None, dtype=pl.Utf8))
@@ -286,7 +290,7 @@ def evidence(rule: pl.Expr) -> pl.Expr:
         ]  # fmt: skip
         return pl.sum_horizontal([pl.lit(fixed), *held]) if held else pl.lit(fixed)
 
-    expr = pl.when(rule == RULES[0].name).then(mask(RULES[0]))
+    expr: Then | ChainedThen = pl.when(rule == RULES[0].name).then(mask(RULES[0]))
     for r in RULES[1:]:
         expr = expr.when(rule == r.name).then(mask(r))
     return expr.otherwise(0).cast(pl.UInt16)

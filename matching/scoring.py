@@ -97,7 +97,7 @@ def _sim(
     comparing; other pairs outside ``need`` (when given) are not compared (0)."""
     ha, hb = df.get_column(f"{col}_h").to_numpy(), df.get_column(f"{col}_h_b").to_numpy()
     same = ha == hb
-    out = same.astype(np.float64)
+    out: np.ndarray = same.astype(np.float64)
     todo = np.flatnonzero(~same if need is None else ~same & need)
     if len(todo):
         # the same two strings meet in many pairs (one enterprise's rows across registries): each

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
 
 import polars as pl
 
@@ -16,6 +17,8 @@ from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import name_bodies, name_fronts
 from datapool.matching.regions import uscc_region
+
+_Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
 
 REGNO_FIRST = (
     "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
@@ -125,14 +128,12 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     """
     hint = pl.col("source") == REGNO_FIRST
 
-    def batches(
-        values: pl.Series, parse: Callable[[pl.Series], pl.DataFrame | pl.Series]
-    ) -> list[Future]:
+    def batches(values: pl.Series, parse: Callable[[pl.Series], _Part]) -> list[Future[_Part]]:
         return [
             pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)
         ]
 
-    def joined(jobs: list[Future]) -> pl.DataFrame | pl.Series:
+    def joined(jobs: list[Future[_Part]]) -> _Part:
         # one chunk per column: gathering rows from many chunks is several times slower
         return pl.concat([f.result() for f in jobs], rechunk=True)
 

@@ -11,7 +11,11 @@ import sqlalchemy as sa
 
 metadata = sa.MetaData()
 S = sa.String
-_snap = lambda: sa.Column("snapshot", S(7), nullable=False, index=True)  # noqa: E731
+
+
+def _snap() -> sa.Column[str]:
+    return sa.Column("snapshot", S(7), nullable=False, index=True)
+
 
 source_record = sa.Table(
     "source_record",

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -23,6 +24,20 @@ def test_ruff_clean():
         [exe, "check", *PACKAGE_DIRS, "tests"], cwd=ROOT, capture_output=True, text=True
     )
     assert r.returncode == 0, r.stdout
+
+
+def test_mypy_strict():
+    # the package as it imports, with pyproject's [tool.mypy] (strict); see tests/typecheck.py
+    import importlib.util
+
+    if importlib.util.find_spec("mypy") is None:
+        if os.environ.get("CI"):
+            pytest.fail("mypy is not installed; the dev extras bring it")
+        pytest.skip("mypy not installed (pip install -e '.[dev]')")
+    from typecheck import run
+
+    code, report = run()
+    assert code == 0, report
 
 
 def test_member_database_is_opened_read_only(tmp_path, samples):

@@ -34,8 +34,13 @@ def heatmap_html(
     """Write the offline heat map."""
     x0, y0, x1, y1 = _bounds(grids)
     height = int(width * (y1 - y0) / (x1 - x0)) if x1 > x0 else width
-    sx = lambda x: (x - x0) / (x1 - x0) * width  # noqa: E731
-    sy = lambda y: height - (y - y0) / (y1 - y0) * height  # noqa: E731
+
+    def sx(x: float) -> float:
+        return (x - x0) / (x1 - x0) * width
+
+    def sy(y: float) -> float:
+        return height - (y - y0) / (y1 - y0) * height
+
     counts = dict(targets.group_by("grid_id").len().iter_rows()) if targets.height else {}
     top = max(counts.values(), default=0)
     parts = []

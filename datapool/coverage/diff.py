@@ -168,12 +168,14 @@ def month_changes(
 
     Kinds: new_target, newly_covered, closed, crossed_up, crossed_down, no_longer_target.
     """
-    schema = {
-        "enterprise_id": pl.Utf8,
-        "change": pl.Utf8,
-        "headcount": pl.Int64,
-        "previous_headcount": pl.Int64,
-    }
+    schema = pl.Schema(
+        {
+            "enterprise_id": pl.Utf8,
+            "change": pl.Utf8,
+            "headcount": pl.Int64,
+            "previous_headcount": pl.Int64,
+        }
+    )
     if previous is None or previous.height == 0:
         return pl.DataFrame(schema=schema)
     prev = previous.select(

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import random
 from pathlib import Path
+from typing import Any
 
 from datapool.samples.exports import (
     CA_HEADERS,
@@ -93,7 +94,7 @@ def _write_month(
 ) -> dict[str, int]:
     snap = out / month
     snap.mkdir(parents=True, exist_ok=True)
-    truth: list[dict] = []
+    truth: list[dict[str, Any]] = []
     written = {}
     heads: dict[str, dict[str, int]] = {"si": {}, "tax": {}, "ca": {}}
     for source, rows, headers, writer in (
@@ -149,7 +150,7 @@ def _write_month(
 
 
 def _collect_headcounts(
-    source: str, rows: list[tuple[dict, str]], heads: dict[str, dict[str, int]]
+    source: str, rows: list[tuple[dict[str, Any], str]], heads: dict[str, dict[str, int]]
 ) -> None:
     """The expected golden headcount, from the rows as written (docs/design.md, Headcount)."""
     for row, key in rows:
@@ -163,7 +164,7 @@ def _collect_headcounts(
             heads["ca"][key] = int(row["从业人员数"])
 
 
-def _write_table(path: Path, rows: list[dict]) -> None:
+def _write_table(path: Path, rows: list[dict[str, Any]]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8", newline="") as fh:
         if not rows:

@@ -7,6 +7,7 @@ import io
 import random
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import xlsxwriter
 
@@ -251,8 +252,8 @@ def tax_rows(
 
 
 def bad_rows(
-    rows: list[tuple[dict, str]], headers: list[str], seed: int, source: str
-) -> list[tuple[dict, str]]:
+    rows: list[tuple[dict[str, Any], str]], headers: list[str], seed: int, source: str
+) -> list[tuple[dict[str, Any], str]]:
     """A few extra rows broken the ways hand-made exports break; they must be quarantined."""
     r = _rng(seed, source, "bad")
     name_col = next(h for h in headers if "名称" in h)
@@ -275,7 +276,7 @@ def bad_rows(
     return out
 
 
-def write_csv(path: Path, headers: list[str], rows: list[dict], encoding: str) -> None:
+def write_csv(path: Path, headers: list[str], rows: list[dict[str, Any]], encoding: str) -> None:
     """Write an export as the agency would: its encoding, CRLF line ends."""
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=headers, lineterminator="\r\n")
@@ -284,7 +285,7 @@ def write_csv(path: Path, headers: list[str], rows: list[dict], encoding: str) -
     path.write_bytes(buf.getvalue().encode(encoding))
 
 
-def write_xlsx(path: Path, headers: list[str], rows: list[dict]) -> None:
+def write_xlsx(path: Path, headers: list[str], rows: list[dict[str, Any]]) -> None:
     """Write the civil-affairs workbook: identifiers as text, some dates as real Excel dates."""
     wb = xlsxwriter.Workbook(str(path))
     wb.set_properties({"created": datetime(2025, 1, 1)})  # same seed, same bytes

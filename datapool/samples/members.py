@@ -12,6 +12,7 @@ import random
 import sqlite3
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from datapool.matching.identifiers import org_check_char, uscc_check_char
 from datapool.samples import noise
@@ -55,12 +56,12 @@ def _union_uscc(rng: random.Random) -> str:
 
 def build_members(
     world: World, rng: random.Random, months: list[str], model: NoiseModel = noise.MODEL
-) -> tuple[list[dict], list[dict], list[dict], list[dict]]:
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
     """Unions and members; returns (orgs, members, union_truth, member_truth)."""
-    orgs: list[dict] = []
-    members: list[dict] = []
-    utruth: list[dict] = []
-    mtruth: list[dict] = []
+    orgs: list[dict[str, Any]] = []
+    members: list[dict[str, Any]] = []
+    utruth: list[dict[str, Any]] = []
+    mtruth: list[dict[str, Any]] = []
     first = date.fromisoformat(months[0] + "-01")
     last = date.fromisoformat(months[-1] + "-01")
 
@@ -186,7 +187,7 @@ def build_members(
     return orgs, members, utruth, mtruth
 
 
-def write_members(path: Path, orgs: list[dict], members: list[dict]) -> None:
+def write_members(path: Path, orgs: list[dict[str, Any]], members: list[dict[str, Any]]) -> None:
     """Write the member database as a SQLite file."""
     if path.exists():
         path.unlink()

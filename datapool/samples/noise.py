@@ -10,6 +10,7 @@ This is the model ``data/samples`` is written with and the matcher was tuned on;
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date
 
 from datapool.matching.identifiers import USCC_ALPHABET
@@ -255,7 +256,7 @@ def former_note(name: str, former: str, rng: random.Random) -> str:
     return f"{name}(原{former})" if rng.random() < 0.3 else name
 
 
-def _lag(share: float, months: list[int]):  # noqa: ANN202
+def _lag(share: float, months: list[int]) -> Callable[[random.Random], int]:
     """A registry that lags a rename (``share`` of firms) by one of ``months``."""
     return lambda rng: rng.choice(months) if rng.random() < share else 0
 

@@ -425,7 +425,10 @@ def _disjoint(a: str, b: str) -> bool:
 
 
 def _add_namesakes(
-    rng: random.Random, ents: list[Enterprise], grids: list[Grid], used: set
+    rng: random.Random,
+    ents: list[Enterprise],
+    grids: list[Grid],
+    used: set[tuple[str, str, str, str]],
 ) -> None:
     """Different enterprises sharing 字号, industry and form under another region.
 
