@@ -74,6 +74,7 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     from datapool.matching.engine import finish
     from datapool.matching.scoring import score_pairs
     from datapool.matching.standardise import standardise
+    from datapool.matching.weights import learn
     from datapool.privacy import TEST_KEY
     from datapool.stages import ingest
 
@@ -84,12 +85,17 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     std = standardise(ing.records)
     rows, ing = ing.records.height, None  # std holds every record column: the records can go
     stages["standardise"], peaks["standardise"] = time.perf_counter() - t, _peak_mb()
+    weights = learn(std)
+    stages["learn weights"], peaks["learn weights"] = (
+        time.perf_counter() - t - sum(stages.values()),
+        _peak_mb(),
+    )
     pairs = candidate_pairs(std)
     stages["block"], peaks["block"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
-    scored, n_pairs = score_pairs(std, pairs), pairs.height
+    scored, n_pairs = score_pairs(std, pairs, weights), pairs.height
     del pairs  # as resolve does: the candidate pairs are not held through clustering
     stages["score"], peaks["score"] = time.perf_counter() - t - sum(stages.values()), _peak_mb()
-    res = finish(std, scored, None, n_pairs, TEST_KEY)
+    res = finish(std, scored, None, n_pairs, TEST_KEY, weights)
     stages["cluster, ids, golden"] = time.perf_counter() - t - sum(stages.values())
     peaks["cluster, ids, golden"] = _peak_mb()
     seconds = time.perf_counter() - t

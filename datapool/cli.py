@@ -207,6 +207,12 @@ def _summary(result: dict) -> str:
         f"{quarantined} quarantined; {result['enterprises']} enterprises; "
         f"{result['targets']} targets in {result['grids_with_targets']} grids; "
         f"{result['orphans']} orphan union records"
+        + (
+            f"\nmatch weights: threshold {result['weight_threshold']:+.1f} "
+            "(every level's weight in the warehouse table match_weight)"
+            if result.get("weight_threshold") is not None
+            else ""
+        )
     )
 
 
@@ -330,6 +336,7 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
     res.links.select(
         "source", "source_row", "enterprise_id", "rule", "score", "source_key"
     ).write_csv(output)
+    click.echo("match weights learned from the pairs identifiers label:\n" + res.weights.summary())
     click.echo(
         f"{snapshot}: {res.links.height} rows -> {res.enterprises.height} enterprises "
         f"({res.counts['candidate_pairs']} candidate pairs); links in {output}"

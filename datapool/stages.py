@@ -287,6 +287,7 @@ def warehouse_tables(
             pl.col("grid_method").alias("placed_by"),
         ),
         "validation_result": validation,
+        "match_weight": res.weights.rows(),
     }
 
 

@@ -35,6 +35,7 @@ from datapool.matching.blocking import candidate_pairs
 from datapool.matching.engine import finish
 from datapool.matching.scoring import score_pairs
 from datapool.matching.standardise import standardise
+from datapool.matching.weights import Weights, learn
 from datapool.settings import check_snapshot, from_env
 
 
@@ -132,14 +133,19 @@ def block_task(std: pl.DataFrame) -> pl.DataFrame:
     return candidate_pairs(std)
 
 
+@task(name="learn-weights", **CPU)
+def learn_task(std: pl.DataFrame) -> Weights:
+    return learn(std)
+
+
 @task(name="score-chunk", **CPU)
-def score_task(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
-    return score_pairs(std, pairs)
+def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> pl.DataFrame:
+    return score_pairs(std, pairs, weights)
 
 
 @task(name="cluster", **CPU)
-def finish_task(std, scored, previous, n_pairs, id_key):  # noqa: ANN001, ANN201
-    return finish(std, scored, previous, n_pairs, id_key)
+def finish_task(std, scored, previous, n_pairs, id_key, weights):  # noqa: ANN001, ANN201
+    return finish(std, scored, previous, n_pairs, id_key, weights)
 
 
 @task(name="validate", **CPU)
@@ -237,11 +243,18 @@ def snapshot_flow(
         prev_month, prev_links, prev_cov = prev_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
         std = standardise_task(ing.records)
+        weights = learn_task(std)
+        logger.info(
+            "match weights learned from the pairs identifiers label:\n%s", weights.summary()
+        )
+        say("match weights learned from the pairs identifiers label:\n" + weights.summary())
         pairs = block_task(std)
-        parts = [score_task.submit(std, chunk) for chunk in split_pairs(pairs, score_chunks)]
+        parts = [
+            score_task.submit(std, chunk, weights) for chunk in split_pairs(pairs, score_chunks)
+        ]
         scored, n_pairs = pl.concat([p.result() for p in parts]), pairs.height
         del pairs, parts  # not held through clustering: at millions of rows it is hundreds of MB
-        res = finish_task(std, scored, prev_links, n_pairs, cfg.hmac_key)
+        res = finish_task(std, scored, prev_links, n_pairs, cfg.hmac_key, weights)
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
         validation = validate_task(ing, res, str(staging / "data_docs"))

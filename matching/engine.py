@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from math import isfinite
 
 import numpy as np
 import polars as pl
@@ -14,6 +15,7 @@ from datapool.matching.golden import fuse, with_ids
 from datapool.matching.ids import assign_ids
 from datapool.matching.scoring import RULE_RANK, score_pairs
 from datapool.matching.standardise import standardise
+from datapool.matching.weights import Weights, learn
 from datapool.schemas.records import RECORD_SCHEMA, conform
 
 
@@ -25,17 +27,19 @@ class Resolution:
     links: pl.DataFrame
     enterprises: pl.DataFrame
     edges: pl.DataFrame
-    counts: dict[str, int]
+    counts: dict[str, float]
+    weights: Weights
 
 
 def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str) -> Resolution:
     """Resolve canonical records into enterprises (see docs/design.md, Matching); ``id_key`` keys
     the hash that gives new enterprises their ids."""
     std = standardise(records)
+    weights = learn(std)
     pairs = candidate_pairs(std)
-    scored, n_pairs = score_pairs(std, pairs), pairs.height
+    scored, n_pairs = score_pairs(std, pairs, weights), pairs.height
     del pairs  # not held through clustering: at millions of rows it is hundreds of MB
-    return finish(std, scored, previous_links, n_pairs, id_key)
+    return finish(std, scored, previous_links, n_pairs, id_key, weights)
 
 
 def finish(
@@ -44,12 +48,15 @@ def finish(
     previous_links: pl.DataFrame | None,
     n_pairs: int,
     id_key: str,
+    weights: Weights | None = None,
 ) -> Resolution:
     """Cluster scored pairs, give stable ids, explain links, fuse golden records.
 
     Scoring is per pair, so it can be split across workers; this step sees all
-    accepted pairs at once, so identifier links resolve globally.
+    accepted pairs at once, so identifier links resolve globally. ``weights``: the month's learned
+    weights the pairs were scored with (kept for the warehouse; learned here when not given).
     """
+    weights = weights if weights is not None else learn(std)
     assign, accepted = cluster(std, scored)
     # explanations and fused records (polars, which releases the GIL) are made one after the other
     # on a worker while ids are given (mostly a Python loop hashing new ids)
@@ -75,8 +82,10 @@ def finish(
         "accepted_pairs": scored.height,
         "links_kept": accepted.height,
         "enterprises": ents.height,
+        # the summed weight a pair needs for rule weights (None: no labelled pairs to learn from)
+        "weight_threshold": round(weights.threshold, 3) if isfinite(weights.threshold) else None,
     }
-    return Resolution(std, links, ents, accepted, counts)
+    return Resolution(std, links, ents, accepted, counts, weights)
 
 
 def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
@@ -110,7 +119,7 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
         .unique()
     )
-    scored = score_pairs(both, pairs)
+    scored = score_pairs(both, pairs, res.weights)
     rid_to_ent = (
         res.std.select("rid", "source", "source_row")
         .join(

@@ -137,8 +137,7 @@ LEVELS: tuple[Level, ...] = (
     Level(
         "region_conflict",
         "region",
-        "the names' regions are disjoint, or one name's region lies outside the region of the "
-        "other side's valid USCC (赣县 and 信丰)",
+        "the names' regions are disjoint (赣县 and 信丰)",
         lambda t: c("region_conflict"),
     ),
     Level(
@@ -163,6 +162,13 @@ LEVELS: tuple[Level, ...] = (
     ),
     Level(
         "phone", "phone", "the same phone number (compared as its HMAC)", lambda t: c("phone_eq")
+    ),
+    Level(
+        "weights",
+        "all",
+        "the pair's weights, learned this month from the pairs identifiers label (weights.py), add "
+        "up to this month's threshold for the target precision",
+        lambda t: c("match_weight") >= c("weight_threshold"),
     ),
 )
 
@@ -230,6 +236,14 @@ RULES: tuple[Rule, ...] = (
         "names alike, in regions that agree, and the same address, a close one or the same phone",
         ("name_alike",),
         any_of=("address_same", "address_close", "phone"),
+        none_of=("region_conflict",),
+    ),
+    Rule(
+        "weights",
+        0.7,
+        "no rule above holds, but the learned weights of name, region, address, phone, headcount "
+        "and founding date together reach this month's threshold",
+        ("weights",),
         none_of=("region_conflict",),
     ),
 )

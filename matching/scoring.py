@@ -19,6 +19,7 @@ from rapidfuzz.distance import Hamming
 from datapool.matching import rules
 from datapool.matching.regions import compatible
 from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
+from datapool.matching.weights import Weights
 
 UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
 RULES = rules.RULE_NAMES
@@ -67,6 +68,8 @@ def prepare(std: pl.DataFrame) -> Prepared:
         "branch",
         "region_code",
         "uscc_region",
+        "headcount",
+        pl.col("founded_on").cast(pl.Int32).alias("founded"),
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
@@ -202,29 +205,41 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
 def region_relation(df: pl.DataFrame) -> dict[str, pl.Series]:
     """How the two sides' regions relate (regions.py), as integer work over division codes.
 
-    ``region_conflict``: the names' regions are disjoint, or one name's region is disjoint from the
-    region of the other side's valid USCC (its registering authority); ``region_same``: both names
-    hold the same region; ``region_nested``: both hold one, different but one inside the other
-    (江西 and 赣州). A side without a region is compatible with any.
+    ``region_conflict``: the names' regions are disjoint; ``region_same``: both names hold the
+    same region; ``region_nested``: both hold one, different but one inside the other (江西 and
+    赣州). A side without a region is compatible with any. The region of a valid USCC (its
+    registering authority) is evidence for the learned weights (weights.py): ``registered_apart``
+    when it lies outside the other side's name region, ``registered_within`` when inside.
     """
     ra, rb = df["region_code"].to_numpy(), df["region_code_b"].to_numpy()
     ua, ub = df["uscc_region"].to_numpy(), df["uscc_region_b"].to_numpy()
-    conflict = ~(compatible(ra, rb) & compatible(ra, ub) & compatible(ua, rb))
+    conflict = ~compatible(ra, rb)
+    apart = ~(compatible(ra, ub) & compatible(ua, rb))
+    known = ((ua != 0) & (rb != 0)) | ((ub != 0) & (ra != 0))
     return {
         "region_conflict": pl.Series(conflict),
         "region_same": pl.Series((ra == rb) & (ra != 0)),
         "region_nested": pl.Series((ra != rb) & (ra != 0) & (rb != 0) & ~conflict),
+        "registered_apart": pl.Series(apart),
+        "registered_within": pl.Series(known & ~apart),
     }
 
 
-def decide(cmp: pl.DataFrame) -> pl.DataFrame:
+def decide(cmp: pl.DataFrame, weights: Weights | None = None) -> pl.DataFrame:
     """Keep the pairs a rule accepts, with ``rule``, ``score`` and ``agreed``: all three come from
     the rule table (rules.py); ``agreed`` is the mask of the levels that made the link (most pairs
     are never explained, so its text is only made for the edges that explain a record, see
-    :func:`agreed_text`)."""
+    :func:`agreed_text`). ``weights``: this month's learned weights (weights.py), which rule
+    ``weights`` reads; without them that rule never holds."""
     rule = pl.col("rule")
+    learned = (
+        [weights.total().alias("match_weight"), pl.lit(weights.threshold).alias("weight_threshold")]
+        if weights is not None
+        else [pl.lit(0.0).alias("match_weight"), pl.lit(float("inf")).alias("weight_threshold")]
+    )
     return (
-        cmp.with_columns(rules.decision().alias("rule"))
+        cmp.with_columns(learned)
+        .with_columns(rules.decision().alias("rule"))
         .filter(rule.is_not_null())
         .with_columns(rules.score(rule).alias("score"), rules.evidence(rule).alias("agreed"))
         .select("rid_a", "rid_b", "rule", "score", "agreed")
@@ -239,21 +254,24 @@ def agreed_text(mask: pl.Expr) -> pl.Expr:
 CHUNK = 400_000
 
 
-def score_pairs(std: pl.DataFrame, pairs: pl.DataFrame, chunk: int = CHUNK) -> pl.DataFrame:
-    """compare + decide, ``chunk`` pairs at a time, so memory stays flat however many pairs come.
+def score_pairs(
+    std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights | None = None, chunk: int = CHUNK
+) -> pl.DataFrame:
+    """compare + decide, ``chunk`` pairs at a time, so memory stays flat however many pairs.
 
     Chunks run on a thread per core (comparing is mostly single-threaded work that releases
-    the GIL); the result keeps the pairs' order.
+    the GIL); the result keeps the pairs' order. ``weights``: this month's (see :func:`decide`).
     """
     prep = prepare(std)
     # at least a chunk per core
     size = max(1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1))))
     if pairs.height <= size:
-        return decide(compare(prep, pairs))
+        return decide(compare(prep, pairs), weights)
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
         return pl.concat(
             pool.map(
-                lambda i: decide(compare(prep, pairs.slice(i, size))), range(0, pairs.height, size)
+                lambda i: decide(compare(prep, pairs.slice(i, size)), weights),
+                range(0, pairs.height, size),
             ),
             rechunk=True,
         )

@@ -185,6 +185,19 @@ snapshot_lock = sa.Table(
     sa.Column("locked_at", sa.DateTime, nullable=False),
 )
 
+match_weight = sa.Table(
+    "match_weight",
+    metadata,
+    _snap(),
+    sa.Column("comparison", S(32), nullable=False),
+    sa.Column("level", S(64), nullable=False),
+    sa.Column("m", sa.Float),
+    sa.Column("u", sa.Float),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("matches", sa.Integer, nullable=False),
+    sa.Column("non_matches", sa.Integer, nullable=False),
+)
+
 SNAPSHOT_TABLES = (
     "source_record",
     "quarantine",
@@ -196,4 +209,5 @@ SNAPSHOT_TABLES = (
     "member_link",
     "visit_target",
     "validation_result",
+    "match_weight",
 )
