@@ -18,17 +18,21 @@ import polars as pl
 
 from datapool.matching.clusters import row_clusters
 
+ID_PREFIX, ID_HEX_CHARS = "E", 12  # an id: "E" + 12 upper-case hex digits of its keyed hash
+_MAC_KEY_BYTES = 64  # BLAKE2b takes a key of at most 64 bytes
+
 
 def _mac_key(key: str) -> bytes:
     """The run's key as a BLAKE2b key (at most 64 bytes)."""
     raw = key.encode("utf-8")
-    return raw if len(raw) <= 64 else hashlib.sha256(raw).digest()
+    return raw if len(raw) <= _MAC_KEY_BYTES else hashlib.sha256(raw).digest()
 
 
 def new_id(anchor: str, key: str) -> str:
     """Deterministic id for a cluster anchor: a keyed hash (BLAKE2b MAC under the run's key), since
     an anchor can be personal (a sole proprietor's old tax id may be the owner's ID number)."""
-    return "E" + hashlib.blake2b(anchor.encode("utf-8"), key=_mac_key(key)).hexdigest()[:12].upper()
+    digest = hashlib.blake2b(anchor.encode("utf-8"), key=_mac_key(key)).hexdigest()
+    return ID_PREFIX + digest[:ID_HEX_CHARS].upper()
 
 
 _HASH_STEP = 10_000  # anchors hashed per call: between calls, other threads can take the GIL
@@ -46,7 +50,9 @@ def new_ids(anchors: pl.Series, key: str) -> pl.Series:
     digests: list[str] = []
     for i in range(0, len(raw), _HASH_STEP):
         digests.extend(map(hexdigest, map(mac, raw.slice(i, _HASH_STEP).to_list())))
-    return "E" + pl.Series(digests, dtype=pl.Utf8).str.slice(0, 12).str.to_uppercase()
+    return (
+        ID_PREFIX + pl.Series(digests, dtype=pl.Utf8).str.slice(0, ID_HEX_CHARS).str.to_uppercase()
+    )
 
 
 def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None) -> pl.DataFrame:
