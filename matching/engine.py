@@ -27,7 +27,7 @@ class Resolution:
     links: pl.DataFrame
     enterprises: pl.DataFrame
     edges: pl.DataFrame
-    counts: dict[str, float]
+    counts: dict[str, float | None]
     weights: Weights
 
 

@@ -45,10 +45,10 @@ class Comparison:
 
     def level(self) -> pl.Expr:
         """The index of the pair's level (UInt8)."""
-        expr = pl.when(self.levels[0][1]().fill_null(False)).then(pl.lit(0, pl.UInt8))
-        for i, (_, test) in enumerate(self.levels[1:], start=1):
-            expr = expr.when(test().fill_null(False)).then(pl.lit(i, pl.UInt8))
-        return expr.otherwise(pl.lit(len(self.levels) - 1, pl.UInt8))
+        expr = pl.lit(len(self.levels) - 1, pl.UInt8)
+        for i, (_, test) in reversed(list(enumerate(self.levels[:-1]))):
+            expr = pl.when(test().fill_null(False)).then(pl.lit(i, pl.UInt8)).otherwise(expr)
+        return expr
 
 
 def _missing(col: str, empty: object = None) -> pl.Expr:
@@ -191,7 +191,7 @@ class Weights:
                 f"  {comp.name:<9} "
                 + "  ".join(f"{lv} {w:+.1f}" for lv, w in zip(t["level"], t["weight"], strict=True))
             )
-        n = self.table["matches"].max(), self.table["non_matches"].max()
+        n = self.table.select(pl.col("matches", "non_matches").max()).row(0)
         lines.append(
             f"  threshold {self.threshold:+.1f} (target precision {self.target:g}, prior "
             f"{self.prior:.3f}, from {n[0]} labelled matches and {n[1]} non-matches)"
