@@ -6,15 +6,26 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 STAMP   = $(VENV)/.installed
 
-.PHONY: run test bench samples lint clean
+.PHONY: run test bench samples lint clean lock
 
-$(STAMP): pyproject.toml
+# Dependencies come from requirements.lock (exact versions with hashes, made by `make lock`);
+# the package itself is installed on top without resolving anything again.
+$(STAMP): pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# an older .venv may hold the pure-Python OpenCC port, which also installs a module named opencc
 	$(BIN)/pip uninstall -q -y opencc-python-reimplemented 2>/dev/null || true
-	$(BIN)/pip install -q -e '.[dev,dask]'
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
+	$(BIN)/pip install -q --no-deps -e .
 	touch $(STAMP)
+
+# Re-resolve the lock after changing pyproject.toml's dependencies (uv, from the package index;
+# add `-c constraints.txt` to keep the versions a tested environment has).
+lock:
+	test -x $(BIN)/pip || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q uv
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra dask --generate-hashes \
+	  --universal --python-version 3.11 --no-header -o requirements.lock
 
 run: $(STAMP)
 	$(BIN)/datapool run --input data/samples --out out
