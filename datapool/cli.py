@@ -15,7 +15,7 @@ from pathlib import Path
 import click
 
 from datapool.connectors.specs import SOURCES
-from datapool.errors import DatapoolError, InputError
+from datapool.errors import DatapoolError, InputError, withheld_traceback
 from datapool.settings import SAMPLES, check_snapshot, from_env, redact_url
 
 _SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
@@ -545,6 +545,9 @@ def main() -> None:
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         sys.exit(130)
+    except Exception as exc:  # a bug: its traceback, but not its text (which may quote data)
+        click.echo(withheld_traceback(exc), err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ Programming errors (bugs) are not wrapped: they keep their traceback.
 
 from __future__ import annotations
 
+import traceback
+
 
 class DatapoolError(Exception):
     """Base of every error the command line turns into one clear line."""
@@ -50,3 +52,17 @@ class ConfigError(DatapoolError):
 def db_detail(exc: BaseException) -> str:
     """The first line of a database error: its driver's message (``orig``) when it carries one."""
     return (str(getattr(exc, "orig", None) or exc).strip().splitlines() or [type(exc).__name__])[0]
+
+
+WITHHELD = "<message withheld: an unexpected error's text may quote input data>"
+
+
+def withheld(exc: BaseException) -> str:
+    """An unexpected error as its kind only (its text may quote data values)."""
+    return f"{type(exc).__name__}({WITHHELD})"
+
+
+def withheld_traceback(exc: BaseException) -> str:
+    """A bug's traceback, frames and kind, without its message (which may quote data values)."""
+    frames = "".join(traceback.format_tb(exc.__traceback__))
+    return f"Traceback (most recent call last):\n{frames}{type(exc).__name__}: {WITHHELD}"

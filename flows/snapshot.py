@@ -29,7 +29,7 @@ from datapool.connectors import warehouse
 from datapool.connectors.grids import read_grids
 from datapool.connectors.members import read_members
 from datapool.connectors.specs import SOURCES
-from datapool.errors import DatapoolError, InputError
+from datapool.errors import WITHHELD, DatapoolError, InputError, withheld, withheld_traceback
 from datapool.inert import markdown_text
 from datapool.matching.blocking import candidate_pairs
 from datapool.matching.engine import finish
@@ -82,11 +82,32 @@ class _UserErrorsWithoutTraceback(logging.Filter):
         )
 
 
+class _NoDataInErrors(logging.Filter):
+    """Prefect logs a failed task with the error's repr and traceback, and an unexpected error's
+    text may quote data values (a name, a phone): both are replaced by the error's kind, and the
+    traceback keeps its frames only."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        exc = record.exc_info[1] if record.exc_info else None
+        found = [e for e in (exc, *args) if isinstance(e, BaseException)]
+        for e in (e for e in found if not isinstance(e, DatapoolError)):
+            record.msg = str(record.msg).replace(repr(e), withheld(e))
+            if str(e):
+                record.msg = record.msg.replace(str(e), WITHHELD)
+            record.args = tuple(withheld(a) if a is e else a for a in args) or record.args
+        if exc is not None and not isinstance(exc, DatapoolError):
+            record.exc_info, record.exc_text = None, withheld_traceback(exc)
+        return True
+
+
 def _quiet_user_errors() -> None:
     for name in ("", "prefect", "prefect.task_runs", "prefect.flow_runs"):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _UserErrorsWithoutTraceback) for f in handler.filters):
                 handler.addFilter(_UserErrorsWithoutTraceback())
+            if not any(isinstance(f, _NoDataInErrors) for f in handler.filters):
+                handler.addFilter(_NoDataInErrors())
 
 
 _quiet_user_errors()

@@ -844,3 +844,24 @@ def test_workbook_declaring_a_huge_sheet_reads_in_little_memory(tmp_path):
     accepted, quarantined, physical, peak_mb = map(int, done.stdout.split())
     assert (accepted, quarantined, physical) == (1, 1, 2)
     assert peak_mb < 1024
+
+
+def test_an_unexpected_error_leaves_no_data_in_its_message_or_log(
+    tiny, tmp_path, capsys, prefect_harness, monkeypatch
+):
+    secret = "司马光 13912345678"
+
+    def boom(*_args, **_kwargs):
+        raise RuntimeError(f"cannot handle {secret}")
+
+    monkeypatch.setattr("datapool.stages.cover", boom)
+    root = tmp_path / "in"
+    shutil.copytree(tiny, root)
+    out = tmp_path / "out"
+    code, err = _run(root, out, capsys)
+    assert code == 1 and "RuntimeError" in err and "withheld" in err
+    assert "司马光" not in err and "13912345678" not in err
+    con = sqlite3.connect(out / "warehouse.sqlite")
+    (message,) = con.execute("SELECT message FROM pipeline_run WHERE status = 'failed'").fetchone()
+    con.close()
+    assert "RuntimeError" in message and "13912345678" not in message
