@@ -61,7 +61,11 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
             ",".join(spec.formats),
         )
         return None
-    if not path.read_bytes().lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"):
+    try:
+        blank = not path.read_bytes().lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n\x00")
+    except OSError as exc:  # a folder, a file without read permission
+        raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
+    if blank:
         log.warning("%s: the %s export %s is empty", snapshot_dir.name, source, path)
         return ReadResult(
             source,

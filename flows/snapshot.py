@@ -11,6 +11,7 @@ the number of workers.
 
 from __future__ import annotations
 
+import collections
 import logging
 import socket
 import sys
@@ -87,17 +88,23 @@ class _NoDataInErrors(logging.Filter):
     text may quote data values (a name, a phone): both are replaced by the error's kind, and the
     traceback keeps its frames only."""
 
+    seen: collections.deque[str] = collections.deque(maxlen=32)  # texts of recent errors
+
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args if isinstance(record.args, tuple) else ()
         exc = record.exc_info[1] if record.exc_info else None
         found = [e for e in (exc, *args) if isinstance(e, BaseException)]
         for e in (e for e in found if not isinstance(e, DatapoolError)):
             record.msg = str(record.msg).replace(repr(e), withheld(e))
-            if str(e):
-                record.msg = record.msg.replace(str(e), WITHHELD)
             record.args = tuple(withheld(a) if a is e else a for a in args) or record.args
+            if str(e) and str(e) not in self.seen:
+                self.seen.append(str(e))
         if exc is not None and not isinstance(exc, DatapoolError):
             record.exc_info, record.exc_text = None, withheld_traceback(exc)
+        # later records quote the error's text inside a state ("Finished in state Failed(...)")
+        if any(text in str(record.msg) for text in self.seen):
+            for text in self.seen:
+                record.msg = str(record.msg).replace(text, WITHHELD)
         return True
 
 
