@@ -21,17 +21,12 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
-from datapool.connectors.specs import SOURCES
+from datapool.connectors.specs import LABELS, SOURCES
 from datapool.errors import InputError
 
 log = logging.getLogger("datapool")
 
-SOURCE_LABELS = {
-    "market_supervision": "市场监管",
-    "civil_affairs": "民政",
-    "social_insurance": "人社",
-    "tax_registry": "税务",
-}
+SOURCE_LABELS = LABELS
 
 
 class SourceCheckFailed(InputError):

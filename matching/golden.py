@@ -13,15 +13,12 @@ from __future__ import annotations
 
 import polars as pl
 
+from datapool.connectors.specs import HEADCOUNT_ORDER, PRECEDENCE
 from datapool.matching.clusters import row_clusters
 from datapool.matching.standardise import require_row_ids
 
-REGISTRY_ORDER = {
-    "market_supervision": 0,
-    "civil_affairs": 1,
-    "tax_registry": 2,
-    "social_insurance": 3,
-}
+# field precedence, first registry first (connectors/specs.py: ExportSpec.precedence)
+REGISTRY_ORDER = {source: i for i, source in enumerate(PRECEDENCE)}
 _REGISTRY = pl.Enum(list(REGISTRY_ORDER))  # its physical order is the registry order
 _BIT = {i: 1 << i for i in range(len(REGISTRY_ORDER))}
 # each set of registries (a bit mask over registry order) as its names, sorted and joined by ","
@@ -64,38 +61,39 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
         *[e.alias(f"_has_{k}") for k, e in has.items()],
     )
     df = df.with_columns(row_clusters(std, assign)).sort("cluster", "source", "source_row")
-    si = (
-        df.filter((c("source") == "social_insurance") & c("active") & c("headcount").is_not_null())
+    # headcount: per registry in headcount order (ExportSpec.headcount_rank), the sum over the
+    # employer's active accounts where the registry counts per account, else its first value
+    summed = [sp.source for sp in HEADCOUNT_ORDER if sp.headcount_per_account]
+    per_account = [
+        df.filter((c("source") == source) & c("active") & c("headcount").is_not_null())
         .group_by("cluster")
-        .agg(c("headcount").sum().alias("_si_head"))
-    )
-    base = (
-        df.group_by("cluster")
-        .agg(  # the group order is free: the result is sorted at the end
-            *[c("rid").filter(c(f"_has_{k}")).first().alias(f"_{k}_rid") for k in has],
-            c("branch").any().alias("is_branch"),
-            c("founded_on").drop_nulls().first().alias("founded_on"),
-            c("lon").drop_nulls().first().alias("lon"),
-            c("lat").drop_nulls().first().alias("lat"),
+        .agg(c("headcount").sum().alias(f"_head_{source}"))
+        for source in summed
+    ]
+    base = df.group_by("cluster").agg(  # the group order is free: the result is sorted at the end
+        *[c("rid").filter(c(f"_has_{k}")).first().alias(f"_{k}_rid") for k in has],
+        c("branch").any().alias("is_branch"),
+        c("founded_on").drop_nulls().first().alias("founded_on"),
+        c("lon").drop_nulls().first().alias("lon"),
+        c("lat").drop_nulls().first().alias("lat"),
+        *[
             c("headcount")
-            .filter(c("source") == "tax_registry")
+            .filter(c("source") == sp.source)
             .drop_nulls()
             .first()
-            .alias("_tax_head"),
-            c("headcount")
-            .filter(c("source") == "civil_affairs")
-            .drop_nulls()
-            .first()
-            .alias("_ca_head"),
-            c("source")
-            .to_physical()
-            .replace_strict(_BIT, return_dtype=pl.UInt8)
-            .bitwise_or()
-            .alias("_sources"),
-            pl.len().alias("n_records"),
-        )
-        .join(si, on="cluster", how="left")
+            .alias(f"_head_{sp.source}")
+            for sp in HEADCOUNT_ORDER
+            if not sp.headcount_per_account
+        ],
+        c("source")
+        .to_physical()
+        .replace_strict(_BIT, return_dtype=pl.UInt8)
+        .bitwise_or()
+        .alias("_sources"),
+        pl.len().alias("n_records"),
     )
+    for part in per_account:
+        base = base.join(part, on="cluster", how="left")
     del df
     picked = {
         k: std.get_column(col).gather(base.get_column(f"_{k}_rid"))
@@ -137,16 +135,23 @@ def fuse(std: pl.DataFrame, assign: pl.DataFrame) -> pl.DataFrame:
         "n_records",
         pl.coalesce("uscc_v", "uscc_any").alias("uscc"),
         c("uscc_v").is_not_null().alias("uscc_valid"),
-        pl.coalesce("_si_head", "_tax_head", "_ca_head").cast(pl.Int64).alias("headcount"),
-        pl.when(c("_si_head").is_not_null())
-        .then(pl.lit("social_insurance"))
-        .when(c("_tax_head").is_not_null())
-        .then(pl.lit("tax_registry"))
-        .when(c("_ca_head").is_not_null())
-        .then(pl.lit("civil_affairs"))
-        .otherwise(None)
-        .alias("headcount_source"),
+        pl.coalesce([f"_head_{sp.source}" for sp in HEADCOUNT_ORDER])
+        .cast(pl.Int64)
+        .alias("headcount"),
+        _first_with_headcount(),
     )
+
+
+def _first_with_headcount() -> pl.Expr:
+    """The registry the golden headcount comes from (the first in headcount order with one)."""
+    expr: pl.Expr = pl.lit(None, dtype=pl.Utf8)
+    for sp in reversed(HEADCOUNT_ORDER):
+        expr = (
+            pl.when(pl.col(f"_head_{sp.source}").is_not_null())
+            .then(pl.lit(sp.source))
+            .otherwise(expr)
+        )
+    return expr.alias("headcount_source")
 
 
 def with_ids(fused: pl.DataFrame, ids: pl.DataFrame) -> pl.DataFrame:

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
+from datapool.connectors.specs import LABELS, ONCE_ONLY
 from datapool.matching.standardise import EMPTY_KEY
 
 if TYPE_CHECKING:
@@ -197,8 +198,9 @@ VETOES: tuple[Veto, ...] = (
     ),
     Veto(
         "once_only",
-        "two rows of a registry that lists each entity once (market supervision, civil affairs, "
-        "tax)",
+        "two rows of a registry that lists each entity once ("
+        + ", ".join(LABELS[s] for s in ONCE_ONLY)
+        + ")",
         lambda: (c("source") == c("source_b")) & c("once_only"),
     ),
 )

@@ -16,12 +16,13 @@ import polars as pl
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import Hamming
 
+from datapool.connectors.specs import ONCE_ONLY
 from datapool.matching import rules
 from datapool.matching.regions import compatible
 from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
 from datapool.matching.weights import Weights
 
-UNIQUE_SOURCES = ("market_supervision", "civil_affairs", "tax_registry")
+UNIQUE_SOURCES = ONCE_ONLY  # the registries that list each entity once (connectors/specs.py)
 RULES = rules.RULE_NAMES
 RULE_RANK = rules.RULE_RANK
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio

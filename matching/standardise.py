@@ -13,6 +13,7 @@ from typing import TypeVar
 import polars as pl
 
 from datapool.columns import dedupe
+from datapool.connectors.specs import REGNO_IDS
 from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import name_bodies, name_fronts
@@ -20,9 +21,8 @@ from datapool.matching.regions import uscc_region
 
 _Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
 
-REGNO_FIRST = (
-    "market_supervision"  # its 15-digit ids are 注册号; elsewhere a valid tax id is read first
-)
+# the registries whose 15-digit ids are 注册号 (elsewhere a valid tax id is read first)
+REGNO_FIRST = REGNO_IDS
 # Name parts carried to every row: name_clean and core as text; those only compared for equality (or
 # used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is
 # far cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
@@ -126,7 +126,7 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core busy to
     the end. The market-supervision export's 15-digit ids are read as 注册号 first.
     """
-    hint = pl.col("source") == REGNO_FIRST
+    hint = pl.col("source").is_in(list(REGNO_FIRST))
 
     def batches(values: pl.Series, parse: Callable[[pl.Series], _Part]) -> list[Future[_Part]]:
         return [

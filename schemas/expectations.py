@@ -17,17 +17,13 @@ from pathlib import Path
 
 import polars as pl
 
+from datapool.connectors.specs import HEADCOUNT_ORDER, SPECS
 from datapool.errors import ValidationFailed
 from datapool.inert import escape_html_columns
 from datapool.matching.identifiers import uscc_valid_expr
 
 USCC_REGEX = r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$"
-STATUS = {
-    "market_supervision": ["存续", "在业", "开业", "正常", "吊销", "注销", "迁出", "撤销", "停业"],
-    "civil_affairs": ["正常", "注销", "撤销"],
-    "social_insurance": ["正常参保", "暂停缴费", "注销", "正常"],
-    "tax_registry": ["正常", "非正常", "停业", "注销", "清算"],
-}
+STATUS = {s.source: list(s.status_values) for s in SPECS}  # connectors/specs.py
 HEADCOUNT_PLAUSIBLE = 100_000
 
 
@@ -124,7 +120,7 @@ def pool_checks() -> list[Check]:
             "ExpectColumnValuesToBeInSet",
             {
                 "column": "headcount_source",
-                "value_set": ["social_insurance", "tax_registry", "civil_affairs"],
+                "value_set": [s.source for s in HEADCOUNT_ORDER],
             },
         ),
         Check("ExpectColumnValuesToNotBeNull", {"column": "active"}),

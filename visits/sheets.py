@@ -9,13 +9,9 @@ import polars as pl
 import xlsxwriter
 
 from datapool.connectors.grids import GridShape
+from datapool.connectors.specs import LABELS
 
-SOURCE_NAMES = {
-    "market_supervision": "市场监管",
-    "civil_affairs": "民政",
-    "social_insurance": "人社",
-    "tax_registry": "税务",
-}
+SOURCE_NAMES = LABELS  # the agencies as people name them (connectors/specs.py)
 COLUMNS = [
     "顺序",
     "企业名称",
