@@ -26,7 +26,7 @@ from pathlib import Path
 import polars as pl
 
 from datapool.columns import where
-from datapool.connectors.decoding import REPLACEMENT, decode
+from datapool.connectors.decoding import REPLACEMENT, decode, ungarble
 from datapool.connectors.specs import ExportSpec
 from datapool.errors import InputError, MissingColumnError
 from datapool.matching.identifiers import NUMBER_PATTERN
@@ -442,6 +442,7 @@ def parse_frame(
     by_norm = {norm_header(c.header): c for c in spec.columns}
     for col in spec.columns:
         if col.required and norm_header(col.header) not in names:
+            _encoding_problem(path, spec, header, encoding)
             raise MissingColumnError(str(path), col.header)
     index = {by_norm[h].field: i for i, h in enumerate(names) if h in by_norm}
     extra = [(i, header[i]) for i, h in enumerate(names) if h not in by_norm and kept_extra(h)]
@@ -527,6 +528,31 @@ def parse_frame(
         dropped_columns=dropped,
         duplicates=n_duplicates,
     )
+
+
+def _encoding_problem(path: Path, spec: ExportSpec, header: list[str], encoding: str) -> None:
+    """Raise an InputError naming the encoding when a header misses columns because of it.
+
+    Two cases: UTF-8 text garbled by being opened in another encoding and saved again (its
+    headers repair to the expected ones), and a file none of whose headers is one expected
+    (read in the wrong encoding, or not this export at all). Otherwise return, and the missing
+    column is reported as such.
+    """
+    expected = {norm_header(c.header) for c in spec.columns}
+    found = ", ".join(h.strip() for h in header[:8]) + (" …" if len(header) > 8 else "")
+    repaired = [ungarble(h) for h in header]
+    hits = [r for r in repaired if r and norm_header(r[0]) in expected]
+    if hits:
+        raise InputError(
+            f"{path}: encoding problem: the file is UTF-8 text that was opened as {hits[0][1]} "
+            f"and saved again, so its headers are garbled (detected encoding {encoding}; headers "
+            f"found: {found}); export it again as UTF-8 or GB18030"
+        )
+    if not any(norm_header(h) in expected for h in header):
+        raise InputError(
+            f"{path}: encoding problem or wrong file: none of its headers is one the "
+            f"{spec.source} export has (detected encoding {encoding}; headers found: {found})"
+        )
 
 
 def _blank_rows(frame: pl.DataFrame, cols: list[str]) -> pl.Series:

@@ -257,3 +257,48 @@ def _previous_in(conn: sa.Connection, snapshot: str) -> str | None:
             wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success"
         )
     ).scalar()
+
+
+def describe_url(url: str) -> str:
+    """The warehouse for messages: a SQLite file's absolute path, else the URL without password."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        return redact_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return f"{Path(parsed.database).resolve()} (SQLite)"
+    return redact_url(url)
+
+
+def open_existing(url: str) -> sa.Engine:
+    """A read-only engine on an existing warehouse; creates nothing (not even a SQLite file).
+
+    Raises InputError naming where it looked when there is no warehouse there.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        raise InputError(
+            f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
+    where = describe_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:" or not Path(db).is_file():
+            raise InputError(
+                f"no warehouse at {where}: looked there; run `datapool run` first or pass "
+                "--warehouse-url / --out"
+            )
+        engine = sa.create_engine(f"sqlite:///file:{Path(db).resolve()}?mode=ro&uri=true")
+    else:
+        try:
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise InputError(f"warehouse URL {where} cannot be used: {exc}") from None
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    except sa.exc.SQLAlchemyError as exc:
+        raise InputError(f"warehouse {where} cannot be opened: {db_detail(exc)}") from None
+    if "enterprise" not in tables:
+        raise InputError(f"{where} holds no datapool warehouse (no enterprise table)")
+    return engine

@@ -10,13 +10,14 @@ from __future__ import annotations
 import os
 import re
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import click
 
 from datapool.connectors.specs import SOURCES
 from datapool.errors import DatapoolError, InputError, withheld_traceback
-from datapool.settings import SAMPLES, check_snapshot, from_env, redact_url
+from datapool.settings import SAMPLES, check_snapshot, from_env, relative_sqlite
 
 _SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -125,6 +126,42 @@ def _quiet_prefect(verbose: bool) -> None:
     os.environ.setdefault("DO_NOT_TRACK", "1")
 
 
+def _warn_relative(url: str) -> None:
+    """Say where a relative SQLite URL really points (three slashes: relative to this folder)."""
+    path = relative_sqlite(url)
+    if path is not None:
+        click.echo(
+            f"warning: {url} is a relative SQLite URL: the warehouse is {path} (relative to the "
+            f"current folder); write sqlite:////absolute/path (four slashes) for a fixed place",
+            err=True,
+        )
+
+
+def _start(what: str, kw: dict, warehouse_url: str) -> None:
+    """The first lines, at once: what runs, where it writes; notes on the key and relative URLs."""
+    from datapool.connectors.warehouse import describe_url
+
+    if not kw.get("quiet"):
+        click.echo(
+            f"[{datetime.now():%H:%M:%S}] {what}: starting; "
+            f"warehouse {describe_url(warehouse_url)}",
+            err=True,
+        )
+    _warn_relative(warehouse_url)
+    if kw.get("members_url"):
+        _warn_relative(str(kw["members_url"]))
+    _key_note(kw)
+
+
+def _where(warehouse_url: str, out_dir: Path, months: list[str]) -> None:
+    """Where the results are, as absolute paths."""
+    from datapool.connectors.warehouse import describe_url
+
+    click.echo(f"warehouse: {describe_url(warehouse_url)}")
+    for month in months:
+        click.echo(f"reports:   {(out_dir / month).resolve()}")
+
+
 def _key_note(kw: dict) -> None:
     """Say once per command that the built-in HMAC key is in use."""
     if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
@@ -208,6 +245,17 @@ def _summary(result: dict) -> str:
         f"{result['targets']} targets in {result['grids_with_targets']} grids; "
         f"{result['orphans']} orphan union records"
         + (
+            f"; {result['unplaced_targets']} targets in no grid (listed with the reason in "
+            f"visit_sheets/{result['snapshot']}_未落格目标.xlsx)"
+            if result.get("unplaced_targets")
+            else ""
+        )
+        + (
+            f"; {result['validation_warnings']} validation warnings"
+            if result.get("validation_warnings")
+            else ""
+        )
+        + (
             f"\nmatch weights: threshold {result['weight_threshold']:+.1f} "
             "(every level's weight in the warehouse table match_weight)"
             if result.get("weight_threshold") is not None
@@ -242,18 +290,12 @@ def run(snapshot: str | None, **kw: object) -> None:
     if not snapshot and not months:
         raise InputError(f"input root {cfg.input_root} holds no YYYY-MM snapshot folder")
     snapshot = snapshot or months[-1]
-    _key_note(kw)
+    wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
+    _start(snapshot, kw, wh_cfg.warehouse_url)
     result = run_one(snapshot, kw)
     click.echo(_summary(result))
-    wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
-    click.echo(f"warehouse: {redact_url(wh_cfg.warehouse_url)}")
-    click.echo(f"reports:   {(cfg.out_dir / snapshot).resolve()}")
-    _warn_stale(
-        _stale(
-            from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir")).warehouse_url
-        ),
-        snapshot,
-    )
+    _where(wh_cfg.warehouse_url, cfg.out_dir, [snapshot])
+    _warn_stale(_stale(wh_cfg.warehouse_url), snapshot)
 
 
 @cli.command()
@@ -280,8 +322,8 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
     months = [m for m in snapshots_in(cfg.input_root) if start <= m <= end]
     if not months:
         raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
+    _start(f"backfill {months[0]}..{months[-1]}", kw, cfg.warehouse_url)
     done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
-    _key_note(kw)
     for i, month in enumerate(months, start=1):
         stale = _stale(cfg.warehouse_url).get(month)
         if month in done and not force and stale is None:
@@ -296,6 +338,7 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
         except DatapoolError as exc:
             raise DatapoolError(f"backfill stopped at {month}: {exc}") from None
         click.echo(f"[{i}/{len(months)}] " + _summary(result))
+    _where(cfg.warehouse_url, cfg.out_dir, months)
     _warn_stale(_stale(cfg.warehouse_url), months[-1])
 
 
@@ -386,25 +429,55 @@ def samples(enterprises: int, months: str, out: Path, seed: int, noise: str) -> 
 
 @cli.command()
 @click.argument("enterprise_id")
-@click.option("--snapshot", callback=_snapshot, help="Month [default: the latest published].")
+@click.option("--snapshot", callback=_snapshot, help="Month [default: the latest that has it].")
 @click.option(
-    "--warehouse-url", default=None, help="Warehouse URL [default: sqlite:///out/warehouse.sqlite]."
+    "--warehouse-url",
+    default=None,
+    help="Warehouse URL [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
 )
 @click.option(
     "--out",
     "out_dir",
     type=click.Path(path_type=Path),
     default=None,
-    help="Output folder of the run.",
+    help="Output folder of the runs, where the default warehouse is [env DATAPOOL_OUT_DIR; "
+    "default ./out].",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder to write the file to [default <out>/profiles].",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["html", "xlsx"]),
+    multiple=True,
+    help="File format(s) to write [default: both].",
 )
 def profile(
-    enterprise_id: str, snapshot: str | None, warehouse_url: str | None, out_dir: Path | None
+    enterprise_id: str,
+    snapshot: str | None,
+    warehouse_url: str | None,
+    out_dir: Path | None,
+    output: Path | None,
+    formats: tuple[str, ...],
 ) -> None:
-    """One enterprise: the fused record, every source row behind it, and why each was linked."""
-    from datapool.visits.profile import render_profile
+    """一企一档: write one enterprise's file (HTML and/or xlsx, Chinese labels): the golden record
+    with each field's source, every registry row and why it was linked, union coverage and visit
+    status, and its history across months. Reads the warehouse only: creates nothing there."""
+    from datapool.visits.profile import load_profile, summary, write_html, write_xlsx
 
     cfg = from_env(warehouse_url=warehouse_url, out_dir=out_dir)
-    click.echo(render_profile(cfg.warehouse_url, enterprise_id, snapshot))
+    _warn_relative(cfg.warehouse_url)
+    p = load_profile(cfg.warehouse_url, enterprise_id, snapshot)
+    click.echo(summary(p))
+    folder = (output or cfg.out_dir / "profiles").resolve()
+    stem = f"{enterprise_id}_{p.snapshot}"
+    for fmt in formats or ("html", "xlsx"):
+        path = (write_html if fmt == "html" else write_xlsx)(p, folder / f"{stem}.{fmt}")
+        click.echo(f"written: {path}")
 
 
 @cli.command()

@@ -99,3 +99,12 @@ def check_snapshot(value: str) -> str:
     if not _SNAPSHOT_RE.match(value or ""):
         raise ValueError(f"snapshot must look like YYYY-MM, got {value!r}")
     return value
+
+
+def relative_sqlite(url: str) -> Path | None:
+    """The file a SQLite URL with a relative path (``sqlite:///dir/x.db``) points at, made
+    absolute against the working directory; None for any other URL."""
+    m = re.match(r"^sqlite(\+\w+)?:///(?!/)([^?]+)", url or "")
+    if not m or m.group(2) == ":memory:":
+        return None
+    return Path(m.group(2)).resolve()

@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 
@@ -19,6 +19,7 @@ from datapool.connectors.grids import GridShape
 from datapool.connectors.reader import ReadResult, find_export, read_export
 from datapool.connectors.specs import SOURCES, SPECS
 from datapool.coverage import Coverage, diff_members, month_changes
+from datapool.display import display_forms
 from datapool.errors import InputError
 from datapool.guards import Baseline, carry_source_dir, decide, source_problems
 from datapool.matching.engine import Resolution
@@ -190,6 +191,11 @@ def cover(
     return cov, month_changes(cov.coverage, previous_coverage, threshold)
 
 
+def display(res: Resolution) -> Resolution:
+    """The resolution with its golden names and addresses in display form (see datapool.display)."""
+    return replace(res, enterprises=display_forms(res.enterprises))
+
+
 @dataclass
 class VisitPlan:
     """Grid placement, route-ordered targets and the files written for grid workers."""
@@ -198,6 +204,7 @@ class VisitPlan:
     targets: pl.DataFrame
     route_stats: dict
     files: list[Path]
+    unplaced: pl.DataFrame = field(default_factory=pl.DataFrame)
 
 
 def plan_visits(
@@ -207,9 +214,19 @@ def plan_visits(
     into ``folder`` (the month's staging folder, see :func:`put_in_place`)."""
     placement = place(res.enterprises, grids)
     ents = res.enterprises.join(placement, on="enterprise_id")
-    targets = ents.join(
+    all_targets = ents.join(
         cov.coverage.filter(pl.col("target")).select("enterprise_id"), on="enterprise_id"
-    ).filter(pl.col("grid_id").is_not_null())
+    )
+    targets = all_targets.filter(pl.col("grid_id").is_not_null())
+    unplaced = all_targets.filter(pl.col("grid_id").is_null()).select(
+        "enterprise_id",
+        "name",
+        "address",
+        "headcount",
+        "headcount_source",
+        "sources",
+        "grid_method",
+    )
     centroids = {g.grid_id: (g.geometry.centroid.x, g.geometry.centroid.y) for g in grids}
     ordered, stats = order_targets(
         targets.select(
@@ -229,8 +246,8 @@ def plan_visits(
     html, png = folder / "heatmap.html", folder / "heatmap.png"
     heatmap_html(grids, ordered, snapshot, html)
     heatmap_png(grids, ordered, snapshot, png)
-    sheets = write_sheets(ordered, grids, snapshot, folder / "visit_sheets")
-    return VisitPlan(placement, ordered, stats, [html, png, *sheets])
+    sheets = write_sheets(ordered, grids, snapshot, folder / "visit_sheets", unplaced)
+    return VisitPlan(placement, ordered, stats, [html, png, *sheets], unplaced)
 
 
 def warehouse_tables(

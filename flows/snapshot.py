@@ -290,6 +290,7 @@ def snapshot_flow(
         cov, changes = cover_task(
             res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
         )
+        res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
         plan = visits_task(res, cov, grids, snapshot, str(staging))
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
@@ -356,6 +357,12 @@ def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
         "orphans": cov.orphans.height,
         "placed": placed,
         "unplaced": plan.placement.height - placed,
+        "unplaced_targets": plan.unplaced.height,
+        "unplaced_target_reasons": dict(
+            plan.unplaced.group_by("grid_method").len().sort("grid_method").iter_rows()
+        )
+        if plan.unplaced.height
+        else {},
         "grids_with_targets": plan.targets.select("grid_id").n_unique()
         if plan.targets.height
         else 0,
@@ -407,6 +414,9 @@ def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  #
         "",
         f"**Targets:** {counts['targets']} · covered {counts['covered']} · "
         f"orphan union records {counts['orphans']}",
+        "",
+        f"**Unplaced targets (未落格目标):** {counts['unplaced_targets']}"
+        + "".join(f" · {k}: {v}" for k, v in counts["unplaced_target_reasons"].items()),
         "",
         "| street | targets |",
         "|---|---|",

@@ -93,6 +93,9 @@ enterprise = sa.Table(
     sa.Column("grid_method", S(64)),
     sa.Column("sources", sa.Text),
     sa.Column("n_records", sa.Integer),
+    # name and address are in display form (simplified, half-width digits); as fused, here:
+    sa.Column("name_raw", sa.Text),
+    sa.Column("address_raw", sa.Text),
 )
 union_coverage = sa.Table(
     "union_coverage",

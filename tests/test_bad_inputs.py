@@ -192,6 +192,13 @@ def _utf16(root):
     p.write_bytes(p.read_bytes().decode("utf-8").encode("utf-16"))
 
 
+def _garbled(root):
+    p = _csv(root, "tax_registry")
+    p.write_bytes(
+        p.read_bytes().decode("utf-8").encode("utf-8").decode("gb18030", "replace").encode()
+    )
+
+
 def _empty_rows(root):
     p = _csv(root, "tax_registry")
     _append_line(p, "," * 8)
@@ -507,7 +514,12 @@ CASES = {
         ("ok", None),
     ),
     "no export at all": (_all_missing, [], ("error", "no agency export")),
-    "UTF-16 file": (_utf16, [], ("error", "tax_registry.csv")),
+    "UTF-16 file": (_utf16, [], ("ok", None)),
+    "UTF-8 garbled by re-saving": (
+        _garbled,
+        [],
+        ("error", "tax_registry.csv", "encoding problem", "detected encoding", "headers found"),
+    ),
     "empty rows": (_empty_rows, [], ("ok", "empty row")),
     "extra columns with a phone": (_extra_columns_with_phone, [], ("ok", None)),
     "columns reordered": (_reordered, [], ("ok", None)),

@@ -97,8 +97,42 @@ def test_backfill_skips_published_and_force_reruns(capsys, prefect_harness, tmp_
     assert code == 0 and out.count("already published, skipped") == 2
     code, out, _ = invoke(capsys, *args[:-1], "--force", "--quiet")
     assert code == 0 and "skipped" not in out and "[2/2] 2025-06" in out
-    code, out, _ = invoke(capsys, "profile", "--out", str(tmp_path), _some_enterprise(tmp_path))
+    db = tmp_path / "warehouse.sqlite"
+    before = db.read_bytes()
+    eid = _some_enterprise(tmp_path)
+    code, out, _ = invoke(capsys, "profile", "--out", str(tmp_path), eid)
     assert code == 0 and "source rows" in out and "linked by" in out
+    assert str(db) in out  # names the warehouse it read
+    assert db.read_bytes() == before  # read-only
+    page = (tmp_path / "profiles" / f"{eid}_2025-06.html").read_text(encoding="utf-8")
+    for words in (
+        "一企一档",
+        "基本信息",
+        "来源记录及关联原因",
+        "关联原因",
+        "历史",
+        "2025-05",
+        "已建会",
+    ):
+        assert words in page, words
+    from openpyxl import load_workbook
+
+    wb = load_workbook(tmp_path / "profiles" / f"{eid}_2025-06.xlsx")
+    assert wb.sheetnames == ["基本信息", "来源记录", "历史"]
+    assert [c.value for c in wb["历史"]["A"]][1:] == ["2025-05", "2025-06"]
+    assert wb["来源记录"].max_row >= 4  # header + the 3+ rows behind it
+
+
+def test_profile_on_a_missing_warehouse_creates_nothing(capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, _, err = invoke(capsys, "profile", "--out", str(tmp_path / "nowhere"), "E123")
+    assert_one_clear_line(
+        code, err, "no warehouse at", str(tmp_path / "nowhere" / "warehouse.sqlite")
+    )
+    code, _, err = invoke(capsys, "profile", "--warehouse-url", "sqlite:///rel/x.db", "E123")
+    assert "relative SQLite URL" in err and str(tmp_path / "rel" / "x.db") in err
+    assert_one_clear_line(code, err, "no warehouse at")
+    assert list(tmp_path.iterdir()) == []
 
 
 def _some_enterprise(out) -> str:

@@ -170,14 +170,122 @@ def test_visit_plans(sample_run, month):
     assert stats["route_m"] <= stats["unordered_m"]
     assert stats["route_saving_grids_3plus"] is not None and stats["route_saving_grids_3plus"] > 0.2
     assert stats["route_saving_grids_4plus"] is not None
-    sheets = list((out / "visit_sheets").glob("*.xlsx"))
+    sheets = [p for p in (out / "visit_sheets").glob("*.xlsx") if "未落格目标" not in p.name]
     assert len(sheets) == visits["grid_id"].n_unique()
+    _check_unplaced(out, month, targets, stats)
     assert (out / "heatmap.html").stat().st_size > 1000 and (
         out / "heatmap.png"
     ).stat().st_size > 1000
     assert (out / "data_docs" / "index.html").exists()
     unplaced = ents.filter(pl.col("grid_id").is_null())
     assert unplaced["grid_method"].str.starts_with("unplaced: ").all()
+
+
+def _check_unplaced(out, month, targets, stats) -> None:
+    """Every target no grid holds is listed, with its reason, in 未落格目标 and the summary."""
+    from openpyxl import load_workbook
+
+    missing = targets.filter(pl.col("grid_id").is_null())
+    assert stats["unplaced_targets"] == missing.height
+    assert sum(stats["unplaced_target_reasons"].values()) == missing.height
+    path = out / "visit_sheets" / f"{month}_未落格目标.xlsx"
+    if not missing.height:
+        assert not path.exists()
+        return
+    ws = load_workbook(path)["未落格目标"]
+    rows = list(ws.iter_rows(min_row=3, values_only=True))
+    assert sorted(r[5] for r in rows) == sorted(missing["enterprise_id"])
+    assert all(r[6] for r in rows)  # a reason on every row
+    assert ws.freeze_panes == "A3" and ws.page_setup.orientation == "landscape"
+
+
+@pytest.mark.parametrize("month", MONTHS)
+def test_visit_sheets_print_and_read(sample_run, month):
+    """Opened with openpyxl: frozen header, landscape, print titles, one page wide, distances."""
+    from openpyxl import load_workbook
+
+    visits = table(sample_run, "visit_target", month)
+    folder = sample_run["out"] / month / "visit_sheets"
+    sheets = sorted(p for p in folder.glob("*.xlsx") if "未落格目标" not in p.name)
+    assert sheets
+    legs = 0
+    for path in sheets:
+        ws = load_workbook(path)["走访清单"]
+        assert ws.freeze_panes == "A3"
+        assert ws.page_setup.orientation == "landscape"
+        assert ws.print_title_rows == "$1:$2"
+        assert ws.sheet_properties.pageSetUpPr.fitToPage
+        assert (ws.page_setup.fitToWidth or 1) == 1 and ws.page_setup.fitToHeight == 0  # 1: default
+        header = [c.value for c in ws[2]]
+        assert header[:5] == ["顺序", "企业名称", "地址", "距下一家(米)", "职工人数"]
+        for row in ws.iter_rows(min_row=3, values_only=True):
+            if isinstance(row[3], int | float):
+                assert row[3] == int(row[3])  # whole metres
+                legs += 1
+    assert legs > 0
+    d = visits["distance_to_next_m"].drop_nulls()
+    assert (d == d.round(0)).all()
+
+
+def test_heatmap_labels_every_target_and_clicks_in_chromium(sample_run, tmp_path):
+    """Opened in headless Chromium: every target drawn (by address at its community), grid ids
+    and town names on the map, a legend with numbers, and a grid's targets listed on a click
+    (the ``#grid=`` link runs the click handler)."""
+    import shutil
+    import subprocess
+
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    month = MONTHS[1]
+    html = sample_run["out"] / month / "heatmap.html"
+    text = html.read_text(encoding="utf-8")
+    assert not re.search(r"""(src|href)=["']https?://""", text), (
+        "the map must not load anything from the network"
+    )
+    visits = table(sample_run, "visit_target", month)
+    busiest = visits.group_by("grid_id").len().sort(["len", "grid_id"], descending=[True, False])
+    grid_id, n_targets = busiest.row(0)
+    args = [
+        exe,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+        "--window-size=1600,1400",
+    ]
+    url = f"{html.as_uri()}#grid={grid_id}"
+    shot = sample_run["out"] / "heatmap-screenshot.png"
+    subprocess.run(
+        [*args, f"--screenshot={shot}", url], check=True, timeout=120, capture_output=True
+    )
+    assert shot.stat().st_size > 5000
+    dom = subprocess.run(
+        [*args, "--virtual-time-budget=5000", "--dump-dom", url],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    drawn = re.findall(r'<circle class="target (by-address|by-coordinates)"', dom)
+    assert len(drawn) == visits.height  # every target, those placed by address too
+    assert drawn.count("by-address") == visits.filter(pl.col("placed_by") == "address").height > 0
+    ids = re.findall(r'<text class="gid"[^>]*>([^<]+)</text>', dom)
+    assert set(visits["grid_id"]) <= set(ids)
+    towns = re.findall(r'<text class="town"[^>]*>([^<]+)</text>', dom)
+    assert "梅林镇" in towns and len(towns) >= 10
+    legend = re.search(r'<p id="legend">(.*?)</p>', dom, re.S).group(1)
+    assert re.search(r"</i>0<", legend) and re.search(r"</i>\d+–\d+<", legend)
+    assert "走访热力图" in dom and "按地址" in dom
+    panel = re.search(r'<ol id="grid-targets">(.*?)</ol>', dom, re.S)
+    assert panel, "clicking a grid lists its targets"
+    assert panel.group(1).count("<li>") == n_targets
+    assert (sample_run["out"] / month / "heatmap.png").stat().st_size > 20_000
 
 
 class _Drawn(HTMLParser):
@@ -257,17 +365,14 @@ def test_heatmap_renders_offline_in_headless_chromium(sample_run, samples, tmp_p
     targets = table(sample_run, "visit_target", month)
     per_grid = dict(targets.group_by("grid_id").len().iter_rows())
     want_polygons = [
-        f"{g.grid_name} ({g.grid_id}): {per_grid.get(g.grid_id, 0)} targets"
+        f"{g.grid_id} {g.grid_name}（{g.street}）：{per_grid.get(g.grid_id, 0)} 家目标"
         for g in read_grids(samples / "grids.geojson")
         for _ in getattr(g.geometry, "geoms", [g.geometry])
     ]
     assert polygons == want_polygons
-    located = targets.join(
-        table(sample_run, "enterprise", month).select("enterprise_id", "lon"), on="enterprise_id"
-    ).filter(pl.col("lon").is_not_null())
-    assert located.height > 0
+    # every target is drawn: by its coordinates, or at its community when placed by address
     assert sorted(t.rsplit(" · ", 1)[0] for t in circles) == sorted(
-        n or "" for n in located["name"].to_list()
+        n or "" for n in targets["name"].to_list()
     )
 
     shot = tmp_path / "heatmap.png"

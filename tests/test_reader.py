@@ -68,7 +68,9 @@ def market(tmp_path, rows, **kw) -> tuple:
     return r.records, r.quarantine
 
 
-@pytest.mark.parametrize("encoding", ["utf-8", "utf-8-sig", "gb18030"])
+@pytest.mark.parametrize(
+    "encoding", ["utf-8", "utf-8-sig", "gb18030", "utf-16", "utf-16-le", "utf-16-be"]
+)
 def test_encodings_detected(tmp_path, encoding):
     recs, quar = market(tmp_path, [GOOD], encoding=encoding)
     assert quar.height == 0 and recs["name"].to_list() == ["赣州市赣县区宏达建材有限公司"]
@@ -202,6 +204,34 @@ def test_missing_required_column_is_one_clear_error(tmp_path):
         MissingColumnError, match="market_supervision.csv: required column '企业名称' is missing"
     ):
         market(tmp_path, [GOOD[:2] + GOOD[3:]], header=header)
+
+
+def _garbled(text: str, wrongly: str) -> bytes:
+    """UTF-8 text opened as ``wrongly`` and saved again as UTF-8, as re-saving in an editor does."""
+    return text.encode("utf-8").decode(wrongly, errors="replace").encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("wrongly", "words"),
+    [
+        ("latin-1", ["encoding problem", "opened as latin-1", "detected encoding utf-8"]),
+        ("gb18030", ["encoding problem", "opened as gb18030", "headers found: 缁熶竴"]),
+    ],
+)
+def test_garbled_utf8_is_an_encoding_problem(tmp_path, wrongly, words):
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerows([HEADER, GOOD])
+    path = tmp_path / "market_supervision.csv"
+    path.write_bytes(_garbled(buf.getvalue(), wrongly))
+    with pytest.raises(InputError) as err:
+        read_export(path, MARKET, "k")
+    msg = str(err.value)
+    assert "required column" not in msg
+    for w in words:
+        assert w in msg, msg
 
 
 def test_duplicate_header_is_an_error(tmp_path):

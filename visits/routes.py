@@ -171,8 +171,10 @@ def order_targets(
                 "unordered_m": unordered,
                 "stops": len(order),
             }
+            # to the metre: what a walker can use (and no false precision in sheets or tables)
             legs = [
-                float(np.linalg.norm(xy[a] - xy[b])) for a, b in zip(order, order[1:], strict=False)
+                float(round(float(np.linalg.norm(xy[a] - xy[b]))))
+                for a, b in zip(order, order[1:], strict=False)
             ] + [None]
             for pos, (k, leg) in enumerate(zip(order, legs, strict=True), start=1):
                 rows.append(
