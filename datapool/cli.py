@@ -361,7 +361,9 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
     help="A previous month's links CSV, so enterprise ids carry forward.",
 )
 def match(snapshot: str, input_root: Path | None, output: Path, previous: Path | None) -> None:
-    """Ingest + resolve one snapshot only; write source,source_row,enterprise_id,rule,score."""
+    """Ingest + resolve one snapshot only; write one CSV row per source row: source, source_row,
+    enterprise_id, rule, score, source_key, agreed (the evidence: fields that agreed), the row's
+    name, identifier and address, and the enterprise's golden name."""
     import polars as pl
 
     from datapool.matching.engine import resolve
@@ -376,8 +378,30 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
     )
     res = resolve(ing.records, prev, cfg.hmac_key)
     output.parent.mkdir(parents=True, exist_ok=True)
-    res.links.select(
-        "source", "source_row", "enterprise_id", "rule", "score", "source_key"
+    names = res.enterprises.select("enterprise_id", pl.col("name").alias("enterprise_name"))
+    res.links.join(
+        res.std.select("source", "source_row", "name", "id_clean", "address"),
+        on=["source", "source_row"],
+        how="left",
+    ).join(names, on="enterprise_id", how="left").select(
+        "source",
+        "source_row",
+        "enterprise_id",
+        "rule",
+        "score",
+        "source_key",
+        "agreed",
+        "name",
+        "id_clean",
+        "address",
+        "enterprise_name",
+    ).sort("enterprise_id", "source", "source_row").with_columns(
+        # agency text opened in a spreadsheet is never a formula
+        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]"))
+        .then("'" + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in ("name", "id_clean", "address", "enterprise_name")
     ).write_csv(output)
     click.echo("match weights learned from the pairs identifiers label:\n" + res.weights.summary())
     click.echo(

@@ -24,6 +24,7 @@ from datapool.errors import InputError
 from datapool.guards import Baseline, carry_source_dir, decide, source_problems
 from datapool.matching.engine import Resolution
 from datapool.schemas import expectations as ex
+from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.placement import place
@@ -55,15 +56,17 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
     path = find_export(snapshot_dir, spec)
     if path is None:
         log.warning(
-            "%s: no %s export this month (looked for %s.{%s}); going on without it",
+            "%s: no %s export this month (looked for %s.{%s})",
             snapshot_dir.name,
             source,
             spec.stem,
             ",".join(spec.formats),
         )
         return None
-    try:
-        blank = not path.read_bytes().lstrip(b"\xef\xbb\xbf\xff\xfe \t\r\n\x00")
+    try:  # only a small file can be blank: a large export is not read twice
+        blank = path.stat().st_size <= 4096 and not path.read_bytes().lstrip(
+            b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"
+        )
     except OSError as exc:  # a folder, a file without read permission
         raise InputError(f"{path}: cannot read file ({exc.strerror})") from None
     if blank:
@@ -74,6 +77,7 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
             pl.DataFrame(schema=RECORD_SCHEMA),
             pl.DataFrame(schema=QUARANTINE_SCHEMA),
             note="empty file",
+            physical_rows=0,
         )
     return read_export(path, spec, hmac_key)
 
@@ -173,6 +177,7 @@ def validate(
     )
     v.run("accounting", acct, ex.accounting_checks())
     v.build_docs()
+    make_offline(docs_dir)  # the CDN assets shipped beside the pages: they render offline
     v.raise_for_critical()
     return v.table()
 

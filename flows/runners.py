@@ -22,11 +22,16 @@ def quiet_dask() -> None:
 
 
 def flow_for(workers: int | None, dask_address: str | None):  # noqa: ANN201
-    """The snapshot flow and its number of scoring chunks for the options given."""
+    """The snapshot flow (or its body as a plain function when no Prefect API is set and no
+    Dask runner is asked for) and its number of scoring chunks, for the options given."""
+    from prefect.settings import PREFECT_API_URL
+
     from datapool.flows.snapshot import snapshot_flow
 
     if not workers and not dask_address:
-        return snapshot_flow, 1
+        # with no Prefect API to record the run in, the flow's body runs as a plain function:
+        # no temporary Prefect server is started (it costs 10-20 s before the first stage)
+        return (snapshot_flow if PREFECT_API_URL.value() else snapshot_flow.fn), 1
     try:
         from prefect_dask import DaskTaskRunner
     except ImportError:

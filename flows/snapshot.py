@@ -17,6 +17,7 @@ import socket
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
 
@@ -199,6 +200,48 @@ def publish_task(
     warehouse.publish(engine, snapshot, tables, run, previous, lock_timeout)
 
 
+_POOL: ThreadPoolExecutor | None = None
+
+
+def _plain() -> bool:
+    """True when the flow's body runs as a plain function (``snapshot_flow.fn``), outside Prefect:
+    ``datapool run`` without PREFECT_API_URL runs so, and starts no Prefect server."""
+    from prefect.context import FlowRunContext
+
+    return FlowRunContext.get() is None
+
+
+def _submit(task_, *args):  # noqa: ANN001, ANN002, ANN202
+    """``task_.submit(*args)`` in a flow run; a thread of this process otherwise (I/O overlaps)."""
+    global _POOL  # noqa: PLW0603
+    if not _plain():
+        return task_.submit(*args)
+    if _POOL is None:
+        _POOL = ThreadPoolExecutor(max_workers=8, thread_name_prefix="datapool")
+    return _POOL.submit(_retrying, task_, *args)
+
+
+def _call(task_, *args):  # noqa: ANN001, ANN002, ANN202
+    """``task_(*args)`` in a flow run; the plain function otherwise."""
+    return task_(*args) if not _plain() else _retrying(task_, *args)
+
+
+def _retrying(task_, *args):  # noqa: ANN001, ANN002, ANN202
+    """The task's function with the task's retries (I/O faults only, as in a flow run)."""
+    delays = task_.retry_delay_seconds or []
+    delays = delays if isinstance(delays, list) else [delays]
+    for attempt in range((task_.retries or 0) + 1):
+        try:
+            return task_.fn(*args)
+        except DatapoolError:
+            raise
+        except Exception:
+            if attempt >= (task_.retries or 0):
+                raise
+            time.sleep(delays[min(attempt, len(delays) - 1)] if delays else 0)
+    raise AssertionError("unreachable")
+
+
 def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
     """Cut candidate pairs into contiguous chunks (by rid_a) for parallel scoring."""
     chunks = max(1, chunks)
@@ -239,7 +282,7 @@ def snapshot_flow(
         "started_at": datetime.now(),
     }
     say = lambda m: progress(f"{snapshot}: {m}", show_progress)  # noqa: E731
-    logger = get_run_logger()
+    logger = get_run_logger() if not _plain() else logging.getLogger("datapool")
     staging = None
     try:
         t0 = time.perf_counter()
@@ -247,11 +290,11 @@ def snapshot_flow(
         if not (cfg.input_root / snapshot).is_dir():
             raise InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
         snap_dir = str(cfg.input_root / snapshot)
-        reads = {s: read_export_task.submit(snap_dir, s, cfg.hmac_key) for s in SOURCES}
-        members_f = read_members_task.submit(cfg.members_url)
-        grids_f = read_grids_task.submit(str(cfg.grids_path))
-        prev_f = previous_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
-        base_f = baseline_task.submit(cfg.warehouse_url, snapshot, cfg.lock_timeout)
+        reads = {s: _submit(read_export_task, snap_dir, s, cfg.hmac_key) for s in SOURCES}
+        members_f = _submit(read_members_task, cfg.members_url)
+        grids_f = _submit(read_grids_task, str(cfg.grids_path))
+        prev_f = _submit(previous_task, cfg.warehouse_url, snapshot, cfg.lock_timeout)
+        base_f = _submit(baseline_task, cfg.warehouse_url, snapshot, cfg.lock_timeout)
         ing = stages.combine({s: f.result() for s, f in reads.items()})
         baseline, built_on = base_f.result()
         ing = stages.check_sources(
@@ -270,29 +313,29 @@ def snapshot_flow(
         grids = grids_f.result()
         prev_month, prev_links, prev_cov = prev_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
-        std = standardise_task(ing.records)
-        weights = learn_task(std)
+        std = _call(standardise_task, ing.records)
+        weights = _call(learn_task, std)
         logger.info(
             "match weights learned from the pairs identifiers label:\n%s", weights.summary()
         )
         say("match weights learned from the pairs identifiers label:\n" + weights.summary())
-        pairs = block_task(std)
+        pairs = _call(block_task, std)
         parts = [
-            score_task.submit(std, chunk, weights) for chunk in split_pairs(pairs, score_chunks)
+            _submit(score_task, std, chunk, weights) for chunk in split_pairs(pairs, score_chunks)
         ]
         scored, n_pairs = pl.concat([p.result() for p in parts]), pairs.height
         del pairs, parts  # not held through clustering: at millions of rows it is hundreds of MB
-        res = finish_task(std, scored, prev_links, n_pairs, cfg.hmac_key, weights)
+        res = _call(finish_task, std, scored, prev_links, n_pairs, cfg.hmac_key, weights)
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
-        validation = validate_task(ing, res, str(staging / "data_docs"))
+        validation = _call(validate_task, ing, res, str(staging / "data_docs"))
         say("diffing against the member database")
-        cov, changes = cover_task(
-            res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
+        cov, changes = _call(
+            cover_task, res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
         )
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
-        plan = visits_task(res, cov, grids, snapshot, str(staging))
+        plan = _call(visits_task, res, cov, grids, snapshot, str(staging))
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         counts = _counts(ing, res, cov, plan, validation, changes)
         counts["built_on"] = built_on
@@ -306,12 +349,13 @@ def snapshot_flow(
             message=f"published in {time.perf_counter() - t0:.1f}s",
         )
         say("publishing to the warehouse")
-        publish_task(cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout, prev_month)
+        _call(publish_task, cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout, prev_month)
         stages.put_in_place(staging, cfg.out_dir, snapshot)
         staging = None
-        _artifacts(
-            snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids}
-        )
+        if not _plain():  # artifacts live in the Prefect API; a plain run has none
+            _artifacts(
+                snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids}
+            )
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
         return {"snapshot": snapshot, **counts}
     except Exception as exc:

@@ -74,6 +74,7 @@ def test_match_command_writes_links(capsys, tmp_path, samples):
     assert code == 0 and "enterprises" in stdout
     header = out.read_text().splitlines()[0]
     assert header.startswith("source,source_row,enterprise_id,rule,score")
+    assert header.endswith("agreed,name,id_clean,address,enterprise_name")
 
 
 @pytest.mark.prefect
@@ -297,3 +298,33 @@ def test_sample_grids_cover_the_district(samples):
     assert len({(g.street, g.community) for g in grids}) == 136 and all(
         g.grid_worker for g in grids
     )
+
+
+def test_plain_run_starts_no_prefect_server(tmp_path):
+    """Without PREFECT_API_URL a run needs no Prefect API at all (ephemeral servers are disabled
+    here, so any use of one would fail the run), and its first line comes before the imports."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from datapool.samples import generate
+
+    generate(tmp_path / "in", 120, ["2025-03"], seed=11)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_API")}
+    env.update(PREFECT_SERVER_EPHEMERAL_ENABLED="false", PREFECT_HOME=str(tmp_path / "ph"))
+    exe = Path(sys.executable).with_name("datapool")
+    done = subprocess.run(
+        [str(exe), "run", "--input", str(tmp_path / "in"), "--out", "out"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.splitlines()[0].endswith(
+        f"starting; warehouse {tmp_path / 'out'}/warehouse.sqlite (SQLite)"
+    )
+    assert f"warehouse: {tmp_path / 'out' / 'warehouse.sqlite'}" in done.stdout
+    assert f"reports:   {tmp_path / 'out' / '2025-03'}" in done.stdout

@@ -464,3 +464,43 @@ def test_run_artifacts(sample_run):
     )
     top = Artifact.get(f"datapool-{MONTHS[1]}-top-targets")
     assert top is not None and "enterprise_id" in str(top.data)
+
+
+def test_data_docs_render_offline(sample_run, tmp_path):
+    """Data Docs load nothing from the network, and render in Chromium with name resolution off:
+    jQuery and bootstrap-table (shipped beside the pages) run and build the index's table."""
+    import shutil
+    import subprocess
+
+    docs = sample_run["out"] / MONTHS[1] / "data_docs"
+    pages = list(docs.rglob("*.html"))
+    assert len(pages) > 5
+    loads = re.compile(
+        r"""<(script|img|iframe)\b[^>]*\bsrc=["'](https?:)?//|<link\b[^>]*\bhref=["'](https?:)?//"""
+    )
+    for page in pages:
+        assert not loads.search(page.read_text(encoding="utf-8")), page
+    assert (docs / "static" / "vendor" / "js" / "jquery.min.js").stat().st_size > 50_000
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None:
+        pytest.skip("chromium not installed (.ci/run installs it)")
+    dom = subprocess.run(
+        [
+            exe,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--host-resolver-rules=MAP * ~NOTFOUND",  # the network is off
+            f"--user-data-dir={tmp_path / 'chrome'}",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            (docs / "index.html").as_uri(),
+        ],
+        check=True,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    ).stdout
+    assert 'class="bootstrap-table bootstrap4"' in dom  # the scripts ran, offline
