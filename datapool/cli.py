@@ -25,6 +25,11 @@ _SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 def snapshots_in(root: Path) -> list[str]:
     """Snapshot folders (``YYYY-MM``) under an input root, in order."""
     if not root.is_dir():
+        if root == SAMPLES:  # an installed datapool has no samples beside it: say what to pass
+            raise InputError(
+                f"no input root given, and the samples ({root}) exist only in a source checkout: "
+                "pass --input or set DATAPOOL_INPUT_ROOT"
+            )
         raise InputError(f"input root {root} does not exist")
     return sorted(p.name for p in root.iterdir() if p.is_dir() and _SNAP_DIR.match(p.name))
 
@@ -47,7 +52,7 @@ def common(fn):  # noqa: ANN001, ANN201
             type=click.Path(path_type=Path),
             default=None,
             help="Input root with one YYYY-MM folder per snapshot "
-            f"[env DATAPOOL_INPUT_ROOT; default {SAMPLES}].",
+            "[env DATAPOOL_INPUT_ROOT; default: the samples of a source checkout].",
         ),
         click.option(
             "--members-url",
