@@ -6,6 +6,7 @@ Each case breaks a copy of a small generated snapshot and runs the real `datapoo
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import re
@@ -605,7 +606,8 @@ def _physical_rows(path: Path) -> int:
         wb.close()
         return n
     data = path.read_bytes()
-    for encoding in ("utf-8-sig", "gb18030"):
+    wide = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    for encoding in ("utf-16",) if wide else ("utf-8-sig", "gb18030"):
         try:
             text = data.decode(encoding)
             break
