@@ -18,6 +18,7 @@ import codecs
 import csv
 import io
 import json
+import re
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
@@ -534,9 +535,9 @@ def _encoding_problem(path: Path, spec: ExportSpec, header: list[str], encoding:
     """Raise an InputError naming the encoding when a header misses columns because of it.
 
     Two cases: UTF-8 text garbled by being opened in another encoding and saved again (its
-    headers repair to the expected ones), and a file none of whose headers is one expected
-    (read in the wrong encoding, or not this export at all). Otherwise return, and the missing
-    column is reported as such.
+    headers repair to the expected ones), and headers that hold undecodable bytes or Latin-1 /
+    private-use characters with none of them one expected (the wrong encoding). Otherwise
+    return, and the missing column is reported as such.
     """
     expected = {norm_header(c.header) for c in spec.columns}
     found = ", ".join(h.strip() for h in header[:8]) + (" …" if len(header) > 8 else "")
@@ -548,7 +549,8 @@ def _encoding_problem(path: Path, spec: ExportSpec, header: list[str], encoding:
             f"and saved again, so its headers are garbled (detected encoding {encoding}; headers "
             f"found: {found}); export it again as UTF-8 or GB18030"
         )
-    if not any(norm_header(h) in expected for h in header):
+    garbled = any(REPLACEMENT in h or re.search(r"[\u0080-\u00ff\ue000-\uf8ff]", h) for h in header)
+    if garbled and not any(norm_header(h) in expected for h in header):
         raise InputError(
             f"{path}: encoding problem or wrong file: none of its headers is one the "
             f"{spec.source} export has (detected encoding {encoding}; headers found: {found})"
