@@ -96,12 +96,12 @@ def make_offline(docs_dir: Path) -> list[str]:
         text = page.read_text(encoding="utf-8")
         up = os.path.relpath(docs_dir, page.parent)
 
-        def swap(m: re.Match, up: str = up) -> str:
+        def swap(m: re.Match[str], up: str = up) -> str:
             url = (m.group(3) or "") + m.group(4)
             local = _local(url)
             if local is None:
                 remote.add(url)
-                return m.group(0)
+                return str(m.group(0))
             return f"{m.group(1)}{m.group(2)}{Path(up, local).as_posix()}{m.group(2)}"
 
         new = _LOADING.sub(swap, text)

@@ -15,6 +15,7 @@ import json
 import logging
 import math
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -82,7 +83,7 @@ def _anchor(g: GridShape) -> tuple[float, float]:
 def _town_anchors(grids: list[GridShape]) -> dict[str, tuple[float, float]]:
     from shapely.ops import unary_union
 
-    towns: dict[str, list] = {}
+    towns: dict[str, list[Any]] = {}
     for g in grids:
         towns.setdefault(g.street, []).append(g.geometry)
     out = {}
@@ -107,19 +108,23 @@ def drawn_targets(grids: list[GridShape], targets: pl.DataFrame) -> pl.DataFrame
     anchors = {g.grid_id: _anchor(g) for g in grids}
     x0, y0, x1, y1 = _bounds(grids)
     step = max(x1 - x0, y1 - y0) / 400
-    xs, ys, flags, seen = [], [], [], {}
+    xs: list[float | None] = []
+    ys: list[float | None] = []
+    flags: list[bool] = []
+    seen: dict[str, int] = {}
     for r in targets.iter_rows(named=True):
         if r.get("lon") is not None and r.get("lat") is not None:
             xs.append(r["lon"])
             ys.append(r["lat"])
             flags.append(False)
             continue
-        ax, ay = anchors.get(r["grid_id"], (None, None))
-        if ax is None:
+        anchor = anchors.get(r["grid_id"])
+        if anchor is None:
             xs.append(None)
             ys.append(None)
             flags.append(True)
             continue
+        ax, ay = anchor
         k = seen[r["grid_id"]] = seen.get(r["grid_id"], -1) + 1
         angle, radius = k * 2.4, step * math.sqrt(k) * 1.5  # a sunflower spiral
         xs.append(ax + radius * math.cos(angle))
@@ -184,8 +189,8 @@ if (m) show(decodeURIComponent(m[1]));
 """
 
 
-def _grid_data(grids: list[GridShape], drawn: pl.DataFrame) -> dict:
-    by_grid: dict[str, list[dict]] = {}
+def _grid_data(grids: list[GridShape], drawn: pl.DataFrame) -> dict[str, Any]:
+    by_grid: dict[str, list[dict[str, Any]]] = {}
     for r in drawn.sort("grid_id", "route_order").iter_rows(named=True):
         by_grid.setdefault(r["grid_id"], []).append(r)
     data = {}
@@ -371,7 +376,7 @@ def heatmap_png(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, pa
         ax.set_aspect("equal")
         ax.set_xticks([])
         ax.set_yticks([])
-        handles = [
+        handles: list[Any] = [
             Patch(facecolor=c, edgecolor="#999", label=label) for c, label in legend_bins(top)
         ]
         handles += [

@@ -12,6 +12,7 @@ from __future__ import annotations
 import html
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import sqlalchemy as sa
@@ -92,9 +93,9 @@ class Profile:
 
     warehouse: str
     snapshot: str
-    golden: dict
-    coverage: dict | None
-    visit: dict | None
+    golden: dict[str, Any]
+    coverage: dict[str, Any] | None
+    visit: dict[str, Any] | None
     records: pl.DataFrame
     history: pl.DataFrame
 
@@ -115,7 +116,9 @@ def _value(key: str, v: object) -> str:
     return str(v)
 
 
-def _rows(conn: sa.Connection, table: sa.Table, enterprise_id: str, snapshot: str | None) -> list:
+def _rows(
+    conn: sa.Connection, table: sa.Table, enterprise_id: str, snapshot: str | None
+) -> list[dict[str, Any]]:
     q = sa.select(table).where(table.c.enterprise_id == enterprise_id)
     if snapshot:
         q = q.where(table.c.snapshot == snapshot)
@@ -186,7 +189,7 @@ def load_profile(url: str, enterprise_id: str, snapshot: str | None = None) -> P
     )
 
 
-def _table_html(headers: list[tuple[str, str]], rows: list[dict]) -> str:
+def _table_html(headers: list[tuple[str, str]], rows: list[dict[str, Any]]) -> str:
     head = "".join(f"<th>{html.escape(label)}</th>" for _, label in headers)
     body = "".join(
         "<tr>"

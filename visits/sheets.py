@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 import xlsxwriter
@@ -50,7 +51,7 @@ def _safe(text: str) -> str:
     return re.sub(r"[\\/:*?\"<>|\s]+", "_", text)[:FILE_STEM_CHARS]
 
 
-def _sources(r: dict) -> str:
+def _sources(r: dict[str, Any]) -> str:
     return "、".join(SOURCE_NAMES.get(s, s) for s in (r.get("sources") or "").split(",") if s)
 
 
@@ -62,7 +63,7 @@ def reason_zh(method: str | None) -> str:
     return REASONS.get(reason, reason)
 
 
-def _printable(ws, n_cols: int, header_row: int) -> None:  # noqa: ANN001
+def _printable(ws: Any, n_cols: int, header_row: int) -> None:
     """Frozen header, landscape A4, header rows repeated on every page, one page wide."""
     ws.freeze_panes(header_row + 1, 0)
     ws.set_landscape()
