@@ -37,8 +37,7 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
     except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
         raise InputError(f"warehouse URL {redact_url(url)} cannot be used: {exc}") from None
     try:
-        wh.metadata.create_all(engine)
-        _add_new_columns(engine)
+        _create_tables(engine)
     except sa.exc.SQLAlchemyError as exc:
         raise InputError(
             f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}"
@@ -46,18 +45,30 @@ def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
     return engine
 
 
-def _add_new_columns(engine: sa.Engine) -> None:
+def _create_tables(engine: sa.Engine) -> None:
+    """Create the missing tables and columns in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock of its own: two connections
+    creating the same table at once (the flow opens the warehouse from tasks that run side by
+    side) otherwise collide in the catalogue (``pg_type_typname_nsp_index``). SQLite serialises
+    schema changes by itself.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+        wh.metadata.create_all(conn)
+        _add_new_columns(conn)
+
+
+def _add_new_columns(conn: sa.Connection) -> None:
     """Add the nullable columns a newer datapool defines to the tables of an older warehouse."""
-    inspector = sa.inspect(engine)
+    inspector = sa.inspect(conn)
     for table in wh.metadata.sorted_tables:
         have = {c["name"] for c in inspector.get_columns(table.name)}
         for col in table.columns:
             if col.name not in have and col.nullable:
-                kind = col.type.compile(dialect=engine.dialect)
-                with engine.begin() as conn:
-                    conn.exec_driver_sql(
-                        f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}'
-                    )
+                kind = col.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}')
 
 
 def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
@@ -82,6 +93,10 @@ def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
 # a time, since a month's ids and changes are read off the month before it.
 _LOCK_KEY = int.from_bytes(hashlib.sha1(b"datapool:warehouse").digest()[:8], "big", signed=True)
 _UNCHANGED = object()
+# Another for creating and extending the tables (see _create_tables).
+_SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha1(b"datapool:warehouse-schema").digest()[:8], "big", signed=True
+)
 
 
 def publish(

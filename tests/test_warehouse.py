@@ -60,6 +60,28 @@ def rows(engine, snapshot) -> list:
         ).all()
 
 
+def test_tables_are_created_once_when_opened_side_by_side(url):
+    # the flow opens the warehouse from tasks that run at once; on an empty PostgreSQL database
+    # two CREATE TABLEs of one name collided in the catalogue (pg_type_typname_nsp_index)
+    barrier = threading.Barrier(4)
+    errors: list[BaseException] = []
+
+    def open_it() -> None:
+        barrier.wait()
+        try:
+            warehouse.engine_for(url).dispose()
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_it) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors
+    assert set(wh.metadata.tables) <= set(sa.inspect(sa.create_engine(url)).get_table_names())
+
+
 def test_republish_replaces_only_that_snapshot(url):
     engine = warehouse.engine_for(url)
     warehouse.publish(engine, "2025-05", {"enterprise_link": links(3, "A")}, run())
