@@ -104,8 +104,12 @@ def region_prefix(e: Enterprise, rng: random.Random) -> str:
     if r < 0.82 or len(chain) == 1 or e.kind == KIND_SOCIAL:
         # a social organisation is named by its region: 赣州市企业家商会 is another one
         return e.region
-    above = rng.choice(chain[:-1])
-    return above if rng.random() < 0.5 else short_name(above)
+    k = rng.randrange(1, len(chain))  # a level above: 赣州市, 赣州, or 江西省赣州市 for 赣县区
+    above = chain[k - 1]
+    r = rng.random()
+    if r < 0.3 and k > 1:
+        return "".join(chain[:k])
+    return above if r < 0.65 else short_name(above)
 
 
 def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> str:

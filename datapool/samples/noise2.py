@@ -110,6 +110,8 @@ def _writings(region: str, rng: random.Random, own_level: bool = False) -> str:
     if r < 0.35:  # one level of the chain, official or short
         level = region if own_level else rng.choice(chain)
         return level if rng.random() < 0.5 else short_name(level)
+    if r < 0.42 and not own_level and len(chain) > 2:  # levels above joined: 江西赣州 for 赣县区
+        return "".join(short_name(p) if rng.random() < 0.5 else p for p in chain[:-1])
     if r < 0.55 and len(chain) > 1:  # several levels joined, from the top
         start = rng.randrange(len(chain) - 1)
         parts = chain[start:]
