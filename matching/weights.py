@@ -2,7 +2,8 @@
 
 Rows that hold a check-passing organisation code (inside a valid USCC, a 9-character code or an
 old tax id) are labelled by it: two such rows with the same code are one enterprise, with two
-different codes two. A sample of them is blocked and compared as if they had no identifiers at all
+different codes two. They (above :data:`SAMPLE_ROWS`, all the rows of a seeded sample of codes) are
+blocked and compared as if they had no identifiers at all
 (the codes are blanked, so only name, region, address, phone, headcount and founding date are
 compared, on the pairs that share a name, address or phone key as unlabelled pairs do). For each
 comparison level ``m`` is its share among the labelled matches, ``u`` among the labelled
@@ -30,7 +31,7 @@ from datapool.matching.standardise import EMPTY_KEY
 
 c = pl.col
 TARGET_PRECISION = 0.99
-SAMPLE_ROWS = 60_000  # labelled rows compared each month (a seeded sample when there are more)
+SAMPLE_ROWS = 20_000  # labelled rows compared each month (about; a seeded sample of codes above)
 SEED = 15
 SMOOTHING = 0.5  # added to every level's count, so no weight is infinite
 
@@ -207,7 +208,10 @@ def learn(std: pl.DataFrame, target: float = TARGET_PRECISION) -> Weights:
 
     labelled = std.filter(c("org_strong").fill_null("") != "")
     if labelled.height > SAMPLE_ROWS:
-        labelled = labelled.sample(SAMPLE_ROWS, seed=SEED).sort("rid")
+        # a sample of codes, not of rows: every row of a sampled code comes along, so the labelled
+        # matches keep their number (a sample of rows would keep a share of them squared)
+        share = SAMPLE_ROWS / labelled.height
+        labelled = labelled.filter(c("org_strong").hash(SEED) % 1_000_000 < int(share * 1_000_000))
     code = labelled["org_strong"]
     blank = labelled.with_columns(
         pl.lit(None, pl.Utf8).alias("uscc"),
