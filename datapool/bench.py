@@ -20,6 +20,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -59,7 +60,7 @@ def make_big_export(path: Path, rows: int, seed: int = 1) -> None:
     path.write_bytes(buf.getvalue().encode("utf-8"))
 
 
-def _reader_child(path: str, out: mp.Queue) -> None:
+def _reader_child(path: str, out: mp.Queue[dict[str, Any]]) -> None:
     from datapool.connectors.reader import read_export
     from datapool.connectors.specs import TAX
     from datapool.privacy import TEST_KEY
@@ -69,7 +70,7 @@ def _reader_child(path: str, out: mp.Queue) -> None:
     out.put({"seconds": time.perf_counter() - t, "rows": r.rows_in, "peak_mb": _peak_mb()})
 
 
-def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
+def _matcher_child(root: str, month: str, out: mp.Queue[dict[str, Any]]) -> None:
     from datapool.matching.blocking import candidate_pairs
     from datapool.matching.engine import finish
     from datapool.matching.scoring import score_pairs
@@ -80,10 +81,12 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
 
     t = time.perf_counter()
     ing = ingest(Path(root) / month, TEST_KEY)
-    t_read, stages, peaks = time.perf_counter() - t, {}, {"read": _peak_mb()}
+    stages: dict[str, float] = {}
+    t_read, peaks = time.perf_counter() - t, {"read": _peak_mb()}
     t = time.perf_counter()
     std = standardise(ing.records)
-    rows, ing = ing.records.height, None  # std holds every record column: the records can go
+    rows = ing.records.height
+    del ing  # std holds every record column: the records can go
     stages["standardise"], peaks["standardise"] = time.perf_counter() - t, _peak_mb()
     weights = learn(std)
     stages["learn weights"], peaks["learn weights"] = (
@@ -115,20 +118,20 @@ def _matcher_child(root: str, month: str, out: mp.Queue) -> None:
     )
 
 
-def _splink_child(root: str, month: str, out: mp.Queue) -> None:
+def _splink_child(root: str, month: str, out: mp.Queue[dict[str, Any]]) -> None:
     from datapool.bench_splink import run_splink
 
     out.put(run_splink(Path(root), month))
 
 
-def _in_child(target: Callable, *args: object) -> dict:
+def _in_child(target: Callable[..., None], *args: object) -> dict[str, Any]:
     ctx = mp.get_context("spawn")
-    q: mp.Queue = ctx.Queue()
+    q: mp.Queue[dict[str, Any]] = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
     while True:
         try:
-            result = q.get(timeout=2)
+            result: dict[str, Any] = q.get(timeout=2)
             break
         except Exception:  # noqa: BLE001 - queue.Empty: check the child is still alive
             if not p.is_alive():
@@ -144,7 +147,10 @@ def quality(links: pl.DataFrame, truth: pl.DataFrame) -> dict[str, float]:
     j = links.join(
         truth.filter(pl.col("enterprise_key") != "QUARANTINE"), on=["source", "source_row"]
     )
-    pairs = lambda s: int((s * (s - 1) // 2).sum())  # noqa: E731
+
+    def pairs(s: pl.Series) -> int:
+        return int((s * (s - 1) // 2).sum())
+
     tp = pairs(j.group_by("enterprise_id", "enterprise_key").len()["len"])
     pp, ap = (
         pairs(j.group_by("enterprise_id").len()["len"]),
@@ -195,9 +201,12 @@ def truth_targets(root: Path, month: str) -> set[str]:
         }
     finally:
         con.close()
-    read = lambda name: pl.read_csv(  # noqa: E731
-        root / "truth" / name, schema_overrides={"enterprise_key": pl.Utf8}
-    ).filter(pl.col("enterprise_key").is_not_null())
+
+    def read(name: str) -> pl.DataFrame:
+        return pl.read_csv(
+            root / "truth" / name, schema_overrides={"enterprise_key": pl.Utf8}
+        ).filter(pl.col("enterprise_key").is_not_null())
+
     covered = {
         k for k, u, kind in read("unions.csv").iter_rows() if kind == "single" and u in live
     } | {k for m, k in read("members.csv").iter_rows() if member_union.get(m) in live}
@@ -207,7 +216,7 @@ def truth_targets(root: Path, month: str) -> set[str]:
     return set(t["enterprise_key"].to_list()) - covered
 
 
-def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> list[dict[str, float]]:
+def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> list[dict[str, Any]]:
     """Resolve each month of a generated sample (each seeded by the month before) and measure it.
 
     Returns, per month: pairwise ``precision``, ``recall``, ``f1``; ``exact`` (share of
@@ -227,7 +236,7 @@ def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> lis
             root / "truth" / month / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8}
         )
         res = resolve(ingest(root / month, hmac_key).records, prev, hmac_key)
-        q = quality(res.links, truth)
+        q: dict[str, Any] = quality(res.links, truth)
         j = res.links.join(truth, on=["source", "source_row"])
         ids = j.group_by("enterprise_key").agg(pl.col("enterprise_id").mode().min())
         q["kept"] = 1.0
@@ -246,13 +255,13 @@ def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> lis
         hit = len(predicted & expected)
         q["target_precision"] = hit / len(predicted) if predicted else 1.0
         q["target_recall"] = hit / len(expected) if expected else 1.0
-        q["month"] = month  # type: ignore[assignment]
+        q["month"] = month
         out.append(q)
         prev, prev_ids = res.links, ids
     return out
 
 
-def quality_line(q: dict) -> str:
+def quality_line(q: dict[str, Any]) -> str:
     """One month's figures on one line."""
     return (
         f"P {q['precision']:.4f} R {q['recall']:.4f} F1 {q['f1']:.4f} exact {q['exact']:.4f} "
@@ -266,7 +275,7 @@ def run_quality(
     say: Callable[[str], None],
     months: tuple[str, ...] = QUALITY_MONTHS,
     splink: bool = False,
-) -> dict[str, list[dict]]:
+) -> dict[str, list[dict[str, Any]]]:
     """Match quality on both noise models (generated once under ``out``, then reused).
 
     ``default`` is the noise the matcher was built on; ``holdout`` (datapool/samples/noise2.py)

@@ -10,11 +10,12 @@ from __future__ import annotations
 import resource
 import time
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
 
-def run_splink(root: Path, month: str) -> dict:
+def run_splink(root: Path, month: str) -> dict[str, Any]:
     """Train, predict and cluster with Splink (DuckDB); writes ``splink_links.parquet``."""
     import logging
 
