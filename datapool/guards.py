@@ -18,8 +18,10 @@ again after them, so their ids and month-on-month changes are out of date.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from datapool.connectors.specs import LABELS, SOURCES
 from datapool.errors import InputError
@@ -60,7 +62,7 @@ class SourceProblem:
 
 
 def source_problems(
-    files: dict[str, dict],
+    files: Mapping[str, Mapping[str, Any]],
     missing: list[str],
     baseline: Baseline | None,
     max_shrink: float,
@@ -139,7 +141,7 @@ def decide(
     return to_carry
 
 
-def carry_source_dir(input_root: Path, snapshot: str, find) -> Path:  # noqa: ANN001
+def carry_source_dir(input_root: Path, snapshot: str, find: Callable[[Path], Path | None]) -> Path:
     """The latest snapshot folder before ``snapshot`` in which ``find(folder)`` finds the export."""
     earlier = sorted(
         (p for p in input_root.iterdir() if p.is_dir() and len(p.name) == 7 and p.name < snapshot),
@@ -164,7 +166,7 @@ class Stale:
     reason: str
 
 
-def stale_months(runs: list[dict]) -> list[Stale]:
+def stale_months(runs: list[dict[str, Any]]) -> list[Stale]:
     """Published months built on an older state of their predecessor.
 
     Args:

@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -32,7 +33,7 @@ class Check:
     """One expectation to run: GX class name, its kwargs, severity."""
 
     kind: str
-    kwargs: dict
+    kwargs: dict[str, Any]
     severity: str = "critical"
 
 
@@ -179,9 +180,9 @@ class Validator:
             },
         )
         self.source = self.ctx.data_sources.add_pandas("datapool")
-        self.results: list[dict] = []
+        self.results: list[dict[str, Any]] = []
 
-    def run(self, name: str, frame: pl.DataFrame, checks: list[Check]) -> list[dict]:
+    def run(self, name: str, frame: pl.DataFrame, checks: list[Check]) -> list[dict[str, Any]]:
         """Validate ``frame`` against ``checks``; record and return one dict per expectation."""
         gx = self.gx
         asset = self.source.add_dataframe_asset(name)
@@ -209,6 +210,7 @@ class Validator:
         for vr in result.run_results.values():
             for r in vr.results:
                 cfg = r.expectation_config
+                assert cfg is not None  # GX returns each result with its expectation
                 res = r.result or {}
                 rows.append(
                     {
