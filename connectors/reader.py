@@ -23,6 +23,7 @@ import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import polars as pl
 
@@ -32,6 +33,9 @@ from datapool.connectors.specs import ExportSpec
 from datapool.errors import InputError, MissingColumnError
 from datapool.matching.identifiers import NUMBER_PATTERN
 from datapool.privacy import kept_extra, keyed_hash, keyed_hashes, norm_header, redact_series
+
+if TYPE_CHECKING:
+    from openpyxl.workbook.workbook import Workbook
 
 MAX_FIELD = 1000
 MAX_FIELD_LINES = 20  # a quoted field may hold line breaks (an address), but not this many lines
@@ -184,7 +188,7 @@ def _csv_frame(
         lines = lines.filter(lines.str.strip_chars() != "")  # blank lines are not rows
         if lines.is_empty():
             raise InputError(f"{path}: file is empty (no header row)")
-        header = lines[0].split(",")
+        header: list[str] = lines[0].split(",")
         width = len(header)
         body = (
             pl.DataFrame({"line": lines.slice(1)})
@@ -192,7 +196,7 @@ def _csv_frame(
             .with_columns(pl.col("source_row").cast(pl.Int64))
         )
         fields = body.get_column("line").str.count_matches(",", literal=True) + 1
-        bad = [
+        bad: list[tuple[int, str, object]] = [
             (n, _ragged(line.count(",") + 1, width, line), Unsplit(line.count(",") + 1, line))
             for n, line in body.filter(fields != width).iter_rows()
         ]
@@ -211,7 +215,7 @@ def _csv_frame(
         return header, frame, bad, encoding, body.height
     header, rows, physical = _csv_records(path, text)
     width = len(header)
-    bad: list[tuple[int, str, object]] = []
+    bad = []
     good: list[tuple[int, list[str]]] = []
     for n, (r, line) in enumerate(rows, start=1):
         if len(r) == width:
@@ -301,7 +305,7 @@ def _xlsx_rows(path: Path, spec: ExportSpec) -> tuple[list[str], list[list[objec
     """
     from openpyxl import load_workbook
 
-    def open_book(data_only: bool):  # noqa: ANN202
+    def open_book(data_only: bool) -> Workbook:
         try:
             return load_workbook(path, read_only=True, data_only=data_only)
         except (OSError, zipfile.BadZipFile, KeyError, ValueError, TypeError) as exc:
@@ -348,7 +352,8 @@ def _xlsx_rows(path: Path, spec: ExportSpec) -> tuple[list[str], list[list[objec
                         break
                     continue
                 physical += 1
-                cut = list(row[:width]) + [None] * max(0, width - len(row))
+                assert width is not None  # set with the header, which comes first
+                cut: list[object] = [*row[:width], *[None] * max(0, width - len(row))]
                 if any(v not in (None, "") for v in row[width:]):
                     cut.append(_Ragged(len(row)))
                 else:
@@ -376,12 +381,13 @@ _NO_CACHE = object()  # a formula cell whose value the workbook does not hold
 
 def _cells_frame(
     header: list[str], cells: list[list[object]], spec: ExportSpec
-) -> tuple[pl.DataFrame, list]:
+) -> tuple[pl.DataFrame, list[tuple[int, str, object]]]:
     """Spreadsheet cells -> text frame; a number in an identifier column is quarantined
     (precision lost), as is a formula without a cached value."""
     by_norm = {norm_header(c.header): c.parser for c in spec.columns}
     parsers = [by_norm.get(norm_header(h), "text") for h in header]
-    keep, bad = [], []
+    keep: list[tuple[int, list[str]]] = []
+    bad: list[tuple[int, str, object]] = []
     for n, row in enumerate(cells, start=1):
         if row and isinstance(row[-1], _Ragged):
             texts = [_cell_text(v, "text")[0] for v in row[:-1]]
@@ -428,7 +434,7 @@ def parse_frame(
     spec: ExportSpec,
     header: list[str],
     frame: pl.DataFrame,
-    bad: list,
+    bad: list[tuple[int, str, object]],
     encoding: str,
     hmac_key: str,
 ) -> ReadResult:
@@ -610,9 +616,11 @@ def _dates(values: pl.Series) -> pl.Series:
         (r"^\d{8}$", r"^(\d{4})(\d{2})(\d{2})$"),
         (r"^\d{4}[年/.]\d{1,2}[月/.]\d{1,2}日?$", r"^(\d{4})[年/.](\d{1,2})[月/.](\d{1,2})日?$"),
     ):
-        v = where(
-            v, v.str.contains(shape), lambda found, p=pattern: found.str.replace(p, "$1-$2-$3")
-        )
+
+        def to_iso(found: pl.Series, p: str = pattern) -> pl.Series:
+            return found.str.replace(p, "$1-$2-$3")
+
+        v = where(v, v.str.contains(shape), to_iso)
     return v.str.strptime(pl.Date, "%Y-%m-%d", strict=False)
 
 
