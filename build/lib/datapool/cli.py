@@ -1,0 +1,656 @@
+"""The ``datapool`` command line: thin commands over the library.
+
+Every error a user can cause (bad option, unreadable input, failed critical
+expectation, locked or refused warehouse) ends as one line on stderr and exit
+status 2; bugs keep their traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import click
+
+from datapool.connectors.specs import SOURCES
+from datapool.errors import DatapoolError, InputError, withheld_traceback
+from datapool.settings import SAMPLES, check_snapshot, from_env, relative_sqlite
+
+_SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+
+
+def snapshots_in(root: Path) -> list[str]:
+    """Snapshot folders (``YYYY-MM``) under an input root, in order."""
+    if not root.is_dir():
+        if root == SAMPLES:  # an installed datapool has no samples beside it: say what to pass
+            raise InputError(
+                f"no input root given, and the samples ({root}) exist only in a source checkout: "
+                "pass --input or set DATAPOOL_INPUT_ROOT"
+            )
+        raise InputError(f"input root {root} does not exist")
+    return sorted(p.name for p in root.iterdir() if p.is_dir() and _SNAP_DIR.match(p.name))
+
+
+def _snapshot(_ctx, _param, value: str | None) -> str | None:  # noqa: ANN001
+    if value is None:
+        return None
+    try:
+        return check_snapshot(value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
+def common(fn):  # noqa: ANN001, ANN201
+    """Options shared by the commands that run the pipeline."""
+    opts = [
+        click.option(
+            "--input",
+            "input_root",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Input root with one YYYY-MM folder per snapshot "
+            "[env DATAPOOL_INPUT_ROOT; default: the samples of a source checkout].",
+        ),
+        click.option(
+            "--members-url",
+            default=None,
+            help="SQLAlchemy URL of the union member database, opened read-only "
+            "[env DATAPOOL_MEMBERS_URL; default sqlite:///<input>/members.sqlite].",
+        ),
+        click.option(
+            "--warehouse-url",
+            default=None,
+            help="SQLAlchemy URL of the warehouse "
+            "[env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
+        ),
+        click.option(
+            "--out",
+            "out_dir",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Folder for reports, Data Docs, heat maps and visit sheets "
+            "[env DATAPOOL_OUT_DIR; default ./out].",
+        ),
+        click.option(
+            "--grids",
+            "grids_path",
+            type=click.Path(path_type=Path),
+            default=None,
+            help="Grids GeoJSON [env DATAPOOL_GRIDS_PATH; default <input>/grids.geojson].",
+        ),
+        click.option(
+            "--threshold",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Headcount above which an enterprise with no union is a target [default 25].",
+        ),
+        click.option(
+            "--workers",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Run on a local Dask cluster with N worker processes (needs the 'dask' extra).",
+        ),
+        click.option(
+            "--dask-address",
+            default=None,
+            help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.",
+        ),
+        click.option(
+            "--accept-source",
+            "accept_sources",
+            multiple=True,
+            type=click.Choice([*SOURCES, "all"]),
+            help="Publish even though this agency's export is missing, empty or much smaller than "
+            "in the last published run (repeatable; 'all' for every source). Without it such a "
+            "month stops before anything is replaced.",
+        ),
+        click.option(
+            "--carry-forward",
+            "carry_sources",
+            multiple=True,
+            type=click.Choice([*SOURCES, "all"]),
+            help="When this agency's export is missing, empty or much smaller, reuse its rows from "
+            "its latest earlier export instead, flagged as carried (source_record.carried_from).",
+        ),
+        click.option("--quiet", is_flag=True, help="No progress lines."),
+        click.option("--verbose", is_flag=True, help="Show Prefect's own log lines."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn
+
+
+def _quiet_prefect(verbose: bool) -> None:
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "INFO" if verbose else "ERROR")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("DO_NOT_TRACK", "1")
+
+
+def _warn_relative(url: str) -> None:
+    """Say where a relative SQLite URL really points (three slashes: relative to this folder)."""
+    path = relative_sqlite(url)
+    if path is not None:
+        click.echo(
+            f"warning: {url} is a relative SQLite URL: the warehouse is {path} (relative to the "
+            f"current folder); write sqlite:////absolute/path (four slashes) for a fixed place",
+            err=True,
+        )
+
+
+def _start(what: str, kw: dict, warehouse_url: str) -> None:
+    """The first lines, at once: what runs, where it writes; notes on the key and relative URLs."""
+    from datapool.connectors.warehouse import describe_url
+
+    if not kw.get("quiet"):
+        click.echo(
+            f"[{datetime.now():%H:%M:%S}] {what}: starting; "
+            f"warehouse {describe_url(warehouse_url)}",
+            err=True,
+        )
+    _warn_relative(warehouse_url)
+    if kw.get("members_url"):
+        _warn_relative(str(kw["members_url"]))
+    _key_note(kw)
+
+
+def _where(warehouse_url: str, out_dir: Path, months: list[str]) -> None:
+    """Where the results are, as absolute paths."""
+    from datapool.connectors.warehouse import describe_url
+
+    click.echo(f"warehouse: {describe_url(warehouse_url)}")
+    for month in months:
+        click.echo(f"reports:   {(out_dir / month).resolve()}")
+
+
+def _key_note(kw: dict) -> None:
+    """Say once per command that the built-in HMAC key is in use."""
+    if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
+        click.echo(
+            "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
+            "(fine for the samples, set your own in production)",
+            err=True,
+        )
+
+
+def _stale(warehouse_url: str) -> dict:
+    """Published months built on an older publication of their predecessor, by month."""
+    from datapool.connectors import warehouse
+    from datapool.guards import stale_months
+
+    return {
+        s.snapshot: s
+        for s in stale_months(warehouse.latest_runs(warehouse.engine_for(warehouse_url)))
+    }
+
+
+def _warn_stale(stale: dict, after: str) -> None:
+    """Name every stale month after ``after`` loudly, with the command that rebuilds it."""
+    for month, s in sorted(stale.items()):
+        if month > after:
+            click.echo(
+                f"WARNING: {month} is stale: {s.reason}; its enterprise ids and month-on-month "
+                f"changes no longer follow {s.predecessor}. Re-run it: datapool backfill --from "
+                f"{month} --to <last month> --force",
+                err=True,
+            )
+
+
+def run_one(snapshot: str, kw: dict) -> dict:
+    """Run the snapshot flow for one month with the CLI's options.
+
+    Database URLs may carry passwords, and Prefect records flow parameters in its
+    API; so URLs reach the flow through DATAPOOL_* variables of this process, never
+    as parameters.
+    """
+    saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
+    try:
+        for key in ("members_url", "warehouse_url"):
+            if kw.get(key):
+                os.environ[f"DATAPOOL_{key.upper()}"] = str(kw[key])
+        cfg = from_env(
+            input_root=kw.get("input_root"),
+            out_dir=kw.get("out_dir"),
+            grids_path=kw.get("grids_path"),
+            threshold=kw.get("threshold"),
+        )
+        from datapool.flows.runners import flow_for
+
+        flow, chunks = flow_for(kw.get("workers"), kw.get("dask_address"))
+        return flow(
+            snapshot=snapshot,
+            input_root=str(cfg.input_root),
+            out_dir=str(cfg.out_dir),
+            grids_path=str(cfg.grids_path),
+            threshold=cfg.threshold,
+            score_chunks=chunks,
+            show_progress=not kw.get("quiet"),
+            accept_sources=list(kw.get("accept_sources") or ()),
+            carry_sources=list(kw.get("carry_sources") or ()),
+        )
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _summary(result: dict) -> str:
+    files = result["files"]
+    rows_in = sum(f["rows_in"] for f in files.values())
+    quarantined = sum(f["quarantined"] for f in files.values())
+    return (
+        f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, "
+        f"{quarantined} quarantined; {result['enterprises']} enterprises; "
+        f"{result['targets']} targets in {result['grids_with_targets']} grids; "
+        f"{result['orphans']} orphan union records"
+        + (
+            f"; {result['unplaced_targets']} targets in no grid (listed with the reason in "
+            f"visit_sheets/{result['snapshot']}_未落格目标.xlsx)"
+            if result.get("unplaced_targets")
+            else ""
+        )
+        + (
+            f"; {result['validation_warnings']} validation warnings"
+            if result.get("validation_warnings")
+            else ""
+        )
+        + (
+            f"\nmatch weights: threshold {result['weight_threshold']:+.1f} "
+            "(every level's weight in the warehouse table match_weight)"
+            if result.get("weight_threshold") is not None
+            else ""
+        )
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="datapool")
+def cli() -> None:
+    """datapool: fuse the four registries into one enterprise pool, diff it against the
+    union member database, and plan grid workers' visits.
+
+    Quick start: `datapool run` runs the latest sample month with a SQLite warehouse
+    in ./out; `datapool backfill --from 2025-05 --to 2025-06` runs every month in order.
+    """
+
+
+@cli.command()
+@click.option(
+    "--snapshot",
+    callback=_snapshot,
+    help="Month to run, YYYY-MM [default: the latest folder in the input root].",
+)
+@common
+def run(snapshot: str | None, **kw: object) -> None:
+    """Run one monthly snapshot end to end and publish it (re-running replaces that month)."""
+    _quiet_prefect(bool(kw.get("verbose")))
+    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
+    months = snapshots_in(cfg.input_root)
+    if not snapshot and not months:
+        raise InputError(f"input root {cfg.input_root} holds no YYYY-MM snapshot folder")
+    snapshot = snapshot or months[-1]
+    wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
+    _start(snapshot, kw, wh_cfg.warehouse_url)
+    result = run_one(snapshot, kw)
+    click.echo(_summary(result))
+    _where(wh_cfg.warehouse_url, cfg.out_dir, [snapshot])
+    _warn_stale(_stale(wh_cfg.warehouse_url), snapshot)
+
+
+@cli.command()
+@click.option("--from", "start", required=True, callback=_snapshot, help="First month, YYYY-MM.")
+@click.option("--to", "end", required=True, callback=_snapshot, help="Last month, YYYY-MM.")
+@click.option("--force", is_flag=True, help="Re-run months that are already published.")
+@common
+def backfill(start: str, end: str, force: bool, **kw: object) -> None:
+    """Run every snapshot in the input root from --from to --to, in order, so ids carry forward.
+
+    Months already published are skipped unless --force. A failure stops the
+    backfill with the month named; earlier months stay published.
+    """
+    _quiet_prefect(bool(kw.get("verbose")))
+    from datapool.connectors import warehouse
+
+    if start > end:
+        raise click.BadParameter("--from is after --to")
+    cfg = from_env(
+        input_root=kw.get("input_root"),
+        warehouse_url=kw.get("warehouse_url"),
+        out_dir=kw.get("out_dir"),
+    )
+    months = [m for m in snapshots_in(cfg.input_root) if start <= m <= end]
+    if not months:
+        raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
+    _start(f"backfill {months[0]}..{months[-1]}", kw, cfg.warehouse_url)
+    done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
+    for i, month in enumerate(months, start=1):
+        stale = _stale(cfg.warehouse_url).get(month)
+        if month in done and not force and stale is None:
+            click.echo(
+                f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)"
+            )
+            continue
+        if stale is not None and not force:
+            click.echo(f"[{i}/{len(months)}] {month}: re-run: it is stale ({stale.reason})")
+        try:
+            result = run_one(month, kw)
+        except DatapoolError as exc:
+            raise DatapoolError(f"backfill stopped at {month}: {exc}") from None
+        click.echo(f"[{i}/{len(months)}] " + _summary(result))
+    _where(cfg.warehouse_url, cfg.out_dir, months)
+    _warn_stale(_stale(cfg.warehouse_url), months[-1])
+
+
+@cli.command()
+@click.option("--snapshot", required=True, callback=_snapshot, help="Month to resolve, YYYY-MM.")
+@click.option(
+    "--input",
+    "input_root",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Input root [default: samples].",
+)
+@click.option(
+    "--output", type=click.Path(path_type=Path), required=True, help="CSV to write the links to."
+)
+@click.option(
+    "--previous",
+    type=click.Path(path_type=Path, exists=True),
+    default=None,
+    help="A previous month's links CSV, so enterprise ids carry forward.",
+)
+def match(snapshot: str, input_root: Path | None, output: Path, previous: Path | None) -> None:
+    """Ingest + resolve one snapshot only; write one CSV row per source row: source, source_row,
+    enterprise_id, rule, score, source_key, agreed (the evidence: fields that agreed), the row's
+    name, identifier and address, and the enterprise's golden name."""
+    import polars as pl
+
+    from datapool.matching.engine import resolve
+    from datapool.stages import ingest
+
+    cfg = from_env(input_root=input_root)
+    ing = ingest(cfg.input_root / snapshot, cfg.hmac_key)
+    prev = (
+        pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
+        if previous
+        else None
+    )
+    res = resolve(ing.records, prev, cfg.hmac_key)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    names = res.enterprises.select("enterprise_id", pl.col("name").alias("enterprise_name"))
+    res.links.join(
+        res.std.select("source", "source_row", "name", "id_clean", "address"),
+        on=["source", "source_row"],
+        how="left",
+    ).join(names, on="enterprise_id", how="left").select(
+        "source",
+        "source_row",
+        "enterprise_id",
+        "rule",
+        "score",
+        "source_key",
+        "agreed",
+        "name",
+        "id_clean",
+        "address",
+        "enterprise_name",
+    ).sort("enterprise_id", "source", "source_row").with_columns(
+        # agency text opened in a spreadsheet is never a formula
+        pl.when(pl.col(c).str.contains(r"^[=+\-@\t\r]"))
+        .then("'" + pl.col(c))
+        .otherwise(pl.col(c))
+        .alias(c)
+        for c in ("name", "id_clean", "address", "enterprise_name")
+    ).write_csv(output)
+    click.echo("match weights learned from the pairs identifiers label:\n" + res.weights.summary())
+    click.echo(
+        f"{snapshot}: {res.links.height} rows -> {res.enterprises.height} enterprises "
+        f"({res.counts['candidate_pairs']} candidate pairs); links in {output}"
+    )
+
+
+@cli.command()
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=10),
+    default=5000,
+    show_default=True,
+    help="Enterprises to create.",
+)
+@click.option(
+    "--months",
+    default="2025-05,2025-06",
+    show_default=True,
+    help="Comma-separated months, YYYY-MM.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="Folder to write the snapshots to.",
+)
+@click.option(
+    "--seed", type=int, default=7, show_default=True, help="Random seed (same seed, same files)."
+)
+@click.option(
+    "--noise",
+    type=click.Choice(["default", "holdout"]),
+    default="default",
+    show_default=True,
+    help="Noise model: 'default' (the one data/samples is written with) or 'holdout', a second, "
+    "independent one used only to score the matcher, never to tune it.",
+)
+def samples(enterprises: int, months: str, out: Path, seed: int, noise: str) -> None:
+    """Generate messy, truthful sample snapshots (exports, member db, grids, truth/)."""
+    from datapool.samples import generate
+
+    month_list = [check_snapshot(m.strip()) for m in months.split(",") if m.strip()]
+    counts = generate(out, enterprises, month_list, seed, noise=noise)
+    for k, v in counts.items():
+        click.echo(f"{k}: {v}")
+
+
+@cli.command()
+@click.argument("enterprise_id")
+@click.option("--snapshot", callback=_snapshot, help="Month [default: the latest that has it].")
+@click.option(
+    "--warehouse-url",
+    default=None,
+    help="Warehouse URL [env DATAPOOL_WAREHOUSE_URL; default sqlite:///<out>/warehouse.sqlite].",
+)
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Output folder of the runs, where the default warehouse is [env DATAPOOL_OUT_DIR; "
+    "default ./out].",
+)
+@click.option(
+    "--output",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Folder to write the file to [default <out>/profiles].",
+)
+@click.option(
+    "--format",
+    "formats",
+    type=click.Choice(["html", "xlsx"]),
+    multiple=True,
+    help="File format(s) to write [default: both].",
+)
+def profile(
+    enterprise_id: str,
+    snapshot: str | None,
+    warehouse_url: str | None,
+    out_dir: Path | None,
+    output: Path | None,
+    formats: tuple[str, ...],
+) -> None:
+    """一企一档: write one enterprise's file (HTML and/or xlsx, Chinese labels): the golden record
+    with each field's source, every registry row and why it was linked, union coverage and visit
+    status, and its history across months. Reads the warehouse only: creates nothing there."""
+    from datapool.visits.profile import load_profile, summary, write_html, write_xlsx
+
+    cfg = from_env(warehouse_url=warehouse_url, out_dir=out_dir)
+    _warn_relative(cfg.warehouse_url)
+    p = load_profile(cfg.warehouse_url, enterprise_id, snapshot)
+    click.echo(summary(p))
+    folder = (output or cfg.out_dir / "profiles").resolve()
+    stem = f"{enterprise_id}_{p.snapshot}"
+    for fmt in formats or ("html", "xlsx"):
+        path = (write_html if fmt == "html" else write_xlsx)(p, folder / f"{stem}.{fmt}")
+        click.echo(f"written: {path}")
+
+
+@cli.command()
+@click.option(
+    "--cron",
+    default="0 6 2 * *",
+    show_default=True,
+    help="Cron schedule (02 of each month, 06:00).",
+)
+@click.option("--name", default="monthly", show_default=True, help="Deployment name.")
+@click.option(
+    "--timezone",
+    default="Asia/Shanghai",
+    show_default=True,
+    help="Time zone the cron is read in (Prefect would read it as UTC).",
+)
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the deployment (schedule, where each option goes) and exit; passwords are hidden.",
+)
+@common
+def serve(cron: str, name: str, timezone: str, dry_run: bool, **kw: object) -> None:
+    """Serve a deployment of the snapshot flow on a monthly cron schedule from this process.
+
+    Every option reaches the scheduled runs: paths (made absolute), threshold, workers and Dask
+    address as deployment parameters; database URLs too, unless they carry a password, which
+    this process hands to its runs as DATAPOOL_* variables instead (Prefect stores parameters).
+    Scheduling needs a real Prefect API: PREFECT_API_URL is used when set; otherwise a local
+    `prefect server` is started on 127.0.0.1 and said so.
+    """
+    _quiet_prefect(bool(kw.get("verbose")))
+    from datapool.flows.deploy import build_deployment, describe, ensure_api, serve_deployment
+
+    try:
+        from zoneinfo import ZoneInfo
+
+        ZoneInfo(timezone)
+    except Exception:  # noqa: BLE001
+        raise click.BadParameter(
+            f"unknown time zone {timezone!r}", param_hint="--timezone"
+        ) from None
+    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
+    # a scheduled run starts in another working directory: its folders are fixed now, absolute
+    kw = {**kw, "input_root": cfg.input_root.resolve(), "out_dir": cfg.out_dir.resolve()}
+    build_deployment(name, cron, kw, timezone)  # a bad cron fails here, before anything starts
+    click.echo(describe(name, cron, kw, timezone))
+    if dry_run:
+        return
+    server = ensure_api(click.echo)
+    try:
+        serve_deployment(name, cron, kw, timezone)
+    finally:
+        if server is not None:
+            server.terminate()
+
+
+@cli.command()
+@click.option(
+    "--enterprises",
+    type=click.IntRange(min=100),
+    default=200_000,
+    show_default=True,
+    help="Enterprises to generate for the matcher benchmark (about 2.5 rows each).",
+)
+@click.option(
+    "--reader-rows",
+    type=click.IntRange(min=1000),
+    default=1_000_000,
+    show_default=True,
+    help="Rows of the generated export for the reader benchmark.",
+)
+@click.option(
+    "--splink/--no-splink",
+    default=True,
+    help="Also run Splink on the same rows when it is installed.",
+)
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    default=Path("bench-out"),
+    show_default=True,
+    help="Folder for the generated benchmark inputs (reused when present).",
+)
+@click.option(
+    "--repeat",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Run the matcher (and Splink, taking turns) this many times and print the medians: "
+    "on a machine whose speed varies, one run's ratio says little.",
+)
+@click.option(
+    "--quality-enterprises",
+    type=click.IntRange(min=100),
+    default=5000,
+    show_default=True,
+    help="Enterprises of the two three-month worlds that match quality is measured on, one per "
+    "noise model (default, and the held-out one the matcher is never tuned on).",
+)
+@click.option(
+    "--quality-only",
+    is_flag=True,
+    help="Only measure match quality on both noise models (no reader or speed benchmark).",
+)
+def bench(
+    enterprises: int,
+    reader_rows: int,
+    splink: bool,
+    out: Path,
+    repeat: int,
+    quality_enterprises: int,
+    quality_only: bool,
+) -> None:
+    """Benchmarks: reader throughput, matcher speed/memory (vs Splink when installed), and match
+    quality on both noise models, month by month."""
+    from datapool.bench import run_bench, run_quality
+
+    out.mkdir(parents=True, exist_ok=True)
+    if not quality_only:
+        run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
+    run_quality(quality_enterprises, out, click.echo, splink=splink)
+
+
+def main() -> None:
+    """Console entry point: user errors become one line and exit 2."""
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except DatapoolError as exc:
+        click.echo(f"datapool: error: {exc}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as exc:  # a bug: its traceback, but not its text (which may quote data)
+        click.echo(withheld_traceback(exc), err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Edges of the pipeline: agency exports, the member database, grids, the warehouse."""

@@ -1,0 +1,105 @@
+"""The union member database, opened strictly read-only.
+
+Only non-personal columns are ever selected: a member's name, ID number and
+phone are never read into the pipeline, so they cannot reach an output.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from datapool.errors import InputError, db_detail
+from datapool.settings import redact_url
+
+ORG_COLUMNS = (
+    "union_id",
+    "union_name",
+    "union_uscc",
+    "union_kind",
+    "unit_name",
+    "unit_uscc",
+    "founded_on",
+    "status",
+)
+# never name / id_number / phone
+MEMBER_COLUMNS = (
+    "member_id",
+    "union_id",
+    "employer_name",
+    "joined_on",
+    "status",
+)
+
+
+def readonly_engine(url: str) -> sa.Engine:
+    """An engine that cannot write: SQLite ``mode=ro``; PostgreSQL read-only sessions.
+
+    A SQLite file that does not exist is an error (sqlite would create it).
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - SQLAlchemy raises several kinds for bad URLs
+        raise InputError(
+            f"member database URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
+    if parsed.get_backend_name() == "sqlite":
+        path = Path(parsed.database or "")
+        if not parsed.database or not path.is_file():
+            raise InputError(f"member database {path} does not exist")
+        return sa.create_engine(f"sqlite:///file:{path.resolve()}?mode=ro&uri=true")
+    try:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise InputError(f"member database URL {redact_url(url)} cannot be used: {exc}") from None
+
+    @sa.event.listens_for(engine, "connect")
+    def _readonly(dbapi_conn: Any, _record: object) -> None:
+        cur = dbapi_conn.cursor()
+        cur.execute("SET SESSION CHARACTERISTICS AS TRANSACTION READ ONLY")
+        cur.close()
+        dbapi_conn.commit()
+
+    return engine
+
+
+def read_members(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Read ``union_org`` and the non-personal columns of ``union_member``."""
+    engine = readonly_engine(url)
+    try:
+        with engine.connect() as conn:
+            present = set(sa.inspect(conn).get_table_names())
+            for name in ("union_org", "union_member"):
+                if name not in present:
+                    raise InputError(f"member database {redact_url(url)} has no table '{name}'")
+            meta = sa.MetaData()
+            meta.reflect(conn, only=["union_org", "union_member"])
+            orgs = _select(conn, meta.tables["union_org"], ORG_COLUMNS, url)
+            members = _select(conn, meta.tables["union_member"], MEMBER_COLUMNS, url)
+    except sa.exc.SQLAlchemyError as exc:
+        raise InputError(
+            f"member database {redact_url(url)} cannot be read: {db_detail(exc)}"
+        ) from None
+    finally:
+        engine.dispose()
+    return orgs, members
+
+
+def _select(
+    conn: sa.Connection, table: sa.Table, columns: tuple[str, ...], url: str
+) -> pl.DataFrame:
+    missing = [c for c in columns if c not in table.c]
+    if missing:
+        raise InputError(
+            f"member database {redact_url(url)}: table {table.name} lacks column '{missing[0]}'"
+        )
+    rows = conn.execute(
+        sa.select(*[table.c[c] for c in columns]).order_by(table.c[columns[0]])
+    ).all()
+    return pl.DataFrame([tuple(r) for r in rows], schema=list(columns), orient="row").with_columns(
+        [pl.col(c).cast(pl.Utf8) for c in columns]
+    )

@@ -1,0 +1,319 @@
+"""The warehouse writer and reader (SQLAlchemy Core; SQLite by default, PostgreSQL in production).
+
+Idempotent per snapshot: :func:`publish` deletes the snapshot's rows from
+every snapshot table, then inserts the new ones, in ONE transaction. Either
+the whole month is visible or the previous state is. Writers of the same
+warehouse are serialised: SQLite takes its write lock at BEGIN (``BEGIN
+IMMEDIATE``), PostgreSQL an advisory transaction lock on the snapshot, so two
+runs of one snapshot wait for each other and never interleave.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+from datapool.errors import InputError, PublishRefused, SnapshotLocked, db_detail
+from datapool.schemas import warehouse as wh
+from datapool.settings import redact_url
+
+
+def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
+    """Engine for the warehouse; creates the tables that are missing."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        raise InputError(
+            f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
+    try:
+        engine = _create(parsed, lock_timeout)
+    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+        raise InputError(f"warehouse URL {redact_url(url)} cannot be used: {exc}") from None
+    try:
+        _create_tables(engine)
+    except sa.exc.SQLAlchemyError as exc:
+        raise InputError(
+            f"warehouse {redact_url(url)} cannot be opened: {db_detail(exc)}"
+        ) from None
+    return engine
+
+
+def _create_tables(engine: sa.Engine) -> None:
+    """Create the missing tables and columns in one transaction.
+
+    On PostgreSQL the transaction first takes an advisory lock of its own: two connections
+    creating the same table at once (the flow opens the warehouse from tasks that run side by
+    side) otherwise collide in the catalogue (``pg_type_typname_nsp_index``). SQLite serialises
+    schema changes by itself.
+    """
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _SCHEMA_LOCK_KEY})
+        wh.metadata.create_all(conn)
+        _add_new_columns(conn)
+
+
+def _add_new_columns(conn: sa.Connection) -> None:
+    """Add the nullable columns a newer datapool defines to the tables of an older warehouse."""
+    inspector = sa.inspect(conn)
+    for table in wh.metadata.sorted_tables:
+        have = {c["name"] for c in inspector.get_columns(table.name)}
+        for col in table.columns:
+            if col.name not in have and col.nullable:
+                kind = col.type.compile(dialect=conn.dialect)
+                conn.exec_driver_sql(f'ALTER TABLE "{table.name}" ADD COLUMN "{col.name}" {kind}')
+
+
+def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
+    if parsed.get_backend_name() == "sqlite":
+        if parsed.database:
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
+
+        @sa.event.listens_for(engine, "connect")
+        def _connect(dbapi_conn, _rec) -> None:  # noqa: ANN001
+            dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below rule
+
+        @sa.event.listens_for(engine, "begin")
+        def _begin(conn) -> None:  # noqa: ANN001
+            conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        engine = sa.create_engine(parsed, pool_pre_ping=True)
+    return engine
+
+
+# One advisory lock for the whole warehouse: the months of one warehouse are published one at
+# a time, since a month's ids and changes are read off the month before it.
+_LOCK_KEY = int.from_bytes(hashlib.sha1(b"datapool:warehouse").digest()[:8], "big", signed=True)
+_UNCHANGED = object()
+# Another for creating and extending the tables (see _create_tables).
+_SCHEMA_LOCK_KEY = int.from_bytes(
+    hashlib.sha1(b"datapool:warehouse-schema").digest()[:8], "big", signed=True
+)
+
+
+def publish(
+    engine: sa.Engine,
+    snapshot: str,
+    tables: dict[str, pl.DataFrame],
+    run: dict,
+    previous: str | None | object = _UNCHANGED,
+    lock_timeout: float = 600.0,
+) -> None:
+    """Replace ``snapshot`` in every snapshot table and record the run, in one transaction.
+
+    ``previous`` is the month the run read its crosswalk and coverage from (None: none): when
+    another month before ``snapshot`` was published since, the run is refused, since its ids and
+    changes were made against a stale month. On PostgreSQL the writers of one warehouse take an
+    advisory lock, waiting at most ``lock_timeout`` seconds for it (SQLite's write lock waits as
+    long, see :func:`engine_for`).
+    """
+    unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
+    if unknown:
+        raise ValueError(f"not snapshot tables: {sorted(unknown)}")
+    try:
+        with engine.begin() as conn:
+            if engine.dialect.name == "postgresql":
+                conn.execute(
+                    sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+                    {"ms": f"{int(lock_timeout * 1000)}ms"},
+                )
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+            if previous is not _UNCHANGED:
+                now = _previous_in(conn, snapshot)
+                if now != previous:
+                    raise PublishRefused(
+                        f"snapshot {snapshot} was built on {previous or 'no earlier month'}, but "
+                        f"{now} has been published since; run {snapshot} again"
+                    )
+            for name in wh.SNAPSHOT_TABLES:
+                table = wh.metadata.tables[name]
+                conn.execute(table.delete().where(table.c.snapshot == snapshot))
+                df = tables.get(name)
+                if df is not None and df.height:
+                    _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
+            conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
+    except sa.exc.OperationalError as exc:
+        if getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03":  # lock_not_available
+            raise SnapshotLocked(
+                f"warehouse is busy: another run held its lock for {lock_timeout:.0f} s; "
+                f"snapshot {snapshot} was not published (try again, or raise the lock timeout)"
+            ) from None
+        raise PublishRefused(
+            f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
+        ) from None
+    except sa.exc.SQLAlchemyError as exc:
+        raise PublishRefused(
+            f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
+        ) from None
+
+
+def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
+    cols = [c.name for c in table.columns if c.name in df.columns]
+    data = df.select(cols)
+    for start in range(0, data.height, batch):
+        conn.execute(table.insert(), data.slice(start, batch).to_dicts())
+
+
+def _run_row(snapshot: str, run: dict) -> dict:
+    return {
+        "snapshot": snapshot,
+        "run_id": run["run_id"],
+        "started_at": run["started_at"],
+        "finished_at": run.get("finished_at") or datetime.now(),
+        "status": run["status"],
+        "rows_in": run.get("rows_in"),
+        "rows_accepted": run.get("rows_accepted"),
+        "rows_quarantined": run.get("rows_quarantined"),
+        "counts": json.dumps(run.get("counts", {}), ensure_ascii=False, sort_keys=True),
+        "message": run.get("message"),
+    }
+
+
+def record_failure(engine: sa.Engine, snapshot: str, run: dict) -> None:
+    """Log a failed run in ``pipeline_run`` (no snapshot data changes)."""
+    try:
+        with engine.begin() as conn:
+            conn.execute(
+                wh.pipeline_run.insert(), [_run_row(snapshot, {**run, "status": "failed"})]
+            )
+    except sa.exc.SQLAlchemyError:
+        pass  # the warehouse itself is the problem; the CLI reports the original error
+
+
+def published_snapshots(engine: sa.Engine) -> set[str]:
+    """Snapshots with a successful run in the warehouse."""
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(wh.pipeline_run.c.snapshot)
+            .where(wh.pipeline_run.c.status == "success")
+            .distinct()
+        )
+        return {r[0] for r in rows}
+
+
+def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
+    """One snapshot of one table, as polars."""
+    table = wh.metadata.tables[name]
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(table).where(table.c.snapshot == snapshot).order_by(*table.columns)
+        ).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema=[c.name for c in table.columns],
+        orient="row",
+        infer_schema_length=None,
+    )
+
+
+def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
+    """The latest successfully published snapshot before ``snapshot``."""
+    with engine.connect() as conn:
+        return _previous_in(conn, snapshot)
+
+
+def latest_runs(engine: sa.Engine) -> list[dict]:
+    """The latest successful run of every published snapshot, oldest month first.
+
+    Each dict holds ``snapshot``, ``started_at``, ``finished_at``, ``counts`` (parsed) and, when
+    the run recorded it, ``built_on``: the previous month it took ids and coverage from.
+    """
+    t = wh.pipeline_run
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.snapshot, t.c.started_at, t.c.finished_at, t.c.counts)
+            .where(t.c.status == "success")
+            .order_by(t.c.snapshot, t.c.finished_at)
+        ).all()
+    latest: dict[str, dict] = {}
+    for snapshot, started, finished, counts in rows:
+        try:
+            parsed = json.loads(counts or "{}")
+        except ValueError:
+            parsed = {}
+        run = {
+            "snapshot": snapshot,
+            "started_at": started,
+            "finished_at": finished,
+            "counts": parsed,
+        }
+        if "built_on" in parsed:
+            run["built_on"] = parsed["built_on"]
+        latest[snapshot] = run
+    return [latest[s] for s in sorted(latest)]
+
+
+def source_baseline(engine: sa.Engine, snapshot: str) -> tuple[str, bool, dict[str, int]] | None:
+    """Accepted rows per source of the run ``snapshot`` is compared with.
+
+    That is the last published run of ``snapshot`` itself, else of the latest published month
+    before it; None when neither exists. Returns ``(month, same_month, {source: accepted})``.
+    """
+    runs = {r["snapshot"]: r for r in latest_runs(engine)}
+    month = snapshot if snapshot in runs else previous_snapshot(engine, snapshot)
+    if month is None:
+        return None
+    files = runs[month]["counts"].get("files") or {}
+    accepted = {s: int(f.get("accepted") or 0) for s, f in files.items() if isinstance(f, dict)}
+    return month, month == snapshot, accepted
+
+
+def _previous_in(conn: sa.Connection, snapshot: str) -> str | None:
+    return conn.execute(
+        sa.select(sa.func.max(wh.pipeline_run.c.snapshot)).where(
+            wh.pipeline_run.c.snapshot < snapshot, wh.pipeline_run.c.status == "success"
+        )
+    ).scalar()
+
+
+def describe_url(url: str) -> str:
+    """The warehouse for messages: a SQLite file's absolute path, else the URL without password."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        return redact_url(url)
+    if parsed.get_backend_name() == "sqlite" and parsed.database and parsed.database != ":memory:":
+        return f"{Path(parsed.database).resolve()} (SQLite)"
+    return redact_url(url)
+
+
+def open_existing(url: str) -> sa.Engine:
+    """A read-only engine on an existing warehouse; creates nothing (not even a SQLite file).
+
+    Raises InputError naming where it looked when there is no warehouse there.
+    """
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        raise InputError(
+            f"warehouse URL is not a valid SQLAlchemy URL: {redact_url(url)}"
+        ) from None
+    where = describe_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        db = parsed.database
+        if not db or db == ":memory:" or not Path(db).is_file():
+            raise InputError(
+                f"no warehouse at {where}: looked there; run `datapool run` first or pass "
+                "--warehouse-url / --out"
+            )
+        engine = sa.create_engine(f"sqlite:///file:{Path(db).resolve()}?mode=ro&uri=true")
+    else:
+        try:
+            engine = sa.create_engine(parsed, pool_pre_ping=True)
+        except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+            raise InputError(f"warehouse URL {where} cannot be used: {exc}") from None
+    try:
+        tables = set(sa.inspect(engine).get_table_names())
+    except sa.exc.SQLAlchemyError as exc:
+        raise InputError(f"warehouse {where} cannot be opened: {db_detail(exc)}") from None
+    if "enterprise" not in tables:
+        raise InputError(f"{where} holds no datapool warehouse (no enterprise table)")
+    return engine

@@ -1,0 +1,1 @@
+"""Prefect 3 flows: the monthly snapshot flow and its deployments."""

@@ -1,0 +1,152 @@
+"""Entity resolution: standardise -> block -> compare/decide -> cluster -> ids -> golden."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from math import isfinite
+
+import numpy as np
+import polars as pl
+
+from datapool.matching.blocking import block_keys, candidate_pairs
+from datapool.matching.clusters import cluster, record_rules
+from datapool.matching.golden import fuse, with_ids
+from datapool.matching.ids import assign_ids
+from datapool.matching.scoring import RULE_RANK, score_pairs
+from datapool.matching.standardise import standardise
+from datapool.matching.weights import Weights, learn
+from datapool.schemas.records import RECORD_SCHEMA, conform
+
+
+@dataclass
+class Resolution:
+    """What resolution produced: links per record, golden enterprises, and counts."""
+
+    std: pl.DataFrame
+    links: pl.DataFrame
+    enterprises: pl.DataFrame
+    edges: pl.DataFrame
+    counts: dict[str, float | None]
+    weights: Weights
+
+
+def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str) -> Resolution:
+    """Resolve canonical records into enterprises (see docs/design.md, Matching); ``id_key`` keys
+    the hash that gives new enterprises their ids."""
+    std = standardise(records)
+    weights = learn(std)
+    pairs = candidate_pairs(std)
+    scored, n_pairs = score_pairs(std, pairs, weights), pairs.height
+    del pairs  # not held through clustering: at millions of rows it is hundreds of MB
+    return finish(std, scored, previous_links, n_pairs, id_key, weights)
+
+
+def finish(
+    std: pl.DataFrame,
+    scored: pl.DataFrame,
+    previous_links: pl.DataFrame | None,
+    n_pairs: int,
+    id_key: str,
+    weights: Weights | None = None,
+) -> Resolution:
+    """Cluster scored pairs, give stable ids, explain links, fuse golden records.
+
+    Scoring is per pair, so it can be split across workers; this step sees all
+    accepted pairs at once, so identifier links resolve globally. ``weights``: the month's learned
+    weights the pairs were scored with (kept for the warehouse; learned here when not given).
+    """
+    weights = weights if weights is not None else learn(std)
+    assign, accepted = cluster(std, scored)
+    # explanations and fused records (polars, which releases the GIL) are made one after the other
+    # on a worker while ids are given (mostly a Python loop hashing new ids)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        explaining = pool.submit(record_rules, std, accepted)
+        fusing = pool.submit(fuse, std, assign)
+        # sorted while fusing goes on
+        ids = assign_ids(std, assign, previous_links, id_key).sort("enterprise_id")
+        rules = explaining.result()
+        # assign and rules are in rid order, as std is: their columns are placed side by side; a
+        # cluster number is a row id, so each row's id is found by position
+        # out of range: a cluster without an id would raise
+        at = np.full(std.height, ids.height, dtype=np.int64)
+        at[ids.get_column("cluster").to_numpy()] = np.arange(ids.height)
+        eid = ids.get_column("enterprise_id").gather(at[assign.get_column("cluster").to_numpy()])
+        links = std.select("source", "source_row", "source_key").with_columns(
+            eid, *rules.drop("rid")
+        )
+        ents = with_ids(fusing.result(), ids)
+    counts = {
+        "records": std.height,
+        "candidate_pairs": n_pairs,
+        "accepted_pairs": scored.height,
+        "links_kept": accepted.height,
+        "enterprises": ents.height,
+        # the summed weight a pair needs for rule weights (None: no labelled pairs to learn from)
+        "weight_threshold": round(weights.threshold, 3) if isfinite(weights.threshold) else None,
+    }
+    return Resolution(std, links, ents, accepted, counts, weights)
+
+
+def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
+    """Link outside records (e.g. union employers a clerk typed) to resolved enterprises.
+
+    ``queries`` has ``qid``, ``name`` and optionally ``id``. The same
+    standardisation, blocking keys and decision rules as resolution are used;
+    each query takes its best enterprise (rule rank, then score, then an active
+    enterprise, then the smaller id). Returns ``qid, enterprise_id, rule, score``
+    with nulls where nothing matched.
+    """
+
+    if queries.height == 0:
+        return pl.DataFrame(
+            schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
+        )
+    offset = res.std.height
+    q = conform(
+        queries.with_columns(
+            pl.lit("member_db").alias("source"), pl.col("qid").cast(pl.Int64).alias("source_row")
+        ),
+        RECORD_SCHEMA,
+    )
+    qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
+    both = pl.concat([res.std, qstd], how="diagonal_relaxed")
+    keys = block_keys(both)
+    qk = keys.filter(pl.col("rid") >= offset)
+    pk = keys.filter(pl.col("rid") < offset)
+    pairs = (
+        qk.join(pk, on=["ns", "key"], suffix="_p")
+        .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
+        .unique()
+    )
+    scored = score_pairs(both, pairs, res.weights)
+    rid_to_ent = (
+        res.std.select("rid", "source", "source_row")
+        .join(
+            res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]
+        )
+        .select("rid", "enterprise_id")
+    )
+    active = res.enterprises.select("enterprise_id", "active")
+    best = (
+        scored.join(rid_to_ent, left_on="rid_a", right_on="rid")
+        .join(active, on="enterprise_id", how="left")
+        .with_columns(
+            pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank")
+        )
+        .sort(
+            ["rid_b", "_rank", "score", "active", "enterprise_id"],
+            descending=[False, False, True, True, False],
+        )
+        .unique("rid_b", keep="first")
+    )
+    qmap = qstd.select("rid", pl.col("source_row").alias("qid"))
+    return (
+        qmap.join(
+            best.select(pl.col("rid_b").alias("rid"), "enterprise_id", "rule", "score"),
+            on="rid",
+            how="left",
+        )
+        .drop("rid")
+        .sort("qid")
+    )

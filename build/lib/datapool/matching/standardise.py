@@ -1,0 +1,191 @@
+"""Standardise canonical records for matching: identifiers, name parts, address parts.
+
+Vectorised in polars: names and addresses are parsed once per distinct value,
+identifier check characters are computed over whole columns.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+import polars as pl
+
+from datapool.columns import dedupe
+from datapool.connectors.specs import REGNO_IDS
+from datapool.matching.addresses import address_texts, parse_texts
+from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
+from datapool.matching.names import name_bodies, name_fronts
+from datapool.matching.regions import uscc_region
+
+_Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
+
+# the registries whose 15-digit ids are 注册号 (elsewhere a valid tax id is read first)
+REGNO_FIRST = REGNO_IDS
+# Name parts carried to every row: name_clean and core as text; those only compared for equality (or
+# used as blocking keys) as 64-bit hashes (column name + "_h"), since gathering a hash per row is
+# far cheaper. names.name_fronts makes the first kind of key, names.name_bodies the second.
+NAME_FRONT_KEYS = ("branch_place", "former_key")
+NAME_BODY_KEYS = ("core_key", "brand_key")
+KEY_SEED = 7
+
+
+def hash_key(col: str | pl.Expr) -> pl.Expr:
+    """A 64-bit hash of a text key; null stays null, '' hashes to ``EMPTY_KEY``.
+
+    Two distinct values share a hash with probability 2^-64 per comparison: far below any
+    other source of error, so equal hashes are read as equal values.
+    """
+    expr = pl.col(col) if isinstance(col, str) else col
+    return pl.when(expr.is_not_null()).then(expr.hash(seed=KEY_SEED))
+
+
+EMPTY_KEY = pl.select(hash_key(pl.lit("", dtype=pl.Utf8))).item()
+
+
+def require_row_ids(std: pl.DataFrame, what: str) -> None:
+    """Raise unless ``std`` is as :func:`standardise` leaves it: sorted by ``rid`` with rid = row
+    position (``what`` names the step that gathers rows by rid)."""
+    n = std.height
+    if n and (std["rid"][0] != 0 or std["rid"][n - 1] != n - 1):
+        raise ValueError(f"{what} needs std sorted by rid with rid = row position")
+
+
+BATCH = (
+    100_000  # distinct values (or rows) parsed at a time: bounds the working memory at any scale
+)
+
+
+def _name_fronts(names: pl.Series) -> pl.DataFrame:
+    """The parts of distinct names that matching reads and :func:`names.name_fronts` gives (text, or
+    hashed when only compared for equality), and the ``body``."""
+    return name_fronts(names).select(
+        "name_clean",
+        "branch",
+        "region_code",
+        *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS],
+        "body",
+    )
+
+
+def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
+    """The parts of distinct name bodies that matching reads (see :func:`names.name_bodies`)."""
+    return name_bodies(bodies).select(
+        "core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS]
+    )
+
+
+def _address_parts(texts: pl.Series) -> pl.DataFrame:
+    """``addr_norm`` and the hashed town and town + road + number (null without a road) of distinct
+    address texts (see :func:`addresses.parse_texts`)."""
+    road = pl.col("road")
+    return parse_texts(texts).select(
+        "addr_norm",
+        hash_key("town").alias("town_h"),
+        hash_key(
+            pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)
+        ).alias("addr_key_h"),
+    )
+
+
+def _id_parts(rows: pl.DataFrame, hint: pl.Expr) -> pl.DataFrame:
+    """The identifier columns of ``rows`` (see ``identifier_columns``), ``regno`` completed (its own
+    column, else a 注册号 read from the id) and ``regno_valid``."""
+    ids = identifier_columns(rows, "id", hint)
+    regno = clean_codes(rows.get_column("regno"))
+    regno = pl.select(
+        pl.when(regno != "").then(regno).otherwise(ids.get_column("id_regno")).alias("regno")
+    ).to_series()
+    valid = pl.select(
+        pl.when(regno_valid(regno.fill_null(""))).then(regno).otherwise(None).alias("regno_valid")
+    )
+    # the division code of each valid USCC, read once per distinct code (a few thousand)
+    division = ids.select(
+        pl.when(pl.col("uscc_valid").fill_null(False)).then(pl.col("uscc").str.slice(2, 6))
+    ).to_series()
+    codes, at = dedupe(division)
+    usccs = (
+        pl.select(pl.when(codes.is_not_null()).then(uscc_region(pl.lit("00") + codes)).otherwise(0))
+        .to_series()
+        .cast(pl.Int32)
+        .gather(at)
+        .alias("uscc_region")
+    )
+    return ids.drop("id_regno").with_columns(regno, valid.to_series(), usccs)
+
+
+def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
+    """The name parts, address parts and identifier columns of each row.
+
+    Names and addresses are parsed in two steps, each once per distinct value: names'
+    fronts per distinct name, then the 字号, industry and form per distinct body (names.parse_names'
+    two steps: many names share a body); addresses folded and stripped of their prefixes per
+    distinct address, then split into parts per distinct text. All the work is cut into jobs
+    run on a thread per core (polars releases the GIL): finding the distinct values, then
+    batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core busy to
+    the end. The market-supervision export's 15-digit ids are read as 注册号 first.
+    """
+    hint = pl.col("source").is_in(list(REGNO_FIRST))
+
+    def batches(values: pl.Series, parse: Callable[[pl.Series], _Part]) -> list[Future[_Part]]:
+        return [
+            pool.submit(parse, values.slice(i, BATCH)) for i in range(0, max(len(values), 1), BATCH)
+        ]
+
+    def joined(jobs: list[Future[_Part]]) -> _Part:
+        # one chunk per column: gathering rows from many chunks is several times slower
+        return pl.concat([f.result() for f in jobs], rechunk=True)
+
+    with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
+        distinct = {col: pool.submit(dedupe, df.get_column(col)) for col in ("name", "address")}
+        names, name_at = distinct["name"].result()
+        fronts = batches(names, _name_fronts)
+        addresses, address_at = distinct["address"].result()
+        text_jobs = batches(addresses, address_texts)
+        ids = [
+            pool.submit(_id_parts, df.slice(i, BATCH), hint)
+            for i in range(0, max(df.height, 1), BATCH)
+        ]
+        front = joined(fronts)
+        bodies, body_at = dedupe(front.get_column("body"))
+        backs = batches(bodies, _name_bodies)
+        texts, text_at = dedupe(joined(text_jobs))
+        address_parts = batches(texts, _address_parts)
+        # each row takes the parts of its value (they come in the order of the distinct values)
+        out = [
+            front.drop("body").select(pl.all().gather(name_at)),
+            joined(backs).select(pl.all().gather(body_at.gather(name_at))),
+            joined(address_parts).select(pl.all().gather(text_at.gather(address_at))),
+        ]
+        return [*out, joined(ids)]
+
+
+def standardise(records: pl.DataFrame) -> pl.DataFrame:
+    """Add matching columns to canonical records and a row id ``rid`` (0..n-1, deterministic order).
+
+    The columns added: the identifier columns (see ``identifier_columns``); of the name parts
+    (see ``parse_names``) ``name_clean``, ``core``, ``branch``, ``region_code`` (the name's region
+    as a division code, 0 for none: see regions.py) and, hashed (see :func:`hash_key`),
+    ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``; of the address,
+    ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
+    a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none).
+    ``regno`` and ``source_key`` are completed.
+    """
+    s, r = pl.col("source"), pl.col("source_row")
+    ordered = records.select(
+        ((s > s.shift()) | ((s == s.shift()) & (r > r.shift()))).fill_null(True).all()
+    ).item()
+    # no copy when sorted
+    df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")
+    df = df.with_columns(*[col for part in _parse_all(df) for col in part])
+    key = df.get_column("source_key")
+    missing = key.is_null()
+    if missing.any():  # a row without a key of its own: its 注册号, else its name
+        fill = (
+            df.filter(missing)
+            .select(pl.coalesce("regno", pl.lit("N:") + pl.col("name_clean")))
+            .to_series()
+        )
+        df = df.with_columns(key.scatter(missing.arg_true(), fill))
+    return df.rechunk()  # columns built from batches come in pieces; later row gathers want one

@@ -1,0 +1,1 @@
+"""Schemas: canonical records (polars), warehouse tables (SQLAlchemy Core), GX suites."""

@@ -1,0 +1,216 @@
+"""Warehouse tables (docs/warehouse.md) as SQLAlchemy Core metadata.
+
+Every table carries ``snapshot``; column names are the analysts' contract:
+add, never rename. Table and column names come from here only, never from
+user text.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+S = sa.String
+
+
+def _snap() -> sa.Column[str]:
+    return sa.Column("snapshot", S(7), nullable=False, index=True)
+
+
+source_record = sa.Table(
+    "source_record",
+    metadata,
+    _snap(),
+    sa.Column("source", S(32), nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("source_key", S(64)),
+    sa.Column("id_clean", S(64)),
+    sa.Column("id_kind", S(16)),
+    sa.Column("uscc", S(18)),
+    sa.Column("uscc_valid", sa.Boolean),
+    sa.Column("org_code", S(9)),
+    sa.Column("regno", S(32)),
+    sa.Column("name", sa.Text),
+    sa.Column("name_clean", sa.Text),
+    sa.Column("kind", sa.Text),
+    sa.Column("status", sa.Text),
+    sa.Column("active", sa.Boolean),
+    sa.Column("address", sa.Text),
+    sa.Column("industry", sa.Text),
+    sa.Column("headcount", sa.Integer),
+    sa.Column("founded_on", sa.Date),
+    sa.Column("lon", sa.Float),
+    sa.Column("lat", sa.Float),
+    sa.Column("phone_hash", S(32)),
+    sa.Column("account", S(64)),
+    sa.Column("extra", sa.Text),
+    sa.Column("carried_from", S(7)),  # the month whose export this row was carried from
+)
+quarantine = sa.Table(
+    "quarantine",
+    metadata,
+    _snap(),
+    sa.Column("source", S(32), nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("reason", sa.Text, nullable=False),
+    sa.Column("raw", sa.Text),
+)
+enterprise_link = sa.Table(
+    "enterprise_link",
+    metadata,
+    _snap(),
+    sa.Column("source", S(32), nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("source_key", S(64)),
+    sa.Column("enterprise_id", S(32), nullable=False, index=True),
+    sa.Column("rule", S(32), nullable=False),
+    sa.Column("score", sa.Float, nullable=False),
+    sa.Column("agreed", sa.Text),
+)
+enterprise = sa.Table(
+    "enterprise",
+    metadata,
+    _snap(),
+    sa.Column("enterprise_id", S(32), nullable=False, index=True),
+    sa.Column("uscc", S(18)),
+    sa.Column("uscc_valid", sa.Boolean),
+    sa.Column("org_code", S(9)),
+    sa.Column("name", sa.Text),
+    sa.Column("name_source", S(32)),
+    sa.Column("address", sa.Text),
+    sa.Column("address_source", S(32)),
+    sa.Column("status", sa.Text),
+    sa.Column("status_source", S(32)),
+    sa.Column("active", sa.Boolean),
+    sa.Column("headcount", sa.Integer),
+    sa.Column("headcount_source", S(32)),
+    sa.Column("industry", sa.Text),
+    sa.Column("is_branch", sa.Boolean),
+    sa.Column("founded_on", sa.Date),
+    sa.Column("lon", sa.Float),
+    sa.Column("lat", sa.Float),
+    sa.Column("grid_id", S(32)),
+    sa.Column("grid_method", S(64)),
+    sa.Column("sources", sa.Text),
+    sa.Column("n_records", sa.Integer),
+    # name and address are in display form (simplified, half-width digits); as fused, here:
+    sa.Column("name_raw", sa.Text),
+    sa.Column("address_raw", sa.Text),
+)
+union_coverage = sa.Table(
+    "union_coverage",
+    metadata,
+    _snap(),
+    sa.Column("enterprise_id", S(32), nullable=False, index=True),
+    sa.Column("union_id", S(32)),
+    sa.Column("covered", sa.Boolean, nullable=False),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("members_ratio", sa.Float),
+    sa.Column("headcount", sa.Integer),
+    sa.Column("active", sa.Boolean),
+    sa.Column("target", sa.Boolean, nullable=False),
+    sa.Column("match_rule", S(32)),
+)
+union_orphan = sa.Table(
+    "union_orphan",
+    metadata,
+    _snap(),
+    sa.Column("union_id", S(32), nullable=False),
+    sa.Column("union_kind", S(16)),
+    sa.Column("unit_name", sa.Text),
+    sa.Column("reason", S(16), nullable=False),
+    sa.Column("enterprise_id", S(32)),
+    sa.Column("members", sa.Integer),
+)
+union_change = sa.Table(
+    "union_change",
+    metadata,
+    _snap(),
+    sa.Column("enterprise_id", S(32), nullable=False),
+    sa.Column("change", S(32), nullable=False),
+    sa.Column("headcount", sa.Integer),
+    sa.Column("previous_headcount", sa.Integer),
+)
+member_link = sa.Table(
+    "member_link",
+    metadata,
+    _snap(),
+    sa.Column("member_key", S(32), nullable=False),
+    sa.Column("union_id", S(32), nullable=False),
+    sa.Column("enterprise_id", S(32)),
+    sa.Column("rule", S(32)),
+    sa.Column("score", sa.Float),
+)
+visit_target = sa.Table(
+    "visit_target",
+    metadata,
+    _snap(),
+    sa.Column("enterprise_id", S(32), nullable=False),
+    sa.Column("grid_id", S(32)),
+    sa.Column("route_order", sa.Integer),
+    sa.Column("headcount", sa.Integer),
+    sa.Column("name", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("distance_to_next_m", sa.Float),
+    sa.Column("placed_by", S(32)),
+)
+validation_result = sa.Table(
+    "validation_result",
+    metadata,
+    _snap(),
+    sa.Column("suite", S(64), nullable=False),
+    sa.Column("expectation", S(128), nullable=False),
+    sa.Column("column_name", S(64)),
+    sa.Column("severity", S(16), nullable=False),
+    sa.Column("success", sa.Boolean, nullable=False),
+    sa.Column("unexpected_count", sa.Integer),
+    sa.Column("details", sa.Text),
+)
+pipeline_run = sa.Table(
+    "pipeline_run",
+    metadata,
+    _snap(),
+    sa.Column("run_id", S(64), nullable=False),
+    sa.Column("started_at", sa.DateTime, nullable=False),
+    sa.Column("finished_at", sa.DateTime),
+    sa.Column("status", S(16), nullable=False),
+    sa.Column("rows_in", sa.Integer),
+    sa.Column("rows_accepted", sa.Integer),
+    sa.Column("rows_quarantined", sa.Integer),
+    sa.Column("counts", sa.Text),
+    sa.Column("message", sa.Text),
+)
+snapshot_lock = sa.Table(
+    "snapshot_lock",
+    metadata,
+    sa.Column("snapshot", S(7), primary_key=True),
+    sa.Column("run_id", S(64), nullable=False),
+    sa.Column("locked_at", sa.DateTime, nullable=False),
+)
+
+match_weight = sa.Table(
+    "match_weight",
+    metadata,
+    _snap(),
+    sa.Column("comparison", S(32), nullable=False),
+    sa.Column("level", S(64), nullable=False),
+    sa.Column("m", sa.Float),
+    sa.Column("u", sa.Float),
+    sa.Column("weight", sa.Float, nullable=False),
+    sa.Column("matches", sa.Integer, nullable=False),
+    sa.Column("non_matches", sa.Integer, nullable=False),
+)
+
+SNAPSHOT_TABLES = (
+    "source_record",
+    "quarantine",
+    "enterprise_link",
+    "enterprise",
+    "union_coverage",
+    "union_orphan",
+    "union_change",
+    "member_link",
+    "visit_target",
+    "validation_result",
+    "match_weight",
+)

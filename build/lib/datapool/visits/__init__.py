@@ -1,0 +1,1 @@
+"""Visit plans for grid workers: grid placement, routes, heat map, visit sheets."""

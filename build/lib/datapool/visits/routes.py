@@ -1,0 +1,190 @@
+"""Walking routes through a grid's targets, from the grid's centre.
+
+A grid worker sets out from the community, which we take to be the grid's
+centroid, and does not come back: the route is an open path from there
+through every target with coordinates. Up to ``EXACT_UP_TO`` targets it is the
+shortest such path (Held-Karp); above that, nearest neighbour then 2-opt.
+
+It is compared with the unordered list (targets by enterprise id) walked in
+list order from the same centre, so both lengths count the same first leg.
+Distances are metres on an equirectangular projection (fine within a grid).
+Targets without coordinates go to the end, ordered by address.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import polars as pl
+
+EARTH_M = 6_371_000.0
+MIN_GAIN_M = 1e-6  # a 2-opt move must shorten the route by more than this (float noise aside)
+TIE_M = 1e-9  # of two free-start routes within this of each other, the first found is kept
+
+
+def _metres(lon: np.ndarray, lat: np.ndarray, lat0: float) -> np.ndarray:
+    k = math.pi / 180 * EARTH_M
+    return np.column_stack([lon * k * math.cos(math.radians(lat0)), lat * k])
+
+
+def route_length(xy: np.ndarray, order: list[int]) -> float:
+    """Length of the open path order[0] -> order[1] -> ... (metres)."""
+    if len(order) < 2:
+        return 0.0
+    return float(np.linalg.norm(np.diff(xy[order], axis=0), axis=1).sum())
+
+
+def walk_length(xy: np.ndarray, order: list[int], start: np.ndarray | None = None) -> float:
+    """Length of walking the points in ``order``, from ``start`` when given (metres)."""
+    if start is None:
+        return route_length(xy, order)
+    return route_length(
+        np.vstack([np.asarray(start, dtype=float)[None, :], xy]), [0, *[k + 1 for k in order]]
+    )
+
+
+def _distances(xy: np.ndarray) -> np.ndarray:
+    return np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+
+
+def _held_karp(d: np.ndarray) -> list[int]:
+    """Exact shortest open path from node 0 through every other node (DP over subsets)."""
+    n = len(d) - 1
+    full = 1 << n
+    cost = np.full((full, n), np.inf)
+    back = np.full((full, n), -1, dtype=np.int16)
+    cost[1 << np.arange(n), np.arange(n)] = d[0, 1:]
+    legs = d[1:, 1:]
+    for mask in range(1, full):
+        row = cost[mask]
+        for k in range(n):
+            if mask >> k & 1:
+                continue
+            cand = row + legs[:, k]
+            j = int(np.argmin(cand))
+            nxt = mask | 1 << k
+            if cand[j] < cost[nxt, k]:
+                cost[nxt, k], back[nxt, k] = cand[j], j
+    mask, k = full - 1, int(np.argmin(cost[full - 1]))
+    order = []
+    while k >= 0:
+        order.append(k + 1)
+        mask, k = mask ^ (1 << k), int(back[mask, k])
+    return [0, *order[::-1]]
+
+
+def _nearest_neighbour(d: np.ndarray, first: int) -> list[int]:
+    left = set(range(len(d))) - {first}
+    order = [first]
+    while left:
+        cand = sorted(left)
+        nxt = cand[int(np.argmin(d[order[-1], cand]))]
+        order.append(nxt)
+        left.discard(nxt)
+    return order
+
+
+def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
+    """Reverse segments of the open path while that shortens it (a fixed first node stays)."""
+    path = list(order)
+    improved = True
+    while improved:
+        improved = False
+        for i in range(1 if fixed_first else 0, len(path) - 1):
+            for j in range(i + 1, len(path)):
+                a, b, c = (path[i - 1] if i > 0 else None), path[i], path[j]
+                e = path[j + 1] if j + 1 < len(path) else None
+                before = (d[a, b] if a is not None else 0.0) + (d[c, e] if e is not None else 0.0)
+                after = (d[a, c] if a is not None else 0.0) + (d[b, e] if e is not None else 0.0)
+                if after < before - MIN_GAIN_M:
+                    path[i : j + 1] = path[i : j + 1][::-1]
+                    improved = True
+    return path
+
+
+EXACT_UP_TO = 10  # stops; Held-Karp is 2^n * n^2, a few milliseconds at 10
+FREE_STARTS = 30  # without a given start, nearest neighbour + 2-opt from this many first stops
+
+
+def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
+    """A short open path through the points ``xy``; returns their order.
+
+    With ``start`` (where the worker sets out, e.g. the grid's centre) the path
+    begins there; without it, it may begin at any point. Up to ``EXACT_UP_TO``
+    stops the path is the shortest there is (Held-Karp); above that it is
+    nearest neighbour improved by 2-opt (from every start when none is given).
+    """
+    n = len(xy)
+    if n <= 1 or (n == 2 and start is None):
+        return list(range(n))
+    if start is not None:
+        d = _distances(np.vstack([np.asarray(start, dtype=float)[None, :], xy]))
+        if n <= EXACT_UP_TO:
+            return [k - 1 for k in _held_karp(d)[1:]]
+        return [k - 1 for k in _two_opt(d, _nearest_neighbour(d, 0), fixed_first=True)[1:]]
+    d = _distances(xy)
+    if n <= EXACT_UP_TO:  # a free start is a start at a virtual point at distance 0 from all
+        return [k - 1 for k in _held_karp(np.pad(d, ((1, 0), (1, 0))))[1:]]
+    best, best_len = list(range(n)), float("inf")
+    for first in range(min(n, FREE_STARTS)):
+        order = _two_opt(d, _nearest_neighbour(d, first), fixed_first=False)
+        length = route_length(xy, order)
+        if length < best_len - TIE_M:
+            best, best_len = order, length
+    return best
+
+
+def order_targets(
+    targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]
+) -> tuple[pl.DataFrame, dict]:
+    """Route order per grid: rows with ``route_order``, ``distance_to_next_m``, per-grid lengths.
+
+    Per grid, ``stats`` holds ``route_m`` and ``unordered_m`` (from the centre when the grid has
+    one) and ``stops``.
+    """
+    rows, stats = [], {}
+    for (grid_id,), group in targets.sort("enterprise_id").group_by(
+        ["grid_id"], maintain_order=True
+    ):
+        g = group.with_row_index("_i")
+        with_xy = g.filter(pl.col("lon").is_not_null() & pl.col("lat").is_not_null())
+        without = g.filter(pl.col("lon").is_null() | pl.col("lat").is_null()).sort(
+            "address", "enterprise_id"
+        )
+        c_lon, c_lat = centroids.get(grid_id, (None, None))
+        order: list[int] = []
+        if with_xy.height:
+            lat0 = float(with_xy["lat"].mean())
+            xy = _metres(with_xy["lon"].to_numpy(), with_xy["lat"].to_numpy(), lat0)
+            listed = list(range(len(xy)))
+            centre = (
+                None if c_lon is None else _metres(np.array([c_lon]), np.array([c_lat]), lat0)[0]
+            )
+            order = plan(xy, centre)
+            unordered = walk_length(xy, listed, centre)
+            # a heuristic: never hand out a route worse than the list
+            if walk_length(xy, order, centre) > unordered:
+                order = listed
+            stats[grid_id] = {
+                "route_m": walk_length(xy, order, centre),
+                "unordered_m": unordered,
+                "stops": len(order),
+            }
+            # to the metre: what a walker can use (and no false precision in sheets or tables)
+            legs = [
+                float(round(float(np.linalg.norm(xy[a] - xy[b]))))
+                for a, b in zip(order, order[1:], strict=False)
+            ] + [None]
+            for pos, (k, leg) in enumerate(zip(order, legs, strict=True), start=1):
+                rows.append(
+                    {**with_xy.row(k, named=True), "route_order": pos, "distance_to_next_m": leg}
+                )
+        for pos, r in enumerate(without.iter_rows(named=True), start=len(order) + 1):
+            rows.append({**r, "route_order": pos, "distance_to_next_m": None})
+    if not rows:
+        return targets.head(0).with_columns(
+            pl.lit(None, pl.Int64).alias("route_order"),
+            pl.lit(None, pl.Float64).alias("distance_to_next_m"),
+        ), stats
+    return pl.DataFrame(rows, infer_schema_length=None).drop("_i"), stats
