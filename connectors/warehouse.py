@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
+from typing import Any, Required, TypedDict
 
 import polars as pl
 import sqlalchemy as sa
@@ -99,11 +101,25 @@ _SCHEMA_LOCK_KEY = int.from_bytes(
 )
 
 
+class RunRecord(TypedDict, total=False):
+    """A run as ``pipeline_run`` records it (``counts`` as JSON)."""
+
+    run_id: Required[str]
+    started_at: Required[datetime]
+    status: Required[str]
+    finished_at: datetime
+    rows_in: int
+    rows_accepted: int
+    rows_quarantined: int
+    counts: Mapping[str, Any]
+    message: str
+
+
 def publish(
     engine: sa.Engine,
     snapshot: str,
     tables: dict[str, pl.DataFrame],
-    run: dict,
+    run: RunRecord,
     previous: str | None | object = _UNCHANGED,
     lock_timeout: float = 600.0,
 ) -> None:
@@ -162,7 +178,7 @@ def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int =
         conn.execute(table.insert(), data.slice(start, batch).to_dicts())
 
 
-def _run_row(snapshot: str, run: dict) -> dict:
+def _run_row(snapshot: str, run: RunRecord) -> dict[str, Any]:
     return {
         "snapshot": snapshot,
         "run_id": run["run_id"],
@@ -177,7 +193,7 @@ def _run_row(snapshot: str, run: dict) -> dict:
     }
 
 
-def record_failure(engine: sa.Engine, snapshot: str, run: dict) -> None:
+def record_failure(engine: sa.Engine, snapshot: str, run: RunRecord) -> None:
     """Log a failed run in ``pipeline_run`` (no snapshot data changes)."""
     try:
         with engine.begin() as conn:

@@ -77,10 +77,11 @@ def _matcher_child(root: str, month: str, out: mp.Queue[dict[str, Any]]) -> None
     from datapool.matching.standardise import standardise
     from datapool.matching.weights import learn
     from datapool.privacy import TEST_KEY
+    from datapool.settings import Settings
     from datapool.stages import ingest
 
     t = time.perf_counter()
-    ing = ingest(Path(root) / month, TEST_KEY)
+    ing = ingest(Settings(input_root=Path(root), hmac_key=TEST_KEY), month)
     stages: dict[str, float] = {}
     t_read, peaks = time.perf_counter() - t, {"read": _peak_mb()}
     t = time.perf_counter()
@@ -230,12 +231,13 @@ def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> lis
     from datapool.stages import cover, ingest
 
     orgs, members = read_members(f"sqlite:///{root / 'members.sqlite'}")
+    settings = Settings(input_root=root, hmac_key=hmac_key)
     out, prev, prev_ids = [], None, None
     for month in months:
         truth = pl.read_csv(
             root / "truth" / month / "rows.csv", schema_overrides={"enterprise_key": pl.Utf8}
         )
-        res = resolve(ingest(root / month, hmac_key).records, prev, hmac_key)
+        res = resolve(ingest(settings, month).records, prev, hmac_key)
         q: dict[str, Any] = quality(res.links, truth)
         j = res.links.join(truth, on=["source", "source_row"])
         ids = j.group_by("enterprise_key").agg(pl.col("enterprise_id").mode().min())
@@ -244,7 +246,7 @@ def month_quality(root: Path, months: list[str], hmac_key: str = "bench") -> lis
             both = prev_ids.join(ids, on="enterprise_key", suffix="_next")
             same = both.filter(pl.col("enterprise_id") == pl.col("enterprise_id_next")).height
             q["kept"] = same / both.height if both.height else 1.0
-        cov, _ = cover(res, orgs, members, month, Settings().threshold, hmac_key, None)
+        cov, _ = cover(settings, month, res, orgs, members, None)
         key_of = j.group_by("enterprise_id").agg(pl.col("enterprise_key").mode().min())
         predicted = set(
             cov.coverage.filter(pl.col("target"))

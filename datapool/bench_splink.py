@@ -23,9 +23,10 @@ def run_splink(root: Path, month: str) -> dict[str, Any]:
     from splink import DuckDBAPI, Linker, SettingsCreator, block_on
 
     from datapool.matching.standardise import standardise
+    from datapool.settings import Settings
     from datapool.stages import ingest
 
-    std = standardise(ingest(root / month, "bench").records)
+    std = standardise(ingest(Settings(input_root=root, hmac_key="bench"), month).records)
     df = std.select(
         pl.col("rid").cast(pl.Int64).alias("unique_id"),
         "source",

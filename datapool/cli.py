@@ -7,17 +7,24 @@ status 2; bugs keep their traceback.
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import sys
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from datapool.connectors.specs import SOURCES
 from datapool.errors import DatapoolError, InputError, withheld_traceback
-from datapool.settings import SAMPLES, check_snapshot, from_env, relative_sqlite
+from datapool.flows.runners import RunOptions
+from datapool.settings import SAMPLES, Settings, check_snapshot, relative_sqlite, resolve_settings
+
+if TYPE_CHECKING:
+    from datapool.guards import Stale
 
 _SNAP_DIR = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
 
@@ -34,7 +41,7 @@ def snapshots_in(root: Path) -> list[str]:
     return sorted(p.name for p in root.iterdir() if p.is_dir() and _SNAP_DIR.match(p.name))
 
 
-def _snapshot(_ctx, _param, value: str | None) -> str | None:  # noqa: ANN001
+def _snapshot(_ctx: click.Context, _param: click.Parameter, value: str | None) -> str | None:
     if value is None:
         return None
     try:
@@ -43,9 +50,52 @@ def _snapshot(_ctx, _param, value: str | None) -> str | None:  # noqa: ANN001
         raise click.BadParameter(str(exc)) from None
 
 
-def common(fn):  # noqa: ANN001, ANN201
-    """Options shared by the commands that run the pipeline."""
-    opts = [
+def common(fn: Callable[..., None]) -> Callable[..., None]:
+    """Options shared by the commands that run the pipeline, handed on as one ``RunOptions``.
+
+    The command is called with ``opts`` instead of the options below; the settings are
+    resolved once, here.
+    """
+
+    @functools.wraps(fn)
+    def with_options(
+        *args: Any,
+        input_root: Path | None,
+        members_url: str | None,
+        warehouse_url: str | None,
+        out_dir: Path | None,
+        grids_path: Path | None,
+        threshold: int | None,
+        workers: int | None,
+        dask_address: str | None,
+        accept_sources: tuple[str, ...],
+        carry_sources: tuple[str, ...],
+        quiet: bool,
+        verbose: bool,
+        **kwargs: Any,
+    ) -> None:
+        _quiet_prefect(verbose)
+        given: dict[str, Any] = {
+            "input_root": input_root,
+            "members_url": members_url,
+            "warehouse_url": warehouse_url,
+            "out_dir": out_dir,
+            "grids_path": grids_path,
+            "threshold": threshold,
+        }
+        opts = RunOptions(
+            settings=resolve_settings(**given),
+            workers=workers,
+            dask_address=dask_address,
+            accept_sources=tuple(accept_sources),
+            carry_sources=tuple(carry_sources),
+            quiet=quiet,
+            verbose=verbose,
+            given=frozenset(k for k, v in given.items() if v is not None),
+        )
+        fn(*args, opts=opts, **kwargs)
+
+    options = [
         click.option(
             "--input",
             "input_root",
@@ -118,9 +168,10 @@ def common(fn):  # noqa: ANN001, ANN201
         click.option("--quiet", is_flag=True, help="No progress lines."),
         click.option("--verbose", is_flag=True, help="Show Prefect's own log lines."),
     ]
-    for opt in reversed(opts):
-        fn = opt(fn)
-    return fn
+    command: Callable[..., None] = with_options
+    for option in reversed(options):
+        command = option(command)
+    return command
 
 
 def _quiet_prefect(verbose: bool) -> None:
@@ -142,34 +193,35 @@ def _warn_relative(url: str) -> None:
         )
 
 
-def _start(what: str, kw: dict, warehouse_url: str) -> None:
+def _start(what: str, opts: RunOptions) -> None:
     """The first lines, at once: what runs, where it writes; notes on the key and relative URLs."""
     from datapool.connectors.warehouse import describe_url
 
-    if not kw.get("quiet"):
+    warehouse_url = opts.settings.warehouse_url.get_secret_value()
+    if not opts.quiet:
         click.echo(
             f"[{datetime.now():%H:%M:%S}] {what}: starting; "
             f"warehouse {describe_url(warehouse_url)}",
             err=True,
         )
     _warn_relative(warehouse_url)
-    if kw.get("members_url"):
-        _warn_relative(str(kw["members_url"]))
-    _key_note(kw)
+    if "members_url" in opts.given:
+        _warn_relative(opts.settings.members_url.get_secret_value())
+    _key_note(opts)
 
 
-def _where(warehouse_url: str, out_dir: Path, months: list[str]) -> None:
+def _where(settings: Settings, months: list[str]) -> None:
     """Where the results are, as absolute paths."""
     from datapool.connectors.warehouse import describe_url
 
-    click.echo(f"warehouse: {describe_url(warehouse_url)}")
+    click.echo(f"warehouse: {describe_url(settings.warehouse_url.get_secret_value())}")
     for month in months:
-        click.echo(f"reports:   {(out_dir / month).resolve()}")
+        click.echo(f"reports:   {(settings.out_dir / month).resolve()}")
 
 
-def _key_note(kw: dict) -> None:
+def _key_note(opts: RunOptions) -> None:
     """Say once per command that the built-in HMAC key is in use."""
-    if not os.environ.get("DATAPOOL_HMAC_KEY") and not kw.get("quiet"):
+    if "hmac_key" not in opts.settings.model_fields_set and not opts.quiet:
         click.echo(
             "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
             "(fine for the samples, set your own in production)",
@@ -177,18 +229,16 @@ def _key_note(kw: dict) -> None:
         )
 
 
-def _stale(warehouse_url: str) -> dict:
+def _stale(settings: Settings) -> dict[str, Stale]:
     """Published months built on an older publication of their predecessor, by month."""
     from datapool.connectors import warehouse
     from datapool.guards import stale_months
+    from datapool.stages import warehouse_engine
 
-    return {
-        s.snapshot: s
-        for s in stale_months(warehouse.latest_runs(warehouse.engine_for(warehouse_url)))
-    }
+    return {s.snapshot: s for s in stale_months(warehouse.latest_runs(warehouse_engine(settings)))}
 
 
-def _warn_stale(stale: dict, after: str) -> None:
+def _warn_stale(stale: dict[str, Stale], after: str) -> None:
     """Name every stale month after ``after`` loudly, with the command that rebuilds it."""
     for month, s in sorted(stale.items()):
         if month > after:
@@ -198,75 +248,6 @@ def _warn_stale(stale: dict, after: str) -> None:
                 f"{month} --to <last month> --force",
                 err=True,
             )
-
-
-def run_one(snapshot: str, kw: dict) -> dict:
-    """Run the snapshot flow for one month with the CLI's options.
-
-    Database URLs may carry passwords, and Prefect records flow parameters in its
-    API; so URLs reach the flow through DATAPOOL_* variables of this process, never
-    as parameters.
-    """
-    saved = {k: os.environ.get(k) for k in ("DATAPOOL_MEMBERS_URL", "DATAPOOL_WAREHOUSE_URL")}
-    try:
-        for key in ("members_url", "warehouse_url"):
-            if kw.get(key):
-                os.environ[f"DATAPOOL_{key.upper()}"] = str(kw[key])
-        cfg = from_env(
-            input_root=kw.get("input_root"),
-            out_dir=kw.get("out_dir"),
-            grids_path=kw.get("grids_path"),
-            threshold=kw.get("threshold"),
-        )
-        from datapool.flows.runners import flow_for
-
-        flow, chunks = flow_for(kw.get("workers"), kw.get("dask_address"))
-        return flow(
-            snapshot=snapshot,
-            input_root=str(cfg.input_root),
-            out_dir=str(cfg.out_dir),
-            grids_path=str(cfg.grids_path),
-            threshold=cfg.threshold,
-            score_chunks=chunks,
-            show_progress=not kw.get("quiet"),
-            accept_sources=list(kw.get("accept_sources") or ()),
-            carry_sources=list(kw.get("carry_sources") or ()),
-        )
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
-def _summary(result: dict) -> str:
-    files = result["files"]
-    rows_in = sum(f["rows_in"] for f in files.values())
-    quarantined = sum(f["quarantined"] for f in files.values())
-    return (
-        f"{result['snapshot']}: {rows_in} rows in, {rows_in - quarantined} accepted, "
-        f"{quarantined} quarantined; {result['enterprises']} enterprises; "
-        f"{result['targets']} targets in {result['grids_with_targets']} grids; "
-        f"{result['orphans']} orphan union records"
-        + (
-            f"; {result['unplaced_targets']} targets in no grid (listed with the reason in "
-            f"visit_sheets/{result['snapshot']}_未落格目标.xlsx)"
-            if result.get("unplaced_targets")
-            else ""
-        )
-        + (
-            f"; {result['validation_warnings']} validation warnings"
-            if result.get("validation_warnings")
-            else ""
-        )
-        + (
-            f"\nmatch weights: threshold {result['weight_threshold']:+.1f} "
-            "(every level's weight in the warehouse table match_weight)"
-            if result.get("weight_threshold") is not None
-            else ""
-        )
-    )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -287,20 +268,18 @@ def cli() -> None:
     help="Month to run, YYYY-MM [default: the latest folder in the input root].",
 )
 @common
-def run(snapshot: str | None, **kw: object) -> None:
+def run(snapshot: str | None, opts: RunOptions) -> None:
     """Run one monthly snapshot end to end and publish it (re-running replaces that month)."""
-    _quiet_prefect(bool(kw.get("verbose")))
-    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
+    cfg = opts.settings
     months = snapshots_in(cfg.input_root)
     if not snapshot and not months:
         raise InputError(f"input root {cfg.input_root} holds no YYYY-MM snapshot folder")
     snapshot = snapshot or months[-1]
-    wh_cfg = from_env(warehouse_url=kw.get("warehouse_url"), out_dir=kw.get("out_dir"))
-    _start(snapshot, kw, wh_cfg.warehouse_url)
-    result = run_one(snapshot, kw)
-    click.echo(_summary(result))
-    _where(wh_cfg.warehouse_url, cfg.out_dir, [snapshot])
-    _warn_stale(_stale(wh_cfg.warehouse_url), snapshot)
+    _start(snapshot, opts)
+    summary = opts.run(snapshot)
+    click.echo(summary.line())
+    _where(cfg, [snapshot])
+    _warn_stale(_stale(cfg), snapshot)
 
 
 @cli.command()
@@ -308,29 +287,25 @@ def run(snapshot: str | None, **kw: object) -> None:
 @click.option("--to", "end", required=True, callback=_snapshot, help="Last month, YYYY-MM.")
 @click.option("--force", is_flag=True, help="Re-run months that are already published.")
 @common
-def backfill(start: str, end: str, force: bool, **kw: object) -> None:
+def backfill(start: str, end: str, force: bool, opts: RunOptions) -> None:
     """Run every snapshot in the input root from --from to --to, in order, so ids carry forward.
 
     Months already published are skipped unless --force. A failure stops the
     backfill with the month named; earlier months stay published.
     """
-    _quiet_prefect(bool(kw.get("verbose")))
     from datapool.connectors import warehouse
+    from datapool.stages import warehouse_engine
 
     if start > end:
         raise click.BadParameter("--from is after --to")
-    cfg = from_env(
-        input_root=kw.get("input_root"),
-        warehouse_url=kw.get("warehouse_url"),
-        out_dir=kw.get("out_dir"),
-    )
+    cfg = opts.settings
     months = [m for m in snapshots_in(cfg.input_root) if start <= m <= end]
     if not months:
         raise InputError(f"no snapshot folder between {start} and {end} in {cfg.input_root}")
-    _start(f"backfill {months[0]}..{months[-1]}", kw, cfg.warehouse_url)
-    done = warehouse.published_snapshots(warehouse.engine_for(cfg.warehouse_url))
+    _start(f"backfill {months[0]}..{months[-1]}", opts)
+    done = warehouse.published_snapshots(warehouse_engine(cfg))
     for i, month in enumerate(months, start=1):
-        stale = _stale(cfg.warehouse_url).get(month)
+        stale = _stale(cfg).get(month)
         if month in done and not force and stale is None:
             click.echo(
                 f"[{i}/{len(months)}] {month}: already published, skipped (use --force to re-run)"
@@ -339,12 +314,12 @@ def backfill(start: str, end: str, force: bool, **kw: object) -> None:
         if stale is not None and not force:
             click.echo(f"[{i}/{len(months)}] {month}: re-run: it is stale ({stale.reason})")
         try:
-            result = run_one(month, kw)
+            summary = opts.run(month)
         except DatapoolError as exc:
             raise DatapoolError(f"backfill stopped at {month}: {exc}") from None
-        click.echo(f"[{i}/{len(months)}] " + _summary(result))
-    _where(cfg.warehouse_url, cfg.out_dir, months)
-    _warn_stale(_stale(cfg.warehouse_url), months[-1])
+        click.echo(f"[{i}/{len(months)}] " + summary.line())
+    _where(cfg, months)
+    _warn_stale(_stale(cfg), months[-1])
 
 
 @cli.command()
@@ -374,8 +349,8 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
     from datapool.matching.engine import resolve
     from datapool.stages import ingest
 
-    cfg = from_env(input_root=input_root)
-    ing = ingest(cfg.input_root / snapshot, cfg.hmac_key)
+    cfg = resolve_settings(input_root=input_root)
+    ing = ingest(cfg, snapshot)
     prev = (
         pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
         if previous
@@ -498,9 +473,10 @@ def profile(
     status, and its history across months. Reads the warehouse only: creates nothing there."""
     from datapool.visits.profile import load_profile, summary, write_html, write_xlsx
 
-    cfg = from_env(warehouse_url=warehouse_url, out_dir=out_dir)
-    _warn_relative(cfg.warehouse_url)
-    p = load_profile(cfg.warehouse_url, enterprise_id, snapshot)
+    cfg = resolve_settings(warehouse_url=warehouse_url, out_dir=out_dir)
+    url = cfg.warehouse_url.get_secret_value()
+    _warn_relative(url)
+    p = load_profile(url, enterprise_id, snapshot)
     click.echo(summary(p))
     folder = (output or cfg.out_dir / "profiles").resolve()
     stem = f"{enterprise_id}_{p.snapshot}"
@@ -529,7 +505,7 @@ def profile(
     help="Print the deployment (schedule, where each option goes) and exit; passwords are hidden.",
 )
 @common
-def serve(cron: str, name: str, timezone: str, dry_run: bool, **kw: object) -> None:
+def serve(cron: str, name: str, timezone: str, dry_run: bool, opts: RunOptions) -> None:
     """Serve a deployment of the snapshot flow on a monthly cron schedule from this process.
 
     Every option reaches the scheduled runs: paths (made absolute), threshold, workers and Dask
@@ -538,8 +514,13 @@ def serve(cron: str, name: str, timezone: str, dry_run: bool, **kw: object) -> N
     Scheduling needs a real Prefect API: PREFECT_API_URL is used when set; otherwise a local
     `prefect server` is started on 127.0.0.1 and said so.
     """
-    _quiet_prefect(bool(kw.get("verbose")))
-    from datapool.flows.deploy import build_deployment, describe, ensure_api, serve_deployment
+    from datapool.flows.deploy import (
+        build_deployment,
+        describe,
+        secret_env,
+        serve_deployment,
+        start_local_server,
+    )
 
     try:
         from zoneinfo import ZoneInfo
@@ -549,19 +530,31 @@ def serve(cron: str, name: str, timezone: str, dry_run: bool, **kw: object) -> N
         raise click.BadParameter(
             f"unknown time zone {timezone!r}", param_hint="--timezone"
         ) from None
-    cfg = from_env(input_root=kw.get("input_root"), out_dir=kw.get("out_dir"))
-    # a scheduled run starts in another working directory: its folders are fixed now, absolute
-    kw = {**kw, "input_root": cfg.input_root.resolve(), "out_dir": cfg.out_dir.resolve()}
-    build_deployment(name, cron, kw, timezone)  # a bad cron fails here, before anything starts
-    click.echo(describe(name, cron, kw, timezone))
+    build_deployment(name, cron, opts, timezone)  # a bad cron fails here, before anything starts
+    click.echo(describe(name, cron, opts, timezone))
     if dry_run:
         return
-    server = ensure_api(click.echo)
+    # URLs with a password reach the scheduled runs through this process's environment only
+    os.environ.update(secret_env(opts))
+    server = None
+    if os.environ.get("PREFECT_API_URL"):
+        click.echo(f"using the Prefect API at {os.environ['PREFECT_API_URL']}")
+    else:
+        server, url = start_local_server(click.echo)
+        _use_prefect_api(url)
     try:
-        serve_deployment(name, cron, kw, timezone)
+        serve_deployment(name, cron, opts, timezone)
     finally:
         if server is not None:
             server.terminate()
+
+
+def _use_prefect_api(url: str) -> None:
+    """Point this process, and the flow runs it starts, at the Prefect API at ``url``."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    os.environ["PREFECT_API_URL"] = url
+    temporary_settings({PREFECT_API_URL: url}).__enter__()
 
 
 @cli.command()

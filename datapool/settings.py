@@ -1,91 +1,112 @@
-"""One typed settings object. Precedence: CLI option > DATAPOOL_* env > default.
+"""One typed settings object. Precedence: CLI option > ``DATAPOOL_*`` env > default.
 
-Environment variables are read here and nowhere else. URLs may carry
-credentials: use :func:`redact_url` before printing or logging one.
+Environment variables are read here (by pydantic-settings) and nowhere else in
+datapool. Each command resolves :class:`Settings` once and passes the object on,
+to the stages and into the Prefect flow. Secrets are secret types: the HMAC key
+and the database URLs (which may carry passwords) print as ``**********`` and
+reach Prefect's API only masked; use :func:`redact_url` to show a URL.
 """
 
 from __future__ import annotations
 
-import os
 import re
-from dataclasses import dataclass, fields, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
+
+from pydantic import Field, SecretStr, ValidationError, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+from datapool.errors import ConfigError
 
 SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 _SNAPSHOT_RE = re.compile(r"^\d{4}-(0[1-9]|1[0-2])$")
+ENV_PREFIX = "DATAPOOL_"
 
 
-@dataclass(frozen=True)
-class Settings:
-    """Everything a run needs to know.
+class Settings(BaseSettings):
+    """Everything a run needs to know, resolved once per command.
+
+    Every field can be set by a ``DATAPOOL_<FIELD>`` environment variable
+    (e.g. ``DATAPOOL_WAREHOUSE_URL``); keyword arguments beat the environment,
+    which beats the defaults. An empty variable counts as unset.
 
     Attributes:
         input_root: folder holding one ``YYYY-MM`` folder per snapshot.
-        members_url: SQLAlchemy URL of the union member database (read-only).
-        warehouse_url: SQLAlchemy URL of the warehouse.
+        members_url: SQLAlchemy URL of the union member database (read-only);
+            default ``sqlite:///<input_root>/members.sqlite``.
+        warehouse_url: SQLAlchemy URL of the warehouse; default
+            ``sqlite:///<out_dir>/warehouse.sqlite``.
         out_dir: where reports, Data Docs, maps and visit sheets go.
         grids_path: the grids GeoJSON (default: ``<input_root>/grids.geojson``).
         threshold: headcount above which an enterprise without a union is a target.
         hmac_key: key for the keyed hashes that stand in for personal data.
-        progress: show progress bars.
-        lock_timeout: seconds to wait for another run holding the warehouse's write lock.
+        lock_timeout: seconds to wait for another run's lock on the warehouse.
         max_shrink: the largest fraction of its accepted rows (against the last published run of
             the month, else of the month before) a source may lose before the month stops.
     """
 
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
     input_root: Path = SAMPLES
-    members_url: str = ""
-    warehouse_url: str = ""
+    members_url: SecretStr = SecretStr("")
+    warehouse_url: SecretStr = SecretStr("")
     out_dir: Path = Path("out")
-    grids_path: Path | None = None
-    threshold: int = 25
-    hmac_key: str = "datapool-default-key"
-    progress: bool = True
-    lock_timeout: float = 600.0
-    max_shrink: float = 0.3
+    grids_path: Path = Path()
+    threshold: int = Field(default=25, ge=0)
+    hmac_key: SecretStr = SecretStr("datapool-default-key")
+    lock_timeout: float = Field(default=600.0, gt=0)
+    max_shrink: float = Field(default=0.3, ge=0, le=1)
 
-    def resolved(self) -> Settings:
-        """Fill defaults that depend on other fields."""
-        members = self.members_url or f"sqlite:///{(self.input_root / 'members.sqlite').resolve()}"
-        warehouse = (
-            self.warehouse_url or f"sqlite:///{(self.out_dir / 'warehouse.sqlite').resolve()}"
-        )
-        grids = self.grids_path or self.input_root / "grids.geojson"
-        return replace(self, members_url=members, warehouse_url=warehouse, grids_path=grids)
-
-
-_ENV = {f.name: f"DATAPOOL_{f.name.upper()}" for f in fields(Settings)}
-
-
-def from_env(environ: dict[str, str] | None = None, **overrides: object) -> Settings:
-    """Build settings: ``overrides`` (non-None) beat ``DATAPOOL_*`` variables beat defaults."""
-    env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
-    for f in fields(Settings):
-        raw = env.get(_ENV[f.name])
-        if raw is not None:
-            values[f.name] = _coerce(f.type, raw)
-    values.update({k: v for k, v in overrides.items() if v is not None})
-    return Settings(**values).resolved()  # type: ignore[arg-type]
+    @model_validator(mode="before")
+    @classmethod
+    def _derived_defaults(cls, data: Any) -> Any:
+        """Fill the defaults that depend on other fields (URLs and grids beside input/output)."""
+        if not isinstance(data, dict):
+            return data
+        values = {k: v for k, v in data.items() if v is not None and v != ""}
+        root = Path(values.get("input_root", SAMPLES))
+        out = Path(values.get("out_dir", "out"))
+        values.setdefault("members_url", f"sqlite:///{(root / 'members.sqlite').resolve()}")
+        values.setdefault("warehouse_url", f"sqlite:///{(out / 'warehouse.sqlite').resolve()}")
+        values.setdefault("grids_path", root / "grids.geojson")
+        return values
 
 
-def _coerce(kind: object, raw: str) -> object:
-    text = str(kind)
-    if "Path" in text:
-        return Path(raw)
-    if "int" in text:
-        return int(raw)
-    if "float" in text:
-        return float(raw)
-    if "bool" in text:
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    return raw
+def resolve_settings(**options: Any) -> Settings:
+    """Settings from command-line ``options`` (None = not given) over ``DATAPOOL_*`` over defaults.
+
+    Raises:
+        ConfigError: a value that cannot work, named by its option or variable (the value
+            itself is not repeated: it may be a secret).
+    """
+    try:
+        return Settings(**{k: v for k, v in options.items() if v is not None})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        name = str(first["loc"][0]) if first["loc"] else "settings"
+        raise ConfigError(
+            f"setting {name} (option or {ENV_PREFIX}{name.upper()}): {first['msg']}"
+        ) from None
 
 
-def redact_url(url: str) -> str:
-    """Hide the password (and user) of a database URL for messages and logs."""
-    return re.sub(r"//[^/@]*@", "//***@", url)
+def redact_url(url: str | SecretStr) -> str:
+    """A database URL fit for messages and logs: SQLAlchemy's rendering with the password hidden.
+
+    Text that is not a URL SQLAlchemy can parse is not shown at all (it might hold a password).
+    """
+    text = url.get_secret_value() if isinstance(url, SecretStr) else url
+    try:
+        return make_url(text).render_as_string(hide_password=True)
+    except Exception:  # noqa: BLE001 - make_url raises several kinds for text it cannot parse
+        return "<unparseable URL>"
 
 
 def month_end(snapshot: str) -> date:

@@ -8,30 +8,56 @@ from __future__ import annotations
 import logging
 import shutil
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
+from typing import NotRequired, TypedDict
 
 import polars as pl
+import sqlalchemy as sa
 
 from datapool.connectors import warehouse
 from datapool.connectors.grids import GridShape
+from datapool.connectors.grids import read_grids as read_grids_file
+from datapool.connectors.members import read_members as read_member_db
 from datapool.connectors.reader import ReadResult, find_export, read_export
 from datapool.connectors.specs import SOURCES, SPECS
+from datapool.connectors.warehouse import RunRecord
 from datapool.coverage import Coverage, diff_members, month_changes
 from datapool.display import display_forms
-from datapool.errors import InputError
+from datapool.errors import DatapoolError, InputError
 from datapool.guards import Baseline, carry_source_dir, decide, source_problems
 from datapool.matching.engine import Resolution
 from datapool.schemas import expectations as ex
 from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
+from datapool.settings import Settings
 from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.placement import place
-from datapool.visits.routes import order_targets
+from datapool.visits.routes import RouteStats, order_targets
 from datapool.visits.sheets import write_sheets
 
 log = logging.getLogger("datapool")
+
+
+class FileCount(TypedDict):
+    """One export's accounting: ``rows_in == accepted + quarantined == physical_rows``.
+
+    ``physical_rows`` counts the file's records apart from the parser; ``duplicates`` are rows
+    quarantined as repeats; ``dropped_columns`` the extra columns not kept; ``carried_from``
+    names the month whose export was carried forward in its place, if any.
+    """
+
+    file: str
+    encoding: str
+    rows_in: int
+    accepted: int
+    quarantined: int
+    physical_rows: int
+    duplicates: int
+    dropped_columns: list[str]
+    carried_from: NotRequired[str]
 
 
 @dataclass
@@ -40,7 +66,7 @@ class Ingested:
 
     records: pl.DataFrame
     quarantine: pl.DataFrame
-    files: dict[str, dict] = field(default_factory=dict)
+    files: dict[str, FileCount] = field(default_factory=dict)
     missing: list[str] = field(default_factory=list)
     carried: dict[str, str] = field(default_factory=dict)
 
@@ -50,9 +76,21 @@ class Ingested:
         return sum(f["rows_in"] for f in self.files.values())
 
 
-def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | None:
-    """Read one agency's export of a snapshot; None when the agency sent nothing."""
+def snapshot_dir(settings: Settings, snapshot: str) -> Path:
+    """The folder of ``snapshot`` under the input root; InputError when there is none."""
+    folder = settings.input_root / snapshot
+    if not folder.is_dir():
+        raise InputError(f"snapshot folder {folder} does not exist")
+    return folder
+
+
+def read_source(settings: Settings, snapshot: str, source: str) -> ReadResult | None:
+    """Read one agency's export of a snapshot; None when the agency sent nothing.
+
+    An export without a byte of data (a BOM or blank space at most) reads as no rows.
+    """
     spec = next(s for s in SPECS if s.source == source)
+    snapshot_dir = settings.input_root / snapshot
     path = find_export(snapshot_dir, spec)
     if path is None:
         log.warning(
@@ -79,12 +117,10 @@ def read_source(snapshot_dir: Path, source: str, hmac_key: str) -> ReadResult | 
             note="empty file",
             physical_rows=0,
         )
-    return read_export(path, spec, hmac_key)
+    return read_export(path, spec, settings.hmac_key.get_secret_value())
 
 
-def carry_forward(
-    ing: Ingested, sources: list[str], input_root: Path, snapshot: str, hmac_key: str
-) -> Ingested:
+def carry_forward(settings: Settings, snapshot: str, ing: Ingested, sources: list[str]) -> Ingested:
     """Replace ``sources`` in ``ing`` by their rows of the latest earlier export, flagged carried.
 
     Each carried source's rows keep the row numbers of the file they come from; the month that
@@ -97,14 +133,16 @@ def carry_forward(
     for source in SOURCES:
         if source in sources:
             spec = next(s for s in SPECS if s.source == source)
-            folder = carry_source_dir(input_root, snapshot, lambda d, sp=spec: find_export(d, sp))
-            results[source] = read_source(folder, source, hmac_key)
+            folder = carry_source_dir(
+                settings.input_root, snapshot, lambda d, sp=spec: find_export(d, sp)
+            )
+            results[source] = read_source(settings, folder.name, source)
             carried[source] = folder.name
     kept_recs = ing.records.filter(~pl.col("source").is_in(sources))
     kept_quar = ing.quarantine.filter(~pl.col("source").is_in(sources))
-    extra = combine({s: r for s, r in results.items()})
+    extra = combine(dict(results.items()))
     files = {k: v for k, v in ing.files.items() if k not in sources}
-    files.update({s: {**f, "carried_from": carried[s]} for s, f in extra.files.items()})
+    files.update({s: FileCount(**f, carried_from=carried[s]) for s, f in extra.files.items()})
     recs = pl.concat([kept_recs, extra.records]).sort("source", maintain_order=True).rechunk()
     return Ingested(
         recs,
@@ -117,7 +155,10 @@ def carry_forward(
 
 def combine(results: dict[str, ReadResult | None]) -> Ingested:
     """Stack the sources' records and quarantines into the canonical frames."""
-    recs, quars, files, missing = [], [], {}, []
+    recs: list[tuple[str, pl.DataFrame]] = []
+    quars: list[pl.DataFrame] = []
+    files: dict[str, FileCount] = {}
+    missing: list[str] = []
     for source, r in results.items():
         if r is None:
             missing.append(source)
@@ -126,29 +167,42 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
         quars.append(
             conform(r.quarantine.with_columns(pl.lit(source).alias("source")), QUARANTINE_SCHEMA)
         )
-        files[source] = {
-            "file": str(r.path),
-            "encoding": r.encoding,
-            "rows_in": r.rows_in,
-            "accepted": r.records.height,
-            "quarantined": r.quarantine.height,
-            "physical_rows": r.physical_rows if r.physical_rows is not None else r.rows_in,
-            "duplicates": r.duplicates,
-            "dropped_columns": r.dropped_columns,
-        }
+        files[source] = FileCount(
+            file=str(r.path),
+            encoding=r.encoding,
+            rows_in=r.rows_in,
+            accepted=r.records.height,
+            quarantined=r.quarantine.height,
+            physical_rows=r.physical_rows if r.physical_rows is not None else r.rows_in,
+            duplicates=r.duplicates,
+            dropped_columns=r.dropped_columns,
+        )
     if not recs:
         raise InputError("no agency export found in the snapshot folder: nothing to pool")
     # stacked in source order (each export's rows are in row order), as matching wants them, and in
     # one chunk per column (row gathers are much cheaper): matching makes no sorted copy
-    recs = [frame for _, frame in sorted(recs, key=lambda sr: sr[0])]
-    return Ingested(pl.concat(recs, rechunk=True), pl.concat(quars), files, missing)
+    frames = [frame for _, frame in sorted(recs, key=lambda sr: sr[0])]
+    return Ingested(pl.concat(frames, rechunk=True), pl.concat(quars), files, missing)
 
 
-def ingest(snapshot_dir: Path, hmac_key: str) -> Ingested:
-    """Read every agency export of one snapshot folder."""
-    if not snapshot_dir.is_dir():
-        raise InputError(f"snapshot folder {snapshot_dir} does not exist")
-    return combine({s.source: read_source(snapshot_dir, s.source, hmac_key) for s in SPECS})
+def read_sources(
+    settings: Settings, snapshot: str, sources: tuple[str, ...]
+) -> dict[str, ReadResult | None]:
+    """Each source's export of ``snapshot``, read one after the other."""
+    return {source: read_source(settings, snapshot, source) for source in sources}
+
+
+ReadAll = Callable[[Settings, str, tuple[str, ...]], dict[str, ReadResult | None]]
+
+
+def ingest(settings: Settings, snapshot: str, read_all: ReadAll = read_sources) -> Ingested:
+    """Read every agency export of one snapshot folder.
+
+    ``read_all`` reads the exports (:func:`read_source` per source); the Prefect flow passes one
+    that reads them as tasks. The checks (folder present, some export found) are made here.
+    """
+    snapshot_dir(settings, snapshot)
+    return combine(read_all(settings, snapshot, SOURCES))
 
 
 def validate(
@@ -183,16 +237,16 @@ def validate(
 
 
 def cover(
+    settings: Settings,
+    snapshot: str,
     res: Resolution,
     orgs: pl.DataFrame,
     members: pl.DataFrame,
-    snapshot: str,
-    threshold: int,
-    hmac_key: str,
     previous_coverage: pl.DataFrame | None,
 ) -> tuple[Coverage, pl.DataFrame]:
     """The member-database diff and the month's changes."""
-    cov = diff_members(res, orgs, members, snapshot, threshold, hmac_key)
+    key, threshold = settings.hmac_key.get_secret_value(), settings.threshold
+    cov = diff_members(res, orgs, members, snapshot, threshold, key)
     return cov, month_changes(cov.coverage, previous_coverage, threshold)
 
 
@@ -207,7 +261,7 @@ class VisitPlan:
 
     placement: pl.DataFrame
     targets: pl.DataFrame
-    route_stats: dict
+    route_stats: dict[str, RouteStats]
     files: list[Path]
     unplaced: pl.DataFrame = field(default_factory=pl.DataFrame)
 
@@ -317,41 +371,57 @@ def warehouse_tables(
     }
 
 
-def month_context(engine, snapshot: str) -> tuple[Baseline | None, str | None]:  # noqa: ANN001
+def warehouse_engine(settings: Settings) -> sa.Engine:
+    """An engine on the settings' warehouse (tables created when missing)."""
+    return warehouse.engine_for(settings.warehouse_url.get_secret_value(), settings.lock_timeout)
+
+
+def read_members(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The member database's organisations and joint-union members (read-only)."""
+    return read_member_db(settings.members_url.get_secret_value())
+
+
+def read_grids(settings: Settings) -> list[GridShape]:
+    """The grids the visits are planned in."""
+    return read_grids_file(settings.grids_path)
+
+
+def month_context(settings: Settings, snapshot: str) -> tuple[Baseline | None, str | None]:
     """What a month is checked against and built on.
 
     Returns the baseline its sources are compared with (the last published run of the month,
     else of the month before) and the previous published month its ids and changes come from.
     """
+    engine = warehouse_engine(settings)
     found = warehouse.source_baseline(engine, snapshot)
     baseline = Baseline(*found) if found else None
     return baseline, warehouse.previous_snapshot(engine, snapshot)
 
 
 def check_sources(
+    settings: Settings,
+    snapshot: str,
     ing: Ingested,
     baseline: Baseline | None,
-    snapshot: str,
-    input_root: Path,
-    settings_max_shrink: float,
     accept: list[str] | None,
     carry: list[str] | None,
-    hmac_key: str,
 ) -> Ingested:
     """Stop the month on a missing, empty or shrunken export nobody accepted; carry what's asked."""
-    problems = source_problems(ing.files, ing.missing, baseline, settings_max_shrink)
+    max_shrink = settings.max_shrink
+    problems = source_problems(ing.files, ing.missing, baseline, max_shrink)
     to_carry = decide(snapshot, problems, set(accept or ()), set(carry or ()))
-    ing = carry_forward(ing, to_carry, input_root, snapshot, hmac_key)
+    ing = carry_forward(settings, snapshot, ing, to_carry)
     if to_carry:  # a carried export is checked like any other (it may be the empty one)
-        problems = source_problems(ing.files, ing.missing, None, settings_max_shrink)
+        problems = source_problems(ing.files, ing.missing, None, max_shrink)
         decide(snapshot, [p for p in problems if p.source in to_carry], set(accept or ()), set())
     return ing
 
 
 def previous_state(
-    engine, snapshot: str
-) -> tuple[str | None, pl.DataFrame | None, pl.DataFrame | None]:  # noqa: ANN001
+    settings: Settings, snapshot: str
+) -> tuple[str | None, pl.DataFrame | None, pl.DataFrame | None]:
     """The previous published snapshot, its crosswalk (links) and coverage (all None if none)."""
+    engine = warehouse_engine(settings)
     prev = warehouse.previous_snapshot(engine, snapshot)
     if prev is None:
         return None, None, None
@@ -389,3 +459,27 @@ def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
 def discard(staging: Path) -> None:
     """Remove a staging folder of a run that did not publish."""
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(
+    settings: Settings,
+    snapshot: str,
+    tables: dict[str, pl.DataFrame],
+    run: RunRecord,
+    previous: str | None,
+) -> None:
+    """Replace ``snapshot`` in every warehouse table and record the run, in one transaction.
+
+    ``previous`` is the month the run built on; the warehouse refuses the run when another month
+    before ``snapshot`` was published since.
+    """
+    engine = warehouse_engine(settings)
+    warehouse.publish(engine, snapshot, tables, run, previous, settings.lock_timeout)
+
+
+def record_failure(settings: Settings, snapshot: str, run: RunRecord) -> None:
+    """Log a failed run in ``pipeline_run``; a warehouse that cannot be opened is left alone."""
+    try:
+        warehouse.record_failure(warehouse_engine(settings), snapshot, run)
+    except DatapoolError:
+        pass

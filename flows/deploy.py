@@ -15,9 +15,14 @@ import sys
 import time
 from collections.abc import Callable
 from datetime import date
-from pathlib import Path
 
 from prefect import flow
+from prefect.deployments.runner import RunnerDeployment
+from prefect.schedules import Cron
+
+from datapool.flows.runners import RunOptions
+from datapool.settings import redact_url, resolve_settings
+from datapool.summary import RunSummary
 
 
 def previous_month(today: date | None = None) -> str:
@@ -41,25 +46,24 @@ def monthly_flow(
     threshold: int | None = None,
     workers: int | None = None,
     dask_address: str | None = None,
-) -> dict:
+) -> RunSummary:
     """Scheduled entry point: the snapshot flow for ``snapshot``, else for the previous month.
 
-    URLs that carry a password are not parameters (Prefect stores parameters): the serving
-    process hands them to the run as ``DATAPOOL_WAREHOUSE_URL`` / ``DATAPOOL_MEMBERS_URL``.
+    The settings are resolved here, once per run: these parameters over the serving process's
+    ``DATAPOOL_*`` variables. URLs that carry a password are not parameters (Prefect stores
+    parameters): the serving process hands them to the run as ``DATAPOOL_WAREHOUSE_URL`` /
+    ``DATAPOOL_MEMBERS_URL``.
     """
-    from datapool.flows.runners import flow_for
-
-    run_flow, chunks = flow_for(workers, dask_address)
-    return run_flow(
-        snapshot=snapshot or previous_month(),
+    settings = resolve_settings(
         input_root=input_root,
         members_url=members_url,
         warehouse_url=warehouse_url,
         out_dir=out_dir,
         grids_path=grids_path,
         threshold=threshold,
-        score_chunks=chunks,
     )
+    opts = RunOptions(settings, workers=workers, dask_address=dask_address, quiet=True)
+    return opts.run(snapshot or previous_month())
 
 
 def has_password(url: str) -> bool:
@@ -72,64 +76,68 @@ def has_password(url: str) -> bool:
         return True
 
 
-def _parameters(kw: dict) -> dict:
-    """The deployment's parameters: every option given, paths made absolute (a scheduled run
-    starts in another working directory), URLs only when they carry no password."""
-    params: dict = {}
-    for key in ("input_root", "out_dir", "grids_path"):
-        if kw.get(key) is not None:
-            params[key] = str(Path(kw[key]).expanduser().resolve())
-    for key in ("threshold", "workers", "dask_address"):
-        if kw.get(key) is not None:
-            params[key] = kw[key]
-    for key in URL_KEYS:
-        url = kw.get(key)
-        if url and not has_password(str(url)):
-            params[key] = str(url)
-    return params
-
-
-def secret_env(kw: dict) -> dict[str, str]:
-    """URLs with a password, as the DATAPOOL_* variables the serving process passes to its runs."""
+def _given_urls(opts: RunOptions) -> dict[str, str]:
+    """The database URLs given as options, in clear."""
     return {
-        f"DATAPOOL_{key.upper()}": str(kw[key])
-        for key in URL_KEYS
-        if kw.get(key) and has_password(str(kw[key]))
+        key: getattr(opts.settings, key).get_secret_value() for key in URL_KEYS if key in opts.given
     }
 
 
-def schedule(cron: str, timezone: str = TIMEZONE):  # noqa: ANN201
-    """The deployment's cron schedule, read in ``timezone`` (Beijing time by default)."""
-    from prefect.schedules import Cron
+def deployment_parameters(opts: RunOptions) -> dict[str, str | int]:
+    """The deployment's parameters: every option given, paths made absolute (a scheduled run
+    starts in another working directory, so input and output folders are always fixed now),
+    URLs only when they carry no password."""
+    cfg = opts.settings
+    params: dict[str, str | int] = {
+        "input_root": str(cfg.input_root.expanduser().resolve()),
+        "out_dir": str(cfg.out_dir.expanduser().resolve()),
+    }
+    if "grids_path" in opts.given:
+        params["grids_path"] = str(cfg.grids_path.expanduser().resolve())
+    if "threshold" in opts.given:
+        params["threshold"] = cfg.threshold
+    if opts.workers is not None:
+        params["workers"] = opts.workers
+    if opts.dask_address is not None:
+        params["dask_address"] = opts.dask_address
+    params.update({k: url for k, url in _given_urls(opts).items() if not has_password(url)})
+    return params
 
+
+def secret_env(opts: RunOptions) -> dict[str, str]:
+    """URLs with a password, as the DATAPOOL_* variables the serving process passes to its runs."""
+    return {
+        f"DATAPOOL_{key.upper()}": url
+        for key, url in _given_urls(opts).items()
+        if has_password(url)
+    }
+
+
+def schedule(cron: str, timezone: str = TIMEZONE) -> Cron:
+    """The deployment's cron schedule, read in ``timezone`` (Beijing time by default)."""
     return Cron(cron, timezone=timezone)
 
 
-def build_deployment(name: str, cron: str, kw: dict, timezone: str = TIMEZONE):  # noqa: ANN201
+def build_deployment(
+    name: str, cron: str, opts: RunOptions, timezone: str = TIMEZONE
+) -> RunnerDeployment:
     """The RunnerDeployment that ``serve`` runs (also what tests inspect)."""
-    return monthly_flow.to_deployment(
+    deployment = monthly_flow.to_deployment(
         name=name,
         schedules=[schedule(cron, timezone)],
-        parameters=_parameters(kw),
+        parameters=deployment_parameters(opts),
         description="datapool monthly snapshot",
         tags=["datapool", "monthly"],
     )
+    assert isinstance(deployment, RunnerDeployment)  # called synchronously: no coroutine
+    return deployment
 
 
-def describe(name: str, cron: str, kw: dict, timezone: str = TIMEZONE) -> str:
+def describe(name: str, cron: str, opts: RunOptions, timezone: str = TIMEZONE) -> str:
     """What ``serve --dry-run`` prints: the deployment as a person reads it (no password)."""
-    from datapool.settings import from_env, redact_url
-
-    params = _parameters(kw)
-    env = secret_env(kw)
-    cfg = from_env(
-        input_root=kw.get("input_root"),
-        out_dir=kw.get("out_dir"),
-        grids_path=kw.get("grids_path"),
-        threshold=kw.get("threshold"),
-        warehouse_url=kw.get("warehouse_url"),
-        members_url=kw.get("members_url"),
-    )
+    params = deployment_parameters(opts)
+    env = secret_env(opts)
+    cfg = opts.settings
 
     def where(key: str, value: str) -> str:
         if key in params:
@@ -153,9 +161,9 @@ def describe(name: str, cron: str, kw: dict, timezone: str = TIMEZONE) -> str:
         "runs        the previous calendar month (empty snapshot parameter)",
         f"input       {where('input_root', str(cfg.input_root.resolve()))}",
         f"out         {where('out_dir', str(cfg.out_dir.resolve()))}",
-        f"grids       {where('grids_path', str(Path(str(cfg.grids_path)).resolve()))}",
-        f"warehouse   {where('warehouse_url', cfg.warehouse_url)}",
-        f"members     {where('members_url', cfg.members_url)}",
+        f"grids       {where('grids_path', str(cfg.grids_path.resolve()))}",
+        f"warehouse   {where('warehouse_url', cfg.warehouse_url.get_secret_value())}",
+        f"members     {where('members_url', cfg.members_url.get_secret_value())}",
         f"threshold   {cfg.threshold}"
         + ("  (deployment parameter)" if "threshold" in params else "  (default)"),
         "matching    "
@@ -176,13 +184,15 @@ def describe(name: str, cron: str, kw: dict, timezone: str = TIMEZONE) -> str:
     return "\n".join(lines)
 
 
-def serve_deployment(name: str, cron: str, kw: dict, timezone: str = TIMEZONE) -> None:
-    """Serve the deployment from this process until interrupted; its runs inherit the URLs."""
-    os.environ.update(secret_env(kw))
+def serve_deployment(name: str, cron: str, opts: RunOptions, timezone: str = TIMEZONE) -> None:
+    """Serve the deployment from this process until interrupted.
+
+    Its runs inherit this process's environment, where the CLI entry has put :func:`secret_env`.
+    """
     monthly_flow.serve(
         name=name,
         schedules=[schedule(cron, timezone)],
-        parameters=_parameters(kw),
+        parameters=deployment_parameters(opts),
         tags=["datapool", "monthly"],
     )
 
@@ -190,14 +200,15 @@ def serve_deployment(name: str, cron: str, kw: dict, timezone: str = TIMEZONE) -
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+        return int(s.getsockname()[1])
 
 
-def ensure_api(say: Callable[[str], None]) -> subprocess.Popen | None:
-    """Use PREFECT_API_URL when set; else start ``prefect server`` on loopback and point at it."""
-    if os.environ.get("PREFECT_API_URL"):
-        say(f"using the Prefect API at {os.environ['PREFECT_API_URL']}")
-        return None
+def start_local_server(say: Callable[[str], None]) -> tuple[subprocess.Popen[bytes], str]:
+    """Start ``prefect server`` on loopback; returns the process and its API URL once it answers.
+
+    The caller points Prefect at the URL (the CLI entry sets ``PREFECT_API_URL`` for this
+    process and the flow runs it starts).
+    """
     port = _free_port()
     exe = shutil.which("prefect") or os.path.join(os.path.dirname(sys.executable), "prefect")
     say(f"PREFECT_API_URL is not set: starting a local Prefect server on http://127.0.0.1:{port}")
@@ -218,8 +229,4 @@ def ensure_api(say: Callable[[str], None]) -> subprocess.Popen | None:
             break
         except OSError:
             time.sleep(1)
-    os.environ["PREFECT_API_URL"] = url
-    from prefect.settings import PREFECT_API_URL, temporary_settings
-
-    temporary_settings({PREFECT_API_URL: url}).__enter__()
-    return proc
+    return proc, url

@@ -3,8 +3,52 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from datapool.errors import DatapoolError
+from datapool.settings import Settings
+
+if TYPE_CHECKING:
+    from datapool.summary import RunSummary
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """What a pipeline command (run, backfill, serve) was asked: settings and how to run.
+
+    Attributes:
+        settings: the command's settings, resolved once (options > DATAPOOL_* > defaults).
+        workers: local Dask worker processes, or None.
+        dask_address: address of an existing Dask scheduler, or None.
+        accept_sources: sources to publish even when missing, empty or much smaller.
+        carry_sources: sources whose latest earlier export stands in when that happens.
+        quiet: no progress lines.
+        verbose: show Prefect's own log lines.
+        given: the settings given as command-line options (not from the environment).
+    """
+
+    settings: Settings
+    workers: int | None = None
+    dask_address: str | None = None
+    accept_sources: tuple[str, ...] = ()
+    carry_sources: tuple[str, ...] = ()
+    quiet: bool = False
+    verbose: bool = False
+    given: frozenset[str] = frozenset()
+
+    def run(self, snapshot: str) -> RunSummary:
+        """Run the snapshot flow for ``snapshot`` on the task runner these options ask for."""
+        flow, chunks = flow_for(self.workers, self.dask_address)
+        summary: RunSummary = flow(
+            snapshot=snapshot,
+            settings=self.settings,
+            score_chunks=chunks,
+            show_progress=not self.quiet,
+            accept_sources=list(self.accept_sources),
+            carry_sources=list(self.carry_sources),
+        )
+        return summary
 
 
 def quiet_dask() -> None:
@@ -21,7 +65,7 @@ def quiet_dask() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def flow_for(workers: int | None, dask_address: str | None):  # noqa: ANN201
+def flow_for(workers: int | None, dask_address: str | None) -> tuple[Any, int]:
     """The snapshot flow (or its body as a plain function when no Prefect API is set and no
     Dask runner is asked for) and its number of scoring chunks, for the options given."""
     from prefect.settings import PREFECT_API_URL

@@ -1,12 +1,13 @@
 """The monthly snapshot flow: ingest -> match -> validate -> coverage -> visits -> publish.
 
-Tasks are small; only I/O tasks retry (with back-off). Nothing here holds
-logic: every task calls one function of :mod:`datapool.stages` or of the
-matching engine. Runs need no Prefect server (an ephemeral API is used when
-``PREFECT_API_URL`` is unset). Scoring is split into chunks of candidate
-pairs, so a Dask task runner spreads the matching work over its workers;
-clustering then sees every accepted pair, so the result does not depend on
-the number of workers.
+The flow only wires. Tasks are small; only I/O tasks retry (with back-off). Every task calls
+one function of :mod:`datapool.stages` or one step of the matching engine, and the flow
+holds no step of its own: ingesting is :func:`datapool.stages.ingest` reading each export as a
+task, matching is :func:`datapool.matching.engine.resolve` walking its steps as tasks (scoring
+one task per chunk of candidate pairs, so a Dask task runner spreads it over its workers;
+clustering sees every accepted pair, so the result does not depend on the number of workers),
+and the run's summary is :mod:`datapool.summary`. Runs need no Prefect server (an ephemeral API
+is used when ``PREFECT_API_URL`` is unset).
 """
 
 from __future__ import annotations
@@ -17,31 +18,37 @@ import socket
 import sys
 import time
 import uuid
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import polars as pl
-from prefect import flow, get_run_logger, task
+from prefect import Task, flow, get_run_logger, task
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 from prefect.cache_policies import NO_CACHE
+from prefect.client.schemas.objects import TaskRun
+from prefect.states import State
 
 from datapool import stages
-from datapool.connectors import warehouse
-from datapool.connectors.grids import read_grids
-from datapool.connectors.members import read_members
-from datapool.connectors.specs import SOURCES
+from datapool.connectors.grids import GridShape
+from datapool.connectors.reader import ReadResult
+from datapool.connectors.warehouse import RunRecord
+from datapool.coverage import Coverage
 from datapool.errors import WITHHELD, DatapoolError, InputError, withheld, withheld_traceback
+from datapool.guards import Baseline
 from datapool.inert import markdown_text
-from datapool.matching.blocking import candidate_pairs
-from datapool.matching.engine import finish
-from datapool.matching.scoring import score_pairs
-from datapool.matching.standardise import standardise
-from datapool.matching.weights import Weights, learn
-from datapool.settings import check_snapshot, from_env
+from datapool.matching import engine
+from datapool.matching.engine import Resolution
+from datapool.matching.weights import Weights
+from datapool.settings import Settings, check_snapshot
+from datapool.stages import Ingested, VisitPlan
+from datapool.summary import RunSummary, summarise
 
 
-def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
+def _no_retry_on_user_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry I/O faults, never an error the user must fix (a missing column stays missing)."""
     try:
         state.result()
@@ -52,16 +59,16 @@ def _no_retry_on_user_error(task, task_run, state) -> bool:  # noqa: ANN001
     return False
 
 
-IO = {
+IO: dict[str, Any] = {
     "retries": 2,
     "retry_delay_seconds": [1, 4],
     "cache_policy": NO_CACHE,
     "retry_condition_fn": _no_retry_on_user_error,
 }
-CPU = {"cache_policy": NO_CACHE}
+CPU: dict[str, Any] = {"cache_policy": NO_CACHE}
 
 
-def _error_classes(cls: type) -> list[type]:
+def _error_classes(cls: type[BaseException]) -> list[type[BaseException]]:
     return [cls, *(c for sub in cls.__subclasses__() for c in _error_classes(sub))]
 
 
@@ -72,6 +79,7 @@ class _UserErrorsWithoutTraceback(logging.Filter):
     names = tuple(cls.__name__ for cls in _error_classes(DatapoolError))
 
     def filter(self, record: logging.LogRecord) -> bool:
+        """False for a log record that carries or names an error the user caused."""
         if record.exc_info and isinstance(record.exc_info[1], DatapoolError):
             return False
         if any(
@@ -110,6 +118,7 @@ class _NoDataInErrors(logging.Filter):
 
 
 def _quiet_user_errors() -> None:
+    """Put the filter on the handlers of Prefect's loggers (idempotent)."""
     for name in ("", "prefect", "prefect.task_runs", "prefect.flow_runs"):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _UserErrorsWithoutTraceback) for f in handler.filters):
@@ -128,76 +137,169 @@ def progress(message: str, enabled: bool) -> None:
 
 
 @task(name="read-export", **IO)
-def read_export_task(snapshot_dir: str, source: str, hmac_key: str):  # noqa: ANN201
-    return stages.read_source(Path(snapshot_dir), source, hmac_key)
+def read_export_task(settings: Settings, snapshot: str, source: str) -> ReadResult | None:
+    """One agency's export of the month."""
+    return stages.read_source(settings, snapshot, source)
+
+
+def _read_as_tasks(
+    settings: Settings, snapshot: str, sources: tuple[str, ...]
+) -> dict[str, ReadResult | None]:
+    """:func:`datapool.stages.ingest`'s reads, one task per export, all submitted at once."""
+    futures = {s: _submit(read_export_task, settings, snapshot, s) for s in sources}
+    return {s: f.result() for s, f in futures.items()}
 
 
 @task(name="read-members", **IO)
-def read_members_task(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    return read_members(url)
+def read_members_task(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The member database's organisations and joint-union members."""
+    return stages.read_members(settings)
 
 
 @task(name="read-grids", **IO)
-def read_grids_task(path: str):  # noqa: ANN201
-    return read_grids(Path(path))
+def read_grids_task(settings: Settings) -> list[GridShape]:
+    """The grids."""
+    return stages.read_grids(settings)
 
 
 @task(name="read-previous", **IO)
-def previous_task(url: str, snapshot: str, lock_timeout: float):  # noqa: ANN201
-    return stages.previous_state(warehouse.engine_for(url, lock_timeout), snapshot)
+def previous_task(
+    settings: Settings, snapshot: str
+) -> tuple[str | None, pl.DataFrame | None, pl.DataFrame | None]:
+    """The previous published month, its crosswalk and coverage."""
+    return stages.previous_state(settings, snapshot)
 
 
 @task(name="read-baseline", **IO)
-def baseline_task(url: str, snapshot: str, lock_timeout: float):  # noqa: ANN201
-    return stages.month_context(warehouse.engine_for(url, lock_timeout), snapshot)
+def baseline_task(settings: Settings, snapshot: str) -> tuple[Baseline | None, str | None]:
+    """What the month's sources are compared with, and the month it is built on."""
+    return stages.month_context(settings, snapshot)
 
 
 @task(name="standardise", **CPU)
 def standardise_task(records: pl.DataFrame) -> pl.DataFrame:
-    return standardise(records)
+    """The engine's standardise step."""
+    return engine.INLINE.standardise(records)
 
 
 @task(name="block", **CPU)
 def block_task(std: pl.DataFrame) -> pl.DataFrame:
-    return candidate_pairs(std)
+    """The engine's block step."""
+    return engine.INLINE.block(std)
 
 
 @task(name="learn-weights", **CPU)
 def learn_task(std: pl.DataFrame) -> Weights:
-    return learn(std)
+    """The engine's learn step: the month's match weights."""
+    return engine.INLINE.learn(std)
 
 
 @task(name="score-chunk", **CPU)
 def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> pl.DataFrame:
-    return score_pairs(std, pairs, weights)
+    """The engine's score step on one chunk of candidate pairs."""
+    return engine.INLINE.score(std, [pairs], weights)[0]
 
 
 @task(name="cluster", **CPU)
-def finish_task(std, scored, previous, n_pairs, id_key, weights):  # noqa: ANN001, ANN201
-    return finish(std, scored, previous, n_pairs, id_key, weights)
+def finish_task(
+    std: pl.DataFrame,
+    scored: pl.DataFrame,
+    previous: pl.DataFrame | None,
+    n_pairs: int,
+    id_key: str,
+    weights: Weights,
+) -> Resolution:
+    """The engine's finish step: clusters, ids, explanations, golden records."""
+    return engine.INLINE.finish(std, scored, previous, n_pairs, id_key, weights)
+
+
+@dataclass(frozen=True)
+class TaskSteps:
+    """The matching engine's steps (:class:`datapool.matching.engine.MatchSteps`) as tasks.
+
+    ``say`` reports the learned weights to whoever watches the run (they go to the run's log
+    too).
+    """
+
+    say: Callable[[str], None]
+
+    def standardise(self, records: pl.DataFrame) -> pl.DataFrame:
+        """As a task."""
+        result: pl.DataFrame = _call(standardise_task, records)
+        return result
+
+    def learn(self, std: pl.DataFrame) -> Weights:
+        """As a task; the weights are logged and said."""
+        weights: Weights = _call(learn_task, std)
+        _logger().info(
+            "match weights learned from the pairs identifiers label:\n%s", weights.summary()
+        )
+        self.say("match weights learned from the pairs identifiers label:\n" + weights.summary())
+        return weights
+
+    def block(self, std: pl.DataFrame) -> pl.DataFrame:
+        """As a task."""
+        result: pl.DataFrame = _call(block_task, std)
+        return result
+
+    def score(
+        self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
+    ) -> list[pl.DataFrame]:
+        """One task per chunk, all submitted at once."""
+        futures = [_submit(score_task, std, chunk, weights) for chunk in chunks]
+        return [f.result() for f in futures]
+
+    def finish(
+        self,
+        std: pl.DataFrame,
+        scored: pl.DataFrame,
+        previous_links: pl.DataFrame | None,
+        n_pairs: int,
+        id_key: str,
+        weights: Weights,
+    ) -> Resolution:
+        """As a task."""
+        res: Resolution = _call(finish_task, std, scored, previous_links, n_pairs, id_key, weights)
+        return res
 
 
 @task(name="validate", **CPU)
-def validate_task(ing, res, docs_dir: str):  # noqa: ANN001, ANN201
-    return stages.validate(ing, res, Path(docs_dir))
+def validate_task(ing: Ingested, res: Resolution, docs_dir: Path) -> pl.DataFrame:
+    """Every GX suite; raises ValidationFailed on a critical failure."""
+    return stages.validate(ing, res, docs_dir)
 
 
 @task(name="coverage", **CPU)
-def cover_task(res, orgs, members, snapshot, threshold, hmac_key, prev_cov):  # noqa: ANN001, ANN201
-    return stages.cover(res, orgs, members, snapshot, threshold, hmac_key, prev_cov)
+def cover_task(
+    settings: Settings,
+    snapshot: str,
+    res: Resolution,
+    orgs: pl.DataFrame,
+    members: pl.DataFrame,
+    prev_cov: pl.DataFrame | None,
+) -> tuple[Coverage, pl.DataFrame]:
+    """The member-database diff and the month's changes."""
+    return stages.cover(settings, snapshot, res, orgs, members, prev_cov)
 
 
 @task(name="visits", **CPU)
-def visits_task(res, cov, grids, snapshot, out_dir):  # noqa: ANN001, ANN201
-    return stages.plan_visits(res, cov, grids, snapshot, Path(out_dir))
+def visits_task(
+    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, folder: Path
+) -> VisitPlan:
+    """Placement, routes, heat map and visit sheets, written into ``folder`` (the staging one)."""
+    return stages.plan_visits(res, cov, grids, snapshot, folder)
 
 
 @task(name="publish", **IO)
 def publish_task(
-    url: str, snapshot: str, tables: dict, run: dict, lock_timeout: float, previous: str | None
+    settings: Settings,
+    snapshot: str,
+    tables: dict[str, pl.DataFrame],
+    run: RunRecord,
+    previous: str | None,
 ) -> None:
-    engine = warehouse.engine_for(url, lock_timeout)
-    warehouse.publish(engine, snapshot, tables, run, previous, lock_timeout)
+    """Every table of the month replaced in one transaction (refused if ``previous`` is stale)."""
+    stages.publish(settings, snapshot, tables, run, previous)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -211,7 +313,7 @@ def _plain() -> bool:
     return FlowRunContext.get() is None
 
 
-def _submit(task_, *args):  # noqa: ANN001, ANN002, ANN202
+def _submit(task_: Any, *args: Any) -> Any:
     """``task_.submit(*args)`` in a flow run; a thread of this process otherwise (I/O overlaps)."""
     global _POOL  # noqa: PLW0603
     if not _plain():
@@ -221,12 +323,12 @@ def _submit(task_, *args):  # noqa: ANN001, ANN002, ANN202
     return _POOL.submit(_retrying, task_, *args)
 
 
-def _call(task_, *args):  # noqa: ANN001, ANN002, ANN202
+def _call(task_: Any, *args: Any) -> Any:
     """``task_(*args)`` in a flow run; the plain function otherwise."""
     return task_(*args) if not _plain() else _retrying(task_, *args)
 
 
-def _retrying(task_, *args):  # noqa: ANN001, ANN002, ANN202
+def _retrying(task_: Any, *args: Any) -> Any:
     """The task's function with the task's retries (I/O faults only, as in a flow run)."""
     delays = task_.retry_delay_seconds or []
     delays = delays if isinstance(delays, list) else [delays]
@@ -242,131 +344,107 @@ def _retrying(task_, *args):  # noqa: ANN001, ANN002, ANN202
     raise AssertionError("unreachable")
 
 
-def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
-    """Cut candidate pairs into contiguous chunks (by rid_a) for parallel scoring."""
-    chunks = max(1, chunks)
-    size = max(1, -(-pairs.height // chunks))
-    return [pairs.slice(i, size) for i in range(0, max(pairs.height, 1), size)] or [pairs]
+def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
+    """The flow run's logger in a flow run; datapool's own otherwise."""
+    return get_run_logger() if not _plain() else logging.getLogger("datapool")
 
 
 @flow(name="datapool-snapshot", flow_run_name="snapshot-{snapshot}", log_prints=False)
 def snapshot_flow(
     snapshot: str,
-    input_root: str | None = None,
-    members_url: str | None = None,
-    warehouse_url: str | None = None,
-    out_dir: str | None = None,
-    grids_path: str | None = None,
-    threshold: int | None = None,
+    settings: Settings,
     score_chunks: int = 1,
     show_progress: bool = False,
     accept_sources: list[str] | None = None,
     carry_sources: list[str] | None = None,
-) -> dict:
-    """Build, check and publish one monthly snapshot; returns the run's counts."""
+) -> RunSummary:
+    """Build, check and publish one monthly snapshot; returns the run's summary.
+
+    ``settings`` is resolved once by the caller (the CLI, or the scheduled entry point); its
+    secrets are secret types, so Prefect records them only masked. ``accept_sources`` and
+    ``carry_sources`` say what to do with a missing, empty or shrunken export (see
+    :mod:`datapool.guards`).
+    """
     _quiet_user_errors()
     try:  # a deployment's parameter: it names folders, so nothing but YYYY-MM
         check_snapshot(snapshot)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    cfg = from_env(
-        input_root=Path(input_root) if input_root else None,
-        members_url=members_url,
-        warehouse_url=warehouse_url,
-        out_dir=Path(out_dir) if out_dir else None,
-        grids_path=Path(grids_path) if grids_path else None,
-        threshold=threshold,
-    )
-    run = {
+    cfg = settings
+    run: RunRecord = {
         "run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}",
         "started_at": datetime.now(),
+        "status": "running",
     }
-    say = lambda m: progress(f"{snapshot}: {m}", show_progress)  # noqa: E731
-    logger = get_run_logger() if not _plain() else logging.getLogger("datapool")
-    staging = None
+
+    def say(message: str) -> None:
+        progress(f"{snapshot}: {message}", show_progress)
+
+    logger = _logger()
+    staging: Path | None = None
     try:
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
-        if not (cfg.input_root / snapshot).is_dir():
-            raise InputError(f"snapshot folder {cfg.input_root / snapshot} does not exist")
-        snap_dir = str(cfg.input_root / snapshot)
-        reads = {s: _submit(read_export_task, snap_dir, s, cfg.hmac_key) for s in SOURCES}
-        members_f = _submit(read_members_task, cfg.members_url)
-        grids_f = _submit(read_grids_task, str(cfg.grids_path))
-        prev_f = _submit(previous_task, cfg.warehouse_url, snapshot, cfg.lock_timeout)
-        base_f = _submit(baseline_task, cfg.warehouse_url, snapshot, cfg.lock_timeout)
-        ing = stages.combine({s: f.result() for s, f in reads.items()})
+        stages.snapshot_dir(cfg, snapshot)
+        members_f = _submit(read_members_task, cfg)
+        grids_f = _submit(read_grids_task, cfg)
+        prev_f = _submit(previous_task, cfg, snapshot)
+        base_f = _submit(baseline_task, cfg, snapshot)
+        ing = stages.ingest(cfg, snapshot, read_all=_read_as_tasks)
         baseline, built_on = base_f.result()
-        ing = stages.check_sources(
-            ing,
-            baseline,
-            snapshot,
-            cfg.input_root,
-            cfg.max_shrink,
-            accept_sources,
-            carry_sources,
-            cfg.hmac_key,
-        )
+        ing = stages.check_sources(cfg, snapshot, ing, baseline, accept_sources, carry_sources)
         for s in ing.missing:
             logger.warning("%s sent no export for %s", s, snapshot)
         orgs, members = members_f.result()
         grids = grids_f.result()
         prev_month, prev_links, prev_cov = prev_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
-        std = _call(standardise_task, ing.records)
-        weights = _call(learn_task, std)
-        logger.info(
-            "match weights learned from the pairs identifiers label:\n%s", weights.summary()
+        res = engine.resolve(
+            ing.records,
+            prev_links,
+            cfg.hmac_key.get_secret_value(),
+            steps=TaskSteps(say),
+            score_chunks=score_chunks,
         )
-        say("match weights learned from the pairs identifiers label:\n" + weights.summary())
-        pairs = _call(block_task, std)
-        parts = [
-            _submit(score_task, std, chunk, weights) for chunk in split_pairs(pairs, score_chunks)
-        ]
-        scored, n_pairs = pl.concat([p.result() for p in parts]), pairs.height
-        del pairs, parts  # not held through clustering: at millions of rows it is hundreds of MB
-        res = _call(finish_task, std, scored, prev_links, n_pairs, cfg.hmac_key, weights)
+        n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
-        validation = _call(validate_task, ing, res, str(staging / "data_docs"))
+        validation = _call(validate_task, ing, res, staging / "data_docs")
         say("diffing against the member database")
-        cov, changes = _call(
-            cover_task, res, orgs, members, snapshot, cfg.threshold, cfg.hmac_key, prev_cov
-        )
+        cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
-        plan = _call(visits_task, res, cov, grids, snapshot, str(staging))
+        plan = _call(visits_task, res, cov, grids, snapshot, staging)
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
-        counts = _counts(ing, res, cov, plan, validation, changes)
-        counts["built_on"] = built_on
+        street_of = {g.grid_id: g.street for g in grids}
+        summary = summarise(snapshot, ing, res, cov, plan, validation, changes, street_of, built_on)
         run.update(
             status="success",
             rows_in=ing.rows_in,
             rows_accepted=ing.records.height,
             rows_quarantined=ing.quarantine.height,
-            counts=counts,
+            counts=summary.counts,
             finished_at=datetime.now(),
             message=f"published in {time.perf_counter() - t0:.1f}s",
         )
         say("publishing to the warehouse")
-        _call(publish_task, cfg.warehouse_url, snapshot, tables, run, cfg.lock_timeout, prev_month)
+        _call(publish_task, cfg, snapshot, tables, run, prev_month)
         stages.put_in_place(staging, cfg.out_dir, snapshot)
         staging = None
         if not _plain():  # artifacts live in the Prefect API; a plain run has none
-            _artifacts(
-                snapshot, ing, res, plan, counts, cfg.out_dir, {g.grid_id: g.street for g in grids}
-            )
+            _artifacts(summary, cfg.out_dir)
+        counts = summary.counts
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
-        return {"snapshot": snapshot, **counts}
+        return summary
     except Exception as exc:
-        _record_failure(
-            cfg,
-            snapshot,
-            run,
-            # an unexpected error's text may quote data values: only its kind is recorded
+        # an unexpected error's text may quote data values: only its kind is recorded
+        message = (
             str(exc)
             if isinstance(exc, DatapoolError)
-            else f"unexpected {type(exc).__name__}; see the run's log",
+            else f"unexpected {type(exc).__name__}; see the run's log"
+        )
+        stages.record_failure(
+            cfg, snapshot, {**run, "message": message[:2000], "finished_at": datetime.now()}
         )
         raise
     finally:
@@ -374,119 +452,15 @@ def snapshot_flow(
             stages.discard(staging)
 
 
-def _record_failure(cfg, snapshot: str, run: dict, message: str) -> None:  # noqa: ANN001
-    try:
-        warehouse.record_failure(
-            warehouse.engine_for(cfg.warehouse_url, cfg.lock_timeout),
-            snapshot,
-            {**run, "message": message[:2000], "finished_at": datetime.now()},
-        )
-    except DatapoolError:
-        pass
-
-
-def _counts(ing, res, cov, plan, validation, changes) -> dict:  # noqa: ANN001
-    rules = dict(res.links.group_by("rule").len().sort("rule").iter_rows())
-    warnings = validation.filter(~pl.col("success")).height if validation.height else 0
-    placed = plan.placement.filter(pl.col("grid_id").is_not_null()).height
-    return {
-        "files": ing.files,
-        "missing_sources": ing.missing,
-        "carried": ing.carried,
-        **res.counts,
-        "links_by_rule": rules,
-        "validation_warnings": warnings,
-        "targets": int(cov.coverage["target"].sum()),
-        "covered": int(cov.coverage["covered"].sum()),
-        "orphans": cov.orphans.height,
-        "placed": placed,
-        "unplaced": plan.placement.height - placed,
-        "unplaced_targets": plan.unplaced.height,
-        "unplaced_target_reasons": dict(
-            plan.unplaced.group_by("grid_method").len().sort("grid_method").iter_rows()
-        )
-        if plan.unplaced.height
-        else {},
-        "grids_with_targets": plan.targets.select("grid_id").n_unique()
-        if plan.targets.height
-        else 0,
-        "route_m": round(sum(s["route_m"] for s in plan.route_stats.values())),
-        "unordered_m": round(sum(s["unordered_m"] for s in plan.route_stats.values())),
-        "route_saving_grids_3plus": _mean_saving(plan.route_stats, 3),
-        "route_saving_grids_4plus": _mean_saving(plan.route_stats, 4),
-        "changes": dict(changes.group_by("change").len().sort("change").iter_rows())
-        if changes.height
-        else {},
-    }
-
-
-def _warnings_text(n: int) -> str:
-    return f"{n} warnings" if n else "all passed"
-
-
-def _mean_saving(stats: dict, min_stops: int) -> float | None:
-    """Mean per-grid saving of the route over the unordered list, over grids of ``min_stops``+."""
-    savings = [
-        1 - v["route_m"] / v["unordered_m"]
-        for v in stats.values()
-        if v["stops"] >= min_stops and v["unordered_m"] > 0
-    ]
-    return round(sum(savings) / len(savings), 4) if savings else None
-
-
-def _artifacts(snapshot, ing, res, plan, counts, out_dir, street_of) -> None:  # noqa: ANN001
+def _artifacts(summary: RunSummary, out_dir: Path) -> None:
+    """The run's summary, largest targets and links to the heat map and Data Docs, in Prefect."""
+    snapshot = summary.snapshot
     key = f"datapool-{snapshot}".replace("_", "-").lower()
-    lines = [
-        f"# datapool snapshot {snapshot}",
-        "",
-        "| source | rows in | accepted | quarantined |",
-        "|---|---|---|---|",
-    ]
-    lines += [
-        f"| {s} | {f['rows_in']} | {f['accepted']} | {f['quarantined']} |"
-        for s, f in sorted(ing.files.items())
-    ]
-    lines += [f"| (missing) {s} | 0 | 0 | 0 |" for s in ing.missing]
-    lines += [
-        "",
-        f"**Enterprises:** {res.enterprises.height} · "
-        f"**candidate pairs:** {res.counts['candidate_pairs']}",
-        "",
-        "Links by rule: " + ", ".join(f"{k} {v}" for k, v in counts["links_by_rule"].items()),
-        "",
-        f"**Validation:** {_warnings_text(counts['validation_warnings'])}",
-        "",
-        f"**Targets:** {counts['targets']} · covered {counts['covered']} · "
-        f"orphan union records {counts['orphans']}",
-        "",
-        f"**Unplaced targets (未落格目标):** {counts['unplaced_targets']}"
-        + "".join(f" · {k}: {v}" for k, v in counts["unplaced_target_reasons"].items()),
-        "",
-        "| street | targets |",
-        "|---|---|",
-    ]
-    if plan.targets.height:
-        streets = (
-            plan.targets.select(
-                pl.col("grid_id").replace_strict(street_of, default="?").alias("street")
-            )
-            .group_by("street")
-            .len()
-            .sort(["len", "street"], descending=[True, False])
-        )
-        lines += [f"| {markdown_text(t)} | {n} |" for t, n in streets.iter_rows()]
     create_markdown_artifact(
-        "\n".join(lines), key=key, description=f"datapool run summary {snapshot}"
-    )
-    top = (
-        plan.targets.sort("headcount", descending=True)
-        .head(20)
-        .select("enterprise_id", "name", "grid_id", "headcount")
+        summary.markdown(), key=key, description=f"datapool run summary {snapshot}"
     )
     create_table_artifact(
-        top.with_columns(
-            pl.col("name").map_elements(markdown_text, return_dtype=pl.Utf8)
-        ).to_dicts(),
+        [{**t, "name": markdown_text(t["name"])} for t in summary.top_targets],
         key=f"{key}-top-targets",
         description="largest targets without a union",
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from math import isfinite
+from typing import Protocol, TypedDict
 
 import numpy as np
 import polars as pl
@@ -19,6 +20,17 @@ from datapool.matching.weights import Weights, learn
 from datapool.schemas.records import RECORD_SCHEMA, conform
 
 
+class MatchCounts(TypedDict):
+    """How much matching saw and kept."""
+
+    records: int
+    candidate_pairs: int
+    accepted_pairs: int
+    links_kept: int
+    enterprises: int
+    weight_threshold: float | None
+
+
 @dataclass
 class Resolution:
     """What resolution produced: links per record, golden enterprises, and counts."""
@@ -27,19 +39,116 @@ class Resolution:
     links: pl.DataFrame
     enterprises: pl.DataFrame
     edges: pl.DataFrame
-    counts: dict[str, float | None]
+    counts: MatchCounts
     weights: Weights
 
 
-def resolve(records: pl.DataFrame, previous_links: pl.DataFrame | None, id_key: str) -> Resolution:
-    """Resolve canonical records into enterprises (see docs/design.md, Matching); ``id_key`` keys
-    the hash that gives new enterprises their ids."""
-    std = standardise(records)
-    weights = learn(std)
-    pairs = candidate_pairs(std)
-    scored, n_pairs = score_pairs(std, pairs, weights), pairs.height
+class MatchSteps(Protocol):
+    """How each matching step is run; :func:`resolve` walks them in order.
+
+    :data:`INLINE` calls them in this process. The Prefect flow hands :func:`resolve` its own
+    implementation, each step a task (scoring one task per chunk), so the flow and the engine
+    walk the same steps and only the engine knows their order.
+    """
+
+    def standardise(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Records to standardised rows (``rid`` = row position)."""
+        ...
+
+    def learn(self, std: pl.DataFrame) -> Weights:
+        """The month's match weights, learned from the pairs identifiers label."""
+        ...
+
+    def block(self, std: pl.DataFrame) -> pl.DataFrame:
+        """Candidate pairs ``rid_a < rid_b``."""
+        ...
+
+    def score(
+        self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
+    ) -> list[pl.DataFrame]:
+        """The accepted pairs of each chunk of candidate pairs, in chunk order."""
+        ...
+
+    def finish(
+        self,
+        std: pl.DataFrame,
+        scored: pl.DataFrame,
+        previous_links: pl.DataFrame | None,
+        n_pairs: int,
+        id_key: str,
+        weights: Weights,
+    ) -> Resolution:
+        """Clusters, ids, explanations and golden records from all accepted pairs."""
+        ...
+
+
+class InlineSteps:
+    """The matching steps called in this process, one after the other."""
+
+    def standardise(self, records: pl.DataFrame) -> pl.DataFrame:
+        """Records to standardised rows."""
+        return standardise(records)
+
+    def learn(self, std: pl.DataFrame) -> Weights:
+        """The month's match weights."""
+        return learn(std)
+
+    def block(self, std: pl.DataFrame) -> pl.DataFrame:
+        """Candidate pairs."""
+        return candidate_pairs(std)
+
+    def score(
+        self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
+    ) -> list[pl.DataFrame]:
+        """Each chunk scored in turn."""
+        return [score_pairs(std, chunk, weights) for chunk in chunks]
+
+    def finish(
+        self,
+        std: pl.DataFrame,
+        scored: pl.DataFrame,
+        previous_links: pl.DataFrame | None,
+        n_pairs: int,
+        id_key: str,
+        weights: Weights,
+    ) -> Resolution:
+        """Clusters, ids, explanations and golden records."""
+        return finish(std, scored, previous_links, n_pairs, id_key, weights)
+
+
+INLINE = InlineSteps()
+
+
+def resolve(
+    records: pl.DataFrame,
+    previous_links: pl.DataFrame | None,
+    id_key: str,
+    *,
+    steps: MatchSteps = INLINE,
+    score_chunks: int = 1,
+) -> Resolution:
+    """Resolve canonical records into enterprises (see docs/design.md, Matching).
+
+    standardise -> learn weights -> block -> score (in ``score_chunks`` chunks of candidate
+    pairs, so a parallel ``steps`` can spread them) -> finish. The result does not depend on the
+    number of chunks: clustering sees every accepted pair at once. ``id_key`` keys the hash that
+    gives new enterprises their ids.
+    """
+    std = steps.standardise(records)
+    weights = steps.learn(std)
+    pairs = steps.block(std)
+    n_pairs, chunks = pairs.height, split_pairs(pairs, score_chunks)
     del pairs  # not held through clustering: at millions of rows it is hundreds of MB
-    return finish(std, scored, previous_links, n_pairs, id_key, weights)
+    scored = pl.concat(steps.score(std, chunks, weights))
+    del chunks
+    return steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
+
+
+def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:
+    """Cut candidate pairs into ``chunks`` contiguous slices (by ``rid_a``) for parallel scoring."""
+    chunks = max(1, chunks)
+    size = max(1, -(-pairs.height // chunks))
+    return [pairs.slice(i, size) for i in range(0, max(pairs.height, 1), size)] or [pairs]
 
 
 def finish(
@@ -76,15 +185,15 @@ def finish(
             eid, *rules.drop("rid")
         )
         ents = with_ids(fusing.result(), ids)
-    counts = {
-        "records": std.height,
-        "candidate_pairs": n_pairs,
-        "accepted_pairs": scored.height,
-        "links_kept": accepted.height,
-        "enterprises": ents.height,
+    counts = MatchCounts(
+        records=std.height,
+        candidate_pairs=n_pairs,
+        accepted_pairs=scored.height,
+        links_kept=accepted.height,
+        enterprises=ents.height,
         # the summed weight a pair needs for rule weights (None: no labelled pairs to learn from)
-        "weight_threshold": round(weights.threshold, 3) if isfinite(weights.threshold) else None,
-    }
+        weight_threshold=round(weights.threshold, 3) if isfinite(weights.threshold) else None,
+    )
     return Resolution(std, links, ents, accepted, counts, weights)
 
 

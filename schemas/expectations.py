@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -154,16 +153,27 @@ class Validator:
     """Runs suites on frames in one ephemeral GX context and keeps Data Docs on disk."""
 
     def __init__(self, docs_dir: Path) -> None:
-        os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
         import great_expectations as gx
-        from great_expectations.data_context.types.base import ProgressBarsConfig
+        from great_expectations.data_context.types.base import (
+            DataContextConfig,
+            InMemoryStoreBackendDefaults,
+            ProgressBarsConfig,
+        )
 
         for name in ("great_expectations", "great_expectations.data_context.types.base"):
             # after the import, which sets its own levels
             logging.getLogger(name).setLevel(logging.ERROR)
 
         self.gx = gx
-        self.ctx = gx.get_context(mode="ephemeral")
+        # GX's own default for an ephemeral context, with analytics off (no environment variable
+        # needed, so library callers such as a Prefect worker get it too)
+        self.ctx = gx.get_context(
+            mode="ephemeral",
+            project_config=DataContextConfig(
+                analytics_enabled=False,
+                store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=True),
+            ),
+        )
         self.ctx.variables.progress_bars = ProgressBarsConfig(
             globally=False, metric_calculations=False
         )

@@ -70,11 +70,12 @@ def resolved(samples):
     """Both sample months resolved without Prefect, the second seeded by the first's crosswalk."""
     from datapool.matching.engine import resolve
     from datapool.privacy import TEST_KEY
+    from datapool.settings import Settings
     from datapool.stages import ingest
 
     out, prev = {}, None
     for m in MONTHS:
-        ing = ingest(samples / m, TEST_KEY)
+        ing = ingest(Settings(input_root=samples, hmac_key=TEST_KEY), m)
         res = resolve(ing.records, prev, TEST_KEY)
         out[m] = (ing, res)
         prev = res.links
@@ -94,14 +95,13 @@ def prefect_harness():
 def sample_run(prefect_harness, tmp_path_factory, samples):
     """Both sample months run through the real Prefect flow into a SQLite warehouse."""
     from datapool.flows.snapshot import snapshot_flow
+    from datapool.settings import Settings
 
     out = tmp_path_factory.mktemp("run")
     url = f"sqlite:///{out / 'warehouse.sqlite'}"
-    results = {
-        m: snapshot_flow(snapshot=m, input_root=str(samples), warehouse_url=url, out_dir=str(out))
-        for m in MONTHS
-    }
-    return {"out": out, "url": url, "results": results}
+    settings = Settings(input_root=samples, warehouse_url=url, out_dir=out)
+    results = {m: snapshot_flow(snapshot=m, settings=settings) for m in MONTHS}
+    return {"out": out, "url": url, "results": results, "settings": settings}
 
 
 @pytest.fixture(scope="session")

@@ -210,16 +210,21 @@ def test_serve_hands_every_option_to_the_deployment(tmp_path, options, params, e
     from pathlib import Path
 
     from datapool.flows.deploy import build_deployment, secret_env
+    from datapool.flows.runners import RunOptions
+    from datapool.settings import resolve_settings
 
-    kw = {"input_root": tmp_path, **options}
-    d = build_deployment("monthly", "0 6 2 * *", kw)
+    given = {"input_root": tmp_path, **options}
+    run = {k: given.pop(k) for k in ("workers", "dask_address") if k in given}
+    opts = RunOptions(resolve_settings(**given), **run, given=frozenset(given))
+    d = build_deployment("monthly", "0 6 2 * *", opts)
     sched = d.schedules[0].schedule
     assert sched.cron == "0 6 2 * *" and sched.timezone == "Asia/Shanghai"
-    expected = {"input_root": str(tmp_path), **params}
+    # input and output folders are always fixed, absolute: a scheduled run starts elsewhere
+    expected = {"input_root": str(tmp_path), "out_dir": str(Path("out").resolve()), **params}
     if "grids_path" in options:
         expected["grids_path"] = str(Path("grids.geojson").resolve())
     assert d.parameters == expected
-    assert secret_env(kw) == env
+    assert secret_env(opts) == env
     assert d.name == "monthly" and "monthly" in d.tags
     # every parameter is one the scheduled flow takes
     from datapool.flows.deploy import monthly_flow

@@ -20,6 +20,7 @@ import pytest
 
 from datapool.connectors import warehouse
 from datapool.schemas import warehouse as wh
+from datapool.settings import Settings
 
 pytestmark = [pytest.mark.prefect, pytest.mark.slow]
 MONTH = "2025-06"
@@ -33,7 +34,7 @@ def snapshot_tables(url: str, month: str) -> dict[str, pl.DataFrame]:
 
 STAGES = {
     "ingest": "datapool.stages.combine",
-    "match": "datapool.flows.snapshot.finish",
+    "match": "datapool.matching.engine.finish",
     "validate": "datapool.stages.validate",
     "coverage": "datapool.stages.cover",
     "visits": "datapool.stages.plan_visits",
@@ -58,22 +59,12 @@ def test_failure_at_each_stage_leaves_warehouse_intact(stage, sample_run, sample
     real = getattr(__import__(module, fromlist=[name]), name)
     monkeypatch.setattr(STAGES[stage], boom)
     with pytest.raises(Exception, match="injected fault|refused"):
-        snapshot_flow(
-            snapshot=MONTH,
-            input_root=str(samples),
-            warehouse_url=sample_run["url"],
-            out_dir=str(sample_run["out"]),
-        )
+        snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
     after = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert after[t].equals(before[t]), (stage, t)
     monkeypatch.undo()
-    snapshot_flow(
-        snapshot=MONTH,
-        input_root=str(samples),
-        warehouse_url=sample_run["url"],
-        out_dir=str(sample_run["out"]),
-    )
+    snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
     for t in COMPARE:
         assert snapshot_tables(sample_run["url"], MONTH)[t].equals(before[t]), (stage, "re-run", t)
 
@@ -128,10 +119,9 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, sample_copy, tm
 def test_postgres_warehouse_same_tables_and_idempotent(sample_run, samples, pg_url, tmp_path):
     from datapool.flows.snapshot import snapshot_flow
 
+    pg_settings = Settings(input_root=samples, warehouse_url=pg_url, out_dir=tmp_path)
     for month in ("2025-05", MONTH):
-        snapshot_flow(
-            snapshot=month, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path)
-        )
+        snapshot_flow(snapshot=month, settings=pg_settings)
     first = snapshot_tables(pg_url, MONTH)
     lite = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
@@ -151,9 +141,7 @@ def test_postgres_warehouse_same_tables_and_idempotent(sample_run, samples, pg_u
         a = first[t].sort(key).with_columns(pl.col(pl.Float64).round(6))
         b = lite[t].sort(key).with_columns(pl.col(pl.Float64).round(6))
         assert a.height == b.height and a.select(key).equals(b.select(key)), t
-    snapshot_flow(
-        snapshot=MONTH, input_root=str(samples), warehouse_url=pg_url, out_dir=str(tmp_path)
-    )
+    snapshot_flow(snapshot=MONTH, settings=pg_settings)
     again = snapshot_tables(pg_url, MONTH)
     for t in COMPARE:
         assert again[t].equals(first[t]), t
@@ -177,9 +165,7 @@ def test_dask_local_cluster_writes_same_tables(sample_run, samples, tmp_path):
     for month in ("2025-05", MONTH):
         snapshot_flow.with_options(task_runner=runner)(
             snapshot=month,
-            input_root=str(samples),
-            warehouse_url=url,
-            out_dir=str(tmp_path),
+            settings=Settings(input_root=samples, warehouse_url=url, out_dir=tmp_path),
             score_chunks=4,
         )
     dask_tables, local = snapshot_tables(url, MONTH), snapshot_tables(sample_run["url"], MONTH)

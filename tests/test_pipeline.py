@@ -140,7 +140,7 @@ def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
     members = pl.read_csv(
         samples / "truth" / "members.csv", schema_overrides={"enterprise_key": pl.Utf8}
     )
-    key = Settings().hmac_key
+    key = Settings().hmac_key.get_secret_value()
     members = members.with_columns(keyed_hashes(members["member_id"], key).alias("member_key"))
     links = table(sample_run, "member_link", month).filter(pl.col("enterprise_id").is_not_null())
     j = links.join(members, on="member_key").join(
@@ -164,7 +164,7 @@ def test_visit_plans(sample_run, month):
     )
     for _, g in visits.group_by("grid_id"):
         assert sorted(g["route_order"].to_list()) == list(range(1, g.height + 1))
-    stats = sample_run["results"][month]
+    stats = sample_run["results"][month].counts
     # Never longer than the list; how much shorter depends on how many targets a grid has (with one,
     # nothing can be saved), so the saving is reported, and optimality is tested in test_visits.
     assert stats["route_m"] <= stats["unordered_m"]
@@ -442,12 +442,7 @@ def test_rerun_replaces_snapshot_identically(sample_run, samples):
     tables = [t for t in wh.SNAPSHOT_TABLES if t != "validation_result"]
     before = {t: table(sample_run, t, month) for t in tables}
     other = {t: table(sample_run, t, MONTHS[0]) for t in tables}
-    snapshot_flow(
-        snapshot=month,
-        input_root=str(samples),
-        warehouse_url=sample_run["url"],
-        out_dir=str(sample_run["out"]),
-    )
+    snapshot_flow(snapshot=month, settings=sample_run["settings"])
     for t in tables:
         assert table(sample_run, t, month).equals(before[t]), t
         assert table(sample_run, t, MONTHS[0]).equals(other[t]), t
@@ -504,3 +499,20 @@ def test_data_docs_render_offline(sample_run, tmp_path):
         text=True,
     ).stdout
     assert 'class="bootstrap-table bootstrap4"' in dom  # the scripts ran, offline
+
+
+def test_flow_run_parameters_hold_no_secret(sample_run):
+    """Prefect records the flow's parameters in its API: the settings' URLs and key only masked."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterName
+
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(name=FlowRunFilterName(any_=[f"snapshot-{MONTHS[1]}"]))
+        )
+    assert runs
+    for run in runs:
+        recorded = run.parameters["settings"]
+        assert recorded["warehouse_url"] == recorded["hmac_key"] == "**********"
+        assert "warehouse.sqlite" not in str(run.parameters)
+        assert recorded["input_root"]  # the rest is kept, for whoever reads the run

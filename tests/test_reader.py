@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from datapool.connectors.reader import read_export
 from datapool.connectors.specs import CIVIL, MARKET, SOCIAL_INSURANCE, SPECS, TAX
 from datapool.errors import InputError, MissingColumnError
+from datapool.settings import Settings
 from datapool.stages import ingest
 
 HEADER = [
@@ -329,14 +330,14 @@ def test_xlsx_with_excel_dates_and_numeric_identifier(tmp_path):
 
 def test_missing_file_is_reported_and_run_goes_on(sample_copy, caplog):
     (sample_copy / "2025-05" / "tax_registry.csv").unlink()
-    ing = ingest(sample_copy / "2025-05", "k")
+    ing = ingest(Settings(input_root=sample_copy, hmac_key="k"), "2025-05")
     assert ing.missing == ["tax_registry"] and "tax_registry" not in ing.files
     assert any("no tax_registry export" in m for m in caplog.messages)
 
 
 def test_row_accounting_on_samples(samples, truth_rows):
     for month, truth in truth_rows.items():
-        ing = ingest(samples / month, "k")
+        ing = ingest(Settings(input_root=samples, hmac_key="k"), month)
         for spec in SPECS:
             f = ing.files[spec.source]
             assert f["rows_in"] == f["accepted"] + f["quarantined"]

@@ -9,6 +9,7 @@ import polars as pl
 import pytest
 
 from datapool.errors import ValidationFailed
+from datapool.settings import Settings
 from datapool.stages import validate
 
 
@@ -155,13 +156,15 @@ def test_failed_validation_publishes_nothing(sample_run, sample_copy, monkeypatc
         res = real_finish(*a, **k)
         return replace(res, enterprises=pl.concat([res.enterprises, res.enterprises.head(2)]))
 
-    monkeypatch.setattr("datapool.flows.snapshot.finish", broken)
+    monkeypatch.setattr("datapool.matching.engine.finish", broken)
     with pytest.raises(ValidationFailed):
         snapshot_flow(
             snapshot=month,
-            input_root=str(sample_copy),
-            warehouse_url=sample_run["url"],
-            out_dir=str(sample_run["out"] / "broken"),
+            settings=Settings(
+                input_root=sample_copy,
+                warehouse_url=sample_run["url"],
+                out_dir=sample_run["out"] / "broken",
+            ),
         )
     after = warehouse.read_table(warehouse.engine_for(sample_run["url"]), "enterprise", month)
     assert after.equals(before)

@@ -14,6 +14,7 @@ Targets without coordinates go to the end, ordered by address.
 from __future__ import annotations
 
 import math
+from typing import Any, TypedDict
 
 import numpy as np
 import polars as pl
@@ -135,15 +136,24 @@ def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
     return best
 
 
+class RouteStats(TypedDict):
+    """One grid's walk: the route's and the unordered list's length in metres, and its stops."""
+
+    route_m: float
+    unordered_m: float
+    stops: int
+
+
 def order_targets(
     targets: pl.DataFrame, centroids: dict[str, tuple[float, float]]
-) -> tuple[pl.DataFrame, dict]:
+) -> tuple[pl.DataFrame, dict[str, RouteStats]]:
     """Route order per grid: rows with ``route_order``, ``distance_to_next_m``, per-grid lengths.
 
     Per grid, ``stats`` holds ``route_m`` and ``unordered_m`` (from the centre when the grid has
     one) and ``stops``.
     """
-    rows, stats = [], {}
+    rows: list[dict[str, Any]] = []
+    stats: dict[str, RouteStats] = {}
     for (grid_id,), group in targets.sort("enterprise_id").group_by(
         ["grid_id"], maintain_order=True
     ):
@@ -166,11 +176,9 @@ def order_targets(
             # a heuristic: never hand out a route worse than the list
             if walk_length(xy, order, centre) > unordered:
                 order = listed
-            stats[grid_id] = {
-                "route_m": walk_length(xy, order, centre),
-                "unordered_m": unordered,
-                "stops": len(order),
-            }
+            stats[str(grid_id)] = RouteStats(
+                route_m=walk_length(xy, order, centre), unordered_m=unordered, stops=len(order)
+            )
             # to the metre: what a walker can use (and no false precision in sheets or tables)
             legs = [
                 float(round(float(np.linalg.norm(xy[a] - xy[b]))))
