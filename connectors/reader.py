@@ -29,7 +29,7 @@ import polars as pl
 
 from datapool.columns import where
 from datapool.connectors.decoding import REPLACEMENT, decode, ungarble
-from datapool.connectors.specs import ExportSpec
+from datapool.connectors.specs import ExportSpec, Parser
 from datapool.errors import InputError, MissingColumnError
 from datapool.matching.identifiers import NUMBER_PATTERN
 from datapool.privacy import kept_extra, keyed_hash, keyed_hashes, norm_header, redact_series
@@ -385,12 +385,12 @@ def _cells_frame(
     """Spreadsheet cells -> text frame; a number in an identifier column is quarantined
     (precision lost), as is a formula without a cached value."""
     by_norm = {norm_header(c.header): c.parser for c in spec.columns}
-    parsers = [by_norm.get(norm_header(h), "text") for h in header]
+    parsers = [by_norm.get(norm_header(h), Parser.TEXT) for h in header]
     keep: list[tuple[int, list[str]]] = []
     bad: list[tuple[int, str, object]] = []
     for n, row in enumerate(cells, start=1):
         if row and isinstance(row[-1], _Ragged):
-            texts = [_cell_text(v, "text")[0] for v in row[:-1]]
+            texts = [_cell_text(v, Parser.TEXT)[0] for v in row[:-1]]
             reason = _ragged(row[-1].cells, len(header), "", "cells")
             bad.append((n, reason, Unsplit(row[-1].cells, ",".join(texts))))
             continue
@@ -410,7 +410,7 @@ def _cells_frame(
     return _text_frame(keep, len(header)), bad
 
 
-def _cell_text(value: object, parser: str) -> tuple[str, str]:
+def _cell_text(value: object, parser: Parser) -> tuple[str, str]:
     """An .xlsx cell as text; second item is a reason when the cell type is wrong for the column."""
     if value is None:
         return "", ""
@@ -421,7 +421,7 @@ def _cell_text(value: object, parser: str) -> tuple[str, str]:
     if isinstance(value, bool):
         return str(value), ""
     if isinstance(value, int | float):
-        if parser == "id":
+        if parser == Parser.ID:
             return repr(value), "identifier stored as a number by the spreadsheet (precision lost)"
         if isinstance(value, float) and value.is_integer():
             return str(int(value)), ""
@@ -458,8 +458,10 @@ def parse_frame(
     ]
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
     # what a quarantined row keeps: spec columns that are not personal, and the kept extras
-    kept = {i: "id" for f, i in index.items() if parsers[f] == "id"} | {
-        i: "text" for f, i in index.items() if parsers[f] not in ("personal", "phone", "id")
+    kept = {i: "id" for f, i in index.items() if parsers[f] == Parser.ID} | {
+        i: "text"
+        for f, i in index.items()
+        if parsers[f] not in (Parser.PERSONAL, Parser.PHONE, Parser.ID)
     }
     kept |= {i: "text" for i, _ in extra}
     cols = [f"c{i}" for i in range(len(header))]
@@ -625,7 +627,7 @@ def _dates(values: pl.Series) -> pl.Series:
 
 
 def _check_and_parse(
-    frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key: str
+    frame: pl.DataFrame, spec: ExportSpec, parsers: dict[str, Parser], hmac_key: str
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Vectorised field checks; first failing check names the reason."""
     headers = {c.field: c.header for c in spec.columns}
@@ -635,7 +637,7 @@ def _check_and_parse(
         [
             _dates(stripped.get_column(f)).alias(f"_date_{f}")
             for f, parser in parsers.items()
-            if parser == "date"
+            if parser == Parser.DATE
         ]
     )
     checks: list[tuple[pl.Expr, str]] = []
@@ -652,30 +654,30 @@ def _check_and_parse(
         col = next(c for c in spec.columns if c.field == f)
         if col.not_blank:
             checks.append((~present, f"{h}: required value is blank"))
-        if parser == "id":
+        if parser == Parser.ID:
             checks.append(
                 (
                     present & v.str.contains(NUMBER_PATTERN),
                     f"{h}: identifier was turned into a number (e.g. by Excel); precision lost",
                 )
             )
-        elif parser == "date":
+        elif parser == Parser.DATE:
             checks.append((present & pl.col(f"_date_{f}").is_null(), f"{h}: not a valid date"))
-        elif parser == "count":
+        elif parser == Parser.COUNT:
             num = v.str.replace(r"\.0+$", "").cast(pl.Int64, strict=False)
             checks.append((present & num.is_null(), f"{h}: not a whole number"))
             checks.append((present & (num < 0).fill_null(False), f"{h}: negative count"))
-        elif parser in ("decimal", "lon", "lat"):
+        elif parser in (Parser.DECIMAL, Parser.LON, Parser.LAT):
             num = v.cast(pl.Float64, strict=False)
             checks.append((present & num.is_null(), f"{h}: not a number"))
-            if parser == "lon":
+            if parser == Parser.LON:
                 checks.append(
                     (
                         present & ~num.is_between(-180, 180).fill_null(True),
                         f"{h}: longitude out of range",
                     )
                 )
-            if parser == "lat":
+            if parser == Parser.LAT:
                 checks.append(
                     (
                         present & ~num.is_between(-90, 90).fill_null(True),
@@ -696,18 +698,18 @@ def _check_and_parse(
 
 
 def _typed(
-    ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, str], hmac_key: str
+    ok: pl.DataFrame, spec: ExportSpec, parsers: dict[str, Parser], hmac_key: str
 ) -> pl.DataFrame:
     exprs: list[pl.Expr] = []
     for f, parser in parsers.items():
         v = pl.when(pl.col(f) == "").then(None).otherwise(pl.col(f))
-        if parser == "date":
+        if parser == Parser.DATE:
             exprs.append(pl.col(f"_date_{f}").alias(f))  # parsed by _check_and_parse
-        elif parser == "count":
+        elif parser == Parser.COUNT:
             exprs.append(v.str.replace(r"\.0+$", "").cast(pl.Int64).alias(f))
-        elif parser in ("decimal", "lon", "lat"):
+        elif parser in (Parser.DECIMAL, Parser.LON, Parser.LAT):
             exprs.append(v.cast(pl.Float64).alias(f))
-        elif parser == "phone":
+        elif parser == Parser.PHONE:
             digits = v.str.replace_all(r"[^\d]", "")
             exprs.append(
                 pl.when(digits.str.len_chars() >= 7)
@@ -715,7 +717,7 @@ def _typed(
                 .otherwise(None)
                 .alias("phone_hash")
             )
-        elif parser != "personal":
+        elif parser != Parser.PERSONAL:
             exprs.append(v.alias(f))
     out = ok.select(["source_row", *exprs, "extra"])
     if "phone_hash" in out.columns:  # one HMAC per distinct number, never per row

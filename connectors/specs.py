@@ -4,14 +4,28 @@ A spec maps the agency's own Chinese header to a canonical field and names
 the parser for it. The generic reader in :mod:`datapool.connectors.reader`
 does the rest; adding a registry means adding a spec, not a reader.
 
-Parsers: ``text``, ``id`` (identifier, always text), ``date``, ``count``
-(non-negative integer), ``decimal``, ``lon`` / ``lat`` (WGS-84 degrees),
-``phone`` (kept only as a keyed hash), ``personal`` (dropped on read).
+Parsers are the members of :class:`Parser`, so a misspelt parser fails when this module is
+imported (and under mypy), rather than silently reading a column as text.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Parser(StrEnum):
+    """How the reader turns a column's text into a field."""
+
+    TEXT = "text"  # kept as text
+    ID = "id"  # an identifier: always text, never a spreadsheet number
+    DATE = "date"  # any date spelling of the input contract
+    COUNT = "count"  # a non-negative integer
+    DECIMAL = "decimal"  # a number
+    LON = "lon"  # WGS-84 longitude, degrees
+    LAT = "lat"  # WGS-84 latitude, degrees
+    PHONE = "phone"  # kept only as a keyed hash
+    PERSONAL = "personal"  # dropped on read
 
 
 @dataclass(frozen=True)
@@ -20,9 +34,13 @@ class Column:
 
     header: str
     field: str
-    parser: str = "text"
+    parser: Parser = Parser.TEXT
     required: bool = True
     not_blank: bool = False
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.parser, Parser):
+            raise TypeError(f"column {self.header}: parser {self.parser!r} is not a Parser")
 
 
 @dataclass(frozen=True)
@@ -61,18 +79,18 @@ MARKET = ExportSpec(
     stem="market_supervision",
     formats=("csv", "xlsx"),
     columns=(
-        Column("统一社会信用代码", "id", "id"),
-        Column("注册号", "regno", "id", required=False),
+        Column("统一社会信用代码", "id", Parser.ID),
+        Column("注册号", "regno", Parser.ID, required=False),
         Column("企业名称", "name", not_blank=True),
         Column("企业类型", "kind", required=False),
-        Column("法定代表人", "legal_rep", "personal", required=False),
-        Column("注册资本(万元)", "capital", "decimal", required=False),
-        Column("成立日期", "founded_on", "date", required=False),
+        Column("法定代表人", "legal_rep", Parser.PERSONAL, required=False),
+        Column("注册资本(万元)", "capital", Parser.DECIMAL, required=False),
+        Column("成立日期", "founded_on", Parser.DATE, required=False),
         Column("登记状态", "status"),
         Column("住所", "address"),
         Column("行业代码", "industry", required=False),
-        Column("经度", "lon", "lon", required=False),
-        Column("纬度", "lat", "lat", required=False),
+        Column("经度", "lon", Parser.LON, required=False),
+        Column("纬度", "lat", Parser.LAT, required=False),
     ),
     key_field="id",
     label="市场监管",
@@ -89,15 +107,15 @@ CIVIL = ExportSpec(
     stem="civil_affairs",
     formats=("xlsx", "csv"),
     columns=(
-        Column("统一社会信用代码", "id", "id"),
+        Column("统一社会信用代码", "id", Parser.ID),
         Column("社会组织名称", "name", not_blank=True),
         Column("社会组织类型", "kind", required=False),
-        Column("法定代表人", "legal_rep", "personal", required=False),
+        Column("法定代表人", "legal_rep", Parser.PERSONAL, required=False),
         Column("业务主管单位", "supervisor", required=False),
-        Column("成立登记日期", "founded_on", "date", required=False),
+        Column("成立登记日期", "founded_on", Parser.DATE, required=False),
         Column("登记状态", "status"),
         Column("住所", "address"),
-        Column("从业人员数", "headcount", "count", required=False),
+        Column("从业人员数", "headcount", Parser.COUNT, required=False),
     ),
     key_field="id",
     label="民政",
@@ -113,12 +131,12 @@ SOCIAL_INSURANCE = ExportSpec(
     stem="social_insurance",
     formats=("csv", "xlsx"),
     columns=(
-        Column("单位编号", "account", "id", not_blank=True),
+        Column("单位编号", "account", Parser.ID, not_blank=True),
         Column("单位名称", "name", not_blank=True),
-        Column("统一社会信用代码", "id", "id"),
-        Column("参保人数", "headcount", "count"),
+        Column("统一社会信用代码", "id", Parser.ID),
+        Column("参保人数", "headcount", Parser.COUNT),
         Column("单位地址", "address", required=False),
-        Column("联系电话", "phone", "phone", required=False),
+        Column("联系电话", "phone", Parser.PHONE, required=False),
         Column("参保状态", "status"),
         Column("数据期", "period", required=False),
     ),
@@ -136,14 +154,14 @@ TAX = ExportSpec(
     stem="tax_registry",
     formats=("csv", "xlsx"),
     columns=(
-        Column("纳税人识别号", "id", "id", not_blank=True),
+        Column("纳税人识别号", "id", Parser.ID, not_blank=True),
         Column("纳税人名称", "name", not_blank=True),
-        Column("法定代表人", "legal_rep", "personal", required=False),
+        Column("法定代表人", "legal_rep", Parser.PERSONAL, required=False),
         Column("生产经营地址", "address"),
         Column("纳税人状态", "status"),
         Column("行业", "industry", required=False),
-        Column("从业人数", "headcount", "count", required=False),
-        Column("登记日期", "founded_on", "date", required=False),
+        Column("从业人数", "headcount", Parser.COUNT, required=False),
+        Column("登记日期", "founded_on", Parser.DATE, required=False),
     ),
     key_field="id",
     label="税务",
