@@ -18,7 +18,7 @@ from datetime import date
 
 from prefect import flow
 from prefect.deployments.runner import RunnerDeployment
-from prefect.schedules import Cron
+from prefect.schedules import Cron, Schedule
 
 from datapool.flows.runners import RunOptions
 from datapool.settings import redact_url, resolve_settings
@@ -113,7 +113,7 @@ def secret_env(opts: RunOptions) -> dict[str, str]:
     }
 
 
-def schedule(cron: str, timezone: str = TIMEZONE) -> Cron:
+def schedule(cron: str, timezone: str = TIMEZONE) -> Schedule:
     """The deployment's cron schedule, read in ``timezone`` (Beijing time by default)."""
     return Cron(cron, timezone=timezone)
 
