@@ -356,7 +356,7 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
         if previous
         else None
     )
-    res = resolve(ing.records, prev, cfg.hmac_key)
+    res = resolve(ing.records, prev, cfg.hmac_key.get_secret_value())
     output.parent.mkdir(parents=True, exist_ok=True)
     names = res.enterprises.select("enterprise_id", pl.col("name").alias("enterprise_name"))
     res.links.join(

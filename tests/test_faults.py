@@ -104,13 +104,8 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, sample_copy, tm
     after = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert after[t].equals(before[t]), t
-    result = snapshot_flow(
-        snapshot=MONTH,
-        input_root=str(samples),
-        warehouse_url=sample_run["url"],
-        out_dir=str(sample_run["out"]),
-    )
-    assert result["snapshot"] == MONTH
+    result = snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
+    assert result.snapshot == MONTH
     rerun = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert rerun[t].equals(before[t]), ("re-run", t)
