@@ -80,11 +80,11 @@ def _create(parsed: sa.URL, lock_timeout: float) -> sa.Engine:
         engine = sa.create_engine(parsed, connect_args={"timeout": lock_timeout})
 
         @sa.event.listens_for(engine, "connect")
-        def _connect(dbapi_conn, _rec) -> None:  # noqa: ANN001
+        def _connect(dbapi_conn: Any, _rec: Any) -> None:
             dbapi_conn.isolation_level = None  # let SQLAlchemy's BEGIN below rule
 
         @sa.event.listens_for(engine, "begin")
-        def _begin(conn) -> None:  # noqa: ANN001
+        def _begin(conn: sa.Connection) -> None:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
     else:
         engine = sa.create_engine(parsed, pool_pre_ping=True)
@@ -236,7 +236,7 @@ def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
         return _previous_in(conn, snapshot)
 
 
-def latest_runs(engine: sa.Engine) -> list[dict]:
+def latest_runs(engine: sa.Engine) -> list[dict[str, Any]]:
     """The latest successful run of every published snapshot, oldest month first.
 
     Each dict holds ``snapshot``, ``started_at``, ``finished_at``, ``counts`` (parsed) and, when
@@ -249,7 +249,7 @@ def latest_runs(engine: sa.Engine) -> list[dict]:
             .where(t.c.status == "success")
             .order_by(t.c.snapshot, t.c.finished_at)
         ).all()
-    latest: dict[str, dict] = {}
+    latest: dict[str, dict[str, Any]] = {}
     for snapshot, started, finished, counts in rows:
         try:
             parsed = json.loads(counts or "{}")

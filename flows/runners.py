@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from datapool.errors import DatapoolError
 from datapool.settings import Settings
 
 if TYPE_CHECKING:
+    from prefect.futures import PrefectFuture
+    from prefect.task_runners import TaskRunner
+
     from datapool.summary import RunSummary
 
 
@@ -77,7 +80,7 @@ def flow_for(workers: int | None, dask_address: str | None) -> tuple[Any, int]:
         # no temporary Prefect server is started (it costs 10-20 s before the first stage)
         return (snapshot_flow if PREFECT_API_URL.value() else snapshot_flow.fn), 1
     try:
-        from prefect_dask import DaskTaskRunner
+        from prefect_dask.task_runners import DaskTaskRunner
     except ImportError:
         raise DatapoolError(
             "Dask runs need the 'dask' extra: pip install 'datapool[dask]'"
@@ -96,4 +99,7 @@ def flow_for(workers: int | None, dask_address: str | None) -> tuple[Any, int]:
             }
         )
     )
-    return snapshot_flow.with_options(task_runner=runner), (workers or 2) * 2
+    # a DaskTaskRunner runs PrefectDaskFutures, a kind of PrefectFuture (the parameter's type is
+    # invariant in it)
+    task_runner = cast("TaskRunner[PrefectFuture[Any]]", runner)
+    return snapshot_flow.with_options(task_runner=task_runner), (workers or 2) * 2

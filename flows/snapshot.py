@@ -418,13 +418,15 @@ def snapshot_flow(
         street_of = {g.grid_id: g.street for g in grids}
         summary = summarise(snapshot, ing, res, cov, plan, validation, changes, street_of, built_on)
         run.update(
-            status="success",
-            rows_in=ing.rows_in,
-            rows_accepted=ing.records.height,
-            rows_quarantined=ing.quarantine.height,
-            counts=summary.counts,
-            finished_at=datetime.now(),
-            message=f"published in {time.perf_counter() - t0:.1f}s",
+            {
+                "status": "success",
+                "rows_in": ing.rows_in,
+                "rows_accepted": ing.records.height,
+                "rows_quarantined": ing.quarantine.height,
+                "counts": summary.counts,
+                "finished_at": datetime.now(),
+                "message": f"published in {time.perf_counter() - t0:.1f}s",
+            }
         )
         say("publishing to the warehouse")
         _call(publish_task, cfg, snapshot, tables, run, prev_month)

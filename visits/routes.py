@@ -14,7 +14,7 @@ Targets without coordinates go to the end, ordered by address.
 from __future__ import annotations
 
 import math
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
 
 import numpy as np
 import polars as pl
@@ -46,7 +46,8 @@ def walk_length(xy: np.ndarray, order: list[int], start: np.ndarray | None = Non
 
 
 def _distances(xy: np.ndarray) -> np.ndarray:
-    return np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    distances: np.ndarray = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    return distances
 
 
 def _held_karp(d: np.ndarray) -> list[int]:
@@ -165,7 +166,7 @@ def order_targets(
         c_lon, c_lat = centroids.get(grid_id, (None, None))
         order: list[int] = []
         if with_xy.height:
-            lat0 = float(with_xy["lat"].mean())
+            lat0 = float(cast(float, with_xy["lat"].mean()))
             xy = _metres(with_xy["lon"].to_numpy(), with_xy["lat"].to_numpy(), lat0)
             listed = list(range(len(xy)))
             centre = (
