@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import NotRequired, TypedDict
 
@@ -134,7 +135,7 @@ def carry_forward(settings: Settings, snapshot: str, ing: Ingested, sources: lis
         if source in sources:
             spec = next(s for s in SPECS if s.source == source)
             folder = carry_source_dir(
-                settings.input_root, snapshot, lambda d, sp=spec: find_export(d, sp)
+                settings.input_root, snapshot, partial(find_export, spec=spec)
             )
             results[source] = read_source(settings, folder.name, source)
             carried[source] = folder.name
