@@ -27,8 +27,11 @@ lock:
 	$(BIN)/uv pip compile pyproject.toml --extra dev --extra dask --generate-hashes \
 	  --universal --python-version 3.11 --no-header -o requirements.lock
 
+# The bundled samples are hashed with the documented public test key (datapool.privacy.TEST_KEY):
+# a run needs a key, and this one protects nothing. Real exports need DATAPOOL_HMAC_KEY set.
 run: $(STAMP)
-	$(BIN)/datapool run --input data/samples --out out
+	@echo "make run: the samples use the public test key DATAPOOL_HMAC_KEY=datapool-public-test-key"
+	DATAPOOL_HMAC_KEY=datapool-public-test-key $(BIN)/datapool run --input data/samples --out out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q

@@ -220,11 +220,14 @@ def _where(settings: Settings, months: list[str]) -> None:
 
 
 def _key_note(opts: RunOptions) -> None:
-    """Say once per command that the built-in HMAC key is in use."""
-    if "hmac_key" not in opts.settings.model_fields_set and not opts.quiet:
+    """Stop with one line when no HMAC key is given; say so when it is the public test key."""
+    from datapool.privacy import TEST_KEY
+
+    key = opts.settings.with_key().hmac_key.get_secret_value()
+    if key == TEST_KEY and not opts.quiet:
         click.echo(
-            "note: DATAPOOL_HMAC_KEY is not set; phone and member hashes use the built-in key "
-            "(fine for the samples, set your own in production)",
+            "note: the HMAC key is the public test key: fine for the bundled samples, "
+            "never for real exports (its hashes can be reversed by anyone)",
             err=True,
         )
 
@@ -349,7 +352,7 @@ def match(snapshot: str, input_root: Path | None, output: Path, previous: Path |
     from datapool.matching.engine import resolve
     from datapool.stages import ingest
 
-    cfg = resolve_settings(input_root=input_root)
+    cfg = resolve_settings(input_root=input_root).with_key()
     ing = ingest(cfg, snapshot)
     prev = (
         pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
@@ -534,6 +537,7 @@ def serve(cron: str, name: str, timezone: str, dry_run: bool, opts: RunOptions) 
     click.echo(describe(name, cron, opts, timezone))
     if dry_run:
         return
+    _key_note(opts)  # a schedule without a key would fail every month: stop now
     # URLs with a password reach the scheduled runs through this process's environment only
     os.environ.update(secret_env(opts))
     server = None

@@ -71,9 +71,9 @@ def check_key(key: str | None) -> str:
     """Return ``key`` if it can key the hashes; raise ValueError with the fix otherwise."""
     if not key:
         raise ValueError(
-            f"no HMAC key: set {KEY_ENV} (or the Prefect Secret block named in "
-            f"DATAPOOL_HMAC_KEY_BLOCK) to a secret of {MIN_KEY_LENGTH}+ characters; "
-            f"the bundled samples use the public test key '{TEST_KEY}'"
+            f"no HMAC key: set {KEY_ENV} to a secret of {MIN_KEY_LENGTH}+ characters (or "
+            "DATAPOOL_HMAC_KEY_BLOCK to the name of a Prefect Secret block holding one); "
+            f"for the bundled samples only, the public test key: {KEY_ENV}={TEST_KEY}"
         )
     if len(key) < MIN_KEY_LENGTH:
         raise ValueError(f"the HMAC key is too short: use {MIN_KEY_LENGTH} characters or more")

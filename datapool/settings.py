@@ -41,7 +41,10 @@ class Settings(BaseSettings):
         out_dir: where reports, Data Docs, maps and visit sheets go.
         grids_path: the grids GeoJSON (default: ``<input_root>/grids.geojson``).
         threshold: headcount above which an enterprise without a union is a target.
-        hmac_key: key for the keyed hashes that stand in for personal data.
+        hmac_key: key for the keyed hashes that stand in for personal data (phones, member ids,
+            unparsed rows, new enterprise ids). There is no default: see :meth:`with_key`.
+        hmac_key_block: name of a Prefect Secret block holding the key, read when ``hmac_key``
+            is not set.
         lock_timeout: seconds to wait for another run's lock on the warehouse.
         max_shrink: the largest fraction of its accepted rows (against the last published run of
             the month, else of the month before) a source may lose before the month stops.
@@ -61,7 +64,8 @@ class Settings(BaseSettings):
     out_dir: Path = Path("out")
     grids_path: Path = Path()
     threshold: int = Field(default=25, ge=0)
-    hmac_key: SecretStr = SecretStr("datapool-default-key")
+    hmac_key: SecretStr = SecretStr("")  # no default: see with_key
+    hmac_key_block: str = ""
     lock_timeout: float = Field(default=600.0, gt=0)
     max_shrink: float = Field(default=0.3, ge=0, le=1)
 
@@ -78,6 +82,45 @@ class Settings(BaseSettings):
         values.setdefault("warehouse_url", f"sqlite:///{(out / 'warehouse.sqlite').resolve()}")
         values.setdefault("grids_path", root / "grids.geojson")
         return values
+
+    def with_key(self) -> Settings:
+        """These settings with the HMAC key checked and, when it is kept in a Prefect Secret
+        block (``DATAPOOL_HMAC_KEY_BLOCK``), loaded from it.
+
+        Raises:
+            ConfigError: no key at all (one line saying how to give one, and that the bundled
+                samples use the public test key), a key too short, or a block that cannot be
+                read.
+        """
+        from datapool.privacy import check_key
+
+        key = self.hmac_key.get_secret_value()
+        if not key and self.hmac_key_block:
+            key = _block_secret(self.hmac_key_block)
+        try:
+            check_key(key)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        return (
+            self
+            if key == self.hmac_key.get_secret_value()
+            else self.model_copy(update={"hmac_key": SecretStr(key)})
+        )
+
+
+def _block_secret(name: str) -> str:
+    """The value of the Prefect Secret block ``name``."""
+    from prefect.blocks.system import Secret
+
+    try:
+        block: Any = Secret.load(name)  # synchronous here (no event loop runs in this thread)
+        value = block.get()
+    except Exception as exc:  # noqa: BLE001 - Prefect raises several kinds (missing, no API)
+        raise ConfigError(
+            f"the Prefect Secret block '{name}' (DATAPOOL_HMAC_KEY_BLOCK) cannot be read: "
+            f"{type(exc).__name__}"
+        ) from None
+    return str(value or "")
 
 
 def resolve_settings(**options: Any) -> Settings:

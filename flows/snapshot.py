@@ -369,7 +369,7 @@ def snapshot_flow(
         check_snapshot(snapshot)
     except ValueError as exc:
         raise InputError(str(exc)) from None
-    cfg = settings
+    cfg = settings.with_key()  # no key, no run (a deployment may keep it in a Secret block)
     run: RunRecord = {
         "run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}",
         "started_at": datetime.now(),

@@ -23,6 +23,10 @@ sys.path.insert(0, str(Path(__file__).parent))
 hypothesis.settings.register_profile("datapool", deadline=None)
 hypothesis.settings.load_profile("datapool")
 
+# The suite, its golden output and every `datapool` it starts use the documented public test key
+# (datapool.privacy.TEST_KEY): a run without a key stops, and a developer's own key in the
+# environment must not change the golden digests.
+os.environ["DATAPOOL_HMAC_KEY"] = "datapool-public-test-key"
 os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DO_NOT_TRACK", "1")

@@ -11,8 +11,8 @@ why in its commit:
     .venv/bin/python -m pytest tests/test_golden.py --update-golden
 
 A failure names each table that differs, its row counts and the columns whose values changed.
-The run uses the default settings: a ``DATAPOOL_HMAC_KEY`` set in the environment changes the
-phone hashes, and so the digests.
+The run uses the public test key (conftest.py sets ``DATAPOOL_HMAC_KEY`` to it), on which the
+phone hashes, member keys and new enterprise ids depend.
 """
 
 from __future__ import annotations

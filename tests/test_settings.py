@@ -152,3 +152,42 @@ def test_no_environment_writes_outside_the_cli_entry():
     }
     assert {p: ls for p, ls in found.items() if ls and p != "datapool/cli.py"} == {}
     assert found["datapool/cli.py"]  # the check sees the writes the CLI entry does make
+
+
+# --- the HMAC key: no default, from the environment or a Prefect Secret block -------------------
+
+
+@pytest.mark.parametrize(
+    ("env", "words"),
+    [
+        ({}, ["no HMAC key", "DATAPOOL_HMAC_KEY", "datapool-public-test-key"]),
+        ({"DATAPOOL_HMAC_KEY": "short"}, ["too short"]),
+        ({"DATAPOOL_HMAC_KEY_BLOCK": "no-such-block"}, ["Secret block 'no-such-block'"]),
+    ],
+)
+def test_a_run_without_a_usable_key_stops_with_one_line(
+    monkeypatch, capsys, prefect_harness, env, words
+):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    code, _out, err = invoke(capsys, "run", "--quiet")
+    assert_one_clear_line(code, err, *words)
+    assert code == 2
+
+
+def test_the_key_may_live_in_a_prefect_secret_block(prefect_harness):
+    from prefect.blocks.system import Secret
+
+    Secret(value="a-key-kept-in-prefect-0123").save("datapool-hmac-test", overwrite=True)
+    cfg = Settings(hmac_key_block="datapool-hmac-test").with_key()
+    assert cfg.hmac_key.get_secret_value() == "a-key-kept-in-prefect-0123"
+    # a key given directly wins over the block
+    direct = Settings(hmac_key="k" * 20, hmac_key_block="datapool-hmac-test").with_key()
+    assert direct.hmac_key.get_secret_value() == "k" * 20
+
+
+def test_the_flow_itself_refuses_to_run_without_a_key(prefect_harness):
+    from datapool.flows.snapshot import snapshot_flow
+
+    with pytest.raises(ConfigError, match="no HMAC key"):
+        snapshot_flow(snapshot="2025-06", settings=Settings())
