@@ -259,8 +259,10 @@ def cli() -> None:
     """datapool: fuse the four registries into one enterprise pool, diff it against the
     union member database, and plan grid workers' visits.
 
-    Quick start: `datapool run` runs the latest sample month with a SQLite warehouse
-    in ./out; `datapool backfill --from 2025-05 --to 2025-06` runs every month in order.
+    Quick start (in a source checkout, on its samples, with the public test key):
+    `DATAPOOL_HMAC_KEY=datapool-public-test-key datapool run` runs the latest sample month with
+    a SQLite warehouse in ./out; `datapool backfill --from 2025-05 --to 2025-06` runs every
+    month in order. Real exports need a secret DATAPOOL_HMAC_KEY of your own.
     """
 
 

@@ -433,10 +433,15 @@ def previous_state(
     )
 
 
+# hex characters of a random uuid that keep the staging and set-aside folders of concurrent runs
+# apart
+FOLDER_TAG_HEX = 12
+
+
 def staging_folder(out_dir: Path, snapshot: str) -> Path:
     """A fresh folder beside the month's output folder, where a run writes its files until the
     warehouse has taken the month (:func:`put_in_place`)."""
-    folder = out_dir / f".{snapshot}.staging-{uuid.uuid4().hex[:12]}"
+    folder = out_dir / f".{snapshot}.staging-{uuid.uuid4().hex[:FOLDER_TAG_HEX]}"
     folder.mkdir(parents=True)
     return folder
 
@@ -449,7 +454,7 @@ def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
     has no targets any more does not stay behind).
     """
     final = out_dir / snapshot
-    old = out_dir / f".{snapshot}.old-{uuid.uuid4().hex[:12]}"
+    old = out_dir / f".{snapshot}.old-{uuid.uuid4().hex[:FOLDER_TAG_HEX]}"
     if final.exists():
         final.rename(old)
     staging.rename(final)

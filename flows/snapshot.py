@@ -46,6 +46,12 @@ from datapool.settings import Settings, check_snapshot
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
 
+# hex characters of a random uuid in a run id (after the host name): 48 bits, unique enough
+# among the runs of one warehouse
+RUN_ID_HEX = 12
+# pipeline_run.message is cut to this many characters
+MESSAGE_CHARS = 2000
+
 
 def _no_retry_on_user_error(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
     """Retry I/O faults, never an error the user must fix (a missing column stays missing)."""
@@ -371,7 +377,7 @@ def snapshot_flow(
         raise InputError(str(exc)) from None
     cfg = settings.with_key()  # no key, no run (a deployment may keep it in a Secret block)
     run: RunRecord = {
-        "run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:12]}",
+        "run_id": f"{socket.gethostname()}:{uuid.uuid4().hex[:RUN_ID_HEX]}",
         "started_at": datetime.now(),
         "status": "running",
     }
@@ -445,7 +451,9 @@ def snapshot_flow(
             else f"unexpected {type(exc).__name__}; see the run's log"
         )
         stages.record_failure(
-            cfg, snapshot, {**run, "message": message[:2000], "finished_at": datetime.now()}
+            cfg,
+            snapshot,
+            {**run, "message": message[:MESSAGE_CHARS], "finished_at": datetime.now()},
         )
         raise
     finally:
