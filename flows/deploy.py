@@ -140,14 +140,15 @@ def describe(name: str, cron: str, opts: RunOptions, timezone: str = TIMEZONE) -
     cfg = opts.settings
 
     def where(key: str, value: str) -> str:
+        shown = redact_url(value) if key.endswith("_url") else value  # a path is no URL
         if key in params:
-            return f"{value}  (deployment parameter)"
+            return f"{shown}  (deployment parameter)"
         if f"DATAPOOL_{key.upper()}" in env:
             return (
-                f"{redact_url(value)}  (has a password: handed to each run as "
+                f"{shown}  (has a password: handed to each run as "
                 f"DATAPOOL_{key.upper()} by this process, never stored in Prefect)"
             )
-        return f"{redact_url(value)}  (default of the run, resolved when it starts)"
+        return f"{shown}  (default of the run, resolved when it starts)"
 
     mm, hh, dom = (cron.split() + ["*", "*", "*"])[:3]
     when = (

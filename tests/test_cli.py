@@ -251,6 +251,8 @@ def test_serve_dry_run_is_readable_and_hides_passwords(capsys, tmp_path):
     assert "Asia/Shanghai" in out and "day 2 of each month at 06:00" in out
     assert "DATAPOOL_WAREHOUSE_URL" in out and "local Dask cluster of 2" in out
     assert str(tmp_path) in out and "RunnerDeployment" not in out
+    assert f"grids       {tmp_path / 'grids.geojson'}" in out  # a path, not a URL to redact
+    assert "unparseable" not in out
 
 
 def test_prefect_yaml_matches_serve_schedule():
