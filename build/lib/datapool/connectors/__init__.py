@@ -1,1 +1,0 @@
-"""Edges of the pipeline: agency exports, the member database, grids, the warehouse."""

@@ -1,1 +1,0 @@
-"""Prefect 3 flows: the monthly snapshot flow and its deployments."""

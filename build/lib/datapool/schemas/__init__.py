@@ -1,1 +1,0 @@
-"""Schemas: canonical records (polars), warehouse tables (SQLAlchemy Core), GX suites."""

@@ -1,1 +1,0 @@
-"""Visit plans for grid workers: grid placement, routes, heat map, visit sheets."""
