@@ -11,6 +11,8 @@ import pytest
 from datapool.matching.scoring import decide
 from datapool.matching.standardise import EMPTY_KEY, standardise
 from datapool.matching.weights import COMPARISONS, Weights, _flat, learn
+from datapool.privacy import TEST_KEY
+from datapool.settings import Settings
 from datapool.stages import ingest
 
 SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
@@ -18,7 +20,7 @@ SAMPLES = Path(__file__).resolve().parents[1] / "data" / "samples"
 
 @pytest.fixture(scope="module")
 def std() -> pl.DataFrame:
-    return standardise(ingest(SAMPLES / "2025-06", "test-key").records)
+    return standardise(ingest(Settings(input_root=SAMPLES, hmac_key=TEST_KEY), "2025-06").records)
 
 
 @pytest.fixture(scope="module")
