@@ -29,6 +29,8 @@ class RunOptions:
         quiet: no progress lines.
         verbose: show Prefect's own log lines.
         given: the settings given as command-line options (not from the environment).
+        partition: 'county' to match each county as its own task (matching/partition.py), or
+            None.
     """
 
     settings: Settings
@@ -39,6 +41,7 @@ class RunOptions:
     quiet: bool = False
     verbose: bool = False
     given: frozenset[str] = frozenset()
+    partition: str | None = None
 
     def run(self, snapshot: str) -> RunSummary:
         """Run the snapshot flow for ``snapshot`` on the task runner these options ask for."""
@@ -50,6 +53,7 @@ class RunOptions:
             show_progress=not self.quiet,
             accept_sources=list(self.accept_sources),
             carry_sources=list(self.carry_sources),
+            partition_by=self.partition,
         )
         return summary
 

@@ -39,7 +39,7 @@ from datapool.coverage import Coverage
 from datapool.errors import WITHHELD, DatapoolError, InputError, withheld, withheld_traceback
 from datapool.guards import Baseline
 from datapool.inert import markdown_text
-from datapool.matching import engine
+from datapool.matching import engine, partition
 from datapool.matching.engine import Resolution
 from datapool.matching.weights import Weights
 from datapool.settings import Settings, check_snapshot
@@ -205,6 +205,18 @@ def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> pl.D
     return engine.INLINE.score(std, [pairs], weights)[0]
 
 
+@task(name="match-partitions", **CPU)
+def partition_task(
+    std: pl.DataFrame,
+    parts: pl.Series,
+    codes: list[int],
+    oversized: pl.DataFrame,
+    weights: Weights,
+) -> tuple[pl.DataFrame, int]:
+    """Blocking and scoring of one task's partitions (counties), each on its own."""
+    return partition.match_partitions(std, parts, codes, oversized, weights)
+
+
 @task(name="cluster", **CPU)
 def finish_task(
     std: pl.DataFrame,
@@ -252,6 +264,19 @@ class TaskSteps:
     ) -> list[pl.DataFrame]:
         """One task per chunk, all submitted at once."""
         futures = [_submit(score_task, std, chunk, weights) for chunk in chunks]
+        return [f.result() for f in futures]
+
+    def partitions(
+        self, std: pl.DataFrame, plan: partition.Plan, weights: Weights
+    ) -> list[tuple[pl.DataFrame, int]]:
+        """One task per group of partitions (matching/partition.py), all submitted at once; each
+        is shipped only its own rows."""
+        futures = [
+            _submit(
+                partition_task, *partition.task_input(std, plan, codes), plan.oversized, weights
+            )
+            for codes in plan.tasks
+        ]
         return [f.result() for f in futures]
 
     def finish(
@@ -362,13 +387,15 @@ def snapshot_flow(
     show_progress: bool = False,
     accept_sources: list[str] | None = None,
     carry_sources: list[str] | None = None,
+    partition_by: str | None = None,
 ) -> RunSummary:
     """Build, check and publish one monthly snapshot; returns the run's summary.
 
     ``settings`` is resolved once by the caller (the CLI, or the scheduled entry point); its
     secrets are secret types, so Prefect records them only masked. ``accept_sources`` and
     ``carry_sources`` say what to do with a missing, empty or shrunken export (see
-    :mod:`datapool.guards`).
+    :mod:`datapool.guards`). ``partition_by`` ('county'): match each county as its own task, then
+    the pairs across counties (:mod:`datapool.matching.partition`); the links are the same.
     """
     _quiet_user_errors()
     try:  # a deployment's parameter: it names folders, so nothing but YYYY-MM
@@ -404,12 +431,14 @@ def snapshot_flow(
         grids = grids_f.result()
         prev_month, prev_links, prev_cov = prev_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
-        res = engine.resolve(
+        res = resolve_with(
+            partition_by,
             ing.records,
             prev_links,
             cfg.hmac_key.get_secret_value(),
-            steps=TaskSteps(say),
-            score_chunks=score_chunks,
+            TaskSteps(say),
+            score_chunks,
+            say,
         )
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
@@ -459,6 +488,29 @@ def snapshot_flow(
     finally:
         if staging is not None:
             stages.discard(staging)
+
+
+def resolve_with(
+    partition_by: str | None,
+    records: pl.DataFrame,
+    previous_links: pl.DataFrame | None,
+    id_key: str,
+    steps: TaskSteps,
+    score_chunks: int,
+    say: Callable[[str], None],
+) -> Resolution:
+    """The engine's resolve, or the partitioned one when ``partition_by`` names a partitioning."""
+    if partition_by is None:
+        return engine.resolve(
+            records, previous_links, id_key, steps=steps, score_chunks=score_chunks
+        )
+    if partition_by not in partition.PARTITIONINGS:  # a deployment's parameter
+        raise InputError(
+            f"unknown partitioning {partition_by!r}; known: {', '.join(partition.PARTITIONINGS)}"
+        )
+    return partition.resolve(
+        records, previous_links, id_key, steps=steps, score_chunks=score_chunks, say=say
+    )
 
 
 def _artifacts(summary: RunSummary, out_dir: Path) -> None:

@@ -38,6 +38,7 @@ _SPECS = (
     ("a", ("addr_key_h",)),
 )
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
+NAMESPACES = tuple(_NAMESPACES)  # a key's ``ns`` is its namespace's index here
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many...
 USCC_BLOCK = 1_000  # ...up to this many: beyond, it is a placeholder (20,000 rows: 200M pairs)
 WEAK = ("a", "b")
@@ -79,9 +80,14 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
 _GROUPS = (("a", "n", "p", "r"), ("b", "o", "u"))
 
 
-def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFrame:
+def candidate_pairs(
+    std: pl.DataFrame, max_block: int = MAX_BLOCK, dropped: pl.DataFrame | None = None
+) -> pl.DataFrame:
     """Unique pairs ``(rid_a, rid_b)`` with ``rid_a < rid_b`` sharing at least one key, except the
     pairs of two different check-passing organisation codes (see the module docstring).
+
+    ``dropped``: keys ``(ns, key)`` to leave out whatever their block's size here (a partition
+    drops the keys too common over the whole month: matching/partition.py).
 
     The namespaces are blocked in two groups on two threads (polars and numpy release the GIL),
     then the pairs of both are made distinct.
@@ -94,7 +100,7 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
     with ThreadPoolExecutor(max_workers=len(_GROUPS)) as pool:
         parts = [
             p
-            for group in pool.map(lambda g: _group_pairs(std, org, g, max_block), _GROUPS)
+            for group in pool.map(lambda g: _group_pairs(std, org, g, max_block, dropped), _GROUPS)
             for p in group
         ]
     # distinct over all batches: sorted, then each value kept once (less memory than a hash set)
@@ -107,7 +113,11 @@ def candidate_pairs(std: pl.DataFrame, max_block: int = MAX_BLOCK) -> pl.DataFra
 
 
 def _group_pairs(
-    std: pl.DataFrame, org: pl.Series, namespaces: tuple[str, ...], max_block: int
+    std: pl.DataFrame,
+    org: pl.Series,
+    namespaces: tuple[str, ...],
+    max_block: int,
+    dropped: pl.DataFrame | None = None,
 ) -> list[pl.Series]:
     """The pairs of the blocks of ``namespaces``, packed (see :func:`_block_pairs`), a batch at a
     time (``org``: each record's code, see :func:`candidate_pairs`).
@@ -117,7 +127,10 @@ def _group_pairs(
     """
     parts = []
     for ns in namespaces:
-        keys = block_keys(std, (ns,)).select("key", "rid").sort("key")
+        keys = block_keys(std, (ns,))
+        if dropped is not None and dropped.height:
+            keys = keys.join(dropped, on=["ns", "key"], how="anti")
+        keys = keys.select("key", "rid").sort("key")
         key = keys.get_column("key").to_numpy()
         starts = (
             np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
