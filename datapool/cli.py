@@ -66,6 +66,8 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
         out_dir: Path | None,
         grids_path: Path | None,
         threshold: int | None,
+        outings_per_week: int | None,
+        stops_per_outing: int | None,
         workers: int | None,
         dask_address: str | None,
         accept_sources: tuple[str, ...],
@@ -82,6 +84,8 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
             "out_dir": out_dir,
             "grids_path": grids_path,
             "threshold": threshold,
+            "outings_per_week": outings_per_week,
+            "stops_per_outing": stops_per_outing,
         }
         opts = RunOptions(
             settings=resolve_settings(**given),
@@ -136,6 +140,20 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
             type=click.IntRange(min=0),
             default=None,
             help="Headcount above which an enterprise with no union is a target [default 25].",
+        ),
+        click.option(
+            "--outings-per-week",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Fewest visit outings a grid worker makes a week while the grid has anything "
+            "to visit (visit_plan) [env DATAPOOL_OUTINGS_PER_WEEK; default 3].",
+        ),
+        click.option(
+            "--stops-per-outing",
+            type=click.IntRange(min=1),
+            default=None,
+            help="Most stops of one visit outing (visit_plan) "
+            "[env DATAPOOL_STOPS_PER_OUTING; default 8].",
         ),
         click.option(
             "--workers",

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
         lock_timeout: seconds to wait for another run's lock on the warehouse.
         max_shrink: the largest fraction of its accepted rows (against the last published run of
             the month, else of the month before) a source may lose before the month stops.
+        outings_per_week: the fewest visit outings a grid worker makes in a week while the grid
+            has anything to visit (visit_plan; more when its targets need more).
+        stops_per_outing: the most stops of one outing (visit_plan).
+        watch_margin: an enterprise whose headcount is at most this far below ``threshold``
+            and growing is on the watch list (visit_plan).
     """
 
     model_config = SettingsConfigDict(
@@ -68,6 +73,9 @@ class Settings(BaseSettings):
     hmac_key_block: str = ""
     lock_timeout: float = Field(default=600.0, gt=0)
     max_shrink: float = Field(default=0.3, ge=0, le=1)
+    outings_per_week: int = Field(default=3, ge=1)
+    stops_per_outing: int = Field(default=8, ge=1)
+    watch_margin: int = Field(default=5, ge=0)
 
     @model_validator(mode="before")
     @classmethod

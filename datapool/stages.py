@@ -38,6 +38,7 @@ from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.placement import place
 from datapool.visits.routes import RouteStats, order_targets
 from datapool.visits.sheets import write_sheets
+from datapool.visits.weekly import Cadence, plan_weeks, watch_list
 
 log = logging.getLogger("datapool")
 
@@ -265,13 +266,30 @@ class VisitPlan:
     route_stats: dict[str, RouteStats]
     files: list[Path]
     unplaced: pl.DataFrame = field(default_factory=pl.DataFrame)
+    weekly: pl.DataFrame = field(default_factory=pl.DataFrame)  # visit_plan (visits/weekly.py)
 
 
 def plan_visits(
-    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, folder: Path
+    res: Resolution,
+    cov: Coverage,
+    grids: list[GridShape],
+    snapshot: str,
+    folder: Path,
+    settings: Settings | None = None,
+    previous_coverage: pl.DataFrame | None = None,
+    follow_ups: pl.DataFrame | None = None,
 ) -> VisitPlan:
-    """Place enterprises in grids, order each grid's targets into a route, write map and sheets
-    into ``folder`` (the month's staging folder, see :func:`put_in_place`)."""
+    """Place enterprises in grids, order each grid's targets into a route, plan the month's
+    weeks (``visit_plan``), write map and sheets into ``folder`` (the month's staging folder,
+    see :func:`put_in_place`).
+
+    ``settings`` gives the threshold, the cadence (outings per week, stops per outing) and the
+    watch list's margin (defaults when None); ``previous_coverage`` is the previous month's
+    ``union_coverage`` (the watch list's growth); ``follow_ups`` the enterprises to visit
+    again (``enterprise_id``), planned after the targets (see
+    :func:`datapool.visits.weekly.plan_weeks`).
+    """
+    cfg = settings or Settings()
     placement = place(res.enterprises, grids)
     ents = res.enterprises.join(placement, on="enterprise_id")
     all_targets = ents.join(
@@ -303,11 +321,28 @@ def plan_visits(
         ),
         centroids,
     )
+    watch = watch_list(
+        res.enterprises,
+        cov.coverage,
+        previous_coverage,
+        snapshot,
+        cfg.threshold,
+        cfg.watch_margin,
+    )
+    weekly = plan_weeks(
+        ents,
+        targets,
+        watch,
+        centroids,
+        snapshot,
+        Cadence(cfg.outings_per_week, cfg.stops_per_outing),
+        follow_ups=follow_ups,
+    )
     html, png = folder / "heatmap.html", folder / "heatmap.png"
     heatmap_html(grids, ordered, snapshot, html)
     heatmap_png(grids, ordered, snapshot, png)
     sheets = write_sheets(ordered, grids, snapshot, folder / "visit_sheets", unplaced)
-    return VisitPlan(placement, ordered, stats, [html, png, *sheets], unplaced)
+    return VisitPlan(placement, ordered, stats, [html, png, *sheets], unplaced, weekly)
 
 
 def warehouse_tables(
@@ -367,6 +402,7 @@ def warehouse_tables(
             "distance_to_next_m",
             pl.col("grid_method").alias("placed_by"),
         ),
+        "visit_plan": plan.weekly,
         "validation_result": validation,
         "match_weight": res.weights.rows(),
     }

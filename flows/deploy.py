@@ -46,6 +46,8 @@ def monthly_flow(
     threshold: int | None = None,
     workers: int | None = None,
     dask_address: str | None = None,
+    outings_per_week: int | None = None,
+    stops_per_outing: int | None = None,
 ) -> RunSummary:
     """Scheduled entry point: the snapshot flow for ``snapshot``, else for the previous month.
 
@@ -61,6 +63,8 @@ def monthly_flow(
         out_dir=out_dir,
         grids_path=grids_path,
         threshold=threshold,
+        outings_per_week=outings_per_week,
+        stops_per_outing=stops_per_outing,
     )
     opts = RunOptions(settings, workers=workers, dask_address=dask_address, quiet=True)
     return opts.run(snapshot or previous_month())
@@ -96,6 +100,9 @@ def deployment_parameters(opts: RunOptions) -> dict[str, str | int]:
         params["grids_path"] = str(cfg.grids_path.expanduser().resolve())
     if "threshold" in opts.given:
         params["threshold"] = cfg.threshold
+    for key in ("outings_per_week", "stops_per_outing"):
+        if key in opts.given:
+            params[key] = getattr(cfg, key)
     if opts.workers is not None:
         params["workers"] = opts.workers
     if opts.dask_address is not None:

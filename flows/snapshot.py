@@ -314,10 +314,17 @@ def cover_task(
 
 @task(name="visits", **CPU)
 def visits_task(
-    res: Resolution, cov: Coverage, grids: list[GridShape], snapshot: str, folder: Path
+    res: Resolution,
+    cov: Coverage,
+    grids: list[GridShape],
+    snapshot: str,
+    folder: Path,
+    settings: Settings | None = None,
+    previous_coverage: pl.DataFrame | None = None,
 ) -> VisitPlan:
-    """Placement, routes, heat map and visit sheets, written into ``folder`` (the staging one)."""
-    return stages.plan_visits(res, cov, grids, snapshot, folder)
+    """Placement, routes, the weekly plan, heat map and visit sheets, written into ``folder``
+    (the staging one)."""
+    return stages.plan_visits(res, cov, grids, snapshot, folder, settings, previous_coverage)
 
 
 @task(name="publish", **IO)
@@ -448,7 +455,7 @@ def snapshot_flow(
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
-        plan = _call(visits_task, res, cov, grids, snapshot, staging)
+        plan = _call(visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov)
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         street_of = {g.grid_id: g.street for g in grids}
         summary = summarise(snapshot, ing, res, cov, plan, validation, changes, street_of, built_on)

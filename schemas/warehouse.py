@@ -154,6 +154,18 @@ visit_target = sa.Table(
     sa.Column("distance_to_next_m", sa.Float),
     sa.Column("placed_by", S(32)),
 )
+visit_plan = sa.Table(  # the month's weekly plan (visits.md): one row per planned visit
+    "visit_plan",
+    metadata,
+    _snap(),
+    sa.Column("grid_id", S(32), nullable=False),
+    sa.Column("week", sa.Integer, nullable=False),
+    sa.Column("outing", sa.Integer, nullable=False),
+    sa.Column("stop", sa.Integer, nullable=False),
+    sa.Column("enterprise_id", S(32), nullable=False, index=True),
+    sa.Column("reason", S(16), nullable=False),
+    sa.Column("distance_to_next_m", sa.Float),
+)
 validation_result = sa.Table(
     "validation_result",
     metadata,
@@ -211,6 +223,7 @@ SNAPSHOT_TABLES = (
     "union_change",
     "member_link",
     "visit_target",
+    "visit_plan",
     "validation_result",
     "match_weight",
 )
