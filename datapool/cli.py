@@ -20,7 +20,7 @@ import click
 
 from datapool.connectors.specs import SOURCES
 from datapool.errors import DatapoolError, InputError, withheld_traceback
-from datapool.flows.runners import RunOptions
+from datapool.flows.runners import PARTITIONINGS, RunOptions
 from datapool.settings import SAMPLES, Settings, check_snapshot, relative_sqlite, resolve_settings
 
 if TYPE_CHECKING:
@@ -50,6 +50,16 @@ def _snapshot(_ctx: click.Context, _param: click.Parameter, value: str | None) -
         raise click.BadParameter(str(exc)) from None
 
 
+PARTITION_OPTION = click.option(
+    "--partition",
+    type=click.Choice(PARTITIONINGS),
+    default=None,
+    help="Match each county as its own task (with --workers or --dask-address, spread over "
+    "Dask), then one pass over the pairs across counties; the links are the same as without "
+    "it. See docs/scale.md.",
+)
+
+
 def common(fn: Callable[..., None]) -> Callable[..., None]:
     """Options shared by the commands that run the pipeline, handed on as one ``RunOptions``.
 
@@ -70,6 +80,7 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
         stops_per_outing: int | None,
         workers: int | None,
         dask_address: str | None,
+        partition: str | None,
         accept_sources: tuple[str, ...],
         carry_sources: tuple[str, ...],
         quiet: bool,
@@ -91,6 +102,7 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
             settings=resolve_settings(**given),
             workers=workers,
             dask_address=dask_address,
+            partition=partition,
             accept_sources=tuple(accept_sources),
             carry_sources=tuple(carry_sources),
             quiet=quiet,
@@ -166,6 +178,7 @@ def common(fn: Callable[..., None]) -> Callable[..., None]:
             default=None,
             help="Run on an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.",
         ),
+        PARTITION_OPTION,
         click.option(
             "--accept-source",
             "accept_sources",
@@ -363,23 +376,45 @@ def backfill(start: str, end: str, force: bool, opts: RunOptions) -> None:
     default=None,
     help="A previous month's links CSV, so enterprise ids carry forward.",
 )
-def match(snapshot: str, input_root: Path | None, output: Path, previous: Path | None) -> None:
+@PARTITION_OPTION
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Match on a local Dask cluster with N worker processes (needs the 'dask' extra).",
+)
+@click.option(
+    "--dask-address", default=None, help="Match on an existing Dask scheduler, e.g. tcp://h:8786."
+)
+def match(
+    snapshot: str,
+    input_root: Path | None,
+    output: Path,
+    previous: Path | None,
+    partition: str | None,
+    workers: int | None,
+    dask_address: str | None,
+) -> None:
     """Ingest + resolve one snapshot only; write one CSV row per source row: source, source_row,
     enterprise_id, rule, score, source_key, agreed (the evidence: fields that agreed), the row's
     name, identifier and address, and the enterprise's golden name."""
     import polars as pl
 
-    from datapool.matching.engine import resolve
-    from datapool.stages import ingest
-
     cfg = resolve_settings(input_root=input_root).with_key()
-    ing = ingest(cfg, snapshot)
-    prev = (
-        pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
-        if previous
-        else None
+    from datapool.flows.runners import flow_for
+    from datapool.flows.snapshot import match_flow
+
+    _quiet_prefect(False)
+    # a Prefect flow on a Dask task runner with --workers / --dask-address; else plain functions
+    # (recorded as a flow run when PREFECT_API_URL is set)
+    run, chunks = flow_for(workers, dask_address, match_flow)
+    res = run(
+        snapshot=snapshot,
+        settings=cfg,
+        previous=str(previous) if previous else None,
+        partition_by=partition,
+        score_chunks=chunks,
     )
-    res = resolve(ing.records, prev, cfg.hmac_key.get_secret_value())
     output.parent.mkdir(parents=True, exist_ok=True)
     names = res.enterprises.select("enterprise_id", pl.col("name").alias("enterprise_name"))
     res.links.join(

@@ -48,6 +48,7 @@ def monthly_flow(
     dask_address: str | None = None,
     outings_per_week: int | None = None,
     stops_per_outing: int | None = None,
+    partition: str | None = None,
 ) -> RunSummary:
     """Scheduled entry point: the snapshot flow for ``snapshot``, else for the previous month.
 
@@ -66,7 +67,9 @@ def monthly_flow(
         outings_per_week=outings_per_week,
         stops_per_outing=stops_per_outing,
     )
-    opts = RunOptions(settings, workers=workers, dask_address=dask_address, quiet=True)
+    opts = RunOptions(
+        settings, workers=workers, dask_address=dask_address, partition=partition, quiet=True
+    )
     return opts.run(snapshot or previous_month())
 
 
@@ -107,6 +110,8 @@ def deployment_parameters(opts: RunOptions) -> dict[str, str | int]:
         params["workers"] = opts.workers
     if opts.dask_address is not None:
         params["dask_address"] = opts.dask_address
+    if opts.partition is not None:
+        params["partition"] = opts.partition
     params.update({k: url for k, url in _given_urls(opts).items() if not has_password(url)})
     return params
 
@@ -181,7 +186,8 @@ def describe(name: str, cron: str, opts: RunOptions, timezone: str = TIMEZONE) -
             else f"on a local Dask cluster of {params['workers']} processes"
             if params.get("workers")
             else "in the run's own process"
-        ),
+        )
+        + (f", partitioned by {params['partition']}" if params.get("partition") else ""),
         "Prefect API "
         + (
             os.environ["PREFECT_API_URL"]

@@ -16,6 +16,9 @@ if TYPE_CHECKING:
     from datapool.summary import RunSummary
 
 
+PARTITIONINGS = ("county",)  # what --partition takes (matching/partition.py)
+
+
 @dataclass(frozen=True)
 class RunOptions:
     """What a pipeline command (run, backfill, serve) was asked: settings and how to run.
@@ -72,12 +75,15 @@ def quiet_dask() -> None:
         logging.getLogger(name).setLevel(logging.WARNING)
 
 
-def flow_for(workers: int | None, dask_address: str | None) -> tuple[Any, int]:
-    """The snapshot flow (or its body as a plain function when no Prefect API is set and no
-    Dask runner is asked for) and its number of scoring chunks, for the options given."""
+def flow_for(workers: int | None, dask_address: str | None, which: Any = None) -> tuple[Any, int]:
+    """The snapshot flow (or ``which`` flow; or its body as a plain function when no Prefect API
+    is set and no Dask runner is asked for) and its number of scoring chunks, for the options
+    given."""
     from prefect.settings import PREFECT_API_URL
 
     from datapool.flows.snapshot import snapshot_flow
+
+    snapshot_flow = which if which is not None else snapshot_flow
 
     if not workers and not dask_address:
         # with no Prefect API to record the run in, the flow's body runs as a plain function:

@@ -37,6 +37,7 @@ from datapool.connectors.reader import ReadResult
 from datapool.connectors.warehouse import RunRecord
 from datapool.coverage import Coverage
 from datapool.errors import WITHHELD, DatapoolError, InputError, withheld, withheld_traceback
+from datapool.flows.runners import PARTITIONINGS
 from datapool.guards import Baseline
 from datapool.inert import markdown_text
 from datapool.matching import engine, partition
@@ -497,6 +498,35 @@ def snapshot_flow(
             stages.discard(staging)
 
 
+@flow(name="datapool-match", flow_run_name="match-{snapshot}", log_prints=False)
+def match_flow(
+    snapshot: str,
+    settings: Settings,
+    previous: str | None = None,
+    partition_by: str | None = None,
+    score_chunks: int = 1,
+) -> Resolution:
+    """Ingest and resolve one month only (``datapool match``): the same steps as the snapshot
+    flow's, as tasks; ``previous``: a previous month's links CSV, so ids carry forward."""
+    _quiet_user_errors()
+    cfg = settings.with_key()
+    ing = stages.ingest(cfg, snapshot, read_all=_read_as_tasks)
+    prev = (
+        pl.read_csv(previous, schema_overrides={"source_key": pl.Utf8, "enterprise_id": pl.Utf8})
+        if previous
+        else None
+    )
+    return resolve_with(
+        partition_by,
+        ing.records,
+        prev,
+        cfg.hmac_key.get_secret_value(),
+        TaskSteps(lambda message: _logger().info("%s", message)),
+        score_chunks,
+        lambda message: _logger().info("%s", message),
+    )
+
+
 def resolve_with(
     partition_by: str | None,
     records: pl.DataFrame,
@@ -511,9 +541,9 @@ def resolve_with(
         return engine.resolve(
             records, previous_links, id_key, steps=steps, score_chunks=score_chunks
         )
-    if partition_by not in partition.PARTITIONINGS:  # a deployment's parameter
+    if partition_by not in PARTITIONINGS:  # a deployment's parameter
         raise InputError(
-            f"unknown partitioning {partition_by!r}; known: {', '.join(partition.PARTITIONINGS)}"
+            f"unknown partitioning {partition_by!r}; known: {', '.join(PARTITIONINGS)}"
         )
     return partition.resolve(
         records, previous_links, id_key, steps=steps, score_chunks=score_chunks, say=say

@@ -55,7 +55,6 @@ from datapool.matching.weights import Weights
 
 FALLBACK = 0  # the partition of rows whose USCC and address name no county
 TASK_ROWS = 50_000  # counties smaller than this share a task (each still matched on its own)
-PARTITIONINGS = ("county",)  # what --partition accepts
 
 
 def address_county(addresses: pl.Series) -> pl.Series:

@@ -77,6 +77,30 @@ def test_match_command_writes_links(capsys, tmp_path, samples):
     assert header.endswith("agreed,name,id_clean,address,enterprise_name")
 
 
+@pytest.mark.parametrize(
+    "how",
+    [
+        ["--partition", "county"],
+        pytest.param(
+            ["--partition", "county", "--workers", "2"],
+            marks=[pytest.mark.prefect, pytest.mark.slow],
+        ),
+    ],
+    ids=["in-process", "dask-2-workers"],
+)
+def test_match_partitioned_writes_the_same_links(capsys, tmp_path, samples, how):
+    if "--workers" in how:
+        pytest.importorskip("prefect_dask")
+    args = ["match", "--input", str(samples), "--snapshot", "2025-05", "--output"]
+    code, _, err = invoke(capsys, *args, str(tmp_path / "single.csv"))
+    assert code == 0, err
+    code, stdout, err = invoke(capsys, *args, str(tmp_path / "split.csv"), *how)
+    assert code == 0, err
+    assert "enterprises" in stdout
+    single = (tmp_path / "single.csv").read_bytes()
+    assert (tmp_path / "split.csv").read_bytes() == single
+
+
 @pytest.mark.prefect
 def test_backfill_skips_published_and_force_reruns(capsys, prefect_harness, tmp_path, samples):
     args = [
@@ -196,11 +220,13 @@ def test_backfill_failure_names_the_month_and_keeps_earlier(
                 "grids_path": "grids.geojson",
                 "workers": 3,
                 "dask_address": "tcp://10.0.0.5:8786",
+                "partition": "county",
             },
             {
                 "warehouse_url": "sqlite:////data/dw.sqlite",
                 "workers": 3,
                 "dask_address": "tcp://10.0.0.5:8786",
+                "partition": "county",
             },
             {"DATAPOOL_MEMBERS_URL": "postgresql+psycopg://reader:pw@db/union"},
         ),
@@ -214,7 +240,7 @@ def test_serve_hands_every_option_to_the_deployment(tmp_path, options, params, e
     from datapool.settings import resolve_settings
 
     given = {"input_root": tmp_path, **options}
-    run = {k: given.pop(k) for k in ("workers", "dask_address") if k in given}
+    run = {k: given.pop(k) for k in ("workers", "dask_address", "partition") if k in given}
     opts = RunOptions(resolve_settings(**given), **run, given=frozenset(given))
     d = build_deployment("monthly", "0 6 2 * *", opts)
     sched = d.schedules[0].schedule
