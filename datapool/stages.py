@@ -34,6 +34,7 @@ from datapool.schemas import expectations as ex
 from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
+from datapool.visits.groups import JointGroups, joint_groups
 from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.placement import place
 from datapool.visits.routes import RouteStats, order_targets
@@ -267,6 +268,7 @@ class VisitPlan:
     files: list[Path]
     unplaced: pl.DataFrame = field(default_factory=pl.DataFrame)
     weekly: pl.DataFrame = field(default_factory=pl.DataFrame)  # visit_plan (visits/weekly.py)
+    groups: JointGroups | None = None  # joint-union groups of small employers (visits/groups.py)
 
 
 def plan_visits(
@@ -342,7 +344,10 @@ def plan_visits(
     heatmap_html(grids, ordered, snapshot, html)
     heatmap_png(grids, ordered, snapshot, png)
     sheets = write_sheets(ordered, grids, snapshot, folder / "visit_sheets", unplaced)
-    return VisitPlan(placement, ordered, stats, [html, png, *sheets], unplaced, weekly)
+    groups = joint_groups(ents, cov.coverage, {g.grid_id: g.street for g in grids})
+    return VisitPlan(
+        placement, ordered, stats, [html, png, *sheets], unplaced, weekly, groups=groups
+    )
 
 
 def warehouse_tables(
@@ -405,7 +410,15 @@ def warehouse_tables(
         "visit_plan": plan.weekly,
         "validation_result": validation,
         "match_weight": res.weights.rows(),
+        **joint_group_tables(plan.groups),
     }
+
+
+def joint_group_tables(groups: JointGroups | None) -> dict[str, pl.DataFrame]:
+    """``joint_group`` and ``joint_group_member`` rows (none when the plan made no groups)."""
+    if groups is None:
+        return {}
+    return {"joint_group": groups.groups, "joint_group_member": groups.members}
 
 
 def warehouse_engine(settings: Settings) -> sa.Engine:

@@ -213,6 +213,31 @@ match_weight = sa.Table(
     sa.Column("non_matches", sa.Integer, nullable=False),
 )
 
+# joint-union groups of small employers with no union (visits/groups.py)
+joint_group = sa.Table(
+    "joint_group",
+    metadata,
+    _snap(),
+    sa.Column("group_id", S(32), nullable=False),
+    sa.Column("reason", S(16), nullable=False),  # building | street | industry
+    sa.Column("reason_text", sa.Text, nullable=False),
+    sa.Column("town", sa.Text),
+    sa.Column("grid_id", S(32)),
+    sa.Column("place", sa.Text),
+    sa.Column("members", sa.Integer, nullable=False),
+    sa.Column("workers", sa.Integer, nullable=False),
+    sa.Column("lon", sa.Float),
+    sa.Column("lat", sa.Float),
+)
+joint_group_member = sa.Table(
+    "joint_group_member",
+    metadata,
+    _snap(),
+    sa.Column("group_id", S(32), nullable=False),
+    sa.Column("enterprise_id", S(32), nullable=False),
+    sa.Column("workers", sa.Integer, nullable=False),
+)
+
 SNAPSHOT_TABLES = (
     "source_record",
     "quarantine",
@@ -226,4 +251,6 @@ SNAPSHOT_TABLES = (
     "visit_plan",
     "validation_result",
     "match_weight",
+    "joint_group",
+    "joint_group_member",
 )
