@@ -38,8 +38,8 @@ from datapool.visits.groups import JointGroups, joint_groups
 from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.placement import place
 from datapool.visits.routes import RouteStats, order_targets
-from datapool.visits.sheets import write_sheets
-from datapool.visits.weekly import Cadence, plan_weeks, watch_list
+from datapool.visits.sheets import write_week_sheets
+from datapool.visits.weekly import Cadence, plan_weeks, watch_list, week_starts
 
 log = logging.getLogger("datapool")
 
@@ -343,7 +343,14 @@ def plan_visits(
     html, png = folder / "heatmap.html", folder / "heatmap.png"
     heatmap_html(grids, ordered, snapshot, html)
     heatmap_png(grids, ordered, snapshot, png)
-    sheets = write_sheets(ordered, grids, snapshot, folder / "visit_sheets", unplaced)
+    detail = weekly.join(
+        ents.select("enterprise_id", "name", "address", "headcount", "headcount_source", "sources"),
+        on="enterprise_id",
+        how="left",
+    )
+    sheets = write_week_sheets(
+        detail, grids, snapshot, folder / "visit_sheets", week_starts(snapshot), unplaced
+    )
     groups = joint_groups(ents, cov.coverage, {g.grid_id: g.street for g in grids})
     return VisitPlan(
         placement, ordered, stats, [html, png, *sheets], unplaced, weekly, groups=groups

@@ -177,7 +177,9 @@ def test_visit_plans(sample_run, month):
     assert stats["route_saving_grids_3plus"] is not None and stats["route_saving_grids_3plus"] > 0.2
     assert stats["route_saving_grids_4plus"] is not None
     sheets = [p for p in (out / "visit_sheets").glob("*.xlsx") if "未落格目标" not in p.name]
-    assert len(sheets) == visits["grid_id"].n_unique()
+    planned = table(sample_run, "visit_plan", month)
+    assert set(visits["grid_id"]) <= set(planned["grid_id"])
+    assert len(sheets) == planned["grid_id"].n_unique()  # one workbook per grid worker
     _check_unplaced(out, month, targets, stats)
     assert (out / "heatmap.html").stat().st_size > 1000 and (
         out / "heatmap.png"
@@ -207,30 +209,50 @@ def _check_unplaced(out, month, targets, stats) -> None:
 
 @pytest.mark.parametrize("month", MONTHS)
 def test_visit_sheets_print_and_read(sample_run, month):
-    """Opened with openpyxl: frozen header, landscape, print titles, one page wide, distances."""
+    """Opened with openpyxl: one workbook per grid worker, one tab per week, the week's stops in
+    walking order as visit_plan has them, the record columns of visits.md blank to fill in (the
+    header on the first row of every tab, so a filled sheet reads back as a visit record);
+    frozen header, landscape, print titles, one page wide, whole metres."""
     from openpyxl import load_workbook
 
-    visits = table(sample_run, "visit_target", month)
+    from datapool.visits.sheets import RECORD_COLUMNS, WEEK_COLUMNS, week_tab
+    from datapool.visits.weekly import week_starts
+
+    plan = table(sample_run, "visit_plan", month)
+    mondays = week_starts(month)
     folder = sample_run["out"] / month / "visit_sheets"
     sheets = sorted(p for p in folder.glob("*.xlsx") if "未落格目标" not in p.name)
-    assert sheets
-    legs = 0
+    assert len(sheets) == plan["grid_id"].n_unique()
+    legs = rows_read = 0
     for path in sheets:
-        ws = load_workbook(path)["走访清单"]
-        assert ws.freeze_panes == "A3"
-        assert ws.page_setup.orientation == "landscape"
-        assert ws.print_title_rows == "$1:$2"
-        assert ws.sheet_properties.pageSetUpPr.fitToPage
-        assert (ws.page_setup.fitToWidth or 1) == 1 and ws.page_setup.fitToHeight == 0  # 1: default
-        header = [c.value for c in ws[2]]
-        assert header[:5] == ["顺序", "企业名称", "地址", "距下一家(米)", "职工人数"]
-        for row in ws.iter_rows(min_row=3, values_only=True):
-            if isinstance(row[3], int | float):
-                assert row[3] == int(row[3])  # whole metres
-                legs += 1
-    assert legs > 0
-    d = visits["distance_to_next_m"].drop_nulls()
-    assert (d == d.round(0)).all()
+        grid_id = path.name.split("_")[1]
+        wb = load_workbook(path)
+        g = plan.filter(pl.col("grid_id") == grid_id).sort("week", "outing", "stop")
+        weeks = sorted(set(g["week"]))
+        assert wb.sheetnames == [week_tab(w, mondays[w - 1]) for w in weeks]
+        for w, ws in zip(weeks, wb.worksheets, strict=True):
+            assert ws.freeze_panes == "A2"
+            assert ws.page_setup.orientation == "landscape"
+            assert ws.print_title_rows == "$1:$1"
+            assert ws.sheet_properties.pageSetUpPr.fitToPage
+            assert (ws.page_setup.fitToWidth or 1) == 1 and ws.page_setup.fitToHeight == 0
+            header = [c.value for c in ws[1]]
+            assert header == WEEK_COLUMNS and set(RECORD_COLUMNS) <= set(header)
+            got = [
+                dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)
+            ]
+            want = g.filter(pl.col("week") == w)
+            assert [(r["出行"], r["站"], r["企业ID"]) for r in got] == list(
+                want.select("outing", "stop", "enterprise_id").iter_rows()
+            )
+            for r in got:  # the worker fills these in
+                assert all(r[h] is None for h in RECORD_COLUMNS[3:]), r
+                assert r["企业名称"] and r["地址"] is not None
+                if isinstance(r["距下一家(米)"], int | float):
+                    assert r["距下一家(米)"] == int(r["距下一家(米)"])  # whole metres
+                    legs += 1
+            rows_read += len(got)
+    assert legs > 0 and rows_read == plan.height
 
 
 def test_heatmap_labels_every_target_and_clicks_in_chromium(sample_run, tmp_path):

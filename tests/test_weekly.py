@@ -288,3 +288,50 @@ def test_visit_plan_of_the_samples(sample_run, samples, month):
         for g in read_grids(samples / "grids.geojson")
     }
     assert check_routes(plan, items, centres) > 50
+
+
+def test_week_sheets_keep_agency_text_inert(tmp_path):
+    """A name that is a formula stays text, a URL is no link, a '&' in the grid's name does not
+    break the printed page header; the tabs are the plan's weeks, record columns blank."""
+    import zipfile
+
+    from openpyxl import load_workbook
+    from shapely.geometry import box
+
+    from datapool.connectors.grids import GridShape
+    from datapool.visits.sheets import RECORD_COLUMNS, write_week_sheets
+
+    grid = GridShape(
+        "G1", "A&B<svg onload=alert(1)>网格", "广场社区", "梅林镇", "w1", box(0, 0, 1, 1)
+    )
+    plan = pl.DataFrame(
+        {
+            "grid_id": ["G1"] * 3,
+            "week": [1, 1, 2],
+            "outing": [1, 1, 1],
+            "stop": [1, 2, 1],
+            "enterprise_id": ["E1", "E2", "E3"],
+            "reason": ["target", "watch", "follow_up"],
+            "distance_to_next_m": [120.0, None, None],
+            "name": ['=HYPERLINK("http://evil.example","x")', "http://evil.example", "+1"],
+            "address": ["@SUM(1)", None, "-2"],
+            "headcount": [30, None, 5],
+            "headcount_source": ["social_insurance", None, None],
+            "sources": ["tax_registry", "civil_affairs", ""],
+        }
+    )
+    mondays = week_starts("2025-06")
+    (path,) = write_week_sheets(plan, [grid], "2025-06", tmp_path, mondays)
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            xml = z.read(name).decode("utf-8")
+            assert "<f>" not in xml and "<hyperlink" not in xml, name
+    wb = load_workbook(path)
+    assert wb.sheetnames == ["第1周 07.07-07.13", "第2周 07.14-07.20"]
+    ws = wb.worksheets[0]
+    header = [c.value for c in ws[1]]
+    rows = [dict(zip(header, r, strict=True)) for r in ws.iter_rows(min_row=2, values_only=True)]
+    assert [r["企业名称"] for r in rows] == [plan["name"][0], plan["name"][1]]
+    assert rows[0]["地址"] == "@SUM(1)" and rows[0]["原因"] == "目标" and rows[1]["原因"] == "关注"
+    assert all(r[h] is None for r in rows for h in RECORD_COLUMNS[3:])
+    assert ws.oddHeader.left.text.startswith("A&&B")  # Excel shows "&&" as a literal "&"

@@ -1,8 +1,16 @@
-"""Visit sheets: one .xlsx per grid worker, in route order, with columns to fill in on the visit."""
+"""Visit sheets: one .xlsx per grid worker, one tab per week of the month's plan (visit_plan),
+stops in walking order, with the record columns of visits.md (三查三记) left blank to fill in.
+
+A filled sheet comes straight back as a visit record (visits.md, "Back"): its header is the
+first row of every tab, the same on each, and holds the record headers 企业ID, 企业名称, 地址,
+走访日期, 网格员, 经营状态, 考勤人数, 场所环境, 是否已建会, 企业顾虑, 职工急难愁盼, 可利用资源;
+the plan's own columns (周, 出行, 站, 原因, ...) ride along.
+"""
 
 from __future__ import annotations
 
 import re
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,24 +21,6 @@ from datapool.connectors.grids import GridShape
 from datapool.connectors.specs import LABELS
 
 SOURCE_NAMES = LABELS  # the agencies as people name them (connectors/specs.py)
-COLUMNS = [
-    "顺序",
-    "企业名称",
-    "地址",
-    "距下一家(米)",
-    "职工人数",
-    "人数来源",
-    "登记来源",
-    "企业ID",
-    "经营状态",
-    "考勤人数",
-    "场所环境",
-    "企业顾虑",
-    "职工急难愁盼",
-    "可利用资源",
-    "走访日期",
-]
-WIDTHS = {1: 34, 2: 40, 3: 10, 7: 16}  # column index -> width in characters
 FILL_IN_WIDTH = 12  # the columns the grid worker fills in on the visit
 UNPLACED_COLUMNS = ["企业名称", "地址", "职工人数", "人数来源", "登记来源", "企业ID", "未落格原因"]
 UNPLACED_SHEET = "未落格目标"
@@ -41,6 +31,29 @@ REASONS = {
 }
 
 
+# The record columns of visits.md, in its order: what a filled sheet brings back.
+RECORD_COLUMNS = [
+    "企业ID",
+    "企业名称",
+    "地址",
+    "走访日期",
+    "网格员",
+    "经营状态",
+    "考勤人数",
+    "场所环境",
+    "是否已建会",
+    "企业顾虑",
+    "职工急难愁盼",
+    "可利用资源",
+]
+FILL_IN = RECORD_COLUMNS[3:]  # left blank for the grid worker
+STATUS_CHOICES = ["正常", "停业", "注销", "迁出", "查无此企业"]  # 经营状态
+UNION_CHOICES = ["是", "否", "筹建中"]  # 是否已建会
+PLAN_COLUMNS = ["周", "出行", "站", "原因", "距下一家(米)", "职工人数", "人数来源", "登记来源"]
+WEEK_COLUMNS = [*PLAN_COLUMNS[:3], *RECORD_COLUMNS[:3], *PLAN_COLUMNS[3:], *FILL_IN]
+WEEK_WIDTHS = {"企业ID": 16, "企业名称": 30, "地址": 34, "登记来源": 14, "走访日期": 11}
+REASON_ZH = {"target": "目标", "follow_up": "回访", "watch": "关注"}
+HEADER_CHARS = 200  # a printed page header's text is cut to this (Excel allows 255)
 FILE_STEM_CHARS = 60  # a sheet's file name keeps this much of the grid's name
 # Agency text is written as text, never as a formula, a link or a number (a name starting with
 # '=' would otherwise become a live formula, a URL a live link).
@@ -72,56 +85,6 @@ def _printable(ws: Any, n_cols: int, header_row: int) -> None:
     ws.fit_to_pages(1, 0)
     ws.set_margins(left=0.4, right=0.4, top=0.5, bottom=0.5)
     ws.autofilter(header_row, 0, header_row, n_cols - 1)
-
-
-def write_sheets(
-    plan: pl.DataFrame,
-    grids: list[GridShape],
-    snapshot: str,
-    folder: Path,
-    unplaced: pl.DataFrame | None = None,
-) -> list[Path]:
-    """Write one workbook per grid worker holding targets, and one listing the targets no grid
-    holds (未落格目标) when there are any; return the paths."""
-    folder.mkdir(parents=True, exist_ok=True)
-    by_grid = {g.grid_id: g for g in grids}
-    written = []
-    for (grid_id,), rows in plan.sort("grid_id", "route_order").group_by(
-        ["grid_id"], maintain_order=True
-    ):
-        g = by_grid.get(grid_id)
-        if g is None:
-            continue
-        path = folder / f"{snapshot}_{grid_id}_{_safe(g.grid_worker or 'worker')}.xlsx"
-        wb = xlsxwriter.Workbook(str(path), INERT)
-        ws = wb.add_worksheet("走访清单")
-        bold = wb.add_format({"bold": True, "bg_color": "#ddebf7", "border": 1, "text_wrap": True})
-        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
-        ws.write(0, 0, f"{g.grid_name}（{grid_id}）网格员：{g.grid_worker}  数据期：{snapshot}")
-        for c, h in enumerate(COLUMNS):
-            ws.write(1, c, h, bold)
-        for i, r in enumerate(rows.iter_rows(named=True), start=2):
-            leg = r.get("distance_to_next_m")
-            values = [
-                r["route_order"],
-                r.get("name") or "",
-                r.get("address") or "",
-                round(leg) if leg is not None else "",
-                r.get("headcount"),
-                SOURCE_NAMES.get(r.get("headcount_source") or "", ""),
-                _sources(r),
-                r["enterprise_id"],
-            ]
-            for c, v in enumerate(values):
-                ws.write(i, c, v, wrap if c in (1, 2) else None)
-        for c in range(len(COLUMNS)):
-            ws.set_column(c, c, WIDTHS.get(c, FILL_IN_WIDTH if c >= 8 else 8))
-        _printable(ws, len(COLUMNS), 1)
-        wb.close()
-        written.append(path)
-    if unplaced is not None and unplaced.height:
-        written.append(write_unplaced(unplaced, snapshot, folder))
-    return written
 
 
 def write_unplaced(unplaced: pl.DataFrame, snapshot: str, folder: Path) -> Path:
@@ -159,3 +122,117 @@ def write_unplaced(unplaced: pl.DataFrame, snapshot: str, folder: Path) -> Path:
     _printable(ws, len(UNPLACED_COLUMNS), 1)
     wb.close()
     return path
+
+
+def _header_text(text: str) -> str:
+    """Text for a printed page header: '&' doubled (Excel's control character), cut short."""
+    return text.replace("&", "&&")[:HEADER_CHARS]
+
+
+def week_tab(week: int, monday: date | None) -> str:
+    """A week's tab name: 第1周 07.07-07.13 (no character Excel refuses in a sheet name)."""
+    if monday is None:
+        return f"第{week}周"
+    sunday = monday + timedelta(days=6)
+    return f"第{week}周 {monday:%m.%d}-{sunday:%m.%d}"
+
+
+def write_week_sheets(
+    plan: pl.DataFrame,
+    grids: list[GridShape],
+    snapshot: str,
+    folder: Path,
+    mondays: list[date],
+    unplaced: pl.DataFrame | None = None,
+) -> list[Path]:
+    """One workbook per grid worker: a tab per week of ``plan`` (visit_plan's rows with the
+    enterprise's name, address, headcount, headcount_source and sources), stops in walking order,
+    the record columns blank to fill in; and 未落格目标 when targets are in no grid.
+
+    ``mondays`` are the plan's weeks (:func:`datapool.visits.weekly.week_starts`).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    by_grid = {g.grid_id: g for g in grids}
+    written = []
+    for (grid_id,), rows in plan.sort("grid_id", "week", "outing", "stop").group_by(
+        ["grid_id"], maintain_order=True
+    ):
+        g = by_grid.get(str(grid_id))
+        if g is None:
+            continue
+        path = folder / f"{snapshot}_{grid_id}_{_safe(g.grid_worker or 'worker')}.xlsx"
+        wb = xlsxwriter.Workbook(str(path), INERT)
+        bold = wb.add_format({"bold": True, "bg_color": "#ddebf7", "border": 1, "text_wrap": True})
+        fill = wb.add_format({"bold": True, "bg_color": "#fff2cc", "border": 1, "text_wrap": True})
+        wrap = wb.add_format({"text_wrap": True, "valign": "top"})
+        first = wb.add_format({"text_wrap": True, "valign": "top", "top": 2})  # an outing starts
+        date_fmt = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
+        for (week,), w in rows.group_by(["week"], maintain_order=True):
+            monday = mondays[int(week) - 1] if 0 < int(week) <= len(mondays) else None
+            ws = wb.add_worksheet(week_tab(int(week), monday))
+            for c, h in enumerate(WEEK_COLUMNS):
+                ws.write(0, c, h, fill if h in FILL_IN else bold)
+            last_outing = None
+            for i, r in enumerate(w.iter_rows(named=True), start=1):
+                leg = r.get("distance_to_next_m")
+                values: list[Any] = [
+                    r["week"],
+                    r["outing"],
+                    r["stop"],
+                    r["enterprise_id"],
+                    r.get("name") or "",
+                    r.get("address") or "",
+                    REASON_ZH.get(r["reason"], r["reason"]),
+                    round(leg) if leg is not None else "",
+                    r.get("headcount"),
+                    SOURCE_NAMES.get(r.get("headcount_source") or "", ""),
+                    _sources(r),
+                ]
+                fmt = first if r["outing"] != last_outing and i > 1 else wrap
+                last_outing = r["outing"]
+                for c, v in enumerate(values):
+                    ws.write(i, c, v, fmt)
+                for c in range(len(values), len(WEEK_COLUMNS)):
+                    ws.write_blank(i, c, None, fmt)
+            n = w.height
+            col = {h: c for c, h in enumerate(WEEK_COLUMNS)}
+            ws.data_validation(
+                1,
+                col["经营状态"],
+                n,
+                col["经营状态"],
+                {"validate": "list", "source": STATUS_CHOICES},
+            )
+            ws.data_validation(
+                1,
+                col["是否已建会"],
+                n,
+                col["是否已建会"],
+                {"validate": "list", "source": UNION_CHOICES},
+            )
+            ws.data_validation(
+                1,
+                col["考勤人数"],
+                n,
+                col["考勤人数"],
+                {"validate": "integer", "criteria": ">=", "value": 0},
+            )
+            ws.set_column(col["走访日期"], col["走访日期"], WEEK_WIDTHS["走访日期"], date_fmt)
+            for h, c in col.items():
+                if h != "走访日期":
+                    ws.set_column(c, c, WEEK_WIDTHS.get(h, FILL_IN_WIDTH if h in FILL_IN else 6))
+            span = f"{monday:%Y-%m-%d} 起" if monday else ""
+            ws.set_header(
+                "&L"
+                + _header_text(f"{g.grid_name}（{grid_id}）网格员：{g.grid_worker}")
+                + "&C"
+                + _header_text(f"第{week}周 {span}")
+                + "&R"
+                + _header_text(f"数据期：{snapshot}")
+            )
+            _printable(ws, len(WEEK_COLUMNS), 0)
+        wb.close()
+        written.append(path)
+    if unplaced is not None and unplaced.height:
+        written.append(write_unplaced(unplaced, snapshot, folder))
+    return written
