@@ -10,14 +10,13 @@ from typing import Protocol, TypedDict
 import numpy as np
 import polars as pl
 
-from datapool.matching.blocking import block_keys, candidate_pairs
+from datapool.matching.blocking import candidate_pairs
 from datapool.matching.clusters import cluster, record_rules
 from datapool.matching.golden import fuse, with_ids
 from datapool.matching.ids import assign_ids
-from datapool.matching.scoring import RULE_RANK, score_pairs
+from datapool.matching.scoring import score_pairs
 from datapool.matching.standardise import standardise
 from datapool.matching.weights import Weights, learn
-from datapool.schemas.records import RECORD_SCHEMA, conform
 
 
 class MatchCounts(TypedDict):
@@ -195,67 +194,3 @@ def finish(
         weight_threshold=round(weights.threshold, 3) if isfinite(weights.threshold) else None,
     )
     return Resolution(std, links, ents, accepted, counts, weights)
-
-
-def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
-    """Link outside records (e.g. union employers a clerk typed) to resolved enterprises.
-
-    ``queries`` has ``qid``, ``name`` and optionally ``id``. The same
-    standardisation, blocking keys and decision rules as resolution are used;
-    each query takes its best enterprise (rule rank, then score, then an active
-    enterprise, then the smaller id). Returns ``qid, enterprise_id, rule, score``
-    with nulls where nothing matched.
-    """
-
-    if queries.height == 0:
-        return pl.DataFrame(
-            schema={"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
-        )
-    offset = res.std.height
-    q = conform(
-        queries.with_columns(
-            pl.lit("member_db").alias("source"), pl.col("qid").cast(pl.Int64).alias("source_row")
-        ),
-        RECORD_SCHEMA,
-    )
-    qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
-    both = pl.concat([res.std, qstd], how="diagonal_relaxed")
-    keys = block_keys(both)
-    qk = keys.filter(pl.col("rid") >= offset)
-    pk = keys.filter(pl.col("rid") < offset)
-    pairs = (
-        qk.join(pk, on=["ns", "key"], suffix="_p")
-        .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
-        .unique()
-    )
-    scored = score_pairs(both, pairs, res.weights)
-    rid_to_ent = (
-        res.std.select("rid", "source", "source_row")
-        .join(
-            res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]
-        )
-        .select("rid", "enterprise_id")
-    )
-    active = res.enterprises.select("enterprise_id", "active")
-    best = (
-        scored.join(rid_to_ent, left_on="rid_a", right_on="rid")
-        .join(active, on="enterprise_id", how="left")
-        .with_columns(
-            pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int32).alias("_rank")
-        )
-        .sort(
-            ["rid_b", "_rank", "score", "active", "enterprise_id"],
-            descending=[False, False, True, True, False],
-        )
-        .unique("rid_b", keep="first")
-    )
-    qmap = qstd.select("rid", pl.col("source_row").alias("qid"))
-    return (
-        qmap.join(
-            best.select(pl.col("rid_b").alias("rid"), "enterprise_id", "rule", "score"),
-            on="rid",
-            how="left",
-        )
-        .drop("rid")
-        .sort("qid")
-    )

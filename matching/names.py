@@ -63,6 +63,28 @@ _FORMS: dict[str, str] = {
     "社": "社",
     "工作室": "工作室",
 }
+# A generic form word stands for any of its kinds, so these forms are one family (a clerk writes
+# 公司 for 有限公司); any other form is a family of its own. Two names whose forms are of different
+# families name different organisations when nothing else ties them (赣县诗词商会, 赣县诗词研究会).
+FORM_FAMILY: dict[str, str] = {
+    "股份有限公司": "公司",
+    "有限公司": "公司",
+    "公司": "公司",
+    "有限合伙": "合伙企业",
+    "普通合伙": "合伙企业",
+    "合伙企业": "合伙企业",
+    "服务中心": "中心",
+    "中心": "中心",
+    "培训学校": "学校",
+    "学校": "学校",
+}
+# each family's number (0: no form); standardise keeps it per row as ``form_family``
+FORM_FAMILIES: dict[str, int] = {
+    f: i + 1 for i, f in enumerate(sorted({FORM_FAMILY.get(f, f) for f in _FORMS.values()}))
+}
+FORM_FAMILY_CODE: dict[str, int] = {
+    f: FORM_FAMILIES[FORM_FAMILY.get(f, f)] for f in _FORMS.values()
+}
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
 _INDUSTRY = sorted(
     """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品

@@ -130,6 +130,13 @@ LEVELS: tuple[Level, ...] = (
         0.75,
     ),
     Level(
+        "form_conflict",
+        "name",
+        "both names hold an organisation form and the forms differ (有限公司, 有限责任公司, "
+        "股份有限公司 and 公司 are one form; so are the kinds of 合伙企业, of 中心 and of 学校)",
+        lambda t: c("form_conflict"),
+    ),
+    Level(
         "region_nested",
         "region",
         "both names hold a region, different but one inside the other (江西 and 赣州)",
@@ -163,6 +170,13 @@ LEVELS: tuple[Level, ...] = (
     ),
     Level(
         "phone", "phone", "the same phone number (compared as its HMAC)", lambda t: c("phone_eq")
+    ),
+    Level(
+        "lookup",
+        "source",
+        "one side is a name looked up in the pool, as a union clerk or a member typed it "
+        "(no address or phone to compare)",
+        lambda t: c("lookup") | c("lookup_b"),
     ),
     Level(
         "weights",
@@ -227,10 +241,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "name_only",
         0.8,
-        "the same 字号 + industry and names alike, in the same region or with one side naming "
-        "none (regions at two levels need the address or phone: rule `name`)",
+        "the same 字号 + industry and names alike, of one organisation form, in the same region "
+        "or with one side naming none (regions at two levels need the address or phone: rule "
+        "`name`)",
         ("name_core", "name_same"),
-        none_of=("region_conflict", "region_nested"),
+        none_of=("region_conflict", "region_nested", "form_conflict"),
     ),
     Rule(
         "name_fuzzy",
@@ -244,9 +259,19 @@ RULES: tuple[Rule, ...] = (
         "weights",
         0.7,
         "no rule above holds, but the learned weights of name, region, address, phone, headcount "
-        "and founding date together reach this month's threshold",
+        "and founding date together reach this month's threshold, and the names are of one "
+        "organisation form",
         ("weights",),
-        none_of=("region_conflict",),
+        none_of=("region_conflict", "form_conflict"),
+    ),
+    Rule(
+        "lookup_name",
+        0.75,
+        "a name looked up in the pool (a union's unit, a member's employer) with the same 字号 + "
+        "industry, in regions that agree at any level, of the same organisation form (when "
+        "several enterprises qualify, the lookup's order decides: see docs/design.md)",
+        ("lookup", "name_core"),
+        none_of=("region_conflict", "form_conflict"),
     ),
 )
 
@@ -266,8 +291,8 @@ def _check() -> None:
         for name in (*r.all_of, *r.any_of, *r.none_of):
             if name not in _BY_NAME:
                 raise ValueError(f"rule {r.name} names an unknown level {name}")
-    if len(LEVELS) > 16:
-        raise ValueError("agreed is a 16-bit mask: at most 16 levels")
+    if len(LEVELS) > 32:
+        raise ValueError("agreed is a 32-bit mask: at most 32 levels")
 
 
 _check()
@@ -296,7 +321,7 @@ def veto() -> pl.Expr:
 
 
 def evidence(rule: pl.Expr) -> pl.Expr:
-    """The levels that made the link of ``rule`` (a rule name column), as a 16-bit mask over
+    """The levels that made the link of ``rule`` (a rule name column), as a 32-bit mask over
     :data:`LEVEL_NAMES`: the rule's ``all_of`` levels and those of its ``any_of`` that held."""
 
     def mask(r: Rule) -> pl.Expr:
@@ -309,7 +334,7 @@ def evidence(rule: pl.Expr) -> pl.Expr:
     expr: Then | ChainedThen = pl.when(rule == RULES[0].name).then(mask(RULES[0]))
     for r in RULES[1:]:
         expr = expr.when(rule == r.name).then(mask(r))
-    return expr.otherwise(0).cast(pl.UInt16)
+    return expr.otherwise(0).cast(pl.UInt32)
 
 
 def evidence_text(mask: pl.Expr) -> pl.Expr:

@@ -23,6 +23,9 @@ from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
 from datapool.matching.weights import Weights
 
 UNIQUE_SOURCES = ONCE_ONLY  # the registries that list each entity once (connectors/specs.py)
+# the source of names looked up in the pool (lookup.link_to_pool): a name alone, typed in the
+# member database
+LOOKUP_SOURCE = "member_db"
 RULES = rules.RULE_NAMES
 RULE_RANK = rules.RULE_RANK
 SIMILAR = ("core", "name_clean", "addr_norm")  # compared with rapidfuzz's ratio
@@ -68,6 +71,8 @@ def prepare(std: pl.DataFrame) -> Prepared:
         "uscc_valid",
         "branch",
         "region_code",
+        pl.col("form_family").fill_null(0),
+        (pl.col("source") == LOOKUP_SOURCE).alias("lookup"),
         "uscc_region",
         "headcount",
         pl.col("founded_on").cast(pl.Int32).alias("founded"),
@@ -177,13 +182,20 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         ).fill_null(False)
         & c("core2"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
+        form_conflict=(c("form_family") != c("form_family_b"))
+        & (c("form_family") != 0)
+        & (c("form_family_b") != 0),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
     )
     ia, ib = df["rid_a"].to_numpy(), df["rid_b"].to_numpy()
     df = df.with_columns(**region_relation(df))
     core_sim = _sim(prep, "core", df, ia, ib)
     name_sim = np.maximum(core_sim, _sim(prep, "name_clean", df, ia, ib, core_sim < 1.0))
-    addr_sim = _sim(prep, "addr_norm", df, ia, ib)
+    # two missing addresses are nothing alike: a looked-up name has none, and neither is evidence
+    no_addr = (df["addr_norm_h"] == EMPTY_KEY) | (df["addr_norm_h_b"] == EMPTY_KEY)
+    addr_sim = np.where(
+        no_addr.fill_null(True).to_numpy(), 0.0, _sim(prep, "addr_norm", df, ia, ib)
+    )
     # USCC typos: Hamming distance of two 18-character codes that differ
     both18 = (
         df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)

@@ -16,7 +16,7 @@ from datapool.columns import dedupe
 from datapool.connectors.specs import REGNO_IDS
 from datapool.matching.addresses import address_texts, parse_texts
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
-from datapool.matching.names import name_bodies, name_fronts
+from datapool.matching.names import FORM_FAMILY_CODE, name_bodies, name_fronts
 from datapool.matching.regions import uscc_region
 
 _Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
@@ -72,7 +72,11 @@ def _name_fronts(names: pl.Series) -> pl.DataFrame:
 def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
     """The parts of distinct name bodies that matching reads (see :func:`names.name_bodies`)."""
     return name_bodies(bodies).select(
-        "core", *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS]
+        "core",
+        *[hash_key(k).alias(f"{k}_h") for k in NAME_BODY_KEYS],
+        pl.col("form")
+        .replace_strict(FORM_FAMILY_CODE, default=0, return_dtype=pl.UInt8)
+        .alias("form_family"),
     )
 
 
@@ -167,7 +171,8 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     The columns added: the identifier columns (see ``identifier_columns``); of the name parts
     (see ``parse_names``) ``name_clean``, ``core``, ``branch``, ``region_code`` (the name's region
     as a division code, 0 for none: see regions.py) and, hashed (see :func:`hash_key`),
-    ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``; of the address,
+    ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``, and ``form_family``
+    (the organisation form's family, names.FORM_FAMILY; 0 for none); of the address,
     ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
     a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none).
     ``regno`` and ``source_key`` are completed.

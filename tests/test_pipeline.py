@@ -100,11 +100,6 @@ def test_every_table_has_both_months(sample_run):
     assert changes.height and set(changes["change"]) >= {"new_target", "closed"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #15: on the samples with regions written at every level, target precision is "
-    "0.958 / 0.950 (2025-05 / 06; recall 1.0) at main c515496",
-)
 @pytest.mark.parametrize("month", MONTHS)
 def test_targets_against_truth(sample_run, samples, truth_rows, truth_enterprises, month):
     cov = table(sample_run, "union_coverage", month)
@@ -132,12 +127,6 @@ def test_orphans_and_joint_members(sample_run, samples):
     assert set(orphans["reason"]) <= {"not_found", "deregistered"}
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue #15: link_to_pool breaks ties between equally scored enterprises by "
-    "enterprise_id, and ids are keyed hashes: under the public test key joint-union members "
-    "are matched with precision 0.943 (2025-06), under the old built-in key 0.95+",
-)
 def test_joint_union_members_matched_precisely(sample_run, samples, truth_rows):
     from datapool.privacy import keyed_hashes
     from datapool.settings import Settings

@@ -27,6 +27,9 @@ NOTHING = {
     "name_sim": 0.0,
     "region_nested": False,
     "region_conflict": False,
+    "form_conflict": False,
+    "lookup": False,
+    "lookup_b": False,
     "addr_eq": False,
     "addr_sim": 0.0,
     "phone_eq": False,
@@ -45,6 +48,7 @@ def _decided(**changes: object) -> tuple[str | None, str]:
 
 CORE = {"core_eq": True}
 TYPO = {"id_hamming": 1}
+LOOKUP = {"lookup": True}
 
 
 @pytest.mark.parametrize(
@@ -74,6 +78,19 @@ TYPO = {"id_hamming": 1}
         ({**CORE, "name_sim": 0.9499}, None, ""),
         ({**CORE, "name_sim": 1.0, "region_nested": True}, None, ""),
         ({**CORE, "name_sim": 1.0, "region_conflict": True}, None, ""),
+        # ... and of one organisation form (商会 and 研究会 are two organisations)
+        ({**CORE, "name_sim": 1.0, "form_conflict": True}, None, ""),
+        # lookup_name: a looked-up name (either side), the same 字号 + industry, regions that agree
+        # at any level, one organisation form; a registry pair never links by it
+        ({**CORE, **LOOKUP, "region_nested": True}, "lookup_name", "name_core,lookup"),
+        ({**CORE, "lookup_b": True, "region_nested": True}, "lookup_name", "name_core,lookup"),
+        ({**CORE, "region_nested": True}, None, ""),
+        ({**CORE, **LOOKUP, "region_conflict": True}, None, ""),
+        ({**CORE, **LOOKUP, "form_conflict": True}, None, ""),
+        ({**LOOKUP, "name_sim": 0.99}, None, ""),
+        # a looked-up name meets the registry rules first
+        ({**CORE, **LOOKUP, "name_sim": 0.95}, "name_only", "name_core,name_same"),
+        ({"uscc_eq": True, **LOOKUP}, "uscc", "uscc"),
         # name_fuzzy: names alike to 0.8 and the same address, one alike to 0.85 or the phone
         ({"name_sim": 0.8, "addr_sim": 0.85}, "name_fuzzy", "name_alike,address_close"),
         ({"name_sim": 0.7999, "addr_sim": 0.85}, None, ""),

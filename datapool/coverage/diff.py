@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from datapool.matching.engine import Resolution, link_to_pool
+from datapool.matching.engine import Resolution
+from datapool.matching.lookup import link_to_pool
 from datapool.privacy import keyed_hashes
 from datapool.settings import month_end
 

@@ -1,0 +1,143 @@
+"""Look names up in the resolved pool: a union's unit, a joint-union member's employer.
+
+A looked-up name is a name alone (now and then with a code): the clerk who typed it wrote its
+region at any level or none, 有限公司 or 有限责任公司, in traditional characters or not. It is
+standardised, blocked and scored as a registry row (the same name parts, the same region
+hierarchy, the same rule table, rules.py), and a name alone may also link through the rule
+``lookup_name``: the same 字号 + industry, regions that agree at any level, and the same
+organisation form.
+
+When several enterprises qualify, the order is stated on the data, never on the enterprise ids
+(new ids are keyed hashes, so an order on them would change with the key):
+
+1. a link by identifier first (the rule table's order: USCC, organisation code, 注册号, USCC typo);
+2. then by the region: the same region, then a side without one, then regions at two levels of
+   the hierarchy (赣县诗词商会 is 赣县区诗词商会 before it is 赣州诗词商会);
+3. then the higher score (the names' likeness), then an active enterprise;
+4. then the enterprise more registries list, then the one with the smallest registry key.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from datapool.matching.blocking import block_keys
+from datapool.matching.rules import RULE_RANK
+from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
+from datapool.matching.standardise import standardise
+from datapool.schemas.records import RECORD_SCHEMA, conform
+
+if TYPE_CHECKING:
+    from datapool.matching.engine import Resolution
+
+# the rules that link by an identifier: ranked in the rule table's order, before any name rule
+IDENTIFIER_RULES = ("uscc", "org_code", "regno", "uscc_typo")
+_TIER = {r: (RULE_RANK[r] if r in IDENTIFIER_RULES else len(IDENTIFIER_RULES)) for r in RULE_RANK}
+LINK_SCHEMA = {"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
+
+
+def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
+    """Every (query, enterprise) a rule links, with what orders them (see the module docstring).
+
+    Columns: ``qid, enterprise_id, rule, score, tier, region_rank, active, sources, first_key``;
+    one row per query and enterprise (its best record pair).
+    """
+    offset = res.std.height
+    q = conform(
+        queries.with_columns(
+            pl.lit(LOOKUP_SOURCE).alias("source"), pl.col("qid").cast(pl.Int64).alias("source_row")
+        ),
+        RECORD_SCHEMA,
+    )
+    qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
+    both = pl.concat([res.std, qstd], how="diagonal_relaxed")
+    keys = block_keys(both)
+    qk = keys.filter(pl.col("rid") >= offset)
+    pk = keys.filter(pl.col("rid") < offset)
+    pairs = (
+        qk.join(pk, on=["ns", "key"], suffix="_p")
+        .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
+        .unique()
+        .sort("rid_a", "rid_b")
+    )
+    scored = score_pairs(both, pairs, res.weights)
+    region = both.select("rid", "region_code")
+    rid_to_ent = (
+        res.std.select("rid", "source", "source_row")
+        .join(
+            res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]
+        )
+        .select("rid", "enterprise_id")
+    )
+    c = pl.col
+    best = (
+        scored.join(rid_to_ent, left_on="rid_a", right_on="rid")
+        .join(region, left_on="rid_a", right_on="rid")
+        .join(region, left_on="rid_b", right_on="rid", suffix="_b")
+        .with_columns(
+            c("rule").replace_strict(_TIER, return_dtype=pl.Int32).alias("tier"),
+            pl.when(c("region_code") == c("region_code_b"))
+            .then(0)
+            .when((c("region_code") == 0) | (c("region_code_b") == 0))
+            .then(1)
+            .otherwise(2)
+            .alias("region_rank"),
+            (c("rid_b") - offset).cast(pl.Int64).alias("_q"),
+        )
+        .sort(
+            "_q", "enterprise_id", "tier", "region_rank", "score", descending=[*[False] * 4, True]
+        )
+        .unique(["_q", "enterprise_id"], keep="first")
+    )
+    ents = best.select("enterprise_id").unique()
+    order = (
+        res.links.join(ents, on="enterprise_id")
+        .group_by("enterprise_id")
+        .agg(
+            c("source").n_unique().alias("sources"),
+            (c("source") + ":" + c("source_key").fill_null("")).min().alias("first_key"),
+        )
+        .join(res.enterprises.select("enterprise_id", "active"), on="enterprise_id", how="left")
+    )
+    qid = qstd.select((c("rid") - offset).cast(pl.Int64).alias("_q"), c("source_row").alias("qid"))
+    return (
+        best.join(order, on="enterprise_id", how="left")
+        .join(qid, on="_q")
+        .select(
+            "qid",
+            "enterprise_id",
+            "rule",
+            "score",
+            "tier",
+            "region_rank",
+            c("active").fill_null(False),
+            "sources",
+            "first_key",
+        )
+    )
+
+
+def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
+    """Link outside records (e.g. union employers a clerk typed) to resolved enterprises.
+
+    ``queries`` has ``qid``, ``name`` and optionally ``id``. Each query takes its first enterprise
+    in the order the module docstring states. Returns ``qid, enterprise_id, rule, score``
+    (sorted by ``qid``) with nulls where nothing matched.
+    """
+    if queries.height == 0:
+        return pl.DataFrame(schema=LINK_SCHEMA)
+    best = (
+        candidates(queries, res)
+        .sort(
+            ["qid", "tier", "region_rank", "score", "active", "sources", "first_key"],
+            descending=[False, False, False, True, True, True, False],
+        )
+        .unique("qid", keep="first")
+    )
+    return (
+        queries.select(pl.col("qid").cast(pl.Int64))
+        .join(best.select("qid", "enterprise_id", "rule", "score"), on="qid", how="left")
+        .sort("qid")
+    )

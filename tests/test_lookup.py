@@ -1,0 +1,153 @@
+"""Names looked up in the pool (matching/lookup.py): a union's unit, a joint-union member's
+employer. The same region-hierarchy-aware name comparison as the registry matcher, a stated order
+when several enterprises qualify, and links that never depend on the HMAC key."""
+
+from __future__ import annotations
+
+import polars as pl
+import pytest
+
+from datapool.matching.engine import resolve
+from datapool.matching.lookup import link_to_pool
+from datapool.privacy import TEST_KEY
+from datapool.schemas.records import RECORD_SCHEMA, conform
+
+# one registry row per enterprise: (name, USCC or None); a second registry lists the ones in TWICE
+POOL = [
+    ("江西省赣州市赣县区创锦环保有限责任公司", None),
+    ("赣县区宏新合果业有限公司", None),
+    ("赣县区宏新合果业有限公司梅林分公司", None),
+    ("赣县区诗词商会", None),
+    ("赣州市赣县区诗词研究会", None),
+    ("赣州诗词商会", None),
+    ("信丰县恒兴兴家居有限公司", None),
+    ("江西省恒兴兴家居有限公司", None),
+    ("赣县区明达建材有限公司", "91360721MA35XXXX0A"),
+    ("赣县区明达建材有限公司", "91360721MA35YYYY0B"),
+]
+TWICE = {"赣县区诗词研究会"}
+
+
+@pytest.fixture(scope="module")
+def pool():
+    rows = [
+        {"source": "market_supervision", "source_row": i, "source_key": f"K{i:02d}", "name": n}
+        | ({"id": u} if u else {})
+        for i, (n, u) in enumerate(POOL)
+    ]
+    rows += [
+        {
+            "source": "tax_registry",
+            "source_row": 1,
+            "source_key": "T1",
+            "name": "赣州市赣县区明达建材有限公司",
+            "id": POOL[9][1],
+        }
+    ]
+    records = conform(
+        pl.DataFrame(rows, infer_schema_length=None).with_columns(
+            pl.lit(True).alias("active"), pl.lit("存续").alias("status")
+        ),
+        RECORD_SCHEMA,
+    )
+    return resolve(records, None, TEST_KEY)
+
+
+def _names(res, links: pl.DataFrame) -> list[str | None]:
+    """Each link's enterprise as the name its market-supervision row gives (None: no link)."""
+    names = (
+        res.links.filter(pl.col("source") == "market_supervision")
+        .join(
+            pl.DataFrame({"source_row": list(range(len(POOL))), "pool_name": [n for n, _ in POOL]}),
+            on="source_row",
+        )
+        .group_by("enterprise_id")
+        .agg(pl.col("pool_name").first(), pl.col("source_row").min())
+    )
+    j = links.join(names, on="enterprise_id", how="left").sort("qid")
+    return [
+        None if e is None else f"{n}#{r}"
+        for e, n, r in j.select("enterprise_id", "pool_name", "source_row").iter_rows()
+    ]
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        # the region written at any level of the hierarchy, or none
+        ("赣州创锦环保有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        ("江西省创锦环保有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        ("创锦环保有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        ("赣县创锦环保有限责任公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        # traditional characters, 有限公司 for 有限责任公司, a bracketed region
+        ("贛縣區創錦環保有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        ("创锦环保(赣州)有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        # a disjoint region is another enterprise
+        ("信丰县创锦环保有限公司", None),
+        # 分公司 kept distinct from its head office, and the head office from it
+        ("江西省宏新合果业有限责任公司梅林分公司", "赣县区宏新合果业有限公司梅林分公司#2"),
+        ("赣州宏新合果业有限公司", "赣县区宏新合果业有限公司#1"),
+        ("赣县区宏新合果业有限公司大田分公司", None),
+        # another organisation form is another organisation
+        ("赣县诗词研究会", "赣州市赣县区诗词研究会#4"),
+        ("赣县区诗词协会", None),
+        # several qualify: the same region before regions at two levels
+        ("赣县诗词商会", "赣县区诗词商会#3"),
+        ("赣州市诗词商会", "赣州诗词商会#5"),
+        ("江西省恒兴兴家居有限公司", "江西省恒兴兴家居有限公司#7"),
+        ("信丰恒兴兴家居有限公司", "信丰县恒兴兴家居有限公司#6"),
+        # ... then a side without a region (赣州 and 江西 alike): the order of registry keys
+        ("恒兴兴家居有限公司", "信丰县恒兴兴家居有限公司#6"),
+        # ... the enterprise more registries list, before the smaller registry key
+        ("明达建材有限公司", "赣县区明达建材有限公司#9"),
+    ],
+)
+def test_lookup(pool, query, expected):
+    links = link_to_pool(pl.DataFrame({"qid": [0], "name": [query]}), pool)
+    assert _names(pool, links) == [expected]
+
+
+def test_no_queries_no_links(pool):
+    links = link_to_pool(
+        pl.DataFrame({"qid": [], "name": []}, schema={"qid": pl.Int64, "name": pl.Utf8}), pool
+    )
+    assert links.height == 0 and links.columns == ["qid", "enterprise_id", "rule", "score"]
+
+
+def test_links_do_not_depend_on_the_key(resolved):
+    """The same records under two HMAC keys (so two sets of new enterprise ids) link every union
+    unit and member employer of the samples to the same records."""
+    from conftest import MONTHS, SAMPLES
+
+    from datapool.connectors.members import read_members
+
+    ing, res = resolved[MONTHS[0]]
+    other = resolve(ing.records, None, "another-key-of-sixteen-chars")
+    assert set(other.enterprises["enterprise_id"]).isdisjoint(set(res.enterprises["enterprise_id"]))
+    orgs, members = read_members(f"sqlite:///{SAMPLES / 'members.sqlite'}")
+    names = (
+        pl.concat(
+            [
+                orgs.select(pl.col("unit_name").alias("name")),
+                members.select(pl.col("employer_name").alias("name")),
+            ]
+        )
+        .drop_nulls()
+        .unique()
+        .sort("name")
+    )
+    queries = names.with_row_index("qid").with_columns(pl.col("qid").cast(pl.Int64))
+
+    def linked(r) -> pl.DataFrame:
+        first = r.links.group_by("enterprise_id").agg(
+            pl.col("source").min(), pl.col("source_row").min()
+        )
+        return (
+            link_to_pool(queries, r)
+            .join(first, on="enterprise_id", how="left")
+            .drop("enterprise_id")
+        )
+
+    a, b = linked(res), linked(other)
+    assert a.filter(pl.col("source").is_not_null()).height > 100
+    assert a.equals(b)
