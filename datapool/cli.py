@@ -664,6 +664,20 @@ def _use_prefect_api(url: str) -> None:
     is_flag=True,
     help="Only measure match quality on both noise models (no reader or speed benchmark).",
 )
+@click.option(
+    "--partitioned",
+    is_flag=True,
+    help="Also match the benchmark's month partitioned by county (--partition county) in a "
+    "Prefect flow on a local Dask cluster: seconds per step, partitions, peak memory of the flow "
+    "and of each worker, and whether the links equal the single-process run's (docs/scale.md).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=2,
+    show_default=True,
+    help="Dask worker processes for --partitioned.",
+)
 def bench(
     enterprises: int,
     reader_rows: int,
@@ -672,6 +686,8 @@ def bench(
     repeat: int,
     quality_enterprises: int,
     quality_only: bool,
+    partitioned: bool,
+    workers: int,
 ) -> None:
     """Benchmarks: reader throughput, matcher speed/memory (vs Splink when installed), and match
     quality on both noise models, month by month."""
@@ -680,6 +696,10 @@ def bench(
     out.mkdir(parents=True, exist_ok=True)
     if not quality_only:
         run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
+        if partitioned:
+            from datapool.bench_partition import run_partitioned
+
+            run_partitioned(enterprises, out, workers, click.echo)
     run_quality(quality_enterprises, out, click.echo, splink=splink)
 
 

@@ -37,9 +37,10 @@ partitions are expanded.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import polars as pl
@@ -269,27 +270,53 @@ def resolve(
     steps: PartitionSteps = INLINE,
     score_chunks: int = 1,
     say: Callable[[str], None] | None = None,
+    report: dict[str, Any] | None = None,
 ) -> engine.Resolution:
     """:func:`datapool.matching.engine.resolve`, partitioned by county.
 
     standardise -> learn weights (the month's, as in a single run) -> plan (partitions, the
     month's oversized keys, the cross pairs) -> each task of partitions blocked and scored apart ->
     the cross pairs scored (in ``score_chunks`` chunks) -> finish on every accepted pair, sorted as
-    a single run leaves them. The links equal :func:`engine.resolve`'s.
+    a single run leaves them. The links equal :func:`engine.resolve`'s. ``report``, when given,
+    receives each step's seconds (``seconds``) and the partitions' figures (for the benchmark).
     """
+    clock, seconds = time.perf_counter(), {}
+
+    def lap(step: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        seconds[step], clock = now - clock, now
+
     std = steps.standardise(records)
+    lap("standardise")
     weights = steps.learn(std)
+    lap("learn weights")
     split = plan(std)
+    lap("plan partitions, cross pairs")
+    sizes = split.sizes()
+    figures = {
+        "partitions": sizes.height,
+        "tasks": len(split.tasks),
+        "largest": int(sizes["rows"][0]) if sizes.height else 0,
+        "fallback_rows": int((split.partition == FALLBACK).sum()),
+        "cross_pairs": split.cross.height,
+        "oversized_keys": split.oversized.height,
+    }
     if say is not None:
-        sizes = split.sizes()
         say(
-            f"{sizes.height} partitions by county in {len(split.tasks)} tasks, the largest "
-            f"{sizes['rows'][0]} rows, {int((split.partition == FALLBACK).sum())} rows in no "
-            f"county; {split.cross.height} candidate pairs cross partitions"
+            f"{figures['partitions']} partitions by county in {figures['tasks']} tasks, the "
+            f"largest {figures['largest']} rows, {figures['fallback_rows']} rows in no county; "
+            f"{figures['cross_pairs']} candidate pairs cross partitions"
         )
     matched = steps.partitions(std, split, weights)
+    lap("match partitions")
     cross = steps.score(std, engine.split_pairs(split.cross, score_chunks), weights)
+    lap("score cross pairs")
     n_pairs = sum(n for _, n in matched) + split.cross.height
     scored = pl.concat([*(s for s, _ in matched), *cross]).sort("rid_a", "rid_b")
     del matched, cross
-    return steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
+    res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
+    lap("cluster, ids, golden")
+    if report is not None:
+        report.update(figures, seconds=seconds)
+    return res

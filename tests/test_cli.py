@@ -323,6 +323,30 @@ def test_bench_command_runs_small(capsys, tmp_path):
     assert "run 2/2: datapool" in out and "median of 2 runs: datapool" in out
 
 
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_bench_partitioned_prints_its_figures(capsys, tmp_path):
+    pytest.importorskip("prefect_dask")
+    code, out, err = invoke(
+        capsys,
+        "bench",
+        "--enterprises",
+        "300",
+        "--reader-rows",
+        "2000",
+        "--no-splink",
+        "--quality-enterprises",
+        "100",
+        "--out",
+        str(tmp_path),
+        "--partitioned",
+    )
+    assert code == 0, err
+    assert "partitions by county" in out and "cross partitions" in out
+    assert "Dask workers" in out and "MB" in out
+    assert "links equal to the single-process run's" in out
+
+
 def test_sample_grids_cover_the_district(samples):
     from datapool.connectors.grids import read_grids
 
