@@ -36,6 +36,7 @@ from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
 from datapool.visits.groups import JointGroups, joint_groups
 from datapool.visits.maps import heatmap_html, heatmap_png
+from datapool.visits.phone import write_route_pages
 from datapool.visits.placement import place
 from datapool.visits.routes import RouteStats, order_targets
 from datapool.visits.sheets import write_week_sheets
@@ -280,6 +281,7 @@ def plan_visits(
     settings: Settings | None = None,
     previous_coverage: pl.DataFrame | None = None,
     follow_ups: pl.DataFrame | None = None,
+    visit_history: pl.DataFrame | None = None,
 ) -> VisitPlan:
     """Place enterprises in grids, order each grid's targets into a route, plan the month's
     weeks (``visit_plan``), write map and sheets into ``folder`` (the month's staging folder,
@@ -289,7 +291,9 @@ def plan_visits(
     watch list's margin (defaults when None); ``previous_coverage`` is the previous month's
     ``union_coverage`` (the watch list's growth); ``follow_ups`` the enterprises to visit
     again (``enterprise_id``), planned after the targets (see
-    :func:`datapool.visits.weekly.plan_weeks`).
+    :func:`datapool.visits.weekly.plan_weeks`); ``visit_history`` the visit_record rows of every
+    month so far, shown in each enterprise's file on the phone pages (None: no visits shown; see
+    :func:`datapool.visits.phone.write_route_pages`).
     """
     cfg = settings or Settings()
     placement = place(res.enterprises, grids)
@@ -351,9 +355,38 @@ def plan_visits(
     sheets = write_week_sheets(
         detail, grids, snapshot, folder / "visit_sheets", week_starts(snapshot), unplaced
     )
+    pages = write_route_pages(
+        weekly.join(
+            ents.select(
+                "enterprise_id",
+                "name",
+                "address",
+                "headcount",
+                "headcount_source",
+                "status",
+                "status_source",
+                "industry",
+                "founded_on",
+                "sources",
+                "lon",
+                "lat",
+            ),
+            on="enterprise_id",
+            how="left",
+        ).join(
+            cov.coverage.select("enterprise_id", "covered", "union_id", "members"),
+            on="enterprise_id",
+            how="left",
+        ),
+        grids,
+        snapshot,
+        folder / "route_pages",
+        week_starts(snapshot),
+        visit_history,
+    )
     groups = joint_groups(ents, cov.coverage, {g.grid_id: g.street for g in grids})
     return VisitPlan(
-        placement, ordered, stats, [html, png, *sheets], unplaced, weekly, groups=groups
+        placement, ordered, stats, [html, png, *sheets, *pages], unplaced, weekly, groups=groups
     )
 
 

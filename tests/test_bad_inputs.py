@@ -840,6 +840,12 @@ def test_agency_text_is_inert_in_every_output(tiny, tmp_path, capsys, prefect_ha
     data = heatmap.split('id="grid-data">', 1)[1].split("</script>", 1)[0]
     assert "<" not in data and ">" not in data  # agency text in the JSON cannot close the element
     assert "&lt;script&gt;" in heatmap or "&lt;img" in heatmap
+    routes = [p for p in html_files if "route_pages" in p.parts]  # the phone pages
+    assert routes
+    for path in routes:
+        page = path.read_text(encoding="utf-8")
+        assert re.findall(r"<script[^>]*>", page) == ["<script>", "<script>"], path
+        assert "<script>alert" not in page and "<svg onload" not in page and "<img" not in page
     docs = [p for p in html_files if "data_docs" in p.parts]
     assert docs
     for path in docs:
