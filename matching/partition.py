@@ -192,6 +192,27 @@ def bundle(part: pl.Series, task_rows: int = TASK_ROWS) -> list[list[int]]:
     return tasks
 
 
+def local_rows(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
+    """The rows of ``std`` that ``pairs`` touch, in rid order (with the month's ``rid``)."""
+    rids = pl.concat([pairs.get_column("rid_a"), pairs.get_column("rid_b")]).unique().sort()
+    return std.select(pl.all().gather(rids))
+
+
+def local_pairs(pairs: pl.DataFrame, month_rid: pl.Series) -> pl.DataFrame:
+    """``pairs`` renumbered to positions in ``month_rid`` (sorted, as :func:`local_rows` gives)."""
+    return pairs.with_columns(
+        month_rid.search_sorted(pairs.get_column(c)).cast(pl.UInt32).alias(c)
+        for c in ("rid_a", "rid_b")
+    )
+
+
+def renumbered(scored: pl.DataFrame, month_rid: pl.Series) -> pl.DataFrame:
+    """Scored pairs of local row numbers back in the month's rids."""
+    return scored.with_columns(
+        month_rid.gather(scored.get_column(c)).cast(pl.UInt32).alias(c) for c in ("rid_a", "rid_b")
+    )
+
+
 def match_partition(
     std: pl.DataFrame, oversized: pl.DataFrame, weights: Weights
 ) -> tuple[pl.DataFrame, int]:
@@ -204,14 +225,7 @@ def match_partition(
     month_rid = std.get_column("rid")
     local = std.with_columns(pl.int_range(std.height, dtype=pl.UInt32).alias("rid"))
     pairs = candidate_pairs(local, dropped=oversized)
-    scored = score_pairs(local, pairs, weights)
-    return (
-        scored.with_columns(
-            month_rid.gather(scored.get_column("rid_a")).cast(pl.UInt32).alias("rid_a"),
-            month_rid.gather(scored.get_column("rid_b")).cast(pl.UInt32).alias("rid_b"),
-        ),
-        pairs.height,
-    )
+    return renumbered(score_pairs(local, pairs, weights), month_rid), pairs.height
 
 
 def match_partitions(
@@ -310,7 +324,16 @@ def resolve(
         )
     matched = steps.partitions(std, split, weights)
     lap("match partitions")
-    cross = steps.score(std, engine.split_pairs(split.cross, score_chunks), weights)
+    # only the rows the cross pairs touch are shipped to the scoring tasks, numbered 0..n-1
+    touched = local_rows(std, split.cross)
+    cross = [
+        renumbered(scored, touched.get_column("rid"))
+        for scored in steps.score(
+            touched.with_columns(pl.int_range(touched.height, dtype=pl.UInt32).alias("rid")),
+            engine.split_pairs(local_pairs(split.cross, touched.get_column("rid")), score_chunks),
+            weights,
+        )
+    ]
     lap("score cross pairs")
     n_pairs = sum(n for _, n in matched) + split.cross.height
     scored = pl.concat([*(s for s, _ in matched), *cross]).sort("rid_a", "rid_b")
