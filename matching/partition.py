@@ -13,9 +13,12 @@ on a Dask cluster: see flows/snapshot.py), and only what crosses counties is loo
    China's divisions as names' regions are; a county's short name counts only after a region
    containing it (赣州信丰…), since a town is often spelled like another province's county
    (江口镇 is not 江口县);
-3. else :data:`FALLBACK` (0), the partition of the rows with neither. It is matched as a
-   partition of its own, and its pairs with every county go through the cross pass below, as
-   every pair across partitions does.
+3. else the prefecture of its USCC's division (a USCC registered at a prefecture's bureau,
+   360700) or of the region its name starts with (赣州…): a partition per prefecture, whose code
+   (ending in 00) is never a county's;
+4. else :data:`FALLBACK` (0), the partition of the rows with none of these. It is matched as a
+   partition of its own, and its pairs with every other partition go through the cross pass
+   below, as every pair across partitions does.
 
 Every row is in exactly one partition, so nothing is lost or counted twice.
 
@@ -77,11 +80,15 @@ def address_county(addresses: pl.Series) -> pl.Series:
 
 def county_of(std: pl.DataFrame) -> pl.Series:
     """Each standardised row's partition: its valid USCC's county, else its address's county, else
-    :data:`FALLBACK` (see the module docstring)."""
+    the prefecture of its USCC or of its name's region, else :data:`FALLBACK` (see the module
+    docstring)."""
     uscc = std.get_column("uscc_region").to_numpy().astype(np.int64)
+    name = std.get_column("region_code").to_numpy().astype(np.int64)
     address = address_county(std.get_column("address")).to_numpy()
-    part = np.where(significant(uscc) == 6, uscc, address)
-    return pl.Series("partition", part, dtype=pl.Int32)
+    region = np.where(significant(uscc) >= 4, uscc, name)  # the USCC's, else the name's
+    prefecture = np.where(significant(region) >= 4, region // 100 * 100, FALLBACK)
+    county = np.where(significant(uscc) == 6, uscc, address)
+    return pl.Series("partition", np.where(county != 0, county, prefecture), dtype=pl.Int32)
 
 
 def _limit(ns: str) -> int:

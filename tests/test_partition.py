@@ -41,9 +41,8 @@ def records(world) -> pl.DataFrame:
     return ingest(Settings(input_root=world, hmac_key=TEST_KEY), MONTH).records
 
 
-def _row(uscc: str | None, address: str | None) -> dict[str, object]:
-    return {"source": "tax", "source_row": 1, "id": uscc, "name": "赣州宏达建材有限公司",
-            "address": address}  # fmt: skip
+def _row(uscc: str | None, address: str | None, name: str) -> dict[str, object]:
+    return {"source": "tax", "source_row": 1, "id": uscc, "name": name, "address": address}
 
 
 # (USCC, address, partition): USCC check characters are computed by the generator's helper
@@ -54,9 +53,15 @@ CASES = [
     ("360700", "江西省赣州市赣县区梅林镇", 360704),  # a prefecture's USCC: the address's county
     ("360700", "赣县梅林镇红旗大道3号", 360704),  # 赣县 is a former full name
     (None, "赣州信丰嘉定镇某路1号", 360722),  # a short name after its prefecture
-    (None, "江口镇红旗大道3号", partition.FALLBACK),  # 江口 (县, in 贵州) is a town here
-    (None, "梅林镇红旗大道3号", partition.FALLBACK),  # neither: the fallback partition
-    ("360700", None, partition.FALLBACK),
+    (None, "江口镇红旗大道3号", 360700),  # 江口 (县, in 贵州) is a town here: the name's 赣州
+    ("360700", "梅林镇红旗大道3号", 360700),  # no county anywhere: the USCC's prefecture
+    ("360000", None, 360700),  # a province's USCC: the prefecture of the name's region
+]
+# the same with a name naming no region: (USCC, address, partition)
+NAMELESS = [
+    (None, "梅林镇红旗大道3号", partition.FALLBACK),  # none: the fallback partition
+    ("360000", "梅林镇红旗大道3号", partition.FALLBACK),  # a province is not a partition
+    (None, "赣州信丰嘉定镇某路1号", 360722),
     (None, None, partition.FALLBACK),
 ]
 
@@ -71,18 +76,21 @@ def _uscc(division: str | None, seq: int) -> str | None:
     return make_uscc(random.Random(seq), "91", division)
 
 
-def test_county_of_each_kind_of_row():
+@pytest.mark.parametrize(
+    ("name", "cases"), [("赣州宏达建材有限公司", CASES), ("宏达建材有限公司", NAMELESS)]
+)
+def test_county_of_each_kind_of_row(name, cases):
     rows = pl.DataFrame(
         [
-            {**_row(_uscc(code, i), address), "source_row": i}
-            for i, (code, address, _) in enumerate(CASES)
+            {**_row(_uscc(code, i), address, name), "source_row": i}
+            for i, (code, address, _) in enumerate(cases)
         ],
         schema_overrides={"id": pl.Utf8, "address": pl.Utf8},
     )
     from datapool.schemas.records import RECORD_SCHEMA, conform
 
     std = standardise(conform(rows, RECORD_SCHEMA))
-    assert partition.county_of(std).to_list() == [want for *_, want in CASES]
+    assert partition.county_of(std).to_list() == [want for *_, want in cases]
 
 
 @given(st.lists(st.integers(0, 40), min_size=1, max_size=300), st.integers(1, 80))
