@@ -336,7 +336,10 @@ def _xlsx_rows(path: Path, spec: ExportSpec) -> tuple[list[str], list[list[objec
                 if not any(v not in (None, "") for v in (*row, *f_row)):
                     continue
                 if sheet_header is None:
-                    sheet_header = ["" if v is None else str(v) for v in row]
+                    found = ["" if v is None else str(v) for v in row]
+                    if spec.title_rows and not known & {norm_header(h) for h in found}:
+                        continue  # a title row above the header (a visit sheet handed back)
+                    sheet_header = found
                     while sheet_header and sheet_header[-1] == "":
                         sheet_header.pop()
                     names = [norm_header(h) for h in sheet_header]
@@ -461,7 +464,7 @@ def parse_frame(
     kept = {i: "id" for f, i in index.items() if parsers[f] == Parser.ID} | {
         i: "text"
         for f, i in index.items()
-        if parsers[f] not in (Parser.PERSONAL, Parser.PHONE, Parser.ID)
+        if parsers[f] not in (Parser.PERSONAL, Parser.PHONE, Parser.PSEUDONYM, Parser.ID)
     }
     kept |= {i: "text" for i, _ in extra}
     cols = [f"c{i}" for i in range(len(header))]
@@ -720,6 +723,11 @@ def _typed(
         elif parser != Parser.PERSONAL:
             exprs.append(v.alias(f))
     out = ok.select(["source_row", *exprs, "extra"])
+    for f, parser in parsers.items():  # one HMAC per distinct name; free text redacted
+        if parser == Parser.PSEUDONYM:
+            out = out.with_columns(keyed_hashes(out.get_column(f), hmac_key))
+        elif parser == Parser.FREE_TEXT:
+            out = out.with_columns(redact_series(out.get_column(f)))
     if "phone_hash" in out.columns:  # one HMAC per distinct number, never per row
         out = out.with_columns(keyed_hashes(out.get_column("phone_hash"), hmac_key))
     key = spec.key_field

@@ -26,6 +26,8 @@ class Parser(StrEnum):
     LAT = "lat"  # WGS-84 latitude, degrees
     PHONE = "phone"  # kept only as a keyed hash
     PERSONAL = "personal"  # dropped on read
+    PSEUDONYM = "pseudonym"  # a person (a visiting grid worker): kept only as a keyed hash
+    FREE_TEXT = "free_text"  # free text that may hold personal data: phones, ids, e-mails redacted
 
 
 @dataclass(frozen=True)
@@ -52,9 +54,11 @@ class ExportSpec:
     (validation warns on others); ``active_values``: those that mean the entity is live.
     ``once_only``: the registry lists each entity once (two of its rows are never one enterprise).
     ``precedence``: its place in golden records' field precedence (0 first: the registering
-    authority's record is the legal one). ``headcount_rank``: its place in the headcount
-    precedence (None: it holds no headcount); ``headcount_per_account``: its headcount is per
-    account, summed over the employer's active accounts. ``regno_ids``: its 15-digit ids are
+    authority's record is the legal one). ``title_rows``: a workbook's sheets may carry title
+    rows above the header (a visit sheet handed back): rows naming none of the columns, before
+    the header, are skipped and not counted as records. ``headcount_rank``: its place in the
+    headcount precedence (None: it holds no headcount); ``headcount_per_account``: its headcount
+    is per account, summed over the employer's active accounts. ``regno_ids``: its 15-digit ids are
     注册号 (elsewhere a valid tax id is read first).
     """
 
@@ -72,6 +76,7 @@ class ExportSpec:
     headcount_rank: int | None = None
     headcount_per_account: bool = False
     regno_ids: bool = False
+    title_rows: bool = False
 
 
 MARKET = ExportSpec(
@@ -171,6 +176,34 @@ TAX = ExportSpec(
     status_values=("正常", "非正常", "停业", "注销", "清算"),
     once_only=True,
     headcount_rank=1,
+)
+
+# The fifth source (../shared/spec/visits.md): grid workers' 三查三记 records, handed back as the
+# filled visit sheets or as CSV with the same headers, in <snapshot>/visit_records/. It is read
+# by the same reader but is not a registry: its rows never form enterprises (matching reads
+# SPECS only); datapool.visits.records links them to the pool and applies their effects.
+VISIT_RECORDS = ExportSpec(
+    source="visit_records",
+    stem="visit_records",
+    formats=("xlsx", "csv"),
+    columns=(
+        Column("企业ID", "enterprise_id", Parser.ID, required=False),
+        Column("企业名称", "name"),
+        Column("地址", "address"),
+        Column("走访日期", "visited_on", Parser.DATE),
+        Column("网格员", "visitor_key", Parser.PSEUDONYM),
+        Column("经营状态", "operating_status"),
+        Column("考勤人数", "observed_headcount", Parser.COUNT),
+        Column("场所环境", "site_condition", Parser.FREE_TEXT),
+        Column("是否已建会", "union_status"),
+        Column("企业顾虑", "concerns", Parser.FREE_TEXT),
+        Column("职工急难愁盼", "needs", Parser.FREE_TEXT),
+        Column("可利用资源", "resources", Parser.FREE_TEXT),
+    ),
+    key_field="enterprise_id",
+    label="走访记录",
+    precedence=9,
+    title_rows=True,
 )
 
 SPECS: tuple[ExportSpec, ...] = (MARKET, CIVIL, SOCIAL_INSURANCE, TAX)

@@ -34,10 +34,12 @@ from datapool.schemas import expectations as ex
 from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
+from datapool.visits import records as visit_records
 from datapool.visits.groups import JointGroups, joint_groups
 from datapool.visits.maps import heatmap_html, heatmap_png
 from datapool.visits.phone import write_route_pages
 from datapool.visits.placement import place
+from datapool.visits.records import VisitFiles, VisitLoop
 from datapool.visits.routes import RouteStats, order_targets
 from datapool.visits.sheets import write_week_sheets
 from datapool.visits.weekly import Cadence, plan_weeks, watch_list, week_starts
@@ -247,11 +249,60 @@ def cover(
     orgs: pl.DataFrame,
     members: pl.DataFrame,
     previous_coverage: pl.DataFrame | None,
+    visits: VisitLoop | None = None,
 ) -> tuple[Coverage, pl.DataFrame]:
-    """The member-database diff and the month's changes."""
+    """The member-database diff and the month's changes, with the visits' effects (``res``
+    already holds their observed headcounts, see :func:`link_visits`)."""
     key, threshold = settings.hmac_key.get_secret_value(), settings.threshold
     cov = diff_members(res, orgs, members, snapshot, threshold, key)
-    return cov, month_changes(cov.coverage, previous_coverage, threshold)
+    cov = replace(cov, coverage=visit_records.apply_to_coverage(cov.coverage, visits))
+    changes = month_changes(cov.coverage, previous_coverage, threshold)
+    extra = visit_records.visit_changes(visits, cov.coverage, previous_coverage)
+    if extra.height:
+        changes = pl.concat([changes, extra]).sort("enterprise_id", "change")
+    return cov, changes
+
+
+def read_visits(settings: Settings, snapshot: str) -> VisitFiles:
+    """The month's 三查三记 records (``<snapshot>/visit_records/``; none when absent)."""
+    return visit_records.read_visit_files(
+        settings.input_root / snapshot, settings.hmac_key.get_secret_value()
+    )
+
+
+def visit_history(settings: Settings, snapshot: str) -> pl.DataFrame:
+    """The visit records published for the months before ``snapshot``."""
+    return visit_records.earlier_records(warehouse_engine(settings), snapshot)
+
+
+def link_visits(
+    snapshot: str, files: VisitFiles, earlier: pl.DataFrame | None, res: Resolution
+) -> tuple[Resolution, VisitLoop]:
+    """Link the month's records to the pool; the resolution with their effects on enterprises
+    (observed status, observed headcount) and the loop (records, quarantine, effects)."""
+    loop = visit_records.link_visits(snapshot, files, res, earlier)
+    return replace(res, enterprises=visit_records.apply_to_enterprises(res.enterprises, loop)), loop
+
+
+def visit_tables(
+    tables: dict[str, pl.DataFrame],
+    loop: VisitLoop,
+    cov: Coverage,
+    changes: pl.DataFrame,
+    placement: pl.DataFrame,
+    previous_coverage: pl.DataFrame | None,
+) -> dict[str, pl.DataFrame]:
+    """``tables`` with the month's ``visit_record`` and ``grid_month`` rows, and the visit rows
+    turned away added to ``quarantine``."""
+    quarantine = pl.concat([tables["quarantine"], loop.quarantine], how="diagonal_relaxed")
+    return {
+        **tables,
+        "quarantine": quarantine,
+        "visit_record": loop.records,
+        "grid_month": visit_records.grid_month(
+            loop, cov.coverage, changes, placement, previous_coverage
+        ),
+    }
 
 
 def display(res: Resolution) -> Resolution:

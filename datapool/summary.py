@@ -9,7 +9,7 @@ The flow builds a :class:`RunSummary` from the stages' results; its ``counts`` a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import polars as pl
 
@@ -50,6 +50,7 @@ class RunCounts(TypedDict):
     route_saving_grids_4plus: float | None
     changes: dict[str, int]
     built_on: str | None
+    visit_records: NotRequired[dict[str, Any]]  # visits/records.py: VisitLoop.counts()
 
 
 class TopTarget(TypedDict):

@@ -46,6 +46,7 @@ from datapool.matching.weights import Weights
 from datapool.settings import Settings, check_snapshot
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
+from datapool.visits.records import VisitFiles, VisitLoop
 
 # hex characters of a random uuid in a run id (after the host name): 48 bits, unique enough
 # among the runs of one warehouse
@@ -182,6 +183,26 @@ def baseline_task(settings: Settings, snapshot: str) -> tuple[Baseline | None, s
     return stages.month_context(settings, snapshot)
 
 
+@task(name="read-visit-records", **IO)
+def read_visits_task(settings: Settings, snapshot: str) -> VisitFiles:
+    """The month's 三查三记 records handed back (none when the folder is absent)."""
+    return stages.read_visits(settings, snapshot)
+
+
+@task(name="read-visit-history", **IO)
+def visit_history_task(settings: Settings, snapshot: str) -> pl.DataFrame:
+    """The visit records of the months before."""
+    return stages.visit_history(settings, snapshot)
+
+
+@task(name="link-visit-records", **CPU)
+def link_visits_task(
+    snapshot: str, files: VisitFiles, earlier: pl.DataFrame, res: Resolution
+) -> tuple[Resolution, VisitLoop]:
+    """The month's visit records linked to the pool, and their effects on enterprises."""
+    return stages.link_visits(snapshot, files, earlier, res)
+
+
 @task(name="standardise", **CPU)
 def standardise_task(records: pl.DataFrame) -> pl.DataFrame:
     """The engine's standardise step."""
@@ -308,9 +329,10 @@ def cover_task(
     orgs: pl.DataFrame,
     members: pl.DataFrame,
     prev_cov: pl.DataFrame | None,
+    visits: VisitLoop | None = None,
 ) -> tuple[Coverage, pl.DataFrame]:
-    """The member-database diff and the month's changes."""
-    return stages.cover(settings, snapshot, res, orgs, members, prev_cov)
+    """The member-database diff and the month's changes, with the visits' effects."""
+    return stages.cover(settings, snapshot, res, orgs, members, prev_cov, visits)
 
 
 @task(name="visits", **CPU)
@@ -430,6 +452,8 @@ def snapshot_flow(
         grids_f = _submit(read_grids_task, cfg)
         prev_f = _submit(previous_task, cfg, snapshot)
         base_f = _submit(baseline_task, cfg, snapshot)
+        visits_f = _submit(read_visits_task, cfg, snapshot)
+        history_f = _submit(visit_history_task, cfg, snapshot)
         ing = stages.ingest(cfg, snapshot, read_all=_read_as_tasks)
         baseline, built_on = base_f.result()
         ing = stages.check_sources(cfg, snapshot, ing, baseline, accept_sources, carry_sources)
@@ -452,14 +476,18 @@ def snapshot_flow(
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
         validation = _call(validate_task, ing, res, staging / "data_docs")
+        say("linking visit records")
+        res, loop = _call(link_visits_task, snapshot, visits_f.result(), history_f.result(), res)
         say("diffing against the member database")
-        cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov)
+        cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
         plan = _call(visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov)
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
+        tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
         street_of = {g.grid_id: g.street for g in grids}
         summary = summarise(snapshot, ing, res, cov, plan, validation, changes, street_of, built_on)
+        summary.counts["visit_records"] = loop.counts()
         run.update(
             {
                 "status": "success",

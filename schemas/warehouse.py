@@ -54,6 +54,7 @@ quarantine = sa.Table(
     sa.Column("source_row", sa.Integer, nullable=False),
     sa.Column("reason", sa.Text, nullable=False),
     sa.Column("raw", sa.Text),
+    sa.Column("file", sa.Text),  # the file's name, for sources of several files (visit_records)
 )
 enterprise_link = sa.Table(
     "enterprise_link",
@@ -96,6 +97,13 @@ enterprise = sa.Table(
     # name and address are in display form (simplified, half-width digits); as fused, here:
     sa.Column("name_raw", sa.Text),
     sa.Column("address_raw", sa.Text),
+    # what grid workers saw on a visit, in force until a newer registry fact (visits/records.py)
+    sa.Column("observed_status", S(16)),
+    sa.Column("observed_on", sa.Date),
+    sa.Column("observed_record", S(200)),
+    sa.Column("registry_headcount", sa.Integer),
+    sa.Column("registry_headcount_source", S(32)),
+    sa.Column("headcount_record", S(200)),
 )
 union_coverage = sa.Table(
     "union_coverage",
@@ -110,6 +118,8 @@ union_coverage = sa.Table(
     sa.Column("active", sa.Boolean),
     sa.Column("target", sa.Boolean, nullable=False),
     sa.Column("match_rule", S(32)),
+    sa.Column("covered_by", S(16)),  # member_db / visit (a visit says so, not yet confirmed)
+    sa.Column("visit_union", S(8)),  # the latest visit's 是否已建会: 是 / 否 / 筹建中
 )
 union_orphan = sa.Table(
     "union_orphan",
@@ -237,6 +247,48 @@ joint_group_member = sa.Table(
     sa.Column("enterprise_id", S(32), nullable=False),
     sa.Column("workers", sa.Integer, nullable=False),
 )
+visit_record = sa.Table(
+    "visit_record",
+    metadata,
+    _snap(),  # the month the record arrived in (<snapshot>/visit_records/)
+    sa.Column("record_id", S(200), nullable=False),
+    sa.Column("file", sa.Text, nullable=False),
+    sa.Column("source_row", sa.Integer, nullable=False),
+    sa.Column("enterprise_id", S(32), nullable=False, index=True),
+    sa.Column("link_rule", S(32), nullable=False),
+    sa.Column("link_score", sa.Float),
+    sa.Column("sheet_enterprise_id", S(64)),
+    sa.Column("name", sa.Text),
+    sa.Column("address", sa.Text),
+    sa.Column("visited_on", sa.Date, nullable=False),
+    sa.Column("visitor_key", S(32)),
+    sa.Column("operating_status", S(16)),
+    sa.Column("observed_headcount", sa.Integer),
+    sa.Column("site_condition", sa.Text),
+    sa.Column("union_status", S(8)),
+    sa.Column("concerns", sa.Text),
+    sa.Column("needs", sa.Text),
+    sa.Column("resources", sa.Text),
+    sa.Column("registry_status", sa.Text),
+    sa.Column("registry_active", sa.Boolean),
+    sa.Column("registry_headcount", sa.Integer),
+)
+grid_month = sa.Table(
+    "grid_month",
+    metadata,
+    _snap(),
+    sa.Column("grid_id", S(32), nullable=False),
+    sa.Column("targets", sa.Integer, nullable=False),
+    sa.Column("planned", sa.Integer, nullable=False),
+    sa.Column("planned_visited", sa.Integer, nullable=False),
+    sa.Column("visits", sa.Integer, nullable=False),
+    sa.Column("enterprises_visited", sa.Integer, nullable=False),
+    sa.Column("closed_on_visit", sa.Integer, nullable=False),
+    sa.Column("headcount_observed", sa.Integer, nullable=False),
+    sa.Column("unions_after_visit", sa.Integer, nullable=False),
+    sa.Column("covered_by_visit", sa.Integer, nullable=False),
+    sa.Column("unvisited_2m", sa.Integer, nullable=False),
+)
 
 SNAPSHOT_TABLES = (
     "source_record",
@@ -253,4 +305,6 @@ SNAPSHOT_TABLES = (
     "match_weight",
     "joint_group",
     "joint_group_member",
+    "visit_record",
+    "grid_month",
 )

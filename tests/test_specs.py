@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from datapool.connectors.specs import SPECS, Column, Parser
+from datapool.connectors.specs import SPECS, VISIT_RECORDS, Column, Parser
 
 
 def test_every_column_names_a_parser():
-    assert all(isinstance(c.parser, Parser) for s in SPECS for c in s.columns)
-    used = {c.parser for s in SPECS for c in s.columns}
+    specs = (*SPECS, VISIT_RECORDS)
+    assert all(isinstance(c.parser, Parser) for s in specs for c in s.columns)
+    used = {c.parser for s in specs for c in s.columns}
     assert used == set(Parser)  # every parser is used by some export; none is dead
 
 
@@ -22,4 +23,5 @@ def test_misspelt_parser_fails_at_once(typo):
 def test_parser_values_are_the_documented_names():
     assert [p.value for p in Parser] == [
         "text", "id", "date", "count", "decimal", "lon", "lat", "phone", "personal",
+        "pseudonym", "free_text",
     ]  # fmt: skip

@@ -34,6 +34,7 @@ from datapool.samples.exports import (
 from datapool.samples.geo import make_grids, write_geojson
 from datapool.samples.members import build_members, write_members
 from datapool.samples.noisemodel import NoiseModel
+from datapool.samples.visits import visit_records, write_visit_records
 from datapool.samples.world import KIND_BRANCH, World, build_world, next_month
 from datapool.settings import month_end
 
@@ -60,8 +61,15 @@ def generate(
     seed: int = 7,
     members: bool = True,
     noise: str = "default",
+    visits: bool = True,
 ) -> dict[str, int]:
-    """Write sample snapshots under ``out``; returns rows written per file kind."""
+    """Write sample snapshots under ``out``; returns rows written per file kind.
+
+    With ``visits``, every month after the first gets the filled visit sheets handed back
+    (``<month>/visit_records/``, :mod:`datapool.samples.visits`) and their truth
+    (``truth/<month>/visits.csv``), from a random stream of their own: the agency exports are
+    the same either way.
+    """
     model = noise_model(noise)
     months = months or ["2025-05", "2025-06"]
     out.mkdir(parents=True, exist_ok=True)
@@ -78,6 +86,12 @@ def generate(
         counts.update(
             {f"{month}/{k}": v for k, v in _write_month(out, world, seed, month, model).items()}
         )
+    if visits:
+        for before, now, month in zip(worlds, worlds[1:], months[1:], strict=False):
+            rows, truth = visit_records(before, now, seed, month)
+            truth = write_visit_records(out / month / "visit_records", rows, truth, seed, month)
+            _write_table(out / "truth" / month / "visits.csv", truth)
+            counts[f"{month}/visit_records"] = len(rows)
     if members:
         orgs, mems, utruth, mtruth = build_members(
             worlds[-1], random.Random(seed + 1), months, model

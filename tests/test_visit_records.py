@@ -1,0 +1,404 @@
+"""三查三记 records back into the pool (../shared/spec/visits.md, issue #17 "Records back in").
+
+Unit tests build small record files against the samples' resolution; the end-to-end tests read
+the session's flow run of the samples, whose 2025-06 holds the generator's filled sheets
+(data/samples/2025-06/visit_records/), and check every effect against the generator's truth
+(data/samples/truth/2025-06/visits.csv).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from datetime import date, datetime
+from pathlib import Path
+
+import polars as pl
+import pytest
+import xlsxwriter
+
+from datapool.connectors import warehouse
+from datapool.connectors.reader import read_export
+from datapool.connectors.specs import VISIT_RECORDS
+from datapool.privacy import TEST_KEY, keyed_hash
+from datapool.visits import records as vr
+
+HEADER = ",".join(c.header for c in VISIT_RECORDS.columns)
+MONTH = "2025-06"
+
+
+def _ents(resolved) -> list[dict]:
+    res = resolved[MONTH][1]
+    return res.enterprises.filter(pl.col("headcount") > 25).sort("enterprise_id").head(6).to_dicts()
+
+
+def _write(folder: Path, name: str, lines: list[str], encoding: str = "utf-8") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(("\n".join([HEADER, *lines]) + "\n").encode(encoding))
+
+
+def _loop(tmp_path: Path, resolved, lines: list[str], earlier=None) -> vr.VisitLoop:
+    _write(tmp_path / vr.FOLDER, "a.csv", lines)
+    files = vr.read_visit_files(tmp_path, TEST_KEY)
+    return vr.link_visits(MONTH, files, resolved[MONTH][1], earlier)
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ("{id},{name},{addr},2025-06-31,张三,正常,,,否,,,", "走访日期: not a valid date"),
+        ("{id},{name},{addr},2025-07-01,张三,正常,,,否,,,", "走访日期: after the end of 2025-06"),
+        ("{id},{name},{addr},,张三,正常,,,否,,,", "走访日期: required value is blank"),
+        ("{id},{name},{addr},2025-06-03,张三,倒闭了,,,否,,,", "经营状态: not one of"),
+        ("{id},{name},{addr},2025-06-03,张三,正常,约30人,,否,,,", "考勤人数: not a whole number"),
+        ("{id},{name},{addr},2025-06-03,张三,正常,-3,,否,,,", "考勤人数: negative count"),
+        ("{id},{name},{addr},2025-06-03,张三,正常,,,已建,,,", "是否已建会: not one of"),
+        ("{id},{name},{addr},,,,,,,,,", "no visit recorded"),
+        (",,,2025-06-03,张三,正常,,,否,,,", "the record names no enterprise"),
+        (
+            "E000000000000,月亮湾无此单位测试站,月球路999号,2025-06-03,张三,正常,,,否,,,",
+            "企业ID E000000000000 is in no enterprise of this month",
+        ),
+        (
+            ",月亮湾无此单位测试站,月球路999号,2025-06-03,张三,正常,,,否,,,",
+            "match no enterprise of this month (no 企业ID)",
+        ),
+        ("{id},{name},{addr},2025-06-03,张三,正常,,,否", "ragged row"),
+    ],
+)
+def test_a_broken_record_is_quarantined_with_its_reason(tmp_path, resolved, fields, reason):
+    e = _ents(resolved)[0]
+    line = fields.format(id=e["enterprise_id"], name=e["name"], addr=e["address"])
+    loop = _loop(tmp_path, resolved, [line])
+    assert loop.records.height == 0
+    assert loop.quarantine.height == 1
+    q = loop.quarantine.row(0, named=True)
+    assert reason in q["reason"]
+    assert (q["source"], q["file"], q["source_row"]) == ("visit_records", "a.csv", 1)
+    assert loop.files["a.csv"] == {
+        "rows_in": 1,
+        "accepted": 0,
+        "quarantined": 1,
+        "physical_rows": 1,
+        "duplicates": 0,
+        "encoding": "utf-8",
+    }
+
+
+def test_records_link_by_id_else_by_name_and_address(tmp_path, resolved):
+    a, b = _ents(resolved)[:2]
+    loop = _loop(
+        tmp_path,
+        resolved,
+        [
+            f"{a['enterprise_id'].lower()},改过的名字,,2025-06-03,张三,正常,,,否,,,",
+            f",{b['name']},{b['address']},2025-06-04,张三,正常,,,否,,,",
+        ],
+    )
+    got = loop.records.sort("source_row")
+    assert got["enterprise_id"].to_list() == [a["enterprise_id"], b["enterprise_id"]]
+    assert got["link_rule"][0] == "enterprise_id"
+    assert got["link_rule"][1] not in ("enterprise_id", None)
+    assert got["record_id"].to_list() == ["2025-06/a.csv#1", "2025-06/a.csv#2"]
+    assert loop.counts()["linked_by_id"] == 1 and loop.counts()["linked_by_match"] == 1
+
+
+def test_personal_data_redacted_and_the_visitor_pseudonymous(tmp_path, resolved):
+    e = _ents(resolved)[0]
+    i = e["enterprise_id"]
+    loop = _loop(
+        tmp_path,
+        resolved,
+        [
+            f"{i},x,y,2025-06-03,张三,正常,,电话 0797-4412345,否,"
+            "王经理 138-1234-5678 a.b@example.com,身份证 360721198803051234,微信 13912345678",
+            f"{i},x,y,2025-06-03,李四,倒闭了,,,否,找张三 138-1234-5678,,",
+        ],
+    )
+    rec = loop.records.row(0, named=True)
+    assert rec["visitor_key"] == keyed_hash("张三", TEST_KEY)
+    stored = json.dumps(loop.records.to_dicts(), ensure_ascii=False, default=str)
+    quarantined = json.dumps(loop.quarantine.to_dicts(), ensure_ascii=False)
+    for secret in ("4412345", "1234-5678", "example.com", "360721198803051234", "13912345678"):
+        assert secret not in stored and secret not in quarantined
+    assert "张三" not in stored and "李四" not in quarantined  # 网格员 only as its pseudonym
+    assert "<phone>" in rec["concerns"] and "<email>" in rec["concerns"]
+
+
+def test_a_title_row_and_weekly_tabs_are_read_as_the_sheet_is_printed(tmp_path, resolved):
+    a, b = _ents(resolved)[:2]
+    path = tmp_path / vr.FOLDER / "sheet.xlsx"
+    path.parent.mkdir()
+    wb = xlsxwriter.Workbook(str(path))
+    header = HEADER.split(",")
+    for week, e in ((1, a), (2, b)):
+        ws = wb.add_worksheet(f"第{week}周")
+        ws.write(0, 0, f"G001 网格员：张三  第{week}周")
+        ws.write_row(1, 0, ["顺序", *header])  # the printed sheet's own columns are extra
+        ws.write_row(2, 0, [1, e["enterprise_id"], e["name"], e["address"]])
+        ws.write_datetime(
+            2, 4, datetime(2025, 6, week * 7), wb.add_format({"num_format": "yyyy-mm-dd"})
+        )
+        ws.write_row(2, 5, ["张三", "正常", 30, "", "否"])
+    wb.close()
+    r = read_export(path, VISIT_RECORDS, TEST_KEY)
+    assert (r.rows_in, r.physical_rows, r.quarantine.height) == (2, 2, 0)
+    loop = vr.link_visits(MONTH, vr.read_visit_files(tmp_path, TEST_KEY), resolved[MONTH][1])
+    assert loop.records["enterprise_id"].to_list() == [a["enterprise_id"], b["enterprise_id"]]
+    assert loop.records["visited_on"].to_list() == [date(2025, 6, 7), date(2025, 6, 14)]
+
+
+def test_one_visit_handed_in_twice_counts_once(tmp_path, resolved):
+    e = _ents(resolved)[0]
+    line = f"{e['enterprise_id']},x,y,2025-06-03,张三,停业,,,,,,"
+    _write(tmp_path / vr.FOLDER, "a.csv", [line])
+    _write(tmp_path / vr.FOLDER, "b.csv", [line], "gb18030")
+    loop = vr.link_visits(MONTH, vr.read_visit_files(tmp_path, TEST_KEY), resolved[MONTH][1])
+    assert loop.records.height == 1
+    assert loop.quarantine["reason"].to_list() == ["the same visit as a.csv row 1"]
+
+
+def test_no_folder_no_records(tmp_path, resolved):
+    files = vr.read_visit_files(tmp_path, TEST_KEY)
+    loop = vr.link_visits(MONTH, files, resolved[MONTH][1])
+    assert loop.records.height == loop.quarantine.height == 0
+    assert loop.counts()["accepted"] == 0
+
+
+def test_effects_until_a_newer_registry_fact(tmp_path, resolved):
+    """The latest visit wins; a registry that changed since the visit wins over it."""
+    res = resolved[MONTH][1]
+    a, b, c = _ents(resolved)[:3]
+    loop = _loop(
+        tmp_path,
+        resolved,
+        [
+            f"{a['enterprise_id']},x,y,2025-06-03,张三,停业,,,,,,",
+            f"{b['enterprise_id']},x,y,2025-06-03,张三,正常,12,,是,,,",
+            f"{b['enterprise_id']},x,y,2025-06-01,张三,注销,50,,否,,,",  # older: loses
+            f"{c['enterprise_id']},x,y,2025-06-03,张三,迁出,7,,,,,",
+        ],
+    )
+    ents = vr.apply_to_enterprises(res.enterprises, loop)
+    row = {r["enterprise_id"]: r for r in ents.to_dicts()}
+    assert row[a["enterprise_id"]]["observed_status"] == "停业"
+    assert row[a["enterprise_id"]]["observed_record"] == "2025-06/a.csv#1"
+    assert row[b["enterprise_id"]]["observed_status"] == "正常"
+    assert row[b["enterprise_id"]]["headcount"] == 12
+    assert row[b["enterprise_id"]]["headcount_source"] == "visit"
+    assert row[b["enterprise_id"]]["registry_headcount"] == b["headcount"]
+
+    # a month later the registries say something new of c (its headcount, its status): they win
+    later = res.enterprises.with_columns(
+        pl.when(pl.col("enterprise_id") == c["enterprise_id"])
+        .then(pl.col("headcount") + 1)
+        .otherwise(pl.col("headcount"))
+        .alias("headcount"),
+        pl.when(pl.col("enterprise_id") == c["enterprise_id"])
+        .then(pl.lit("注销"))
+        .otherwise(pl.col("status"))
+        .alias("status"),
+    )
+    status, headcount, _ = vr.effects(loop.history, later)
+    assert c["enterprise_id"] not in status["enterprise_id"].to_list()
+    assert c["enterprise_id"] not in headcount["enterprise_id"].to_list()
+    assert {a["enterprise_id"], b["enterprise_id"]} <= set(status["enterprise_id"].to_list())
+
+
+def test_union_on_a_visit_covers_until_the_member_database_confirms(tmp_path, resolved):
+    a, b = _ents(resolved)[:2]
+    loop = _loop(
+        tmp_path,
+        resolved,
+        [
+            f"{a['enterprise_id']},x,y,2025-06-03,张三,正常,,,是,,,",
+            f"{b['enterprise_id']},x,y,2025-06-03,张三,正常,,,是,,,",
+        ],
+    )
+    cov = pl.DataFrame(
+        {
+            "enterprise_id": [a["enterprise_id"], b["enterprise_id"]],
+            "covered": [False, True],  # the member database already holds b's union
+            "target": [True, False],
+            "headcount": [40, 40],
+        }
+    )
+    got = vr.apply_to_coverage(cov, loop).sort("enterprise_id")
+    by = dict(zip(got["enterprise_id"], got["covered_by"], strict=True))
+    assert by == {a["enterprise_id"]: "visit", b["enterprise_id"]: "member_db"}
+    assert got["covered"].all() and not got["target"].any()
+    prev = got.with_columns(pl.lit(False).alias("covered"), pl.lit(None).alias("covered_by"))
+    changes = vr.visit_changes(loop, got, prev)
+    assert changes.filter(pl.col("change") == "covered_by_visit")["enterprise_id"].to_list() == [
+        a["enterprise_id"]
+    ]
+    confirmed = vr.visit_changes(loop, got, got.with_columns(pl.lit("visit").alias("covered_by")))
+    assert "union_confirmed" in confirmed["change"].to_list()
+
+
+def test_follow_ups_are_the_latest_visits_with_a_concern_or_need(tmp_path, resolved):
+    a, b, c, d = _ents(resolved)[:4]
+    loop = _loop(
+        tmp_path,
+        resolved,
+        [
+            f"{a['enterprise_id']},x,y,2025-06-03,张三,正常,,,否,担心成本,,",
+            f"{b['enterprise_id']},x,y,2025-06-03,张三,正常,,,否,,工资拖欠,",
+            f"{c['enterprise_id']},x,y,2025-06-02,张三,正常,,,否,担心成本,,",
+            f"{c['enterprise_id']},x,y,2025-06-09,张三,正常,,,否,,,社区活动室",  # settled
+            f"{d['enterprise_id']},x,y,2025-06-03,张三,停业,,,,担心成本,,",  # closed
+        ],
+    )
+    got = vr.follow_ups(loop.history)
+    assert got["enterprise_id"].to_list() == sorted([a["enterprise_id"], b["enterprise_id"]])
+
+
+# ---- end to end: the samples' 2025-06 hands back the generator's filled sheets ------------------
+
+
+def _table(run, name, month) -> pl.DataFrame:
+    return warehouse.read_table(warehouse.engine_for(run["url"]), name, month)
+
+
+@pytest.fixture(scope="module")
+def visit_truth(samples) -> pl.DataFrame:
+    return pl.read_csv(
+        samples / "truth" / MONTH / "visits.csv",
+        schema_overrides={"observed_headcount": pl.Utf8, "source_row": pl.Int64},
+        infer_schema_length=0,
+    ).with_columns(pl.col("source_row").cast(pl.Int64))
+
+
+@pytest.fixture(scope="module")
+def visit_effects(sample_run, truth_rows, visit_truth) -> pl.DataFrame:
+    """Each truth row with the enterprise its key became and that enterprise's outputs."""
+    links = _table(sample_run, "enterprise_link", MONTH)
+    key_to_id = (
+        links.join(truth_rows[MONTH], on=["source", "source_row"])
+        .group_by("enterprise_key", "enterprise_id")
+        .len()
+        .sort("len", "enterprise_id", descending=[True, False])
+        .unique("enterprise_key", keep="first")
+        .select("enterprise_key", "enterprise_id")
+    )
+    ents = _table(sample_run, "enterprise", MONTH).select(
+        "enterprise_id", "headcount", "headcount_source", "observed_status", "observed_record"
+    )
+    cov = _table(sample_run, "union_coverage", MONTH).select(
+        "enterprise_id", "target", "covered", "covered_by"
+    )
+    recs = _table(sample_run, "visit_record", MONTH).select(
+        "file", "source_row", pl.col("enterprise_id").alias("linked"), "link_rule"
+    )
+    return (
+        visit_truth.join(key_to_id, on="enterprise_key", how="left")
+        .join(ents, on="enterprise_id", how="left")
+        .join(cov, on="enterprise_id", how="left")
+        .join(recs, on=["file", "source_row"], how="left")
+    )
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_every_record_accounted_for_and_linked_to_its_enterprise(sample_run, visit_effects):
+    kept = visit_effects.filter(pl.col("effect") != "broken")
+    assert kept.height >= 40
+    assert (kept["linked"] == kept["enterprise_id"]).all()
+    assert set(kept["link_rule"]) - {"enterprise_id"}  # some rows linked by name + address
+    counts = sample_run["results"][MONTH].counts["visit_records"]
+    assert counts["accepted"] == kept.height
+    assert counts["quarantined"] == visit_effects.height - kept.height
+    for f in counts["files"].values():
+        assert f["rows_in"] == f["accepted"] + f["quarantined"] == f["physical_rows"]
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_closed_moved_and_not_found_leave_the_targets(visit_effects):
+    gone = visit_effects.filter(
+        pl.col("effect").is_in(["closed", "deregistered", "moved", "not_found"])
+    )
+    assert gone.height >= 8 and set(gone["status"]) == set(vr.CLOSED)
+    assert (gone["observed_status"] == gone["status"]).all()
+    assert not gone["target"].any()
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_observed_headcount_is_used(visit_effects):
+    seen = visit_effects.filter(pl.col("effect").is_in(["headcount_down", "headcount_up"]))
+    assert seen.height >= 8
+    assert (seen["headcount"] == seen["observed_headcount"].cast(pl.Int64)).all()
+    assert (seen["headcount_source"] == "visit").all()
+    down = seen.filter(pl.col("effect") == "headcount_down")
+    assert not down["target"].any()  # counted at 25 or fewer on site: no longer a target
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_a_union_established_on_a_visit_is_covered(visit_effects):
+    union = visit_effects.filter(pl.col("effect") == "union")
+    assert union.height >= 3
+    assert union["covered"].all() and not union["target"].any()
+    assert set(union["covered_by"]) <= {"visit", "member_db"} and "visit" in set(
+        union["covered_by"]
+    )
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_broken_records_are_quarantined_with_their_reason(sample_run, visit_effects):
+    broken = visit_effects.filter(pl.col("effect") == "broken")
+    quar = _table(sample_run, "quarantine", MONTH).filter(pl.col("source") == "visit_records")
+    got = broken.join(quar, on=["file", "source_row"], how="left")
+    assert broken.height >= 6 and got["reason_right"].is_not_null().all()
+    for expected, reason in got.select("reason", "reason_right").iter_rows():
+        assert expected in reason
+    assert got["linked"].is_null().all()
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_visit_records_kept_and_carried_to_the_next_month(sample_run, samples):
+    engine = warehouse.engine_for(sample_run["url"])
+    assert _table(sample_run, "visit_record", "2025-05").height == 0  # no folder: no records
+    june = _table(sample_run, "visit_record", MONTH)
+    earlier = vr.earlier_records(engine, "2025-07")  # what July's run reads
+    assert earlier.height == june.height
+    # July's registries say what June's did: every effect stays in force
+    ents = _table(sample_run, "enterprise", MONTH).with_columns(
+        pl.col("registry_headcount").alias("headcount")
+    )
+    status, headcount, union = vr.effects(earlier, ents)
+    published = _table(sample_run, "enterprise", MONTH)
+    assert set(status["enterprise_id"]) == set(
+        published.filter(pl.col("observed_status").is_not_null())["enterprise_id"]
+    )
+    assert headcount.height == published.filter(pl.col("headcount_source") == "visit").height
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_grid_month_and_union_change_tell_the_visits(sample_run):
+    grid = _table(sample_run, "grid_month", MONTH)
+    recs = _table(sample_run, "visit_record", MONTH)
+    ents = _table(sample_run, "enterprise", MONTH).select("enterprise_id", "grid_id")
+    placed = recs.join(ents, on="enterprise_id").filter(pl.col("grid_id").is_not_null())
+    assert grid["visits"].sum() == placed.height
+    changes = _table(sample_run, "union_change", MONTH)
+    closed = changes.filter(pl.col("change") == "closed_on_visit")
+    assert closed.height >= 8
+    assert (
+        grid["closed_on_visit"].sum()
+        == closed.join(ents, on="enterprise_id").filter(pl.col("grid_id").is_not_null()).height
+    )
+    assert grid["planned_visited"].sum() > 0 and grid["targets"].sum() > 0
+    may = _table(sample_run, "grid_month", "2025-05")
+    assert may["visits"].sum() == 0 and may["unvisited_2m"].sum() == 0
+
+
+def test_loop_counts_without_records_are_zero(resolved):
+    res = resolved[MONTH][1]
+    empty = vr.VisitFiles(pl.DataFrame(), pl.DataFrame(schema=vr.QUARANTINE))
+    loop = vr.link_visits(MONTH, empty, replace(res))
+    assert loop.counts()["observed_closed"] == 0
