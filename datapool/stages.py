@@ -284,6 +284,13 @@ def link_visits(
     return replace(res, enterprises=visit_records.apply_to_enterprises(res.enterprises, loop)), loop
 
 
+def follow_ups(loop: VisitLoop) -> pl.DataFrame:
+    """The enterprises the visits ask to see again (``enterprise_id``, ``record_id``,
+    ``visited_on``): a concern or need recorded at their latest visit, not found closed
+    (:func:`datapool.visits.records.follow_ups`); the planner keeps those placed in a grid."""
+    return visit_records.follow_ups(loop.history)
+
+
 def visit_tables(
     tables: dict[str, pl.DataFrame],
     loop: VisitLoop,
@@ -378,8 +385,13 @@ def plan_visits(
         ),
         centroids,
     )
+    watched = res.enterprises  # not one a visit found closed, moved or gone
+    if "observed_status" in watched.columns:
+        watched = watched.filter(
+            ~pl.col("observed_status").is_in(visit_records.CLOSED).fill_null(False)
+        )
     watch = watch_list(
-        res.enterprises,
+        watched,
         cov.coverage,
         previous_coverage,
         snapshot,

@@ -344,10 +344,13 @@ def visits_task(
     folder: Path,
     settings: Settings | None = None,
     previous_coverage: pl.DataFrame | None = None,
+    follow_ups: pl.DataFrame | None = None,
 ) -> VisitPlan:
     """Placement, routes, the weekly plan, heat map and visit sheets, written into ``folder``
     (the staging one)."""
-    return stages.plan_visits(res, cov, grids, snapshot, folder, settings, previous_coverage)
+    return stages.plan_visits(
+        res, cov, grids, snapshot, folder, settings, previous_coverage, follow_ups
+    )
 
 
 @task(name="publish", **IO)
@@ -482,7 +485,8 @@ def snapshot_flow(
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
-        plan = _call(visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov)
+        follow_ups = stages.follow_ups(loop)  # a concern or need recorded at the latest visit
+        plan = _call(visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov, follow_ups)
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
         street_of = {g.grid_id: g.street for g in grids}

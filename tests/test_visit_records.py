@@ -402,3 +402,20 @@ def test_loop_counts_without_records_are_zero(resolved):
     empty = vr.VisitFiles(pl.DataFrame(), pl.DataFrame(schema=vr.QUARANTINE))
     loop = vr.link_visits(MONTH, empty, replace(res))
     assert loop.counts()["observed_closed"] == 0
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_follow_ups_are_planned_next(sample_run):
+    recs = _table(sample_run, "visit_record", MONTH)
+    plan = _table(sample_run, "visit_plan", MONTH)
+    asked = set(vr.follow_ups(recs.with_columns(pl.lit(MONTH).alias("snapshot")))["enterprise_id"])
+    assert asked
+    planned = plan.filter(pl.col("reason") == "follow_up")
+    placed = set(
+        _table(sample_run, "enterprise", MONTH).filter(pl.col("grid_id").is_not_null())[
+            "enterprise_id"
+        ]
+    )
+    targets = set(plan.filter(pl.col("reason") == "target")["enterprise_id"])
+    assert set(planned["enterprise_id"]) == (asked & placed) - targets
