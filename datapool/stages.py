@@ -385,13 +385,8 @@ def plan_visits(
         ),
         centroids,
     )
-    watched = res.enterprises  # not one a visit found closed, moved or gone
-    if "observed_status" in watched.columns:
-        watched = watched.filter(
-            ~pl.col("observed_status").is_in(visit_records.CLOSED).fill_null(False)
-        )
     watch = watch_list(
-        watched,
+        visit_records.in_operation(res.enterprises),  # none a visit found closed, moved, gone
         cov.coverage,
         previous_coverage,
         snapshot,
@@ -447,7 +442,9 @@ def plan_visits(
         week_starts(snapshot),
         visit_history,
     )
-    groups = joint_groups(ents, cov.coverage, {g.grid_id: g.street for g in grids})
+    groups = joint_groups(
+        visit_records.in_operation(ents), cov.coverage, {g.grid_id: g.street for g in grids}
+    )
     return VisitPlan(
         placement, ordered, stats, [html, png, *sheets, *pages], unplaced, weekly, groups=groups
     )

@@ -510,6 +510,14 @@ def apply_to_enterprises(enterprises: pl.DataFrame, loop: VisitLoop | None) -> p
     )
 
 
+def in_operation(enterprises: pl.DataFrame) -> pl.DataFrame:
+    """The enterprises no visit in force found closed, moved or gone (停业 / 注销 / 迁出 /
+    查无此企业): the watch list and the joint-union groups take only these."""
+    if "observed_status" not in enterprises.columns:
+        return enterprises
+    return enterprises.filter(~pl.col("observed_status").is_in(CLOSED).fill_null(False))
+
+
 def apply_to_coverage(coverage: pl.DataFrame, loop: VisitLoop | None) -> pl.DataFrame:
     """Coverage with the visits' effects: ``covered_by`` (``member_db``, or ``visit`` when only a
     visit says a union was established), ``visit_union`` (the latest visit's answer), and no
