@@ -419,3 +419,37 @@ def test_follow_ups_are_planned_next(sample_run):
     )
     targets = set(plan.filter(pl.col("reason") == "target")["enterprise_id"])
     assert set(planned["enterprise_id"]) == (asked & placed) - targets
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_a_printed_sheet_filled_in_reads_back(sample_run, resolved, tmp_path):
+    """The sheet the run printed, filled in on one stop of each tab, comes back as records."""
+    from openpyxl import load_workbook
+
+    sheet = next(p for p in sorted((sample_run["out"] / MONTH / "visit_sheets").glob("*.xlsx"))
+                 if "未落格" not in p.name)  # fmt: skip
+    wb = load_workbook(sheet)
+    filled: list[str] = []
+    stops = 0
+    for ws in wb.worksheets:
+        header = [c.value for c in ws[1]]
+        col = {h: i + 1 for i, h in enumerate(header)}
+        rows = [r for r in range(2, ws.max_row + 1) if ws.cell(r, col["企业ID"]).value]
+        stops += len(rows)
+        if rows:
+            r = rows[0]
+            ws.cell(r, col["走访日期"]).value = datetime(2025, 6, 20)
+            ws.cell(r, col["网格员"]).value = "张三"
+            ws.cell(r, col["经营状态"]).value = "停业"
+            filled.append(ws.cell(r, col["企业ID"]).value)
+    folder = tmp_path / vr.FOLDER
+    folder.mkdir()
+    wb.save(folder / sheet.name)
+    loop = vr.link_visits(MONTH, vr.read_visit_files(tmp_path, TEST_KEY), resolved[MONTH][1])
+    assert sorted(loop.records["enterprise_id"]) == sorted(filled)
+    assert set(loop.records["link_rule"]) == {"enterprise_id"}
+    assert loop.quarantine.height == stops - len(filled)  # the stops nobody filled in
+    assert set(loop.quarantine["reason"]) == {
+        "no visit recorded: only the printed columns are filled in"
+    }

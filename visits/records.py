@@ -11,7 +11,7 @@ Grid workers hand back the filled visit sheets (or CSV with the same headers) in
   values, a row naming no enterprise;
 * **links** each record to an enterprise of the month: by 企业ID (ids are kept month to month, so
   an id printed on an earlier month's sheet still links), else by 企业名称 + 地址 through the
-  matcher (:func:`datapool.matching.engine.link_to_pool`, as the member database's employer
+  matcher (:func:`datapool.matching.lookup.link_to_pool`, as the member database's employer
   names are linked). A record that links to nothing is quarantined with its reason, as is a
   second copy of one visit handed in twice (in two files);
 * derives the **effects**, from the month a record arrives until a newer registry fact
@@ -52,7 +52,8 @@ import sqlalchemy as sa
 
 from datapool.connectors.reader import read_export
 from datapool.connectors.specs import VISIT_RECORDS
-from datapool.matching.engine import Resolution, link_to_pool
+from datapool.matching.engine import Resolution
+from datapool.matching.lookup import link_to_pool
 from datapool.privacy import redact_series
 from datapool.schemas import warehouse as wh
 from datapool.settings import month_end
