@@ -345,11 +345,12 @@ def visits_task(
     settings: Settings | None = None,
     previous_coverage: pl.DataFrame | None = None,
     follow_ups: pl.DataFrame | None = None,
+    visit_history: pl.DataFrame | None = None,
 ) -> VisitPlan:
-    """Placement, routes, the weekly plan, heat map and visit sheets, written into ``folder``
-    (the staging one)."""
+    """Placement, routes, the weekly plan, heat map, visit sheets and phone pages, written into
+    ``folder`` (the staging one)."""
     return stages.plan_visits(
-        res, cov, grids, snapshot, folder, settings, previous_coverage, follow_ups
+        res, cov, grids, snapshot, folder, settings, previous_coverage, follow_ups, visit_history
     )
 
 
@@ -486,7 +487,9 @@ def snapshot_flow(
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
         follow_ups = stages.follow_ups(loop)  # a concern or need recorded at the latest visit
-        plan = _call(visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov, follow_ups)
+        plan = _call(
+            visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov, follow_ups, loop.history
+        )
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
         street_of = {g.grid_id: g.street for g in grids}

@@ -453,3 +453,17 @@ def test_a_printed_sheet_filled_in_reads_back(sample_run, resolved, tmp_path):
     assert set(loop.quarantine["reason"]) == {
         "no visit recorded: only the printed columns are filled in"
     }
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_phone_pages_show_the_last_visit_and_its_open_concerns(sample_run):
+    """The route page's file of a follow-up lists its visit and the concern it raised."""
+    recs = _table(sample_run, "visit_record", MONTH)
+    plan = _table(sample_run, "visit_plan", MONTH).filter(pl.col("reason") == "follow_up")
+    row = recs.join(plan.select("enterprise_id", "grid_id"), on="enterprise_id").row(0, named=True)
+    pages = list((sample_run["out"] / MONTH / "route_pages").glob(f"*{row['grid_id']}*.html"))
+    text = pages[0].read_text(encoding="utf-8")
+    assert row["visited_on"].isoformat() in text
+    open_item = row["concerns"] or row["needs"]
+    assert open_item.replace("<", "&lt;").replace(">", "&gt;") in text
