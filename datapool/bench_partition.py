@@ -127,7 +127,7 @@ def lines(m: dict[str, Any], workers: int) -> list[str]:
     return [
         f"partitioned: {m['rows']:,} rows, {m['partitions']} partitions by county in "
         f"{m['tasks']} tasks on {workers} local Dask workers; largest partition "
-        f"{m['largest']:,} rows, {m['fallback_rows']:,} rows in no county (fallback), "
+        f"{m['largest']:,} rows, {m['fallback_rows']:,} rows in the fallback partition, "
         f"{m['cross_pairs']:,} of {m['pairs']:,} candidate pairs cross partitions, "
         f"{m['oversized_keys']:,} keys over their block limit in the month",
         f"partitioned: matching {sum(m['seconds'].values()):.1f}s ({steps}); flow run "

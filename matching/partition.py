@@ -32,10 +32,10 @@ run drops. Scoring is per pair and clustering, ids and golden records see all ac
 once (engine.finish), so the links equal a single-process run's exactly (tests/test_partition.py).
 
 Restricting the cross pass to identifiers, phone hashes and exact names, as first planned, would
-have missed links: on a generated month of 20k enterprises about 1 in 70 accepted pairs crossed
-partitions and shared no such key (same 字号 + industry read as pinyin, or the same address); see
-docs/scale.md for the figures. Taking every key kind costs little, since only blocks spanning two
-partitions are expanded.
+have missed links: on the benchmark's generated month about 1 in 60 accepted pairs crossed
+partitions and shared no such key (the same 字号 + industry read as pinyin, or the same address);
+docs/scale.md gives the figures. Taking every key kind costs little, since only blocks spanning
+two partitions are expanded.
 """
 
 from __future__ import annotations
@@ -326,7 +326,8 @@ def resolve(
     if say is not None:
         say(
             f"{figures['partitions']} partitions by county in {figures['tasks']} tasks, the "
-            f"largest {figures['largest']} rows, {figures['fallback_rows']} rows in no county; "
+            f"largest {figures['largest']} rows, {figures['fallback_rows']} rows in the fallback "
+            "partition; "
             f"{figures['cross_pairs']} candidate pairs cross partitions"
         )
     matched = steps.partitions(std, split, weights)
