@@ -142,6 +142,30 @@ INDUSTRY = [
         ),
         pytest.param(
             [
+                {"enterprise_id": f"N{i}", "address": f"梅林镇建设路{10 + 4 * i}号"}
+                for i in range(3)
+            ],
+            {frozenset({"N0", "N1", "N2"}): "street"},
+            id="no-coordinates-neighbours-by-house-number",
+        ),
+        pytest.param(
+            [
+                {"enterprise_id": f"N{i}", "address": f"梅林镇建设路{10 + 4 * i}号", "grid_id": g}
+                for i, g in enumerate(("G001", "G002", "G003"))
+            ],
+            {},
+            id="house-numbers-in-other-grids-are-not-neighbours",
+        ),
+        pytest.param(
+            [
+                {"enterprise_id": f"N{i}", "address": f"梅林镇建设路{10 + 4 * i}号", **_at(900 * i)}
+                for i in range(3)
+            ],
+            {},
+            id="coordinates-beat-house-numbers",
+        ),
+        pytest.param(
+            [
                 *STREET[:2],
                 {"enterprise_id": "S9", "address": "梅林镇建设路18号"},  # no coordinates, near 14
                 {"enterprise_id": "S8", "address": "梅林镇建设路200号"},  # no coordinates, far

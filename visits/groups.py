@@ -4,15 +4,16 @@ The district organises employers too small for a union of their own through buil
 street, industry and joint unions (楼宇/商圈/行业/联合工会). This module proposes such groups
 from the pool, for three reasons, tried in this order:
 
-1. ``building`` (同楼宇): the same building, i.e. the same town, road and house number once the
+1. ``building`` (同楼宇): the same building: the same grid, town, road and house number once the
    address is parsed (:func:`datapool.matching.addresses.parse_addresses`; rooms, floors and
    province/city prefixes do not count, so 红旗大道88号301室 and 江西省赣州市赣县区…红旗大道88号3楼
    are one building).
-2. ``street`` (同商圈): on the same road of the same town, within a walking radius
+2. ``street`` (同商圈): on the same road of the same town, each within a walking radius
    (:data:`RADIUS_M`, 300 m) of another member, linked in a chain (single linkage over a KD-tree
-   of the coordinates; no loop over pairs). At least two members must have coordinates; an
-   employer without coordinates joins the street group on its road whose house numbers, widened
-   by :data:`NUMBER_SLACK`, hold its own.
+   of the coordinates; no loop over pairs). Many employers have no coordinates: two on one road
+   of one grid, one of them without coordinates, whose house numbers are at most
+   :data:`NUMBER_SLACK` (10) apart count as neighbours too (an employer placed in no grid links
+   to its nearest such number only).
 3. ``industry`` (同行业): the same industry section (GB/T 4754 门类, read from the industry code's
    letter or the tax registry's industry name) within one town (乡镇/街道).
 
@@ -46,7 +47,7 @@ REASONS = ("building", "street", "industry")
 REASON_ZH = {"building": "同楼宇", "street": "同商圈", "industry": "同行业"}
 RADIUS_M = 300.0  # walking radius of a shopping street, metres between neighbouring members
 MIN_MEMBERS = 3  # a group has at least this many employers
-NUMBER_SLACK = 10  # house numbers an employer without coordinates may lie beyond a street group's
+NUMBER_SLACK = 10  # house numbers at most this far apart on one road of one grid are neighbours
 _M_PER_DEG_LAT = 110_574.0
 _M_PER_DEG_LON_EQUATOR = 111_320.0
 
@@ -223,18 +224,35 @@ def _metres(lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
     )
 
 
+def _most_common_grid(frame: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``key, _grid``: the grid most rows of each key are in (ties: the smallest grid id)."""
+    return (
+        frame.filter(pl.col("grid_id").is_not_null())
+        .group_by(key, "grid_id")
+        .len()
+        .sort([key, "len", "grid_id"], descending=[False, True, False])
+        .unique(key, keep="first")
+        .select(key, pl.col("grid_id").alias("_grid"))
+    )
+
+
 def _buildings(pool: pl.DataFrame, min_members: int) -> pl.DataFrame:
     """``enterprise_id, group_id, town, place`` of the building groups.
 
-    A building is a grid's town + road + house number: a building lies in one grid, and the
-    grid keeps apart two places a town's address spells alike.
+    A building is a grid's town + road + house number: it lies in one grid, and the grid keeps
+    apart two places a town's addresses spell alike. An employer placed in no grid (no
+    coordinates, no community in its address) is taken to be in the grid most of its address's
+    other employers are in.
     """
     c = pl.col
-    keyed = pool.filter(
-        (c("town") != "") & (c("road") != "") & (c("road_no") != "") & c("grid_id").is_not_null()
-    )
+    keyed = pool.filter((c("town") != "") & (c("road") != "") & (c("road_no") != ""))
     keyed = keyed.with_columns(
-        pl.concat_str("grid_id", "town", "road", "road_no", separator="\x1f").alias("key")
+        pl.concat_str("town", "road", "road_no", separator="\x1f").alias("addr")
+    )
+    keyed = keyed.join(_most_common_grid(keyed, "addr"), on="addr", how="left").with_columns(
+        pl.concat_str(
+            pl.coalesce("grid_id", "_grid").fill_null(""), "addr", separator="\x1f"
+        ).alias("key")
     )
     big = _keys(keyed, "building", min_members)
     return keyed.join(big, on="key").select(
@@ -245,46 +263,76 @@ def _buildings(pool: pl.DataFrame, min_members: int) -> pl.DataFrame:
     )
 
 
-def _streets(pool: pl.DataFrame, radius_m: float, min_members: int) -> pl.DataFrame:
-    """``enterprise_id, group_id, town, place`` of the street groups (see the module docstring)."""
-    c = pl.col
-    on_road = pool.filter((c("town") != "") & (c("road") != "")).with_columns(
-        (c("town") + "\x1f" + c("road")).alias("street")
-    )
-    placed = on_road.filter(c("lon").is_not_null() & c("lat").is_not_null())
-    empty = pl.DataFrame(
-        schema={"enterprise_id": pl.Utf8, "group_id": pl.Utf8, "town": pl.Utf8, "place": pl.Utf8}
-    )
+def _pairs_by_position(placed: pl.DataFrame, radius_m: float) -> np.ndarray:
+    """Row pairs of ``placed`` (``_row, street, lon, lat``) on one street within ``radius_m``."""
     if placed.height < 2:
-        return empty
+        return np.empty((0, 2), dtype=np.int64)
     xy = _metres(placed["lon"].to_numpy().astype(float), placed["lat"].to_numpy().astype(float))
     pairs = cKDTree(xy).query_pairs(radius_m, output_type="ndarray")
-    street_codes = placed["street"].cast(pl.Categorical).to_physical().to_numpy()
-    pairs = pairs[street_codes[pairs[:, 0]] == street_codes[pairs[:, 1]]]
-    n = placed.height
-    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
-    _, labels = connected_components(graph, directed=False)
-    comp = placed.with_columns(pl.Series("comp", labels, dtype=pl.Int64))
-    sizes = comp.group_by("comp").len()
-    comp = comp.join(sizes.filter(c("len") >= 2).select("comp"), on="comp")
-    if not comp.height:
-        return empty
-    # an employer without coordinates joins the group of the nearest house number on its road in
-    # its grid, when that number is at most NUMBER_SLACK away
-    anchors = comp.select("street", "grid_id", "comp", pl.col("number").alias("_near")).filter(
-        c("_near").is_not_null() & c("grid_id").is_not_null()
+    street = placed["street"].cast(pl.Categorical).to_physical().to_numpy()
+    pairs = pairs[street[pairs[:, 0]] == street[pairs[:, 1]]]
+    rows = placed["_row"].to_numpy()
+    return np.column_stack((rows[pairs[:, 0]], rows[pairs[:, 1]])).astype(np.int64)
+
+
+def _pairs_by_number(on_road: pl.DataFrame) -> np.ndarray:
+    """Row pairs on one street whose house numbers are at most ``NUMBER_SLACK`` apart.
+
+    Only pairs where one side has no coordinates (two that have them are near or not by their
+    coordinates). Both in one grid; an employer placed in no grid is paired with its nearest
+    such neighbour in any grid of the street only (so it cannot join two grids' shops into one
+    group).
+    """
+    c = pl.col
+    numbered = on_road.filter(c("number").is_not_null()).select(
+        "_row",
+        "street",
+        "grid_id",
+        "number",
+        (c("lon").is_not_null() & c("lat").is_not_null()).alias("_xy"),
+    )
+    gridded = numbered.filter(c("grid_id").is_not_null())
+    same = (
+        gridded.join(gridded, on=["street", "grid_id"], suffix="_b")
+        .filter(
+            (c("_row") < c("_row_b"))
+            & ((c("number") - c("number_b")).abs() <= NUMBER_SLACK)
+            & ~(c("_xy") & c("_xy_b"))
+        )
+        .select("_row", "_row_b")
     )
     loose = (
-        on_road.filter(c("lon").is_null() | c("lat").is_null())
-        .filter(c("number").is_not_null())
-        .join(anchors, on=["street", "grid_id"])
-        .with_columns((c("number") - c("_near")).abs().alias("_off"))
+        numbered.filter(c("grid_id").is_null())
+        .join(gridded, on="street", suffix="_b")
+        .with_columns((c("number") - c("number_b")).abs().alias("_off"))
         .filter(c("_off") <= NUMBER_SLACK)
-        .sort("enterprise_id", "_off", "comp")
-        .unique("enterprise_id", keep="first")
-        .select(comp.columns)
+        .sort("_row", "_off", "_row_b")
+        .unique("_row", keep="first")
+        .select("_row", "_row_b")
     )
-    members = pl.concat([comp, loose])
+    return pl.concat([same, loose]).to_numpy().astype(np.int64).reshape(-1, 2)
+
+
+def _streets(pool: pl.DataFrame, radius_m: float, min_members: int) -> pl.DataFrame:
+    """``enterprise_id, group_id, town, place`` of the street groups (see the module docstring).
+
+    Neighbours on a street are linked: within ``radius_m`` by their coordinates, or by their
+    house numbers (:func:`_pairs_by_number`) when coordinates are missing; a group is a chain of
+    such links (a connected component) of at least ``min_members``.
+    """
+    c = pl.col
+    on_road = (
+        pool.filter((c("town") != "") & (c("road") != ""))
+        .with_columns((c("town") + "\x1f" + c("road")).alias("street"))
+        .with_row_index("_row")
+        .with_columns(c("_row").cast(pl.Int64))
+    )
+    placed = on_road.filter(c("lon").is_not_null() & c("lat").is_not_null())
+    pairs = np.concatenate((_pairs_by_position(placed, radius_m), _pairs_by_number(on_road)))
+    n = on_road.height
+    graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    members = on_road.with_columns(pl.Series("comp", labels, dtype=pl.Int64))
     members = members.join(
         members.sort(c("founded_on"), "enterprise_id", nulls_last=True)
         .group_by("comp", maintain_order=True)
