@@ -32,6 +32,8 @@ from datapool.samples.exports import (
     write_xlsx,
 )
 from datapool.samples.geo import make_grids, write_geojson
+from datapool.samples.joint import place_joint_groups
+from datapool.samples.joint import truth_rows as joint_truth
 from datapool.samples.members import build_members, write_members
 from datapool.samples.noisemodel import NoiseModel
 from datapool.samples.visits import visit_records, write_visit_records
@@ -77,6 +79,8 @@ def generate(
     grids = make_grids(rng)
     write_geojson(grids, out / "grids.geojson")
     world = build_world(rng, enterprises, grids)
+    # shared buildings and shopping streets, from their own stream: nothing else changes
+    place_joint_groups(world, grids, random.Random(f"{seed}:joint"))
     counts: dict[str, int] = {}
     worlds: list[World] = []
     for i, month in enumerate(months):
@@ -136,6 +140,7 @@ def _write_month(
         _collect_headcounts(source, rows, heads)
         written[source] = len(rows)
     _write_table(out / "truth" / month / "rows.csv", truth)
+    _write_table(out / "truth" / month / "joint_groups.csv", joint_truth(world))
     end = month_end(month)
     _write_table(
         out / "truth" / month / "enterprises.csv",

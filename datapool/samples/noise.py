@@ -202,11 +202,37 @@ def address_variant(
         else ""
     )
     out = head + "".join(parts)
+    if e.room and house:  # a shared building: each registry writes the room its own way, or not
+        out += room_variant(e.room, rng)
     if rng.random() < 0.1 * level:
         out = out.translate(FULLWIDTH)
     if rng.random() < 0.05 * level:
         out = out.replace("号", "号" + rng.choice(["1栋", "一楼", "101室", "附近"]))
     return out
+
+
+_FLOORS = "一二三四五六七八九十"
+
+
+def room_variant(room: str, rng: random.Random) -> str:
+    """A room in a shared building as a clerk writes it: as given, respelt, bracketed or left out.
+
+    ``1203室`` may become ``12楼1203``, ``1203``, ``(1203室)`` or nothing; ``3楼`` ``三楼``,
+    ``3层`` or ``3F``.
+    """
+    r = rng.random()
+    if r < 0.2:
+        return ""
+    if r < 0.45:
+        return room
+    digits = "".join(ch for ch in room if ch.isdigit())
+    if room.endswith("楼") and digits:
+        n = int(digits)
+        words = _FLOORS[n - 1] + "楼" if n <= len(_FLOORS) else room
+        return rng.choice([words, f"{n}层", f"{n}F", f"第{words[:-1]}层"])
+    if room.endswith("室") and len(digits) >= 3:
+        return rng.choice([f"{digits[:-2]}楼{digits}", digits, f"({room})", f"{digits}房"])
+    return rng.choice([f"({room})", " " + room, room.replace("座", "栋")])
 
 
 def date_text(d: date, rng: random.Random) -> str:

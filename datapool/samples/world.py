@@ -169,6 +169,8 @@ class Enterprise:
     tax_old_id: bool = False
     name_override: str = ""
     region_text: str | None = None  # as registered; None: the region's official name
+    room: str = ""  # room or floor in a shared building (samples/joint.py); registries vary it
+    joint_group: str = ""  # the truth group (``building:JB001``, ``street:JS001``), if any
 
     @property
     def org_code(self) -> str:
