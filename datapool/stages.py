@@ -403,8 +403,14 @@ def plan_visits(
         follow_ups=follow_ups,
     )
     html, png = folder / "heatmap.html", folder / "heatmap.png"
-    heatmap_html(grids, ordered, snapshot, html)
-    heatmap_png(grids, ordered, snapshot, png)
+    groups = joint_groups(
+        visit_records.in_operation(ents), cov.coverage, {g.grid_id: g.street for g in grids}
+    )
+    group_members = groups.members.join(
+        ents.select("enterprise_id", "name", "address"), on="enterprise_id", how="left"
+    )
+    heatmap_html(grids, ordered, snapshot, html, groups=groups.groups, group_members=group_members)
+    heatmap_png(grids, ordered, snapshot, png, groups=groups.groups)
     detail = weekly.join(
         ents.select("enterprise_id", "name", "address", "headcount", "headcount_source", "sources"),
         on="enterprise_id",
@@ -441,9 +447,6 @@ def plan_visits(
         folder / "route_pages",
         week_starts(snapshot),
         visit_history,
-    )
-    groups = joint_groups(
-        visit_records.in_operation(ents), cov.coverage, {g.grid_id: g.street for g in grids}
     )
     return VisitPlan(
         placement, ordered, stats, [html, png, *sheets, *pages], unplaced, weekly, groups=groups

@@ -831,14 +831,17 @@ def test_agency_text_is_inert_in_every_output(tiny, tmp_path, capsys, prefect_ha
     assert "HYPERLINK(&quot;http://evil.example" in texts or 'HYPERLINK("http://evil' in texts
     html_files = [p for p in out.rglob("*.html")]
     heatmap = (out / MONTH / "heatmap.html").read_text(encoding="utf-8")
-    # the map's own two scripts (its data as JSON, its click handler) and no other
+    # the map's own three scripts (its grids' and joint-union groups' data as JSON, its click
+    # handler) and no other
     assert re.findall(r"<script[^>]*>", heatmap) == [
         '<script type="application/json" id="grid-data">',
+        '<script type="application/json" id="group-data">',
         "<script>",
     ]
     assert "<script>alert" not in heatmap and "<img" not in heatmap and "<svg onload" not in heatmap
-    data = heatmap.split('id="grid-data">', 1)[1].split("</script>", 1)[0]
-    assert "<" not in data and ">" not in data  # agency text in the JSON cannot close the element
+    for element in ("grid-data", "group-data"):
+        data = heatmap.split(f'id="{element}">', 1)[1].split("</script>", 1)[0]
+        assert "<" not in data and ">" not in data  # agency text in JSON cannot close the element
     assert "&lt;script&gt;" in heatmap or "&lt;img" in heatmap
     routes = [p for p in html_files if "route_pages" in p.parts]  # the phone pages
     assert routes

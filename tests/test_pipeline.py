@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import subprocess
+from html import unescape as html_unescape
 from html.parser import HTMLParser
 from pathlib import Path
 
@@ -423,6 +424,50 @@ def test_heatmap_renders_offline_in_headless_chromium(sample_run, samples, tmp_p
     assert _COLOURS[-1] in pixels, (
         "the grid with the most targets is not drawn in the darkest colour"
     )
+
+    # the joint-union groups' layer (visits/groups.py): one marker per group, titled with its
+    # reason in words, shown until switched off (the checkbox, or #groups=off); a click (#group=)
+    # lists the group's members
+    from datapool.visits.maps import GROUP_COLOURS
+
+    groups = table(sample_run, "joint_group", month)
+    drawable = groups.filter(pl.col("lon").is_not_null() | pl.col("grid_id").is_not_null())
+    layer = re.search(r'<g id="joint-groups"( style="[^"]*")?>(.*?)</g>', dom, re.S)
+    assert layer and "none" not in (layer.group(1) or ""), "the group layer is shown by default"
+    markers = re.findall(
+        r'<(?:rect|path) class="joint-group (building|street|industry)"[^>]*'
+        r'data-group="([^"]+)"[^>]*><title>([^<]*)</title>',
+        layer.group(2),
+    )
+    assert len(markers) == drawable.height > 0
+    want = {
+        gid: (reason, text)
+        for gid, reason, text in drawable.select("group_id", "reason", "reason_text").iter_rows()
+    }
+    assert {gid: (reason, html_unescape(text)) for reason, gid, text in markers} == want
+    assert {reason for reason, _, _ in markers} == {"building", "street", "industry"}
+    assert re.search(r'<input type="checkbox" id="show-groups" checked', dom)
+    assert set(GROUP_COLOURS.values()) & pixels, "no joint-union group drawn in the screenshot"
+    off = _chromium(exe, tmp_path / "chrome", "--dump-dom", f"{html.as_uri()}#groups=off").stdout
+    assert re.search(r'<g id="joint-groups" style="display: none;">', off)
+    assert not re.search(r'id="show-groups" checked', off)
+    members = table(sample_run, "joint_group_member", month)
+    gid, n = (
+        members.group_by("group_id")
+        .len()
+        .join(drawable.select("group_id"), on="group_id")
+        .sort(["len", "group_id"], descending=[True, False])
+        .row(0)
+    )
+    click = _chromium(
+        exe,
+        tmp_path / "chrome",
+        "--virtual-time-budget=5000",
+        "--dump-dom",
+        f"{html.as_uri()}#group={gid}",
+    ).stdout
+    listed = re.search(r'<ol id="group-members">(.*?)</ol>', click, re.S)
+    assert listed and listed.group(1).count("<li>") == n
 
 
 def test_no_personal_data_in_any_output(sample_run, samples):

@@ -26,6 +26,9 @@ log = logging.getLogger("datapool")
 _COLOURS = ["#fff5eb", "#fdd0a2", "#fdae6b", "#fd8d3c", "#e6550d", "#a63603"]
 POINT = "#08519c"  # targets placed by coordinates
 RING = "#6a3d9a"  # targets placed by the address's community
+# joint-union groups (visits/groups.py), one colour and shape per reason
+GROUP_COLOURS = {"building": "#1b7837", "street": "#00838f", "industry": "#c51b7d"}
+GROUP_WORDS = {"building": "同楼宇", "street": "同商圈", "industry": "同行业"}
 CJK_FONTS = (
     "Noto Sans CJK SC",
     "Noto Sans SC",
@@ -156,6 +159,8 @@ paint-order:stroke;stroke:#fff;stroke-width:3px}
 .bin i{display:inline-block;width:18px;height:12px;border:1px solid #999;margin-right:3px;
 vertical-align:middle}
 .mk{display:inline-block;width:9px;height:9px;border-radius:50%;margin:0 3px 0 10px}
+.joint-group{stroke:#fff;stroke-width:.8;cursor:pointer;fill-opacity:.85}
+#group-legend .gk{display:inline-block;width:9px;height:9px;margin:0 3px 0 10px}
 """
 
 _SCRIPT = """
@@ -186,7 +191,99 @@ document.querySelectorAll('polygon[data-grid]').forEach(
   e => e.addEventListener('click', () => show(e.dataset.grid)));
 const m = location.hash.match(/^#grid=(.+)$/);
 if (m) show(decodeURIComponent(m[1]));
+const GROUPS = JSON.parse(document.getElementById('group-data').textContent);
+function showGroup(id) {
+  const g = GROUPS[id], panel = document.getElementById('panel');
+  if (!g) return;
+  panel.replaceChildren();
+  const h = document.createElement('h2');
+  h.textContent = g.title;
+  panel.appendChild(h);
+  const ol = document.createElement('ol');
+  ol.id = 'group-members';
+  for (const t of g.members) {
+    const li = document.createElement('li');
+    li.textContent = t;
+    ol.appendChild(li);
+  }
+  panel.appendChild(ol);
+}
+document.querySelectorAll('#joint-groups [data-group]').forEach(
+  e => e.addEventListener('click', ev => { ev.stopPropagation(); showGroup(e.dataset.group); }));
+const layer = document.getElementById('joint-groups'), box = document.getElementById('show-groups');
+function toggleGroups() { layer.style.display = box.checked ? '' : 'none'; }
+box.addEventListener('change', toggleGroups);
+if (/(^#|&)groups=off\b/.test(location.hash)) box.checked = false;
+toggleGroups();
+const gm = location.hash.match(/^#group=(.+)$/);
+if (gm) showGroup(decodeURIComponent(gm[1]));
 """
+
+
+def _group_marker(reason: str, x: float, y: float, size: float) -> tuple[str, str]:
+    """The SVG element name and its geometry attributes for one group's marker: a square for a
+    building, a diamond for a street, a triangle for an industry."""
+    if reason == "building":
+        return "rect", (
+            f'x="{x - size:.1f}" y="{y - size:.1f}" width="{2 * size:.1f}" height="{2 * size:.1f}"'
+        )
+    if reason == "street":
+        pts = f"M{x:.1f},{y - size * 1.3:.1f}L{x + size * 1.3:.1f},{y:.1f}"
+        pts += f"L{x:.1f},{y + size * 1.3:.1f}L{x - size * 1.3:.1f},{y:.1f}Z"
+        return "path", f'd="{pts}"'
+    pts = f"M{x:.1f},{y - size * 1.3:.1f}L{x + size * 1.2:.1f},{y + size * 0.8:.1f}"
+    pts += f"L{x - size * 1.2:.1f},{y + size * 0.8:.1f}Z"
+    return "path", f'd="{pts}"'
+
+
+def drawn_groups(grids: list[GridShape], groups: pl.DataFrame | None) -> pl.DataFrame:
+    """Every joint-union group with the point it is drawn at (``x``, ``y``): the mean of its
+    members' coordinates, else its grid's representative point; groups with neither are left
+    out."""
+    if groups is None or not groups.height:
+        return pl.DataFrame(
+            schema={
+                "group_id": pl.Utf8,
+                "reason": pl.Utf8,
+                "reason_text": pl.Utf8,
+                "members": pl.Int64,
+                "workers": pl.Int64,
+                "x": pl.Float64,
+                "y": pl.Float64,
+            }
+        )
+    anchors = {g.grid_id: _anchor(g) for g in grids}
+    ax = {k: v[0] for k, v in anchors.items()}
+    ay = {k: v[1] for k, v in anchors.items()}
+    grid = pl.col("grid_id")
+    return (
+        groups.with_columns(
+            pl.coalesce(
+                "lon", grid.replace_strict(ax, default=None, return_dtype=pl.Float64)
+            ).alias("x"),
+            pl.coalesce(
+                "lat", grid.replace_strict(ay, default=None, return_dtype=pl.Float64)
+            ).alias("y"),
+        )
+        .filter(pl.col("x").is_not_null() & pl.col("y").is_not_null())
+        .select("group_id", "reason", "reason_text", "members", "workers", "x", "y")
+    )
+
+
+def _group_data(groups: pl.DataFrame | None, members: pl.DataFrame | None) -> dict[str, Any]:
+    """Each group's title and its members' lines (name · workers · address) for the panel."""
+    if groups is None or not groups.height:
+        return {}
+    lines: dict[str, list[str]] = {}
+    if members is not None and members.height:
+        for r in members.sort("group_id", "name", "enterprise_id").iter_rows(named=True):
+            lines.setdefault(r["group_id"], []).append(
+                f"{r['name'] or ''} · {r['workers']}人 · {r['address'] or '无地址'}"
+            )
+    return {
+        gid: {"title": text, "members": lines.get(gid, [])}
+        for gid, text in groups.select("group_id", "reason_text").iter_rows()
+    }
 
 
 def _grid_data(grids: list[GridShape], drawn: pl.DataFrame) -> dict[str, Any]:
@@ -209,9 +306,20 @@ def _grid_data(grids: list[GridShape], drawn: pl.DataFrame) -> dict[str, Any]:
 
 
 def heatmap_html(
-    grids: list[GridShape], targets: pl.DataFrame, snapshot: str, path: Path, width: int = 1200
+    grids: list[GridShape],
+    targets: pl.DataFrame,
+    snapshot: str,
+    path: Path,
+    width: int = 1200,
+    groups: pl.DataFrame | None = None,
+    group_members: pl.DataFrame | None = None,
 ) -> None:
-    """Write the offline heat map."""
+    """Write the offline heat map.
+
+    ``groups`` (``joint_group`` rows) are drawn as a layer the reader can switch off (the
+    checkbox, or ``#groups=off``); clicking one lists ``group_members`` (``group_id,
+    enterprise_id, name, workers, address``); ``#group=<id>`` opens one.
+    """
     x0, y0, x1, y1 = _bounds(grids)
     height = int(width * (y1 - y0) / (x1 - x0)) if x1 > x0 else width
 
@@ -256,10 +364,30 @@ def heatmap_html(
                 f' data-enterprise="{e(r["enterprise_id"])}">{tip}</circle>'
             )
     by_address = int(drawn["by_address"].sum()) if drawn.height else 0
+    markers = []
+    g_drawn = drawn_groups(grids, groups)
+    for r in g_drawn.iter_rows(named=True):
+        size = 3 + min(5.0, math.sqrt(r["members"]))
+        tag, geometry = _group_marker(r["reason"], sx(r["x"]), sy(r["y"]), size)
+        markers.append(
+            f'<{tag} class="joint-group {e(r["reason"])}" {geometry}'
+            f' fill="{GROUP_COLOURS.get(r["reason"], "#555")}" data-group="{e(r["group_id"])}">'
+            f"<title>{e(r['reason_text'] or '')}</title></{tag}>"
+        )
+    n_groups = {k: 0 for k in GROUP_COLOURS} | (
+        dict(groups.group_by("reason").len().iter_rows())
+        if groups is not None and groups.height
+        else {}
+    )
+    group_legend = "".join(
+        f'<span class="gk" style="background:{colour}"></span>{GROUP_WORDS[k]} {n_groups[k]} 组'
+        for k, colour in GROUP_COLOURS.items()
+    )
     legend = "".join(
         f'<span class="bin"><i style="background:{c}"></i>{label}</span>'
         for c, label in legend_bins(top)
     )
+    group_json = _json_for_script(_group_data(groups, group_members))
     doc = f"""<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>走访热力图 · {e(snapshot)}</title>
@@ -272,17 +400,22 @@ def heatmap_html(
 <p id="legend"><b>每个网格的目标企业数：</b>{legend}
 <span class="mk" style="background:{POINT}"></span>按坐标
 <span class="mk" style="border:2px solid {RING}"></span>按地址（所在社区）</p>
+<p id="group-legend"><label><input type="checkbox" id="show-groups" checked>
+<b>联合建会候选组</b></label>（未建会的小微企业，可组建楼宇、商圈、行业工会；点击图标查看成员）：
+{group_legend}</p>
 <div id="wrap">
 <svg id="map" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}"
  width="{width}" height="{height}">
 <g id="grids">{"".join(polys)}</g>
 <g id="grid-ids">{"".join(labels)}</g>
 <g id="targets">{"".join(points)}</g>
+<g id="joint-groups">{"".join(markers)}</g>
 <g id="towns">{towns}</g>
 </svg>
 <div id="panel"><p>点击地图上的网格，列出该网格的目标企业（按走访顺序）。</p></div>
 </div>
 <script type="application/json" id="grid-data">{_json_for_script(_grid_data(grids, drawn))}</script>
+<script type="application/json" id="group-data">{group_json}</script>
 <script>{_SCRIPT}</script>
 </body></html>"""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -307,8 +440,17 @@ def cjk_font() -> str | None:
     return found
 
 
-def heatmap_png(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, path: Path) -> None:
+def heatmap_png(
+    grids: list[GridShape],
+    targets: pl.DataFrame,
+    snapshot: str,
+    path: Path,
+    groups: pl.DataFrame | None = None,
+) -> None:
     """Write the same map as a static PNG (matplotlib, Agg backend), with the same labels.
+
+    ``groups`` (``joint_group`` rows) are drawn as in the HTML: a square per building, a diamond
+    per street, a triangle per industry group.
 
     Chinese labels need a CJK font (Noto Sans CJK, WenQuanYi, Microsoft YaHei, SimHei, ...); on a
     machine without one, town names are written in pinyin and the title in English, and a
@@ -357,6 +499,20 @@ def heatmap_png(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, pa
                 linewidths=1,
                 zorder=3,
             )
+        g_drawn = drawn_groups(grids, groups)
+        for reason, marker in (("building", "s"), ("street", "D"), ("industry", "^")):
+            part = g_drawn.filter(pl.col("reason") == reason)
+            if part.height:
+                ax.scatter(
+                    part["x"].to_list(),
+                    part["y"].to_list(),
+                    s=18,
+                    marker=marker,
+                    c=GROUP_COLOURS[reason],
+                    edgecolors="white",
+                    linewidths=0.4,
+                    zorder=3,
+                )
         import matplotlib.patheffects as pe
 
         for town, (x, y) in sorted(_town_anchors(grids).items()):
@@ -385,6 +541,17 @@ def heatmap_png(grids: list[GridShape], targets: pl.DataFrame, snapshot: str, pa
                 [], [], marker="o", ls="", mfc="none", color=RING, label=text("按地址（所在社区）")
             ),
         ]
+        handles += [
+            Line2D(
+                [],
+                [],
+                marker=marker,
+                ls="",
+                color=GROUP_COLOURS[reason],
+                label=text(f"联合建会候选组·{GROUP_WORDS[reason]}"),
+            )
+            for reason, marker in (("building", "s"), ("street", "D"), ("industry", "^"))
+        ]
         ax.legend(handles=handles, title=text("每网格目标企业数"), loc="lower right", fontsize=8)
         ax.set_title(
             text(f"走访热力图 · {snapshot}（目标企业 {drawn.height} 家）")
@@ -404,6 +571,9 @@ _ENGLISH = {
     "按坐标": "by coordinates",
     "按地址（所在社区）": "by address (at its community)",
     "每网格目标企业数": "targets per grid",
+    "联合建会候选组·同楼宇": "joint-union group: building",
+    "联合建会候选组·同商圈": "joint-union group: street",
+    "联合建会候选组·同行业": "joint-union group: industry",
 }
 
 
