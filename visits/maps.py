@@ -213,7 +213,7 @@ document.querySelectorAll('#joint-groups [data-group]').forEach(
 const layer = document.getElementById('joint-groups'), box = document.getElementById('show-groups');
 function toggleGroups() { layer.style.display = box.checked ? '' : 'none'; }
 box.addEventListener('change', toggleGroups);
-if (/(^#|&)groups=off\b/.test(location.hash)) box.checked = false;
+if (/(^#|&)groups=off(&|$)/.test(location.hash)) box.checked = false;
 toggleGroups();
 const gm = location.hash.match(/^#group=(.+)$/);
 if (gm) showGroup(decodeURIComponent(gm[1]));
