@@ -3,7 +3,8 @@
 Keys (each kind hashed with its own seed, so kinds do not share keys): the USCC as written, the
 organisation code inside any identifier, the 注册号, the pinyin of the name
 core (homophone typos such as 鑫/新 share it) and of a bracketed former name,
-the 字号's pinyin within a town, the phone hash, and town + road + number.
+the 字号's pinyin within a town, the name core one character apart within a town (namespace
+"d": a 字号 that lost or doubled a character), the phone hash, and town + road + number.
 A key shared by more than ``max_block`` records says little and is dropped,
 so one common address or phone cannot blow up the pair count; every block is bounded, a USCC's
 by ``USCC_BLOCK``.
@@ -36,12 +37,17 @@ _SPECS = (
     ("b", ("brand_key_h", "town_h")),
     ("p", ("phone_hash",)),
     ("a", ("addr_key_h",)),
+    ("d", ("core", "town_h")),  # the 字号 + industry one character apart, within a town
 )
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
 NAMESPACES = tuple(_NAMESPACES)  # a key's ``ns`` is its namespace's index here
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many...
 USCC_BLOCK = 1_000  # ...up to this many: beyond, it is a placeholder (20,000 rows: 200M pairs)
-WEAK = ("a", "b")
+WEAK = ("a", "b", "d")
+# namespace "d" keys each name core of at least ONE_OFF_MIN characters as written and with each of
+# its first ONE_OFF_AT characters left out (the 字号 leads the core), with its town: two rows whose
+# 字号 lost or doubled a character (宏安新合 / 宏新合, 豪宇辉 / 豪宇宇辉) share a key
+ONE_OFF_MIN, ONE_OFF_AT = 4, 6
 
 
 def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl.DataFrame:
@@ -53,7 +59,9 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
     A record may hold one key twice (a name core equal to its former name's).
     """
     frames, namespaces = [], set(namespaces)
-    for ns, cols in (spec for spec in _SPECS if spec[0] in namespaces):
+    if "d" in namespaces:
+        frames.append(_one_off_keys(std))
+    for ns, cols in (spec for spec in _SPECS if spec[0] in namespaces and spec[0] != "d"):
         # text columns, or 64-bit hashes of text keys (standardise.hash_key): '' is no key in either
         present = pl.all_horizontal(
             [
@@ -75,9 +83,34 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
     return pl.concat(frames)
 
 
+def _one_off_keys(std: pl.DataFrame) -> pl.DataFrame:
+    """Namespace "d"'s keys (see :data:`ONE_OFF_MIN`): ``(rid, ns, key)``, several per record."""
+    core, town = pl.col("core").fill_null(""), pl.col("town_h")
+    n = core.str.len_chars()
+    in_town = town.is_not_null() & (town != EMPTY_KEY)
+    ns = _NAMESPACES.index("d")
+    variants = [(core, in_town & (n >= ONE_OFF_MIN - 1))] + [
+        (core.str.slice(0, i) + core.str.slice(i + 1), in_town & (n >= ONE_OFF_MIN) & (n > i))
+        for i in range(ONE_OFF_AT)
+    ]
+    return pl.concat(
+        [
+            std.select(
+                "rid",
+                pl.lit(ns, dtype=pl.UInt8).alias("ns"),
+                pl.struct(v.alias("v"), town).hash(seed=ns).alias("key"),
+                present.alias("_present"),
+            )
+            .filter("_present")
+            .drop("_present")
+            for v, present in variants
+        ]
+    )
+
+
 # Namespaces blocked side by side (a thread each; a key lies in one namespace, so each group's
 # blocks are whole): about half the work in each.
-_GROUPS = (("a", "n", "p", "r"), ("b", "o", "u"))
+_GROUPS = (("a", "n", "p", "r"), ("b", "d", "o", "u"))
 
 
 def candidate_pairs(

@@ -276,19 +276,22 @@ _BRANCH_PATTERN = (
 )
 
 
-def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
+def _strip_regions(df: pl.DataFrame, text: str, region: str, rest_min: int = 2) -> pl.DataFrame:
     """Strip stacked leading regions (江西赣县…) off ``text``; the most specific one's code goes to
     ``region`` (0 for none; see regions.py).
 
-    A region is stripped only when at least two characters remain after it. A spelling several
-    divisions share is read inside the region written before it (辽宁朝阳). Each round reads only
-    the values the round before stripped. Also adds ``region + "_alias"`` (the last spelling
-    stripped, '' for none), ``region + "_short"`` (it was a short name, 赣州 not 赣州市) and
-    ``region + "_before"`` (the code before that last one), so a caller can put the last one back.
+    A region is stripped only when at least ``rest_min`` characters remain after it. A
+    spelling several divisions share is read inside the region written before it (辽宁朝阳).
+    Each round reads only the values the round before stripped. Also adds ``region + "_alias"``
+    (the last spelling stripped, '' for none), ``region + "_short"`` (it was a short name, 赣州
+    not 赣州市) and ``region + "_before"`` (the code before that last one), so a caller can put
+    the last one back.
     """
     n, values = df.height, df.get_column(text)
     m = values.str.extract(_REGION_PATTERN, 0)
-    ok = (m.is_not_null() & (values.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
+    ok = (m.is_not_null() & (values.str.len_chars() >= m.str.len_chars() + rest_min)).fill_null(
+        False
+    )
     rows = ok.arg_true()  # the names that start with a region; the rounds work on these alone
     k = len(rows)
     rest, codes, before = values.gather(rows), np.zeros(k, np.int32), np.zeros(k, np.int32)
@@ -318,7 +321,9 @@ def _strip_regions(df: pl.DataFrame, text: str, region: str) -> pl.DataFrame:
         alias = alias.scatter(at, m)
         short[i] = found["short"].to_numpy()[inside]
         m = todo.str.extract(_REGION_PATTERN, 0)
-        ok = (m.is_not_null() & (todo.str.len_chars() > m.str.len_chars() + 1)).fill_null(False)
+        ok = (m.is_not_null() & (todo.str.len_chars() >= m.str.len_chars() + rest_min)).fill_null(
+            False
+        )
         at, m, todo = at.filter(ok), m.filter(ok), todo.filter(ok)
 
     def full(
@@ -387,7 +392,15 @@ def _notes(df: pl.DataFrame) -> pl.DataFrame:
         .drop_nulls("note")
         .with_columns(pl.col("note").str.slice(1, pl.col("note").str.len_chars() - 2))
     )
-    notes = notes.with_columns(lookup(notes["note"])["code"].replace(0, None).alias("note_region"))
+    # a note that is regions alone, one or several stacked (赣州, 江西赣州市赣县区)
+    stacked = _strip_regions(notes.select("note"), "note", "_r", rest_min=0)
+    notes = notes.with_columns(
+        pl.when(stacked["note"] == "")
+        .then(stacked["_r"])
+        .otherwise(None)
+        .replace(0, None)
+        .alias("note_region")
+    )
     notes = notes.with_columns(
         pl.when(pl.col("note_region").is_null() & pl.col("note").str.contains(_FORMER_PATTERN))
         .then(pl.col("note").str.replace(_FORMER_PATTERN, ""))

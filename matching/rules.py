@@ -109,6 +109,13 @@ LEVELS: tuple[Level, ...] = (
         lambda t: c("core_eq"),
     ),
     Level(
+        "brand_same",
+        "name",
+        "the same 字号 of two characters or more, read as pinyin, whatever the industry words "
+        "(建材 / 建筑材料, 汽车销售 / 汽车贸易)",
+        lambda t: c("brand_eq"),
+    ),
+    Level(
         "name_same",
         "name",
         "names alike to a ratio of {t} or more (the closer of 字号 + industry and whole name)",
@@ -246,6 +253,15 @@ RULES: tuple[Rule, ...] = (
         "`name`)",
         ("name_core", "name_same"),
         none_of=("region_conflict", "region_nested", "form_conflict"),
+    ),
+    Rule(
+        "brand",
+        0.75,
+        "the same 字号, the industry written otherwise, at the same address (town, road and "
+        "number) or with the same phone, of one organisation form, in regions that agree",
+        ("brand_same",),
+        any_of=("address_same", "phone"),
+        none_of=("region_conflict", "form_conflict"),
     ),
     Rule(
         "name_fuzzy",

@@ -41,6 +41,7 @@ EQUAL = (
 # the same, hashed by standardise (+ "_h")
 HASHED = (
     "core_key",
+    "brand_key",
     "former_key",
     "branch_place",
     "addr_key",
@@ -182,6 +183,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         ).fill_null(False)
         & c("core2"),
         phone_eq=(c("phone_hash") == c("phone_hash_b")).fill_null(False),
+        brand_eq=(c("brand_key") == c("brand_key_b")).fill_null(False),
         form_conflict=(c("form_family") != c("form_family_b"))
         & (c("form_family") != 0)
         & (c("form_family_b") != 0),

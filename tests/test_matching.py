@@ -127,6 +127,51 @@ def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
     assert score_pairs(res.std, unpruned).equals(score_pairs(res.std, pairs))
 
 
+@pytest.mark.parametrize(
+    "a,b,paired",
+    [
+        # a 字号 character dropped or typed twice, at any address of one town: a candidate pair
+        (
+            ("赣州豪宇辉置业有限公司", "梅林镇江东路252号"),
+            ("赣县豪宇宇辉置业有限公司", "梅林镇人民路3号"),
+            True,
+        ),
+        (
+            ("江西宏安新合果业有限公司", "梅林镇江东路1号"),
+            ("宏新合果业有限公司", "梅林镇江东路9号"),
+            True,
+        ),
+        # one character changed is a candidate too (scoring decides: 宏达 is not 宏运)
+        (("宏达建材有限公司", "梅林镇江东路1号"), ("宏运建材有限公司", "梅林镇人民路2号"), True),
+        # two characters apart, or another town, or a core of three characters: no key shared
+        (
+            ("豪宇辉置业有限公司", "梅林镇江东路1号"),
+            ("豪宇宇宇辉置业有限公司", "梅林镇人民路2号"),
+            False,
+        ),
+        (
+            ("豪宇辉置业有限公司", "梅林镇江东路1号"),
+            ("豪宇宇辉置业有限公司", "茅店镇人民路2号"),
+            False,
+        ),
+        (("宏达店", "梅林镇江东路1号"), ("宏店", "梅林镇人民路2号"), False),
+    ],
+)
+def test_one_character_apart_is_blocked_within_a_town(a, b, paired):
+    from datapool.matching.blocking import block_keys, candidate_pairs
+    from datapool.matching.standardise import standardise
+    from datapool.schemas.records import RECORD_SCHEMA, conform
+
+    rows = [
+        {"source": "market_supervision", "source_row": 1, "name": a[0], "address": a[1]},
+        {"source": "tax_registry", "source_row": 1, "name": b[0], "address": b[1]},
+    ]
+    std = standardise(conform(pl.DataFrame(rows), RECORD_SCHEMA))
+    shared = block_keys(std, ("d",)).group_by("key").agg(pl.col("rid").n_unique().alias("n"))
+    assert (shared["n"] == 2).any() is paired
+    assert (candidate_pairs(std).height == 1) is paired
+
+
 def test_batches_give_the_same_standardisation(resolved, monkeypatch):
     # names, addresses and ids are parsed in batches to bound memory; batch edges change nothing
     import datapool.matching.blocking as blocking

@@ -22,6 +22,15 @@ from datapool.matching.names import fold, parse_name
         ("宏达建材（赣县）有限公司", "赣县区", "宏达", "建材", "有限公司"),
         ("赣县区鑫盛脐橙专业合作社", "赣县区", "鑫盛", "脐橙", "专业合作社"),
         ("赣州好邻居企业管理合伙企业(有限合伙)", "赣州市", "好邻居", "企业管理", "有限合伙"),
+        # a bracketed region before the name or after the 字号, one level or several stacked
+        ("（赣州）宏达建材有限公司", "赣州市", "宏达", "建材", "有限公司"),
+        ("（赣州市赣县区）宏达建材有限公司", "赣县区", "宏达", "建材", "有限公司"),
+        ("【江西省赣州市赣县区】宏达建材有限公司", "赣县区", "宏达", "建材", "有限公司"),
+        ("宏达建材(江西赣州)有限公司", "赣州市", "宏达", "建材", "有限公司"),
+        ("客家文化(江西赣州市赣县区)协会", "赣县区", "客家", "文化", "协会"),
+        # a note that is not regions alone is no region (two disjoint ones are not stacked)
+        ("宏达建材(赣州宏运)有限公司", "", "宏达", "建材", "有限公司"),
+        ("宏达建材(信丰赣县)有限公司", "", "宏达", "建材", "有限公司"),
     ],
 )
 def test_parse_name_parts(raw, region, brand, industry, form):

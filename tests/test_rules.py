@@ -28,6 +28,7 @@ NOTHING = {
     "region_nested": False,
     "region_conflict": False,
     "form_conflict": False,
+    "brand_eq": False,
     "lookup": False,
     "lookup_b": False,
     "addr_eq": False,
@@ -91,6 +92,18 @@ LOOKUP = {"lookup": True}
         # a looked-up name meets the registry rules first
         ({**CORE, **LOOKUP, "name_sim": 0.95}, "name_only", "name_core,name_same"),
         ({"uscc_eq": True, **LOOKUP}, "uscc", "uscc"),
+        # brand: the same 字号 (industry written otherwise) at the same address or phone, one
+        # organisation form, regions that agree
+        ({"brand_eq": True, "addr_eq": True}, "brand", "brand_same,address_same"),
+        ({"brand_eq": True, "phone_eq": True}, "brand", "brand_same,phone"),
+        ({"brand_eq": True, "addr_sim": 0.99}, None, ""),
+        ({"brand_eq": True, "addr_eq": True, "form_conflict": True}, None, ""),
+        ({"brand_eq": True, "addr_eq": True, "region_conflict": True}, None, ""),
+        (
+            {"brand_eq": True, "addr_eq": True, "region_nested": True},
+            "brand",
+            "brand_same,address_same",
+        ),
         # name_fuzzy: names alike to 0.8 and the same address, one alike to 0.85 or the phone
         ({"name_sim": 0.8, "addr_sim": 0.85}, "name_fuzzy", "name_alike,address_close"),
         ({"name_sim": 0.7999, "addr_sim": 0.85}, None, ""),

@@ -89,6 +89,7 @@ PAIR = {
     "region_nested": False,
     "region_conflict": False,
     "form_conflict": False,
+    "brand_eq": False,
     "lookup": False,
     "lookup_b": False,
     "region_same": False,
