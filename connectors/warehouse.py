@@ -230,6 +230,23 @@ def read_table(engine: sa.Engine, name: str, snapshot: str) -> pl.DataFrame:
     )
 
 
+def first_seen(engine: sa.Engine, snapshot: str) -> pl.DataFrame:
+    """``enterprise_id, first_seen``: the first month each id of ``snapshot`` was published in."""
+    e = wh.enterprise
+    ids = sa.select(e.c.enterprise_id).where(e.c.snapshot == snapshot)
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(e.c.enterprise_id, sa.func.min(e.c.snapshot))
+            .where(e.c.snapshot <= snapshot, e.c.enterprise_id.in_(ids))
+            .group_by(e.c.enterprise_id)
+        ).all()
+    return pl.DataFrame(
+        [tuple(r) for r in rows],
+        schema={"enterprise_id": pl.Utf8, "first_seen": pl.Utf8},
+        orient="row",
+    )
+
+
 def previous_snapshot(engine: sa.Engine, snapshot: str) -> str | None:
     """The latest successfully published snapshot before ``snapshot``."""
     with engine.connect() as conn:

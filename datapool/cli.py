@@ -543,6 +543,106 @@ def profile(
         click.echo(f"written: {path}")
 
 
+@cli.group()
+def review() -> None:
+    """People decide the pairs the matcher is unsure of: export the month's queue, import the
+    decisions (same / different / unsure), see how often the matcher agreed.
+
+    A decision applies to every run after it is recorded (re-run the month with
+    `datapool backfill --from M --to M --force`, and every later month): `same` keeps the two rows
+    in one enterprise, `different` keeps them, and the enterprises they are in, apart. Identifier
+    constraints still win (two valid USCCs are never one enterprise); the run says when they did.
+    """
+
+
+@review.command("export")
+@click.option("--snapshot", required=True, callback=_snapshot, help="Month, YYYY-MM.")
+@click.option(
+    "--out",
+    "out_file",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="File to write: .xlsx (Chinese labels, for people) or .csv.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="At most N pairs.")
+@click.option(
+    "--warehouse-url",
+    default=None,
+    help="Warehouse URL [env DATAPOOL_WAREHOUSE_URL; default sqlite:///out/warehouse.sqlite].",
+)
+def review_export(
+    snapshot: str, out_file: Path, limit: int | None, warehouse_url: str | None
+) -> None:
+    """Write the month's undecided candidate pairs, most useful first.
+
+    Ordered by how much a decision would change: priority = change x (1 + log2 rows) x (2 when a
+    visit target is touched), where change is the chance the decision contradicts the matcher
+    (1 - p for rows it put together, p for rows it kept apart; p: the chance of one enterprise by
+    the month's learned weights) and rows the rows of the enterprise(s) the pair touches. Pairs
+    decided before are never written again. Columns: pair_id, left_/right_ source, row, name,
+    address, id; score, rule, evidence; decision and note, blank, for the analyst.
+    """
+    from datapool.review import export
+
+    cfg = resolve_settings(warehouse_url=warehouse_url)
+    url = cfg.warehouse_url.get_secret_value()
+    _warn_relative(url)
+    n = export(url, snapshot, out_file, limit)
+    click.echo(f"{snapshot}: {n} pairs to decide written to {out_file.resolve()}")
+
+
+@review.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option(
+    "--by",
+    default=None,
+    help="Who decided. Stored only as a keyed pseudonym (a name is personal data); needs "
+    "DATAPOOL_HMAC_KEY.",
+)
+@click.option(
+    "--warehouse-url",
+    default=None,
+    help="Warehouse URL [env DATAPOOL_WAREHOUSE_URL; default sqlite:///out/warehouse.sqlite].",
+)
+def review_import(file: Path, by: str | None, warehouse_url: str | None) -> None:
+    """Record every filled decision of FILE (an exported .xlsx or .csv) in review_decision.
+
+    A new decision on a pair supersedes the old one; nothing is deleted. A bad row, an unknown
+    pair, or a `same` that would join two different valid USCCs stops the import with one line,
+    and nothing of the file is recorded.
+    """
+    from datapool.review import import_file
+
+    cfg = resolve_settings(warehouse_url=warehouse_url)
+    key = cfg.with_key().hmac_key.get_secret_value() if by else None
+    url = cfg.warehouse_url.get_secret_value()
+    _warn_relative(url)
+    got = import_file(url, file, by, key)
+    what = ", ".join(f"{k} {v}" for k, v in sorted(got.by_decision.items())) or "none filled"
+    click.echo(
+        f"{file.name}: {got.recorded} decisions recorded ({what}); "
+        f"{got.superseded} earlier decisions superseded"
+    )
+
+
+@review.command("stats")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as JSON.")
+@click.option(
+    "--warehouse-url",
+    default=None,
+    help="Warehouse URL [env DATAPOOL_WAREHOUSE_URL; default sqlite:///out/warehouse.sqlite].",
+)
+def review_stats(as_json: bool, warehouse_url: str | None) -> None:
+    """Pairs decided and waiting; how often the matcher agreed with people, per rule and per
+    score band; the rules people overturn most."""
+    from datapool.review import stats, stats_json, stats_text
+
+    cfg = resolve_settings(warehouse_url=warehouse_url)
+    url = cfg.warehouse_url.get_secret_value()
+    s = stats(url)
+    click.echo(stats_json(s) if as_json else stats_text(s))
+
+
 @cli.command()
 @click.option(
     "--cron",

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import partial
 from pathlib import Path
-from typing import NotRequired, TypedDict
+from typing import Any, NotRequired, TypedDict
 
 import polars as pl
 import sqlalchemy as sa
@@ -524,6 +524,13 @@ def joint_group_tables(groups: JointGroups | None) -> dict[str, pl.DataFrame]:
     return {"joint_group": groups.groups, "joint_group_member": groups.members}
 
 
+def enterprise_aliases(previous: pl.DataFrame | None, res: Resolution) -> pl.DataFrame:
+    """``enterprise_alias``: the previous month's ids merged into another, and split-off parts."""
+    from datapool.matching.ids import aliases
+
+    return aliases(previous, res.links)
+
+
 def warehouse_engine(settings: Settings) -> sa.Engine:
     """An engine on the settings' warehouse (tables created when missing)."""
     return warehouse.engine_for(settings.warehouse_url.get_secret_value(), settings.lock_timeout)
@@ -578,9 +585,11 @@ def previous_state(
     prev = warehouse.previous_snapshot(engine, snapshot)
     if prev is None:
         return None, None, None
+    links = warehouse.read_table(engine, "enterprise_link", prev)
+    seen = warehouse.first_seen(engine, prev)  # a merge keeps the older id (matching/ids.py)
     return (
         prev,
-        warehouse.read_table(engine, "enterprise_link", prev),
+        links.join(seen, on="enterprise_id", how="left") if seen.height else links,
         warehouse.read_table(engine, "union_coverage", prev),
     )
 
@@ -633,6 +642,38 @@ def publish(
     """
     engine = warehouse_engine(settings)
     warehouse.publish(engine, snapshot, tables, run, previous, settings.lock_timeout)
+
+
+def review_decisions(settings: Settings) -> pl.DataFrame:
+    """People's current review decisions (datapool/review.py), every kind."""
+    from datapool.review import current_decisions
+
+    return current_decisions(warehouse_engine(settings))
+
+
+def enforced(decisions: pl.DataFrame) -> pl.DataFrame | None:
+    """The decisions clustering enforces: ``same`` and ``different`` (None when there are none)."""
+    d = decisions.filter(pl.col("decision").is_in(["same", "different"]))
+    return d if d.height else None
+
+
+def review_queue(
+    settings: Settings, res: Resolution, cov: Coverage, decisions: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The month's review queue (``review_pair``) and the review figures of its run: how people's
+    decisions held in this month's clusters, and how often the matcher agreed with them."""
+    from datapool.matching.review import enforcement
+    from datapool.review import month_figures, month_queue
+
+    key = settings.hmac_key.get_secret_value()
+    queue = month_queue(res.std, res.links, res.weights, cov.coverage, key, decisions)
+    d = enforced(decisions)
+    held = (
+        enforcement(res.std, res.links, d)
+        if d is not None
+        else enforcement(res.std, res.links, decisions.head(0))
+    )
+    return queue, month_figures(queue, held, decisions)
 
 
 def record_failure(settings: Settings, snapshot: str, run: RunRecord) -> None:

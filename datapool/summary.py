@@ -51,6 +51,7 @@ class RunCounts(TypedDict):
     changes: dict[str, int]
     built_on: str | None
     visit_records: NotRequired[dict[str, Any]]  # visits/records.py: VisitLoop.counts()
+    review: NotRequired[dict[str, Any]]  # review figures (datapool/review.py: month_figures)
 
 
 class TopTarget(TypedDict):

@@ -43,6 +43,7 @@ from datapool.inert import markdown_text
 from datapool.matching import engine, partition
 from datapool.matching.engine import Resolution
 from datapool.matching.weights import Weights
+from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
@@ -201,6 +202,20 @@ def link_visits_task(
 ) -> tuple[Resolution, VisitLoop]:
     """The month's visit records linked to the pool, and their effects on enterprises."""
     return stages.link_visits(snapshot, files, earlier, res)
+
+
+@task(name="read-decisions", **IO)
+def decisions_task(settings: Settings) -> pl.DataFrame:
+    """People's current review decisions (datapool/review.py)."""
+    return stages.review_decisions(settings)
+
+
+@task(name="review-queue", **CPU)
+def review_task(
+    settings: Settings, res: Resolution, cov: Coverage, decisions: pl.DataFrame
+) -> tuple[pl.DataFrame, dict[str, Any]]:
+    """The month's review queue and how people's decisions held."""
+    return stages.review_queue(settings, res, cov, decisions)
 
 
 @task(name="standardise", **CPU)
@@ -458,6 +473,7 @@ def snapshot_flow(
         base_f = _submit(baseline_task, cfg, snapshot)
         visits_f = _submit(read_visits_task, cfg, snapshot)
         history_f = _submit(visit_history_task, cfg, snapshot)
+        decisions_f = _submit(decisions_task, cfg)
         ing = stages.ingest(cfg, snapshot, read_all=_read_as_tasks)
         baseline, built_on = base_f.result()
         ing = stages.check_sources(cfg, snapshot, ing, baseline, accept_sources, carry_sources)
@@ -466,6 +482,7 @@ def snapshot_flow(
         orgs, members = members_f.result()
         grids = grids_f.result()
         prev_month, prev_links, prev_cov = prev_f.result()
+        decisions = decisions_f.result()
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
         res = resolve_with(
             partition_by,
@@ -475,6 +492,7 @@ def snapshot_flow(
             TaskSteps(say),
             score_chunks,
             say,
+            decisions=stages.enforced(decisions),
         )
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
@@ -484,6 +502,7 @@ def snapshot_flow(
         res, loop = _call(link_visits_task, snapshot, visits_f.result(), history_f.result(), res)
         say("diffing against the member database")
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
+        queue, review_figures = _call(review_task, cfg, res, cov, decisions)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
         follow_ups = stages.follow_ups(loop)  # a concern or need recorded at the latest visit
@@ -492,9 +511,12 @@ def snapshot_flow(
         )
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
+        tables["review_pair"] = queue
+        tables["enterprise_alias"] = stages.enterprise_aliases(prev_links, res)
         street_of = {g.grid_id: g.street for g in grids}
         summary = summarise(snapshot, ing, res, cov, plan, validation, changes, street_of, built_on)
         summary.counts["visit_records"] = loop.counts()
+        summary.counts["review"] = review_figures
         run.update(
             {
                 "status": "success",
@@ -570,18 +592,32 @@ def resolve_with(
     steps: TaskSteps,
     score_chunks: int,
     say: Callable[[str], None],
+    decisions: pl.DataFrame | None = None,
 ) -> Resolution:
-    """The engine's resolve, or the partitioned one when ``partition_by`` names a partitioning."""
+    """The engine's resolve, or the partitioned one when ``partition_by`` names a partitioning.
+
+    ``decisions``: people's review decisions, enforced as clustering constraints."""
     if partition_by is None:
         return engine.resolve(
-            records, previous_links, id_key, steps=steps, score_chunks=score_chunks
+            records,
+            previous_links,
+            id_key,
+            steps=steps,
+            score_chunks=score_chunks,
+            decisions=decisions,
         )
     if partition_by not in PARTITIONINGS:  # a deployment's parameter
         raise InputError(
             f"unknown partitioning {partition_by!r}; known: {', '.join(PARTITIONINGS)}"
         )
     return partition.resolve(
-        records, previous_links, id_key, steps=steps, score_chunks=score_chunks, say=say
+        records,
+        previous_links,
+        id_key,
+        steps=steps,
+        score_chunks=score_chunks,
+        say=say,
+        decisions=decisions,
     )
 
 
@@ -592,6 +628,12 @@ def _artifacts(summary: RunSummary, out_dir: Path) -> None:
     create_markdown_artifact(
         summary.markdown(), key=key, description=f"datapool run summary {snapshot}"
     )
+    if "review" in summary.counts:
+        create_markdown_artifact(
+            review_markdown(snapshot, summary.counts["review"]),
+            key=f"{key}-review",
+            description=f"datapool review figures {snapshot}",
+        )
     create_table_artifact(
         [{**t, "name": markdown_text(t["name"])} for t in summary.top_targets],
         key=f"{key}-top-targets",

@@ -14,7 +14,7 @@ state per cluster, an integer: :class:`OneValue` the cluster's value (-1 for non
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -26,6 +26,8 @@ from datapool.matching.rules import RULE_RANK
 from datapool.matching.scoring import UNIQUE_SOURCES, agreed_text
 from datapool.matching.standardise import require_row_ids
 
+REVIEW_RULE = "review"  # a must-link edge: people decided the two rows are one enterprise
+APART_COLUMN = "review_apart"  # std's cannot-link labels (matching/review.py), when decided
 USCC_HASH_SEED = 5  # a valid USCC is compared by a 63-bit hash of it (seeded polars hash, >> 1)
 NONE = -1  # a OneValue state: the cluster holds no value yet
 
@@ -126,6 +128,66 @@ class OnePerGroup:
         return out
 
 
+@dataclass(frozen=True)
+class Apart:
+    """People's ``different`` decisions (cannot-link): the rows of pair ``i`` carry the label ``+i``
+    on one side and ``-i`` on the other (std's :data:`APART_COLUMN`, a list per row); a cluster
+    never holds both signs of a label, so neither the two rows nor the clusters they are in are
+    ever merged.
+
+    A cluster's state is the number of its label set in ``sets`` (0: none). Only the few rows
+    that carry labels reach the Python below; an instance lives for one :func:`cluster` call.
+    """
+
+    name: str = "review"
+    sets: list[frozenset[int]] = field(default_factory=lambda: [frozenset()])
+
+    def _number(self, labels: frozenset[int]) -> int:
+        if not labels:
+            return 0
+        self.sets.append(labels)
+        return len(self.sets) - 1
+
+    def states(self, std: pl.DataFrame) -> np.ndarray:
+        out = np.zeros(std.height, dtype=np.int64)
+        col = std.get_column(APART_COLUMN)
+        at = np.flatnonzero(col.is_not_null().to_numpy())
+        for i, labels in zip(at.tolist(), col.gather(at).to_list(), strict=True):
+            out[i] = self._number(frozenset(labels))
+        return out
+
+    def clash(self, a: int, b: int) -> bool:
+        if a == 0 or b == 0:
+            return False
+        sb = self.sets[b]
+        return any(-x in sb for x in self.sets[a])
+
+    def merge(self, a: int, b: int) -> int:
+        if a == 0 or b == 0:
+            return a or b
+        return self._number(self.sets[a] | self.sets[b])
+
+    def _unions(self, comp: np.ndarray, k: int, state: np.ndarray) -> dict[int, frozenset[int]]:
+        """Each component's labels (only components holding some)."""
+        held = np.flatnonzero(state != 0)
+        out: dict[int, frozenset[int]] = {}
+        for c, s in zip(comp[held].tolist(), state[held].tolist(), strict=True):
+            out[c] = out.get(c, frozenset()) | self.sets[s]
+        return out
+
+    def broken(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        bad = np.zeros(k, dtype=bool)
+        for c, labels in self._unions(comp, k, state).items():
+            bad[c] = any(-x in labels for x in labels)
+        return bad
+
+    def merged(self, comp: np.ndarray, k: int, state: np.ndarray) -> np.ndarray:
+        out = np.zeros(k, dtype=np.int64)
+        for c, labels in self._unions(comp, k, state).items():
+            out[c] = self._number(labels)
+        return out
+
+
 _VALID_USCC = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
 CONSTRAINTS: tuple[Constraint, ...] = (
     # two different valid USCCs are two enterprises
@@ -143,16 +205,31 @@ CONSTRAINTS: tuple[Constraint, ...] = (
 )
 
 
-def _broken(comp: np.ndarray, k: int, states: list[np.ndarray]) -> np.ndarray:
+def constraints_for(std: pl.DataFrame) -> tuple[Constraint, ...]:
+    """:data:`CONSTRAINTS`, and people's cannot-links when ``std`` carries any (:class:`Apart`)."""
+    if APART_COLUMN in std.columns and std.get_column(APART_COLUMN).is_not_null().any():
+        return (*CONSTRAINTS, Apart())
+    return CONSTRAINTS
+
+
+def _broken(
+    comp: np.ndarray,
+    k: int,
+    states: list[np.ndarray],
+    constraints: tuple[Constraint, ...] = CONSTRAINTS,
+) -> np.ndarray:
     """Whether each component breaks any constraint, merged whole."""
     bad = np.zeros(k, dtype=bool)
-    for c, state in zip(CONSTRAINTS, states, strict=True):
+    for c, state in zip(constraints, states, strict=True):
         bad |= c.broken(comp, k, state)
     return bad
 
 
 def _constrained(
-    n: int, edges: list[tuple[int, int]], states: list[list[int]]
+    n: int,
+    edges: list[tuple[int, int]],
+    states: list[list[int]],
+    constraints: tuple[Constraint, ...] = CONSTRAINTS,
 ) -> tuple[list[int], list[bool]]:
     """Union-find over ``edges`` in order, refusing unions that break a constraint.
 
@@ -160,7 +237,7 @@ def _constrained(
     state there. Returns the roots and the accepted flags.
     """
     parent = list(range(n))
-    rules = [(c.clash, c.merge, s) for c, s in zip(CONSTRAINTS, states, strict=True)]
+    rules = [(c.clash, c.merge, s) for c, s in zip(constraints, states, strict=True)]
 
     def find(x: int) -> int:
         while parent[x] != x:
@@ -193,6 +270,7 @@ def _by_rank(
     lb: np.ndarray,
     rank: np.ndarray,
     states: list[np.ndarray],
+    constraints: tuple[Constraint, ...] = CONSTRAINTS,
 ) -> tuple[np.ndarray, np.ndarray]:
     """:func:`_constrained` over edges ``(la, lb)`` in order, their ``rank`` rising.
 
@@ -225,7 +303,7 @@ def _by_rank(
         )
         k = int(comp.max()) + 1
         at_nodes = [st[nodes] for st in states]
-        bad = _broken(comp, k, at_nodes)
+        bad = _broken(comp, k, at_nodes, constraints)
         to = np.arange(n)
         # a good component: one cluster, named by its smallest root (nodes are sorted: its first)
         good = ~bad[comp]
@@ -234,7 +312,7 @@ def _by_rank(
         new = nodes[first[comp]]
         to[nodes[good]] = new[good]
         ok[s + cross[~bad[comp[ia]]]] = True
-        for c, st, here in zip(CONSTRAINTS, states, at_nodes, strict=True):
+        for c, st, here in zip(constraints, states, at_nodes, strict=True):
             st[new[good]] = c.merged(comp, k, here)[comp[good]]
         hard = np.flatnonzero(bad[comp[ia]])
         if len(hard):  # the ordered union-find over the clusters of the bad components
@@ -244,7 +322,7 @@ def _by_rank(
             sub_states = [here[sub].tolist() for here in at_nodes]
             edges = list(zip(local[ia[hard]].tolist(), local[ib[hard]].tolist(), strict=True))
             # it leaves each root's state in sub_states
-            roots_found, flags = _constrained(len(sub), edges, sub_states)
+            roots_found, flags = _constrained(len(sub), edges, sub_states, constraints)
             sub_roots = np.asarray(roots_found)
             to[nodes[sub]] = nodes[sub[sub_roots]]
             ok[s + cross[hard]] = flags
@@ -256,6 +334,8 @@ def _by_rank(
     return root, ok
 
 
+# people's must-links (rule review) come before every rule of the matcher
+_RANKS = {REVIEW_RULE: 0, **{rule: rank + 1 for rule, rank in RULE_RANK.items()}}
 _RANK_STEP = 100_000  # in an edge key, rule rank * _RANK_STEP + (_RANK_STEP - 1 - score * 10^4)
 
 
@@ -264,7 +344,7 @@ def _edge_keys(edges: pl.DataFrame) -> pl.DataFrame:
 
     A smaller key is a stronger edge.
     """
-    rank = pl.col("rule").replace_strict(RULE_RANK, return_dtype=pl.Int64)
+    rank = pl.col("rule").replace_strict(_RANKS, return_dtype=pl.Int64)
     score = (pl.col("score") * 10_000).round(0).cast(pl.Int64)  # scores carry 4 decimals
     return edges.select(
         "rid_a", "rid_b", (rank * _RANK_STEP + _RANK_STEP - 1 - score).alias("_key")
@@ -286,9 +366,10 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
     ia, ib = edges["rid_a"].to_numpy().astype(np.int64), edges["rid_b"].to_numpy().astype(np.int64)
     graph = coo_matrix((np.ones(len(ia), dtype=np.int8), (ia, ib)), shape=(n, n))
     _, comp = connected_components(graph, directed=False)
-    states = [c.states(std) for c in CONSTRAINTS]
+    constraints = constraints_for(std)
+    states = [c.states(std) for c in constraints]
     k = int(comp.max()) + 1 if n else 0
-    is_bad = _broken(comp, k, states)
+    is_bad = _broken(comp, k, states, constraints)
     # a good component's cluster is its smallest rid; every edge in it is accepted
     smallest = np.full(k, n, dtype=np.int64)
     np.minimum.at(smallest, comp, np.arange(n))
@@ -311,6 +392,7 @@ def cluster(std: pl.DataFrame, edges: pl.DataFrame) -> tuple[pl.DataFrame, pl.Da
             local[ib[hard]],
             order.get_column("_key").to_numpy() // _RANK_STEP,
             [s[members] for s in states],
+            constraints,
         )
         roots[members] = members[sub_roots]
         keep[hard] = ok

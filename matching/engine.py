@@ -125,21 +125,30 @@ def resolve(
     *,
     steps: MatchSteps = INLINE,
     score_chunks: int = 1,
+    decisions: pl.DataFrame | None = None,
 ) -> Resolution:
     """Resolve canonical records into enterprises (see docs/design.md, Matching).
 
     standardise -> learn weights -> block -> score (in ``score_chunks`` chunks of candidate
     pairs, so a parallel ``steps`` can spread them) -> finish. The result does not depend on the
     number of chunks: clustering sees every accepted pair at once. ``id_key`` keys the hash that
-    gives new enterprises their ids.
+    gives new enterprises their ids. ``decisions``: people's current review decisions
+    (matching/review.py): ``same`` becomes a must-link edge, ``different`` a cannot-link.
     """
     std = steps.standardise(records)
+    must_link = None
+    if decisions is not None and decisions.height:
+        from datapool.matching.review import constrain
+
+        std, must_link = constrain(std, decisions)
     weights = steps.learn(std)
     pairs = steps.block(std)
     n_pairs, chunks = pairs.height, split_pairs(pairs, score_chunks)
     del pairs  # not held through clustering: at millions of rows it is hundreds of MB
     scored = pl.concat(steps.score(std, chunks, weights))
     del chunks
+    if must_link is not None and must_link.height:
+        scored = pl.concat([must_link, scored], how="vertical_relaxed")
     return steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
 
 

@@ -6,6 +6,8 @@ same enterprise gets the same id even with no history. When the previous
 snapshot's crosswalk (source, source_key -> enterprise_id) is given, it wins:
 each cluster takes the previous id most of its rows carried, so a renamed
 enterprise, or one whose USCC only appears this month, keeps its id. No id is given to two clusters.
+When the crosswalk says when each id was first published (``first_seen``), a cluster that took in
+two previous enterprises whole (a merge) keeps the older id; :func:`aliases` records the other.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import polars as pl
 
 from datapool.matching.clusters import row_clusters
 
+FIRST_SEEN = "first_seen"  # in a previous crosswalk: the month each id was first published
 ID_PREFIX, ID_HEX_CHARS = "E", 12  # an id: "E" + 12 upper-case hex digits of its keyed hash
 _MAC_KEY_BYTES = 64  # BLAKE2b takes a key of at most 64 bytes
 
@@ -97,9 +100,21 @@ def _plan(std: pl.DataFrame, assign: pl.DataFrame, previous: pl.DataFrame | None
         df.filter(pl.col("enterprise_id").is_not_null())
         .group_by("cluster", "enterprise_id")
         .len("votes")
-        .sort(["cluster", "votes", "enterprise_id"], descending=[False, True, False])
+    )
+    order, desc = ["cluster", "votes", "enterprise_id"], [False, True, False]
+    if previous is not None and FIRST_SEEN in previous.columns:
+        # a merge: of the previous ids whose rows all came into one cluster, the older survives
+        # (first published in an earlier month; the same month: more rows, then the smaller id)
+        seen = previous.select("enterprise_id", FIRST_SEEN).unique("enterprise_id")
+        votes = votes.with_columns(
+            (pl.col("votes") == pl.col("votes").sum().over("enterprise_id")).alias("_whole")
+        ).join(seen, on="enterprise_id", how="left")
+        order = ["cluster", "_whole", FIRST_SEEN, "votes", "enterprise_id"]
+        desc = [False, True, False, True, False]
+    votes = (
+        votes.sort(order, descending=desc, nulls_last=True)
         .group_by("cluster", maintain_order=True)
-        .agg(pl.col("enterprise_id").alias("prev"), pl.col("votes").first().alias("top"))
+        .agg(pl.col("enterprise_id").alias("prev"), pl.col("votes").max().alias("top"))
     )
     return (
         anchors.join(votes, on="cluster", how="left")
@@ -177,3 +192,41 @@ def assign_ids(
     return out.select(
         pl.col("cluster").cast(pl.UInt32), pl.col("enterprise_id").cast(pl.Utf8)
     ).sort("cluster")
+
+
+def aliases(previous: pl.DataFrame | None, links: pl.DataFrame) -> pl.DataFrame:
+    """``old_id, new_id, why``: the previous month's ids that no longer name an enterprise, and the
+    one that took most of their rows (``merged``); and the new ids of parts split off an
+    enterprise that keeps its id (``split``: old_id is the enterprise they left).
+
+    Both crosswalks are ``source, source_key, enterprise_id``.
+    """
+    empty = pl.DataFrame(schema={"old_id": pl.Utf8, "new_id": pl.Utf8, "why": pl.Utf8})
+    if previous is None or previous.height == 0:
+        return empty
+    prev = previous.select("source", "source_key", pl.col("enterprise_id").alias("old_id")).unique(
+        ["source", "source_key"], keep="first"
+    )
+    moved = links.select("source", "source_key", pl.col("enterprise_id").alias("new_id")).join(
+        prev, on=["source", "source_key"]
+    )
+    now = links.get_column("enterprise_id").unique().implode()
+    before = prev.get_column("old_id").unique().implode()
+    flows = moved.group_by("old_id", "new_id").len("rows")
+    merged = (
+        flows.filter(~pl.col("old_id").is_in(now))
+        .sort(["old_id", "rows", "new_id"], descending=[False, True, False])
+        .unique("old_id", keep="first", maintain_order=True)
+        .select("old_id", "new_id", pl.lit("merged").alias("why"))
+    )
+    split = (
+        flows.filter(
+            pl.col("old_id").is_in(now)
+            & ~pl.col("new_id").is_in(before)
+            & (pl.col("old_id") != pl.col("new_id"))
+        )
+        .sort(["new_id", "rows", "old_id"], descending=[False, True, False])
+        .unique("new_id", keep="first", maintain_order=True)
+        .select("old_id", "new_id", pl.lit("split").alias("why"))
+    )
+    return pl.concat([merged, split]).sort("old_id", "new_id")

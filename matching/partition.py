@@ -292,6 +292,7 @@ def resolve(
     score_chunks: int = 1,
     say: Callable[[str], None] | None = None,
     report: dict[str, Any] | None = None,
+    decisions: pl.DataFrame | None = None,
 ) -> engine.Resolution:
     """:func:`datapool.matching.engine.resolve`, partitioned by county.
 
@@ -300,6 +301,7 @@ def resolve(
     the cross pairs scored (in ``score_chunks`` chunks) -> finish on every accepted pair, sorted as
     a single run leaves them. The links equal :func:`engine.resolve`'s. ``report``, when given,
     receives each step's seconds (``seconds``) and the partitions' figures (for the benchmark).
+    ``decisions``: people's review decisions, enforced as in :func:`engine.resolve`.
     """
     clock, seconds = time.perf_counter(), {}
 
@@ -309,6 +311,11 @@ def resolve(
         seconds[step], clock = now - clock, now
 
     std = steps.standardise(records)
+    must_link = None
+    if decisions is not None and decisions.height:
+        from datapool.matching.review import constrain
+
+        std, must_link = constrain(std, decisions)
     lap("standardise")
     weights = steps.learn(std)
     lap("learn weights")
@@ -346,6 +353,8 @@ def resolve(
     n_pairs = sum(n for _, n in matched) + split.cross.height
     scored = pl.concat([*(s for s, _ in matched), *cross]).sort("rid_a", "rid_b")
     del matched, cross
+    if must_link is not None and must_link.height:
+        scored = pl.concat([must_link, scored], how="vertical_relaxed")
     res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
     lap("cluster, ids, golden")
     if report is not None:

@@ -289,6 +289,58 @@ grid_month = sa.Table(
     sa.Column("covered_by_visit", sa.Integer, nullable=False),
     sa.Column("unvisited_2m", sa.Integer, nullable=False),
 )
+# the month's review queue: undecided candidate pairs, most useful first (matching/review.py)
+review_pair = sa.Table(
+    "review_pair",
+    metadata,
+    _snap(),
+    sa.Column("pair_id", S(32), nullable=False, index=True),
+    sa.Column("priority", sa.Float, nullable=False),
+    sa.Column("left_source", S(32), nullable=False),
+    sa.Column("left_row", sa.Integer, nullable=False),
+    sa.Column("left_key", S(64), nullable=False),
+    sa.Column("right_source", S(32), nullable=False),
+    sa.Column("right_row", sa.Integer, nullable=False),
+    sa.Column("right_key", S(64), nullable=False),
+    sa.Column("left_enterprise", S(32)),
+    sa.Column("right_enterprise", S(32)),
+    sa.Column("together", sa.Boolean),
+    sa.Column("rule", S(32)),
+    sa.Column("score", sa.Float),
+    sa.Column("margin", sa.Float),
+    sa.Column("rows", sa.Integer),
+    sa.Column("target", sa.Boolean),
+    sa.Column("evidence", sa.Text),
+)
+# people's decisions on pairs: never replaced by a run; a new one supersedes, nothing is deleted
+review_decision = sa.Table(
+    "review_decision",
+    metadata,
+    _snap(),  # the month whose queue the pair was decided from
+    sa.Column("pair_id", S(32), nullable=False, index=True),
+    sa.Column("left_source", S(32), nullable=False),
+    sa.Column("left_key", S(64), nullable=False),
+    sa.Column("right_source", S(32), nullable=False),
+    sa.Column("right_key", S(64), nullable=False),
+    sa.Column("decision", S(16), nullable=False),
+    sa.Column("by", S(32)),
+    sa.Column("at", sa.DateTime, nullable=False),
+    sa.Column("superseded_at", sa.DateTime),
+    sa.Column("note", sa.Text),
+    sa.Column("matcher", S(16)),  # what the matcher had done: same (together) or different
+    sa.Column("rule", S(32)),
+    sa.Column("score", sa.Float),
+    sa.Column("source_file", sa.Text),
+)
+# ids that no longer name an enterprise of the month, and the id that does
+enterprise_alias = sa.Table(
+    "enterprise_alias",
+    metadata,
+    _snap(),
+    sa.Column("old_id", S(32), nullable=False, index=True),
+    sa.Column("new_id", S(32), nullable=False),
+    sa.Column("why", S(32), nullable=False),
+)
 
 SNAPSHOT_TABLES = (
     "source_record",
@@ -307,4 +359,6 @@ SNAPSHOT_TABLES = (
     "joint_group_member",
     "visit_record",
     "grid_month",
+    "review_pair",
+    "enterprise_alias",
 )

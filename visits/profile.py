@@ -82,6 +82,7 @@ RULE_WHY = {
     "uscc_typo": "信用代码仅差一位（录入错误），名称佐证",
     "name": "名称（去除地区、括号等）相同，地址或电话佐证",
     "name_fuzzy": "名称相近，地址或电话佐证",
+    "review": "人工审核判定为同一企业",
     "singleton": "仅此一条记录",
 }
 METHOD_ZH = {"coordinates": "按坐标", "address": "按地址中的社区/村"}
