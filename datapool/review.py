@@ -454,6 +454,7 @@ def import_file(url: str, path: Path, by: str | None, key: str | None) -> Import
                 f"(row {filled[pair][0]})"
             )
         filled[pair] = (n, decision, (r.get("note") or "").strip())
+    warehouse.open_existing(url).dispose()  # a missing warehouse is said, never created
     engine = warehouse.engine_for(url)
     pairs = _lookup(engine, list(filled))
     for pair, (n, _, _) in filled.items():
@@ -600,8 +601,15 @@ def stats(url: str) -> dict[str, Any]:
             if "review_decision" in names
             else 0
         )
+    refused: dict[str, int] = {}
+    runs = warehouse.latest_runs(engine)
+    if runs:
+        refused = ((runs[-1]["counts"].get("review") or {}).get("enforced") or {}).get(
+            "refused"
+        ) or {}
     return {
         "snapshot": latest,
+        "refused": refused,
         "waiting": waiting,
         "decided": by,
         "superseded": int(superseded or 0),
@@ -619,6 +627,10 @@ def stats_text(s: dict[str, Any]) -> str:
         + f"); superseded decisions kept: {s['superseded']}",
         f"pairs waiting in the queue of {s['snapshot'] or 'no month'}: {s['waiting']}",
     ]
+    for why, n in (s.get("refused") or {}).items():
+        lines.append(
+            f"same not applied in {s['snapshot']}, identifier constraints win: {n} ({why})"
+        )
     a = s["agreement"]
     if a["decided"]:
         lines.append(f"matcher agreed with people on {a['agreed']} of {a['decided']} pairs")

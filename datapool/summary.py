@@ -63,6 +63,24 @@ class TopTarget(TypedDict):
     headcount: int | None
 
 
+def _review_line(review: dict[str, Any] | None) -> str:
+    """People's decisions in this run: how many held, and why the others could not."""
+    if not review:
+        return ""
+    held = review.get("enforced") or {}
+    line = (
+        f"\nreview: {review.get('waiting', 0)} pairs waiting; {held.get('applicable', 0)} "
+        f"decisions on this month's rows, {held.get('same_held', 0)} same and "
+        f"{held.get('different_held', 0)} different held"
+    )
+    refused = held.get("refused") or {}
+    if refused:
+        line += "; same not applied, identifier constraints win: " + ", ".join(
+            f"{n} ({why})" for why, n in refused.items()
+        )
+    return line
+
+
 @dataclass(frozen=True)
 class RunSummary:
     """What a published run reports: its counts, targets per street and the largest targets.
@@ -93,7 +111,7 @@ class RunSummary:
         """The summary the CLI prints: one line, and the match weights' threshold when learned."""
         c, rows_in, quarantined = self.counts, self.rows_in, self.quarantined
         threshold = c["weight_threshold"]
-        return (
+        text = (
             f"{self.snapshot}: {rows_in} rows in, {rows_in - quarantined} accepted, "
             f"{quarantined} quarantined; {c['enterprises']} enterprises; {c['targets']} targets "
             f"in {c['grids_with_targets']} grids; {c['orphans']} orphan union records"
@@ -114,6 +132,7 @@ class RunSummary:
             if threshold is not None
             else ""
         )
+        return text + _review_line(c.get("review"))
 
     def markdown(self) -> str:
         """The run's Markdown artifact; every name from an input is escaped."""

@@ -245,6 +245,11 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
         == (counts["enforced"]["applicable"])
     )
 
+    from prefect.artifacts import Artifact
+
+    art = Artifact.get(f"datapool-{m2}-review")
+    assert art is not None and "pairs waiting" in str(art.data) and "same held" in str(art.data)
+
     # stats: decided / waiting, agreement per rule and score band
     code, out = _invoke("review", "stats", "--warehouse-url", url)
     assert code == 0 and f"pairs decided: {DECIDED}" in out and "per rule:" in out, out
@@ -296,6 +301,27 @@ def test_same_on_two_valid_usccs_is_refused_and_nothing_recorded(run, tmp_path):
     with engine.connect() as conn:
         assert conn.execute(count).scalar() == n_before
 
+    # the analyst's xlsx, filled in a spreadsheet, imports too (Chinese words accepted)
+    book = tmp_path / "book.xlsx"
+    code, _ = _invoke(
+        "review",
+        "export",
+        "--snapshot",
+        MONTHS[1],
+        "--out",
+        str(book),
+        "--limit",
+        "2",
+        "--warehouse-url",
+        url,
+    )
+    wb = openpyxl.load_workbook(book)
+    ws = wb.worksheets[0]
+    ws.cell(row=2, column=EXPORT_COLUMNS.index("decision") + 1, value="不确定")
+    wb.save(book)
+    code, out = _invoke("review", "import", str(book), "--warehouse-url", url)
+    assert code == 0 and "1 decisions recorded (unsure 1)" in out, out
+
     # a bad file: one line naming the file, the row and the problem
     typo = tmp_path / "typo.csv"
     rows[0]["decision"] = "maybe"
@@ -312,3 +338,106 @@ def test_pair_id_does_not_depend_on_order(left, right):
     a = rq.pair_ids(pl.Series([left]), pl.Series([right]), "k" * 20)
     b = rq.pair_ids(pl.Series(["market_supervision:A1"]), pl.Series(["tax_registry:B2"]), "k" * 20)
     assert a.to_list() == b.to_list() and a[0].startswith("P") and len(a[0]) == 17
+
+
+def _rows(n: int, usccs: dict[int, str] | None = None) -> pl.DataFrame:
+    """``n`` rows of social_insurance (a registry that may list an entity twice), no branches."""
+    usccs = usccs or {}
+    return pl.DataFrame(
+        {
+            "rid": pl.Series(range(n), dtype=pl.UInt32),
+            "source": ["social_insurance"] * n,
+            "source_key": [f"K{i}" for i in range(n)],
+            "uscc": [usccs.get(i) for i in range(n)],
+            "uscc_valid": [i in usccs for i in range(n)],
+            "branch": [False] * n,
+        }
+    )
+
+
+def _edges(pairs: list[tuple[int, int, str, float]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "rid_a": pl.Series([a for a, *_ in pairs], dtype=pl.UInt32),
+            "rid_b": pl.Series([b for _, b, *_ in pairs], dtype=pl.UInt32),
+            "rule": [r for *_, r, _ in pairs],
+            "score": [s for *_, s in pairs],
+            "agreed": pl.Series([0] * len(pairs), dtype=pl.UInt16),
+        }
+    )
+
+
+def _decide(*items: tuple[int, int, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "left_source": ["social_insurance"] * len(items),
+            "left_key": [f"K{a}" for a, _, _ in items],
+            "right_source": ["social_insurance"] * len(items),
+            "right_key": [f"K{b}" for _, b, _ in items],
+            "decision": [d for *_, d in items],
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("edges", "usccs", "decisions", "together", "apart"),
+    [
+        # different: 0 and 3 never together, nor the clusters they are in ({0,1} and {2,3})
+        (
+            [(0, 1, "uscc", 1.0), (2, 3, "uscc", 1.0), (1, 2, "name", 0.9)],
+            {},
+            [(0, 3, "different")],
+            [(0, 1), (2, 3)],
+            [(0, 3), (1, 2), (0, 2)],
+        ),
+        # a different between two rows of one chain: the weaker link breaks
+        ([(0, 1, "uscc", 1.0), (1, 2, "name", 0.9)], {}, [(0, 2, "different")], [(0, 1)], [(1, 2)]),
+        # same: a must-link joins rows no rule linked
+        ([(0, 1, "name", 0.9)], {}, [(1, 2, "same")], [(0, 1), (1, 2)], []),
+        # same loses to two valid USCCs (identifier constraints still win)
+        ([], {0: "91360000000000000A", 1: "91360000000000001B"}, [(0, 1, "same")], [], [(0, 1)]),
+        # same and different: a must-link is taken first, the cannot-link keeps 2 out
+        ([(1, 2, "uscc", 1.0)], {}, [(0, 1, "same"), (0, 2, "different")], [(0, 1)], [(0, 2)]),
+    ],
+)
+def test_decisions_are_clustering_constraints(edges, usccs, decisions, together, apart):
+    from datapool.matching.clusters import cluster
+    from datapool.matching.review import constrain, enforcement
+
+    std, must = constrain(_rows(4, usccs), _decide(*decisions))
+    all_edges = pl.concat([must, _edges(edges)], how="vertical_relaxed") if edges else must
+    assign, _ = cluster(std, all_edges)
+    c = assign["cluster"].to_list()
+    assert all(c[a] == c[b] for a, b in together), c
+    assert all(c[a] != c[b] for a, b in apart), c
+    links = pl.DataFrame({"enterprise_id": [f"E{x}" for x in c]})
+    held = enforcement(std, links, _decide(*decisions))
+    if usccs:
+        assert held["refused"] == {"two valid USCCs": 1}
+    else:
+        assert held["same_held"] + held["different_held"] == len(decisions)
+
+
+def test_run_summary_states_why_a_decision_did_not_hold():
+    from test_summary import counts
+
+    from datapool.review import markdown
+    from datapool.summary import RunSummary
+
+    review = {
+        "waiting": 12,
+        "decided": {"same": 3},
+        "enforced": {
+            "applicable": 3,
+            "same_held": 2,
+            "different_held": 0,
+            "refused": {"two valid USCCs": 1},
+        },
+        "agreement": {},
+    }
+    line = RunSummary("2025-06", counts(review=review)).line()
+    assert line.endswith(
+        "\nreview: 12 pairs waiting; 3 decisions on this month's rows, 2 same and 0 different "
+        "held; same not applied, identifier constraints win: 1 (two valid USCCs)"
+    )
+    assert "identifier constraints win: 1 (two valid USCCs)" in markdown("2025-06", review)
