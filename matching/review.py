@@ -291,7 +291,7 @@ def constrain(std: pl.DataFrame, decisions: pl.DataFrame) -> tuple[pl.DataFrame,
         .with_columns(
             pl.lit(REVIEW_RULE).alias("rule"),
             pl.lit(1.0).alias("score"),
-            pl.lit(0, dtype=pl.UInt16).alias("agreed"),
+            pl.lit(0, dtype=pl.UInt32).alias("agreed"),
         )
     )
     apart = both.filter(pl.col("decision") == "different")
