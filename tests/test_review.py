@@ -463,3 +463,67 @@ def test_pair_ids_survive_a_re_export_in_another_row_order(world):
         rows.append(set(zip(q["left_row"], q["right_row"], strict=True)))
     assert ids[0] and ids[0] == ids[1]
     assert rows[0] != rows[1]  # the same pairs, under other row numbers
+
+
+def _crosswalk(ids: dict[str, str]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "source": ["tax_registry"] * len(ids),
+            "source_key": list(ids),
+            "enterprise_id": list(ids.values()),
+        }
+    )
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "want"),
+    [
+        # a merge: B's rows went into A, which survives
+        (
+            {"k1": "A", "k2": "A", "k3": "B"},
+            {"k1": "A", "k2": "A", "k3": "A"},
+            [("B", "A", "merged")],
+        ),
+        # a split: k3 left A and got a new id; A keeps its id
+        (
+            {"k1": "A", "k2": "A", "k3": "A"},
+            {"k1": "A", "k2": "A", "k3": "N"},
+            [("A", "N", "split")],
+        ),
+        # nothing moved
+        ({"k1": "A", "k2": "B"}, {"k1": "A", "k2": "B"}, []),
+    ],
+)
+def test_aliases_follow_merges_and_splits(before, after, want):
+    from datapool.matching.ids import aliases
+
+    got = aliases(_crosswalk(before), _crosswalk(after))
+    assert got.rows() == want
+
+
+def test_a_merge_keeps_the_older_id():
+    from datapool.matching.ids import assign_ids
+
+    std = _rows(3).with_columns(
+        pl.lit(None, pl.Utf8).alias("uscc"), pl.lit(False).alias("uscc_valid")
+    )
+    assign = pl.DataFrame(
+        {
+            "rid": pl.Series([0, 1, 2], dtype=pl.UInt32),
+            "cluster": pl.Series([0, 0, 0], dtype=pl.UInt32),
+        }
+    )
+    # two rows carried B (first seen 2025-05), one carried A (first seen 2025-03): A is older
+    prev = pl.DataFrame(
+        {
+            "source": ["social_insurance"] * 3,
+            "source_key": ["K0", "K1", "K2"],
+            "enterprise_id": ["B", "B", "A"],
+            "first_seen": ["2025-05", "2025-05", "2025-03"],
+        }
+    )
+    assert assign_ids(std, assign, prev, "k" * 20)["enterprise_id"].to_list() == ["A"]
+    # without first_seen the most rows win, as before
+    assert assign_ids(std, assign, prev.drop("first_seen"), "k" * 20)[
+        "enterprise_id"
+    ].to_list() == ["B"]
