@@ -107,6 +107,8 @@ def _held(url: str, month: str, decisions: pl.DataFrame) -> pl.DataFrame:
     return d.with_columns((pl.col("left") == pl.col("right")).alias("together"))
 
 
+@pytest.mark.prefect
+@pytest.mark.slow
 def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
     url, world = run["url"], run["world"]
     m1, m2 = MONTHS
@@ -267,6 +269,8 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
     assert mine.height == 2 and mine["superseded_at"].null_count() == 1
 
 
+@pytest.mark.prefect
+@pytest.mark.slow
 def test_same_on_two_valid_usccs_is_refused_and_nothing_recorded(run, tmp_path):
     url = run["url"]
     m1 = MONTHS[0]
