@@ -78,6 +78,7 @@ RULE_ZH = {
     "name_only": "名称相同",
     "name_fuzzy": "名称相近且地址或电话佐证",
     "uscc_typo": "信用代码仅差一位且名称相近",
+    "brand": "字号仅差一字，其他信息佐证",
     "weights": "综合权重达到阈值",
 }
 # what an analyst may write: the contract's words, and their Chinese
