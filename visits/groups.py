@@ -19,9 +19,11 @@ from the pool, for three reasons, tried in this order:
 
 Who is grouped (:func:`eligible`): active enterprises that no union covers (``union_coverage``),
 are not visit targets and have a known headcount of at least one worker: the pool's headcount,
-``union_coverage.headcount`` (参保人数, else the tax filing's 从业人数, else civil affairs'
-从业人员数). With the default threshold of 25 that is 1 to 25 workers: every small employer the
-target list leaves out. An employer whose headcount is unknown is left out (its size is not known).
+``union_coverage.headcount`` (a visit's 考勤人数, else 参保人数, the tax filing's 从业人数, civil
+affairs' 从业人员数); the caller leaves out the enterprises a visit found closed, moved or gone
+(``visits.records.in_operation``). With the default threshold of 25 that is 1 to 25 workers:
+every small employer the target list leaves out. An employer whose headcount is unknown is left
+out (its size is not known).
 
 Each enterprise is in at most one group: the first reason that gives it a group of at least
 :data:`MIN_MEMBERS` wins (building, then street, then industry). Group ids are stable month to
