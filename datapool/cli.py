@@ -305,7 +305,14 @@ def cli() -> None:
 )
 @common
 def run(snapshot: str | None, opts: RunOptions) -> None:
-    """Run one monthly snapshot end to end and publish it (re-running replaces that month)."""
+    """Run one monthly snapshot end to end and publish it (re-running replaces that month).
+
+    The snapshot folder holds the agencies' exports and, optionally, visit_records/: the filled
+    visit sheets handed back (.xlsx as printed, or .csv with the same headers: 企业ID, 企业名称,
+    地址, 走访日期, 网格员, 经营状态, 考勤人数, 场所环境, 是否已建会, 企业顾虑, 职工急难愁盼,
+    可利用资源). Their rows go to visit_record or quarantine; a closure, an on-site headcount
+    or a union seen on a visit changes the month and the months after (docs/warehouse.md).
+    """
     cfg = opts.settings
     months = snapshots_in(cfg.input_root)
     if not snapshot and not months:
@@ -480,7 +487,8 @@ def match(
     "independent one used only to score the matcher, never to tune it.",
 )
 def samples(enterprises: int, months: str, out: Path, seed: int, noise: str) -> None:
-    """Generate messy, truthful sample snapshots (exports, member db, grids, truth/)."""
+    """Generate messy, truthful sample snapshots (exports, member db, grids, truth/), and for
+    every month after the first the filled visit sheets handed back (<month>/visit_records/)."""
     from datapool.samples import generate
 
     month_list = [check_snapshot(m.strip()) for m in months.split(",") if m.strip()]
@@ -528,7 +536,9 @@ def profile(
 ) -> None:
     """一企一档: write one enterprise's file (HTML and/or xlsx, Chinese labels): the golden record
     with each field's source, every registry row and why it was linked, union coverage and visit
-    status, and its history across months. Reads the warehouse only: creates nothing there."""
+    status, the grid workers' visits (三查三记) and the concerns and needs the latest visit left
+    open, and its history across months. Reads the warehouse only: creates nothing there. The
+    terminal shows counts only; the free text of visits is in the files."""
     from datapool.visits.profile import load_profile, summary, write_html, write_xlsx
 
     cfg = resolve_settings(warehouse_url=warehouse_url, out_dir=out_dir)

@@ -54,6 +54,17 @@ class RunCounts(TypedDict):
     review: NotRequired[dict[str, Any]]  # review figures (datapool/review.py: month_figures)
 
 
+def _visits_part(v: dict[str, Any] | None) -> str:
+    """The visit records' part of the CLI line (none when the month had no visit_records/)."""
+    if not v or not v.get("files"):
+        return ""
+    return (
+        f"; visit records: {v['accepted']} linked, {v['quarantined']} quarantined "
+        f"({v['observed_closed']} closed, {v['observed_headcount']} headcounts, "
+        f"{v['union_on_visit']} unions seen on visits in force)"
+    )
+
+
 class TopTarget(TypedDict):
     """One row of the largest targets without a union."""
 
@@ -126,6 +137,7 @@ class RunSummary:
                 if c["validation_warnings"]
                 else ""
             )
+            + _visits_part(c.get("visit_records"))
         ) + (
             f"\nmatch weights: threshold {threshold:+.1f} "
             "(every level's weight in the warehouse table match_weight)"

@@ -143,7 +143,7 @@ def test_backfill_skips_published_and_force_reruns(capsys, prefect_harness, tmp_
     from openpyxl import load_workbook
 
     wb = load_workbook(tmp_path / "profiles" / f"{eid}_2025-06.xlsx")
-    assert wb.sheetnames == ["基本信息", "来源记录", "历史"]
+    assert wb.sheetnames == ["基本信息", "来源记录", "走访记录", "历史"]
     assert [c.value for c in wb["历史"]["A"]][1:] == ["2025-05", "2025-06"]
     assert wb["来源记录"].max_row >= 4  # header + the 3+ rows behind it
 

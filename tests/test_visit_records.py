@@ -8,6 +8,7 @@ the session's flow run of the samples, whose 2025-06 holds the generator's fille
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import replace
 from datetime import date, datetime
@@ -467,3 +468,102 @@ def test_phone_pages_show_the_last_visit_and_its_open_concerns(sample_run):
     assert row["visited_on"].isoformat() in text
     open_item = row["concerns"] or row["needs"]
     assert open_item.replace("<", "&lt;").replace(">", "&gt;") in text
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_effects_carry_to_the_next_month_until_a_registry_says_otherwise(
+    sample_run, samples, truth_rows, tmp_path
+):
+    """July (no records of its own) reads June's from the warehouse: its effects stay, except
+    where a registry now says something new (here: one visited enterprise's insured count)."""
+    import csv
+    import shutil
+
+    from datapool.flows.snapshot import snapshot_flow
+    from datapool.settings import Settings
+
+    inp = tmp_path / "input"
+    shutil.copytree(samples, inp, ignore=shutil.ignore_patterns("truth", vr.FOLDER))
+    shutil.copytree(inp / MONTH, inp / "2025-07")  # the registries send what they sent in June
+    june = _table(sample_run, "enterprise", MONTH)
+    links = _table(sample_run, "enterprise_link", MONTH)
+    seen = june.filter(
+        (pl.col("headcount_source") == "visit")
+        & (pl.col("registry_headcount_source") == "social_insurance")
+    ).sort("enterprise_id")
+    changed = seen["enterprise_id"][0]
+    si_rows = set(
+        links.filter(
+            (pl.col("enterprise_id") == changed) & (pl.col("source") == "social_insurance")
+        )["source_row"]
+    )
+    path = inp / "2025-07" / "social_insurance.csv"
+    with path.open(encoding="gb18030", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    for n, r in enumerate(rows, start=1):
+        if n in si_rows and r["参保状态"] == "正常参保":
+            r["参保人数"] = str(int(r["参保人数"]) + 3)  # a newer registry fact
+    with path.open("w", encoding="gb18030", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]), lineterminator="\r\n")
+        w.writeheader()
+        w.writerows(rows)
+    shutil.copy(sample_run["out"] / "warehouse.sqlite", tmp_path / "warehouse.sqlite")
+    url = f"sqlite:///{tmp_path / 'warehouse.sqlite'}"
+    snapshot_flow.fn(
+        snapshot="2025-07", settings=Settings(input_root=inp, warehouse_url=url, out_dir=tmp_path)
+    )
+    run = {"url": url}
+    july = _table(run, "enterprise", "2025-07").join(
+        _table(run, "union_coverage", "2025-07").select("enterprise_id", "target", "covered_by"),
+        on="enterprise_id",
+    )
+    assert _table(run, "visit_record", "2025-07").height == 0
+    closed = june.filter(pl.col("observed_status").is_in(vr.CLOSED))["enterprise_id"]
+    still = july.filter(pl.col("enterprise_id").is_in(closed.implode()))
+    assert still.height == closed.len() and still["observed_status"].is_in(vr.CLOSED).all()
+    assert not still["target"].any()
+    by_visit = set(july.filter(pl.col("headcount_source") == "visit")["enterprise_id"])
+    assert by_visit == set(seen["enterprise_id"]) - {changed} | (
+        set(june.filter(pl.col("headcount_source") == "visit")["enterprise_id"])
+        - set(seen["enterprise_id"])
+    )
+    row = july.filter(pl.col("enterprise_id") == changed).row(0, named=True)
+    assert row["headcount_source"] == "social_insurance" and row["headcount_record"] is None
+    june_cov = _table(sample_run, "union_coverage", MONTH)
+    assert set(july.filter(pl.col("covered_by") == "visit")["enterprise_id"]) == set(
+        june_cov.filter(pl.col("covered_by") == "visit")["enterprise_id"]
+    )
+    changes = _table(run, "union_change", "2025-07")
+    assert "closed_on_visit" not in set(changes["change"])  # said once, in the month it came
+    grid = _table(run, "grid_month", "2025-07")
+    assert grid["visits"].sum() == 0 and grid["unvisited_2m"].sum() > 0
+
+
+@pytest.mark.prefect
+@pytest.mark.slow
+def test_profile_shows_the_visits_and_open_concerns(sample_run, tmp_path):
+    """一企一档: the enterprise's visits (newest first) and what its latest visit left open."""
+    from openpyxl import load_workbook
+
+    from datapool.visits.profile import load_profile, summary, write_html, write_xlsx
+
+    recs = _table(sample_run, "visit_record", MONTH)
+    r = recs.filter(pl.col("concerns").is_not_null()).sort("record_id").row(0, named=True)
+    p = load_profile(sample_run["url"], r["enterprise_id"], MONTH)
+    assert p.visits.height == recs.filter(pl.col("enterprise_id") == r["enterprise_id"]).height
+    assert ("企业顾虑", r["concerns"]) in p.open_concerns
+    page = write_html(p, tmp_path / "p.html").read_text(encoding="utf-8")
+    assert "走访记录" in page and r["visited_on"].isoformat() in page
+    assert html.escape(r["concerns"]) in page  # redacted text, escaped
+    assert r["visitor_key"] not in page  # the pseudonym means nothing to a reader: not shown
+    wb = load_workbook(write_xlsx(p, tmp_path / "p.xlsx"))
+    cells = {str(c.value) for ws in wb.worksheets for row in ws.iter_rows() for c in row}
+    assert r["concerns"] in cells and "走访记录" in wb.sheetnames
+    text = summary(p)
+    assert "open concerns: " in text and r["concerns"] not in text  # counts only on the terminal
+    closed = _table(sample_run, "enterprise", MONTH).filter(pl.col("observed_status") == "停业")
+    q = load_profile(sample_run["url"], closed["enterprise_id"][0], MONTH)
+    assert q.golden["observed_status"] == "停业" and "走访所见经营状态" in write_html(
+        q, tmp_path / "q.html"
+    ).read_text(encoding="utf-8")

@@ -2,7 +2,9 @@
 
 The file holds the golden record (each field with the registry it came from, and the spelling as
 fused beside the display form), every registry row linked to the enterprise and why it was linked,
-its union coverage and visit status, and its history across the published months. It is written
+its union coverage and visit status, the grid workers' visits (三查三记, ``visit_record``) and the
+concerns and needs its latest visit left open, and its history across the published months. It is
+written
 as HTML (self-contained, opens offline) and as .xlsx, with Chinese labels. Agency text is written
 inert: escaped in HTML, never a formula or link in the workbook.
 """
@@ -10,7 +12,7 @@ inert: escaped in HTML, never a formula or link in the workbook.
 from __future__ import annotations
 
 import html
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -35,6 +37,9 @@ GOLDEN_FIELDS = [  # (column, label, column naming its source)
     ("status", "登记状态", "status_source"),
     ("active", "存续/在业", None),
     ("headcount", "职工人数", "headcount_source"),
+    ("registry_headcount", "登记职工人数", "registry_headcount_source"),
+    ("observed_status", "走访所见经营状态", None),
+    ("observed_on", "走访所见日期", None),
     ("industry", "行业", None),
     ("founded_on", "成立日期", None),
     ("is_branch", "分支机构", None),
@@ -49,6 +54,8 @@ COVERAGE_FIELDS = [
     ("members", "关联会员数"),
     ("members_ratio", "会员/职工"),
     ("match_rule", "工会匹配方式"),
+    ("covered_by", "建会依据"),
+    ("visit_union", "走访所见建会"),
     ("target", "走访目标（超阈值未建会）"),
 ]
 RECORD_FIELDS = [
@@ -65,6 +72,21 @@ RECORD_FIELDS = [
     ("agreed", "一致字段"),
     ("carried_from", "沿用自"),
 ]
+VISIT_FIELDS = [
+    ("visited_on", "走访日期"),
+    ("snapshot", "交回月份"),
+    ("operating_status", "经营状态"),
+    ("observed_headcount", "考勤人数"),
+    ("union_status", "是否已建会"),
+    ("site_condition", "场所环境"),
+    ("concerns", "企业顾虑"),
+    ("needs", "职工急难愁盼"),
+    ("resources", "可利用资源"),
+    ("link_rule", "关联方式"),
+    ("record_id", "记录"),
+]
+OPEN_FIELDS = [("concerns", "企业顾虑"), ("needs", "职工急难愁盼")]
+COVERED_BY_ZH = {"member_db": "工会会员库", "visit": "走访所见（会员库未确认）"}
 HISTORY_FIELDS = [
     ("snapshot", "数据期"),
     ("name", "企业名称"),
@@ -99,6 +121,15 @@ class Profile:
     visit: dict[str, Any] | None
     records: pl.DataFrame
     history: pl.DataFrame
+    visits: pl.DataFrame = field(default_factory=pl.DataFrame)  # newest first
+
+    @property
+    def open_concerns(self) -> list[tuple[str, str]]:
+        """The concerns and needs the latest visit recorded: (label, text), redacted text."""
+        if not self.visits.height:
+            return []
+        latest = self.visits.row(0, named=True)
+        return [(label, str(latest[k])) for k, label in OPEN_FIELDS if latest.get(k)]
 
 
 def _value(key: str, v: object) -> str:
@@ -108,7 +139,13 @@ def _value(key: str, v: object) -> str:
         return "是" if v else "否"
     if key in ("sources",):
         return "、".join(SOURCE_NAMES.get(s, s) for s in str(v).split(",") if s)
+    if key == "covered_by":
+        return COVERED_BY_ZH.get(str(v), str(v))
+    if key == "link_rule":
+        return "按企业ID" if v == "enterprise_id" else f"按名称+地址（{v}）"
     if key.endswith("_source") or key == "source":
+        if v == "visit":
+            return "走访"
         return SOURCE_NAMES.get(str(v), str(v))
     if key == "grid_method":
         return METHOD_ZH.get(str(v), reason_zh(str(v)))
@@ -144,6 +181,20 @@ def load_profile(url: str, enterprise_id: str, snapshot: str | None = None) -> P
         golden = next(h for h in history if h["snapshot"] == snap)
         covs = {c["snapshot"]: c for c in _rows(conn, wh.union_coverage, enterprise_id, None)}
         visits = _rows(conn, wh.visit_target, enterprise_id, snap)
+        vr = wh.visit_record
+        seen = [
+            dict(r._mapping)
+            for r in conn.execute(
+                sa.select(*(vr.c[k] for k, _ in VISIT_FIELDS))
+                .where(vr.c.enterprise_id == enterprise_id, vr.c.snapshot <= snap)
+                .order_by(
+                    vr.c.visited_on.desc(),
+                    vr.c.snapshot.desc(),
+                    vr.c.file.desc(),
+                    vr.c.source_row.desc(),
+                )
+            )
+        ]
         link, rec = wh.enterprise_link, wh.source_record
         joined = conn.execute(
             sa.select(
@@ -186,7 +237,14 @@ def load_profile(url: str, enterprise_id: str, snapshot: str | None = None) -> P
         infer_schema_length=None,
     )
     return Profile(
-        where, snap, golden, covs.get(snap), visits[0] if visits else None, records, hist
+        where,
+        snap,
+        golden,
+        covs.get(snap),
+        visits[0] if visits else None,
+        records,
+        hist,
+        pl.DataFrame(seen, infer_schema_length=None) if seen else pl.DataFrame(),
     )
 
 
@@ -219,6 +277,14 @@ def _coverage_rows(p: Profile) -> list[tuple[str, str]]:
     return rows
 
 
+def _open_html(p: Profile) -> str:
+    items = p.open_concerns
+    if not items:
+        return "<p>无。</p>"
+    e = html.escape
+    return "<dl>" + "".join(f"<dt>{e(k)}</dt><dd>{e(v)}</dd>" for k, v in items) + "</dl>"
+
+
 def write_html(p: Profile, path: Path) -> Path:
     """The file as one self-contained HTML page."""
     e = html.escape
@@ -242,6 +308,10 @@ th{{background:#eef3fa}} .src{{color:#666}}</style></head><body>
 <h2>工会覆盖与走访</h2><table><tbody>{cover}</tbody></table>
 <h2>来源记录及关联原因（{len(records)} 条）</h2>
 {_table_html(RECORD_FIELDS, records)}
+<h2>走访记录（{p.visits.height} 次，最近的在前）</h2>
+{_table_html(VISIT_FIELDS, p.visits.to_dicts()) if p.visits.height else "<p>暂无走访记录。</p>"}
+<h2>待解决（上次走访记下的顾虑与急难愁盼）</h2>
+{_open_html(p)}
 <h2>历史（各数据期）</h2>
 {_table_html(HISTORY_FIELDS, p.history.to_dicts())}
 </body></html>"""
@@ -268,11 +338,17 @@ def write_xlsx(p: Profile, path: Path) -> Path:
     for label, v in _coverage_rows(p):
         row += 1
         ws.write_row(row, 0, [label, v])
+    row += 2
+    ws.write(row, 0, "待解决（上次走访）", bold)
+    for label, v in p.open_concerns or [("—", "无")]:
+        row += 1
+        ws.write_row(row, 0, [label, v])
     ws.set_column(0, 0, 22)
     ws.set_column(1, 1, 48)
     ws.set_column(2, 2, 12)
     for name, fields, rows in (
         ("来源记录", RECORD_FIELDS, p.records.to_dicts() if p.records.height else []),
+        ("走访记录", VISIT_FIELDS, p.visits.to_dicts() if p.visits.height else []),
         ("历史", HISTORY_FIELDS, p.history.to_dicts()),
     ):
         ws = wb.add_worksheet(name)
@@ -309,5 +385,13 @@ def summary(p: Profile) -> str:
             else "-"
         )
     )
+    if p.visits.height:  # counts only: free text stays in the files
+        latest = p.visits.row(0, named=True)
+        lines.append(
+            f"  visits: {p.visits.height} (latest {latest['visited_on']}: "
+            f"{latest['operating_status'] or '-'}); open concerns: {len(p.open_concerns)}"
+        )
+    else:
+        lines.append("  visits: none recorded")
     lines.append(f"  history: {', '.join(p.history['snapshot'].to_list())}")
     return "\n".join(lines)
