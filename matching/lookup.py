@@ -15,6 +15,9 @@ When several enterprises qualify, the order is stated on the data, never on the 
    the hierarchy (赣县诗词商会 is 赣县区诗词商会 before it is 赣州诗词商会);
 3. then the higher score (the names' likeness), then an active enterprise;
 4. then the enterprise more registries list, then the one with the smallest registry key.
+
+A name one character apart (rule ``lookup_typo``: 宏新合果业 for 宏安新合果业) comes after every
+name that agrees, whatever the region.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datapool.matching.blocking import block_keys
+from datapool.matching.blocking import ONE_OFF_AT, ONE_OFF_MIN, block_keys
 from datapool.matching.rules import RULE_RANK
 from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
 from datapool.matching.standardise import standardise
@@ -34,7 +37,12 @@ if TYPE_CHECKING:
 
 # the rules that link by an identifier: ranked in the rule table's order, before any name rule
 IDENTIFIER_RULES = ("uscc", "org_code", "regno", "uscc_typo")
-_TIER = {r: (RULE_RANK[r] if r in IDENTIFIER_RULES else len(IDENTIFIER_RULES)) for r in RULE_RANK}
+# a name one character apart comes after every name that agrees
+TYPO_RULES = ("lookup_typo",)
+_TIER = {
+    r: RULE_RANK[r] if r in IDENTIFIER_RULES else len(IDENTIFIER_RULES) + (r in TYPO_RULES)
+    for r in RULE_RANK
+}
 LINK_SCHEMA = {"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
 
 
@@ -57,8 +65,14 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     qk = keys.filter(pl.col("rid") >= offset)
     pk = keys.filter(pl.col("rid") < offset)
     pairs = (
-        qk.join(pk, on=["ns", "key"], suffix="_p")
-        .select(pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b"))
+        pl.concat(
+            [
+                qk.join(pk, on=["ns", "key"], suffix="_p").select(
+                    pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")
+                ),
+                _one_off_pairs(res.std, qstd),
+            ]
+        )
         .unique()
         .sort("rid_a", "rid_b")
     )
@@ -116,6 +130,40 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             "sources",
             "first_key",
         )
+    )
+
+
+def _variants(df: pl.DataFrame) -> pl.DataFrame:
+    """``(rid, v)``: each core of 3+ characters as written and, of 4+, with each of its first
+    ``ONE_OFF_AT`` characters left out (the keys of blocking's namespace "d", without the town)."""
+    core = pl.col("core").fill_null("")
+    n = core.str.len_chars()
+    return pl.concat(
+        [df.filter(n >= ONE_OFF_MIN - 1).select("rid", core.alias("v"))]
+        + [
+            df.filter((n >= ONE_OFF_MIN) & (n > i)).select(
+                "rid", (core.str.slice(0, i) + core.str.slice(i + 1)).alias("v")
+            )
+            for i in range(ONE_OFF_AT)
+        ]
+    )
+
+
+def _one_off_pairs(std: pl.DataFrame, qstd: pl.DataFrame) -> pl.DataFrame:
+    """Candidate pairs ``(rid_a, rid_b)`` of a pool record and a looked-up name (which has no town
+    to block within) whose cores are one character apart, found over the pool's distinct cores."""
+    qv = _variants(qstd.select("rid", "core"))
+    cores = std.select("core").unique().drop_nulls().with_row_index("rid")
+    pv = _variants(cores).filter(pl.col("v").is_in(qv.get_column("v").unique().implode()))
+    hit = qv.join(pv, on="v", suffix="_core").select(
+        pl.col("rid").alias("rid_b"), pl.col("rid_core")
+    )
+    at = cores.join(hit.select("rid_core").unique(), left_on="rid", right_on="rid_core")
+    return (
+        std.select(pl.col("rid").alias("rid_a"), "core")
+        .join(at.select(pl.col("rid").alias("rid_core"), "core"), on="core")
+        .join(hit, on="rid_core")
+        .select(pl.col("rid_a").cast(pl.UInt32), pl.col("rid_b").cast(pl.UInt32))
     )
 
 

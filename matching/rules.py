@@ -81,6 +81,17 @@ class Rule:
     none_of: tuple[str, ...] = ()
 
 
+def _one_off(longest: float | None) -> pl.Expr:
+    """Cores one character apart: lengths one apart and ratio = 1 - d / (la + lb) with d = 1 (one
+    insertion or deletion; rounded, the ratio comes as a float32)."""
+    la, lb = c("core_len"), c("core_len_b")
+    return (
+        ((la - lb).abs() == 1)
+        & (pl.max_horizontal(la, lb) >= (longest or 0))
+        & (((1 - c("core_sim")) * (la + lb)).round(0) == 1)
+    )
+
+
 LEVELS: tuple[Level, ...] = (
     Level(
         "uscc",
@@ -114,6 +125,14 @@ LEVELS: tuple[Level, ...] = (
         "the same 字号 of two characters or more, read as pinyin, whatever the industry words "
         "(建材 / 建筑材料, 汽车销售 / 汽车贸易)",
         lambda t: c("brand_eq"),
+    ),
+    Level(
+        "name_one_off",
+        "name",
+        "字号 + industry one character added or dropped (宏安新合 / 宏新合, 豪宇宇辉 / 豪宇辉), "
+        "the longer of {t} characters or more",
+        lambda t: _one_off(t),
+        4,
     ),
     Level(
         "name_same",
@@ -287,6 +306,15 @@ RULES: tuple[Rule, ...] = (
         "industry, in regions that agree at any level, of the same organisation form (when "
         "several enterprises qualify, the lookup's order decides: see docs/design.md)",
         ("lookup", "name_core"),
+        none_of=("region_conflict", "form_conflict"),
+    ),
+    Rule(
+        "lookup_typo",
+        0.7,
+        "a name looked up in the pool whose 字号 + industry lost or doubled a character, in "
+        "regions that agree at any level, of the same organisation form (after every name that "
+        "agrees: see docs/design.md)",
+        ("lookup", "name_one_off"),
         none_of=("region_conflict", "form_conflict"),
     ),
 )

@@ -79,6 +79,7 @@ def prepare(std: pl.DataFrame) -> Prepared:
         pl.col("founded_on").cast(pl.Int32).alias("founded"),
         pl.col("source").is_in(list(UNIQUE_SOURCES)).alias("once_only"),
         (pl.col("core").str.len_chars() >= 2).fill_null(False).alias("core2"),
+        pl.col("core").str.len_chars().fill_null(0).cast(pl.Int32).alias("core_len"),
         (pl.col("uscc").str.len_chars() == 18).fill_null(False).alias("uscc18"),
     )
     return Prepared(features, std.select(*SIMILAR, "uscc"))
@@ -212,6 +213,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         )
     return df.with_columns(
         name_sim=pl.Series(name_sim).fill_nan(0.0),
+        core_sim=pl.Series(core_sim).fill_nan(0.0),
         addr_sim=pl.Series(addr_sim).fill_nan(0.0),
         id_hamming=pl.Series(hamming).replace(-1, None),
     )

@@ -100,6 +100,12 @@ def _names(res, links: pl.DataFrame) -> list[str | None]:
         ("恒兴兴家居有限公司", "信丰县恒兴兴家居有限公司#6"),
         # ... the enterprise more registries list, before the smaller registry key
         ("明达建材有限公司", "赣县区明达建材有限公司#9"),
+        # a 字号 that lost or doubled a character, after every name that agrees
+        ("江西省创锦锦环保有限公司", "江西省赣州市赣县区创锦环保有限责任公司#0"),
+        ("赣县恒兴家居有限公司", "江西省恒兴兴家居有限公司#7"),  # 信丰 is not 赣县
+        ("江西恒兴家居有限公司", "江西省恒兴兴家居有限公司#7"),
+        ("赣县区宏合果业有限公司", "赣县区宏新合果业有限公司#1"),
+        ("赣县区宏合业有限公司", None),  # two characters apart
     ],
 )
 def test_lookup(pool, query, expected):

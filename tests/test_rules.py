@@ -29,13 +29,25 @@ NOTHING = {
     "region_conflict": False,
     "form_conflict": False,
     "brand_eq": False,
+    "core_sim": 0.0,
+    "core_len": 0,
+    "core_len_b": 0,
     "lookup": False,
     "lookup_b": False,
     "addr_eq": False,
     "addr_sim": 0.0,
     "phone_eq": False,
 }
-SCHEMA = {k: (pl.Int64 if k in ("rid_a", "rid_b", "id_hamming") else None) for k in NOTHING}
+SCHEMA = {
+    k: (
+        pl.Int64
+        if k in ("rid_a", "rid_b", "id_hamming")
+        else pl.Float64
+        if k == "core_sim"
+        else None
+    )
+    for k in NOTHING
+}
 
 
 def _decided(**changes: object) -> tuple[str | None, str]:
@@ -50,6 +62,7 @@ def _decided(**changes: object) -> tuple[str | None, str]:
 CORE = {"core_eq": True}
 TYPO = {"id_hamming": 1}
 LOOKUP = {"lookup": True}
+ONE_OFF = {"core_sim": 8 / 9, "core_len": 4, "core_len_b": 5}
 
 
 @pytest.mark.parametrize(
@@ -89,6 +102,21 @@ LOOKUP = {"lookup": True}
         ({**CORE, **LOOKUP, "region_conflict": True}, None, ""),
         ({**CORE, **LOOKUP, "form_conflict": True}, None, ""),
         ({**LOOKUP, "name_sim": 0.99}, None, ""),
+        # lookup_typo: a looked-up name whose 字号 + industry lost or doubled a character (cores
+        # of 4 and 5 characters, one apart: ratio 8/9), the longer of 4 characters or more
+        ({**LOOKUP, **ONE_OFF}, "lookup_typo", "name_one_off,lookup"),
+        ({**LOOKUP, **ONE_OFF, "core_sim": 7 / 9}, None, ""),  # two apart
+        (
+            {**LOOKUP, "core_sim": 6 / 7, "core_len": 3, "core_len_b": 4},
+            "lookup_typo",
+            "name_one_off,lookup",
+        ),
+        ({**LOOKUP, "core_sim": 4 / 5, "core_len": 2, "core_len_b": 3}, None, ""),  # longer: 3
+        ({**LOOKUP, "core_sim": 0.75, "core_len": 4, "core_len_b": 4}, None, ""),  # one changed
+        ({**LOOKUP, **ONE_OFF, "region_nested": True}, "lookup_typo", "name_one_off,lookup"),
+        ({**LOOKUP, **ONE_OFF, "region_conflict": True}, None, ""),
+        ({**LOOKUP, **ONE_OFF, "form_conflict": True}, None, ""),
+        (ONE_OFF, None, ""),  # registry rows need more (blocking's namespace d finds them)
         # a looked-up name meets the registry rules first
         ({**CORE, **LOOKUP, "name_sim": 0.95}, "name_only", "name_core,name_same"),
         ({"uscc_eq": True, **LOOKUP}, "uscc", "uscc"),
