@@ -57,7 +57,7 @@ from datapool.matching.scoring import score_pairs
 from datapool.matching.standardise import hash_key
 from datapool.matching.weights import Weights
 
-FALLBACK = 0  # the partition of rows whose USCC and address name no county
+FALLBACK = 0  # the partition of rows with no county (USCC, address) and no prefecture (USCC, name)
 TASK_ROWS = 50_000  # counties smaller than this share a task (each still matched on its own)
 
 
