@@ -20,6 +20,7 @@ import base64
 import hashlib
 import html
 import math
+import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -205,8 +206,6 @@ def _view(points: list[tuple[float, float]], per_m: float) -> tuple[float, float
 
 
 def _page_name(snapshot: str, g: GridShape) -> str:
-    import re
-
     worker = re.sub(r"[\\/:*?\"<>|\s]+", "_", g.grid_worker or "worker")[:FILE_STEM_CHARS]
     return f"{snapshot}_{g.grid_id}_{worker}.html"
 
