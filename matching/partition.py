@@ -32,7 +32,7 @@ run drops. Scoring is per pair and clustering, ids and golden records see all ac
 once (engine.finish), so the links equal a single-process run's exactly (tests/test_partition.py).
 
 Restricting the cross pass to identifiers, phone hashes and exact names, as first planned, would
-have missed links: on the benchmark's generated month about 1 in 60 accepted pairs crossed
+have missed links: on the benchmark's generated month about 1 in 55 accepted pairs crossed
 partitions and shared no such key (the same 字号 + industry read as pinyin, or the same address);
 docs/scale.md gives the figures. Taking every key kind costs little, since only blocks spanning
 two partitions are expanded.
