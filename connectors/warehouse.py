@@ -10,9 +10,10 @@ runs of one snapshot wait for each other and never interleave.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Required, TypedDict
@@ -122,6 +123,7 @@ def publish(
     run: RunRecord,
     previous: str | None | object = _UNCHANGED,
     lock_timeout: float = 600.0,
+    before_commit: Callable[[], object] | None = None,
 ) -> None:
     """Replace ``snapshot`` in every snapshot table and record the run, in one transaction.
 
@@ -129,7 +131,8 @@ def publish(
     another month before ``snapshot`` was published since, the run is refused, since its ids and
     changes were made against a stale month. On PostgreSQL the writers of one warehouse take an
     advisory lock, waiting at most ``lock_timeout`` seconds for it (SQLite's write lock waits as
-    long, see :func:`engine_for`).
+    long, see :func:`engine_for`). ``before_commit`` is called inside the transaction after the
+    last row, just before COMMIT; when it raises, the transaction is rolled back.
     """
     unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
     if unknown:
@@ -149,13 +152,19 @@ def publish(
                         f"snapshot {snapshot} was built on {previous or 'no earlier month'}, but "
                         f"{now} has been published since; run {snapshot} again"
                     )
+            if engine.dialect.name == "sqlite":  # the month's pages stay in memory until COMMIT
+                conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
             for name in wh.SNAPSHOT_TABLES:
                 table = wh.metadata.tables[name]
                 conn.execute(table.delete().where(table.c.snapshot == snapshot))
                 df = tables.get(name)
                 if df is not None and df.height:
-                    _insert(conn, table, df.with_columns(pl.lit(snapshot).alias("snapshot")))
+                    rows = df.with_columns(pl.lit(snapshot).alias("snapshot"))
+                    with _indexes_after_rows(conn, table):
+                        _insert(conn, table, rows)
             conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
+            if before_commit is not None:
+                before_commit()
     except sa.exc.OperationalError as exc:
         if getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03":  # lock_not_available
             raise SnapshotLocked(
@@ -171,11 +180,114 @@ def publish(
         ) from None
 
 
-def _insert(conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = 20_000) -> None:
+# rows handed to the database driver at once: bounds the Python objects alive during the write
+INSERT_BATCH = 50_000
+# SQLite's page cache while publishing (KiB): a month's index pages stay in memory until COMMIT
+_SQLITE_CACHE_KIB = 64 * 1024
+
+
+def _insert(
+    conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = INSERT_BATCH
+) -> None:
+    """Write every row of ``df`` into ``table`` on ``conn`` (inside the month's transaction).
+
+    SQLite: one INSERT prepared once and run by the driver's ``executemany`` over batches of
+    plain tuples built column-wise from the frame (no per-row dicts or SQLAlchemy parameter
+    processing). PostgreSQL through psycopg 3: ``COPY ... FROM STDIN`` in CSV that polars
+    writes. Any other database: SQLAlchemy's executemany. The values stored are those
+    SQLAlchemy's own insert would store (see :func:`_bindable`).
+    """
     cols = [c.name for c in table.columns if c.name in df.columns]
-    data = df.select(cols)
-    for start in range(0, data.height, batch):
-        conn.execute(table.insert(), data.slice(start, batch).to_dicts())
+    dialect = conn.dialect
+    data = _bindable(table, df.select(cols), dialect)
+    dbapi_error = dialect.loaded_dbapi.Error
+    try:
+        _write(conn, table, data, batch)
+    except dbapi_error as exc:  # the driver's own error, as SQLAlchemy would have raised it
+        raise sa.exc.DBAPIError.instance(
+            f"INSERT INTO {table.name}", None, exc, dbapi_error
+        ) from exc
+
+
+def _write(conn: sa.Connection, table: sa.Table, data: pl.DataFrame, batch: int) -> None:
+    dialect, cols = conn.dialect, data.columns
+    if dialect.name == "sqlite":
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        names = ", ".join(f'"{c}"' for c in cols)
+        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
+        try:
+            for chunk in data.iter_slices(batch):
+                values = [s.to_list() for s in chunk.iter_columns()]
+                cursor.executemany(sql, zip(*values, strict=True))
+        finally:
+            cursor.close()
+    elif dialect.name == "postgresql" and dialect.driver == "psycopg":
+        _copy(conn, table, data, batch)
+    else:
+        for chunk in data.iter_slices(batch):
+            conn.execute(table.insert(), chunk.to_dicts())
+
+
+def _copy(conn: sa.Connection, table: sa.Table, data: pl.DataFrame, batch: int) -> None:
+    """PostgreSQL: the rows as CSV through psycopg's COPY, in batches of ``batch`` rows.
+
+    Every text is quoted (``non_numeric``), a null is an unquoted empty field: COPY reads the
+    first as the text (``""`` is an empty string) and the second as NULL, and a quoted ``\\.``
+    is never the end-of-data marker.
+    """
+    names = ", ".join(f'"{c}"' for c in data.columns)
+    sql = f"COPY \"{table.name}\" ({names}) FROM STDIN WITH (FORMAT csv, ENCODING 'UTF8')"
+    raw = conn.connection.driver_connection
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:  # type: ignore[union-attr]
+        for chunk in data.iter_slices(batch):
+            copy.write(
+                chunk.write_csv(include_header=False, quote_style="non_numeric").encode("utf-8")
+            )
+
+
+def _bindable(table: sa.Table, data: pl.DataFrame, dialect: sa.Dialect) -> pl.DataFrame:
+    """``data`` with each column as SQLAlchemy's insert would bind it on ``dialect``.
+
+    A Float column is bound as floats (SQLAlchemy's SQLite Float turns an integer into a float:
+    stored REAL, not INTEGER), an Integer column holding floats as integers, and on SQLite a
+    Date as its ISO text (what SQLAlchemy's SQLite DATE stores). A column whose type has another
+    bind processor goes through that processor, value by value (no table of the month has one).
+    """
+    out = []
+    for name in data.columns:
+        col, s = table.c[name], data.get_column(name)
+        kind = col.type
+        if isinstance(kind, sa.Float) and s.dtype.is_numeric():
+            s = s.cast(pl.Float64)
+        elif isinstance(kind, sa.Integer) and s.dtype.is_float():
+            s = s.cast(pl.Int64)
+        elif isinstance(kind, sa.Date) and not isinstance(kind, sa.DateTime) and s.dtype == pl.Date:
+            if dialect.name == "sqlite":
+                s = s.dt.strftime("%Y-%m-%d")
+        elif isinstance(kind, sa.Boolean) and s.dtype == pl.Boolean:
+            pass  # True/False: stored as SQLAlchemy stores them (SQLite 1/0, PostgreSQL boolean)
+        else:
+            process = kind.dialect_impl(dialect).bind_processor(dialect)
+            if process is not None and dialect.name == "sqlite":
+                s = pl.Series(name, [process(v) for v in s.to_list()], dtype=pl.Object)
+        out.append(s)
+    return pl.DataFrame(out)
+
+
+@contextlib.contextmanager
+def _indexes_after_rows(conn: sa.Connection, table: sa.Table) -> Iterator[None]:
+    """Drop ``table``'s indexes while the rows go in and create them after, when the table holds
+    no other month (a first publish): an index built over the rows at once is cheaper than one
+    kept up to date row by row. A table holding other months keeps its indexes (rebuilding them
+    over every month would cost more than it saves). Both are inside the month's transaction.
+    """
+    alone = conn.execute(sa.select(sa.literal(1)).select_from(table).limit(1)).first() is None
+    indexes = sorted(table.indexes, key=lambda ix: str(ix.name)) if alone else []
+    for index in indexes:
+        index.drop(conn, checkfirst=True)
+    yield
+    for index in indexes:
+        index.create(conn)
 
 
 def _run_row(snapshot: str, run: RunRecord) -> dict[str, Any]:

@@ -788,6 +788,22 @@ def _use_prefect_api(url: str) -> None:
     show_default=True,
     help="Dask worker processes for --partitioned.",
 )
+@click.option(
+    "--end-to-end",
+    is_flag=True,
+    help="Run a generated month of --enterprises enterprises through the whole run (read, match, "
+    "validate, member diff, visits, publish) and print each stage's wall time, CPU use, peak "
+    "memory and rows per second (and Splink's matching time on the same rows when installed).",
+)
+@click.option(
+    "--warehouse-url",
+    "--warehouse",
+    "warehouse_url",
+    default=None,
+    metavar="URL",
+    help="With --end-to-end: the warehouse to publish into (e.g. a PostgreSQL URL); default a "
+    "fresh SQLite file under --out.",
+)
 def bench(
     enterprises: int,
     reader_rows: int,
@@ -798,12 +814,22 @@ def bench(
     quality_only: bool,
     partitioned: bool,
     workers: int,
+    end_to_end: bool,
+    warehouse_url: str | None,
 ) -> None:
     """Benchmarks: reader throughput, matcher speed/memory (vs Splink when installed), and match
-    quality on both noise models, month by month."""
+    quality on both noise models, month by month; or, with --end-to-end, a whole month's run
+    stage by stage."""
     from datapool.bench import run_bench, run_quality
 
     out.mkdir(parents=True, exist_ok=True)
+    if end_to_end:
+        from datapool.bench_e2e import run_end_to_end
+
+        run_end_to_end(enterprises, out, warehouse_url, splink, click.echo)
+        return
+    if warehouse_url:
+        raise click.BadParameter("--warehouse-url is for --end-to-end only")
     if not quality_only:
         run_bench(enterprises, reader_rows, splink, out, click.echo, repeat)
         if partitioned:

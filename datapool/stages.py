@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import shutil
+import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -34,6 +35,7 @@ from datapool.schemas import expectations as ex
 from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
+from datapool.stageclock import stage
 from datapool.visits import records as visit_records
 from datapool.visits.groups import JointGroups, joint_groups
 from datapool.visits.maps import heatmap_html, heatmap_png
@@ -328,6 +330,12 @@ class VisitPlan:
     unplaced: pl.DataFrame = field(default_factory=pl.DataFrame)
     weekly: pl.DataFrame = field(default_factory=pl.DataFrame)  # visit_plan (visits/weekly.py)
     groups: JointGroups | None = None  # joint-union groups of small employers (visits/groups.py)
+    # what write_visit_files writes: the sheets' and phone pages' stops, the groups' members, and
+    # the visit history the pages show
+    sheet_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
+    page_rows: pl.DataFrame = field(default_factory=pl.DataFrame)
+    group_members: pl.DataFrame = field(default_factory=pl.DataFrame)
+    visit_history: pl.DataFrame | None = None
 
 
 def plan_visits(
@@ -340,6 +348,7 @@ def plan_visits(
     previous_coverage: pl.DataFrame | None = None,
     follow_ups: pl.DataFrame | None = None,
     visit_history: pl.DataFrame | None = None,
+    write_files: bool = True,
 ) -> VisitPlan:
     """Place enterprises in grids, order each grid's targets into a route, plan the month's
     weeks (``visit_plan``), write map and sheets into ``folder`` (the month's staging folder,
@@ -351,7 +360,9 @@ def plan_visits(
     again (``enterprise_id``), planned after the targets (see
     :func:`datapool.visits.weekly.plan_weeks`); ``visit_history`` the visit_record rows of every
     month so far, shown in each enterprise's file on the phone pages (None: no visits shown; see
-    :func:`datapool.visits.phone.write_route_pages`).
+    :func:`datapool.visits.phone.write_route_pages`). With ``write_files`` False the map, sheets
+    and pages are left to :func:`write_visit_files` (the flow writes them beside publishing,
+    which waits for them before it commits).
     """
     cfg = settings or Settings()
     placement = place(res.enterprises, grids)
@@ -402,55 +413,77 @@ def plan_visits(
         Cadence(cfg.outings_per_week, cfg.stops_per_outing),
         follow_ups=follow_ups,
     )
-    html, png = folder / "heatmap.html", folder / "heatmap.png"
     groups = joint_groups(
         visit_records.in_operation(ents), cov.coverage, {g.grid_id: g.street for g in grids}
     )
     group_members = groups.members.join(
         ents.select("enterprise_id", "name", "address"), on="enterprise_id", how="left"
     )
-    heatmap_html(grids, ordered, snapshot, html, groups=groups.groups, group_members=group_members)
-    heatmap_png(grids, ordered, snapshot, png, groups=groups.groups)
     detail = weekly.join(
         ents.select("enterprise_id", "name", "address", "headcount", "headcount_source", "sources"),
         on="enterprise_id",
         how="left",
     )
-    sheets = write_week_sheets(
-        detail, grids, snapshot, folder / "visit_sheets", week_starts(snapshot), unplaced
-    )
-    pages = write_route_pages(
-        weekly.join(
-            ents.select(
-                "enterprise_id",
-                "name",
-                "address",
-                "headcount",
-                "headcount_source",
-                "status",
-                "status_source",
-                "industry",
-                "founded_on",
-                "sources",
-                "lon",
-                "lat",
-            ),
-            on="enterprise_id",
-            how="left",
-        ).join(
-            cov.coverage.select("enterprise_id", "covered", "union_id", "members"),
-            on="enterprise_id",
-            how="left",
+    page_rows = weekly.join(
+        ents.select(
+            "enterprise_id",
+            "name",
+            "address",
+            "headcount",
+            "headcount_source",
+            "status",
+            "status_source",
+            "industry",
+            "founded_on",
+            "sources",
+            "lon",
+            "lat",
         ),
-        grids,
-        snapshot,
-        folder / "route_pages",
-        week_starts(snapshot),
-        visit_history,
+        on="enterprise_id",
+        how="left",
+    ).join(
+        cov.coverage.select("enterprise_id", "covered", "union_id", "members"),
+        on="enterprise_id",
+        how="left",
     )
-    return VisitPlan(
-        placement, ordered, stats, [html, png, *sheets, *pages], unplaced, weekly, groups=groups
+    plan = VisitPlan(
+        placement,
+        ordered,
+        stats,
+        [],
+        unplaced,
+        weekly,
+        groups=groups,
+        sheet_rows=detail,
+        page_rows=page_rows,
+        group_members=group_members,
+        visit_history=visit_history,
     )
+    if write_files:
+        plan.files = write_visit_files(plan, grids, snapshot, folder)
+    return plan
+
+
+def write_visit_files(
+    plan: VisitPlan, grids: list[GridShape], snapshot: str, folder: Path
+) -> list[Path]:
+    """The heat map (HTML and PNG), the visit sheets and the phone pages of ``plan``, written
+    into ``folder``."""
+    with stage("visit files (beside publishing)"):
+        groups = plan.groups.groups if plan.groups is not None else None
+        html, png = folder / "heatmap.html", folder / "heatmap.png"
+        heatmap_html(
+            grids, plan.targets, snapshot, html, groups=groups, group_members=plan.group_members
+        )
+        heatmap_png(grids, plan.targets, snapshot, png, groups=groups)
+        weeks = week_starts(snapshot)
+        sheets = write_week_sheets(
+            plan.sheet_rows, grids, snapshot, folder / "visit_sheets", weeks, plan.unplaced
+        )
+        pages = write_route_pages(
+            plan.page_rows, grids, snapshot, folder / "route_pages", weeks, plan.visit_history
+        )
+    return [html, png, *sheets, *pages]
 
 
 def warehouse_tables(
@@ -634,14 +667,30 @@ def publish(
     tables: dict[str, pl.DataFrame],
     run: RunRecord,
     previous: str | None,
+    before_commit: Callable[[], object] | None = None,
 ) -> None:
     """Replace ``snapshot`` in every warehouse table and record the run, in one transaction.
 
     ``previous`` is the month the run built on; the warehouse refuses the run when another month
-    before ``snapshot`` was published since.
+    before ``snapshot`` was published since. ``before_commit`` is called inside the transaction
+    just before it commits (the flow waits there for the month's files): when it raises, nothing
+    is published.
     """
     engine = warehouse_engine(settings)
-    warehouse.publish(engine, snapshot, tables, run, previous, settings.lock_timeout)
+    warehouse.publish(engine, snapshot, tables, run, previous, settings.lock_timeout, before_commit)
+
+
+def warm_up_validation() -> threading.Thread:
+    """Import Great Expectations in a thread of its own (about 3 s of CPU), so that validation
+    does not wait for it: the flow starts this beside reading."""
+
+    def load() -> None:
+        with stage("GX import (beside reading)"):
+            ex.warm_up()
+
+    thread = threading.Thread(target=load, name="datapool-gx-import", daemon=True)
+    thread.start()
+    return thread
 
 
 def review_decisions(settings: Settings) -> pl.DataFrame:

@@ -13,6 +13,7 @@ is used when ``PREFECT_API_URL`` is unset).
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import socket
 import sys
@@ -45,6 +46,7 @@ from datapool.matching.engine import Resolution
 from datapool.matching.weights import Weights
 from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
+from datapool.stageclock import count_rows, mark
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
 from datapool.visits.records import VisitFiles, VisitLoop
@@ -361,12 +363,32 @@ def visits_task(
     previous_coverage: pl.DataFrame | None = None,
     follow_ups: pl.DataFrame | None = None,
     visit_history: pl.DataFrame | None = None,
+    write_files: bool = True,
 ) -> VisitPlan:
-    """Placement, routes, the weekly plan, heat map, visit sheets and phone pages, written into
-    ``folder`` (the staging one)."""
+    """Placement, routes, the weekly plan; heat map, visit sheets and phone pages written into
+    ``folder`` (the staging one) unless ``write_files`` is False (then :func:`visit_files_task`
+    writes them)."""
     return stages.plan_visits(
-        res, cov, grids, snapshot, folder, settings, previous_coverage, follow_ups, visit_history
+        res,
+        cov,
+        grids,
+        snapshot,
+        folder,
+        settings,
+        previous_coverage,
+        follow_ups,
+        visit_history,
+        write_files,
     )
+
+
+@task(name="visit-files", **CPU)
+def visit_files_task(
+    plan: VisitPlan, grids: list[GridShape], snapshot: str, folder: Path
+) -> list[Path]:
+    """Heat map, visit sheets and phone pages of ``plan``, written into ``folder`` (the staging
+    one)."""
+    return stages.write_visit_files(plan, grids, snapshot, folder)
 
 
 @task(name="publish", **IO)
@@ -376,9 +398,11 @@ def publish_task(
     tables: dict[str, pl.DataFrame],
     run: RunRecord,
     previous: str | None,
+    before_commit: Callable[[], object] | None = None,
 ) -> None:
-    """Every table of the month replaced in one transaction (refused if ``previous`` is stale)."""
-    stages.publish(settings, snapshot, tables, run, previous)
+    """Every table of the month replaced in one transaction (refused if ``previous`` is stale);
+    ``before_commit`` runs inside it, just before COMMIT."""
+    stages.publish(settings, snapshot, tables, run, previous, before_commit)
 
 
 _POOL: ThreadPoolExecutor | None = None
@@ -463,10 +487,13 @@ def snapshot_flow(
 
     logger = _logger()
     staging: Path | None = None
+    files_f: Any = None
     try:
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
+        mark("reading")
         stages.snapshot_dir(cfg, snapshot)
+        stages.warm_up_validation()  # Great Expectations' import, beside reading
         members_f = _submit(read_members_task, cfg)
         grids_f = _submit(read_grids_task, cfg)
         prev_f = _submit(previous_task, cfg, snapshot)
@@ -483,6 +510,8 @@ def snapshot_flow(
         grids = grids_f.result()
         prev_month, prev_links, prev_cov = prev_f.result()
         decisions = decisions_f.result()
+        count_rows(ing.rows_in)
+        mark("matching", ing.records.height)
         say(f"{ing.records.height} rows accepted, {ing.quarantine.height} quarantined; matching")
         res = resolve_with(
             partition_by,
@@ -497,17 +526,31 @@ def snapshot_flow(
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
+        mark("validation", ing.records.height + res.enterprises.height + res.links.height)
         validation = _call(validate_task, ing, res, staging / "data_docs")
         say("linking visit records")
+        mark("visit records", res.enterprises.height)
         res, loop = _call(link_visits_task, snapshot, visits_f.result(), history_f.result(), res)
         say("diffing against the member database")
+        mark("member diff", res.enterprises.height + orgs.height + members.height)
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
         queue, review_figures = _call(review_task, cfg, res, cov, decisions)
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
+        mark("visit planning", res.enterprises.height)
         follow_ups = stages.follow_ups(loop)  # a concern or need recorded at the latest visit
         plan = _call(
-            visits_task, res, cov, grids, snapshot, staging, cfg, prev_cov, follow_ups, loop.history
+            visits_task,
+            res,
+            cov,
+            grids,
+            snapshot,
+            staging,
+            cfg,
+            prev_cov,
+            follow_ups,
+            loop.history,
+            False,
         )
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
@@ -529,9 +572,15 @@ def snapshot_flow(
             }
         )
         say("publishing to the warehouse")
-        _call(publish_task, cfg, snapshot, tables, run, prev_month)
+        mark("publishing", sum(t.height for t in tables.values()))
+        # the heat map and sheets are written beside publishing; the commit waits for them, so a
+        # month whose files fail is not published
+        files_f = _submit(visit_files_task, plan, grids, snapshot, staging)
+        _call(publish_task, cfg, snapshot, tables, run, prev_month, files_f.result)
+        files_f = None
         stages.put_in_place(staging, cfg.out_dir, snapshot)
         staging = None
+        mark(None)
         if not _plain():  # artifacts live in the Prefect API; a plain run has none
             _artifacts(summary, cfg.out_dir)
         counts = summary.counts
@@ -551,6 +600,10 @@ def snapshot_flow(
         )
         raise
     finally:
+        mark(None)
+        if files_f is not None:  # publishing failed: the files' writer is done before cleaning up
+            with contextlib.suppress(Exception):
+                files_f.result()
         if staging is not None:
             stages.discard(staging)
 

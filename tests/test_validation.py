@@ -168,3 +168,46 @@ def test_failed_validation_publishes_nothing(sample_run, sample_copy, monkeypatc
         )
     after = warehouse.read_table(warehouse.engine_for(sample_run["url"]), "enterprise", month)
     assert after.equals(before)
+
+
+@pytest.mark.parametrize("case", sorted(BREAKS))
+def test_critical_expectation_stops_the_snapshot_when_frames_are_sampled(
+    resolved, tmp_path, monkeypatch, case
+):
+    """Above SAMPLE_ROWS only the distribution warnings are sampled: a planted bad row still fails
+    its critical suite, wherever it sits."""
+    monkeypatch.setattr("datapool.schemas.expectations.SAMPLE_ROWS", 50)
+    ing, res = resolved["2025-05"]
+    breaker, words = BREAKS[case]
+    bad_ing, bad_res = breaker(ing, res)
+    with pytest.raises(ValidationFailed, match="critical expectation failed") as err:
+        validate(bad_ing, bad_res, tmp_path / "docs")
+    assert any(w in str(err.value) for w in words.split("|")), str(err.value)
+
+
+def test_sampled_warnings_say_so_and_every_row_checks_do_not(resolved, tmp_path, monkeypatch):
+    import json
+
+    from datapool.schemas import expectations as ex
+
+    ing, res = resolved["2025-05"]
+    whole = validate(ing, res, tmp_path / "whole")
+    monkeypatch.setattr(ex, "SAMPLE_ROWS", 50)
+    table = validate(ing, res, tmp_path / "sampled")
+    # the same suites and expectations are recorded, in the same suites
+    key = ["suite", "expectation", "column_name", "severity"]
+    assert sorted(table.select(key).rows()) == sorted(whole.select(key).rows())
+    for r in table.iter_rows(named=True):
+        sampled = json.loads(r["details"]).get("sampled")
+        every_row = r["severity"] == "critical" or r["expectation"] in {
+            "expect_column_values_to_be_unique",
+            "expect_table_row_count_to_equal",
+        }
+        if every_row or r["suite"] == "accounting":
+            assert sampled is None, r
+        else:
+            assert sampled["rows"] == 50 and sampled["of"] > 50, r
+    # checked on every row: the same counts as unsampled
+    crit = table.filter(pl.col("severity") == "critical").sort(key)
+    assert crit.equals(whole.filter(pl.col("severity") == "critical").sort(key))
+    assert (tmp_path / "sampled" / "index.html").exists()

@@ -1,0 +1,171 @@
+"""Per-stage wall time, CPU use and peak memory of a run, for ``datapool bench --end-to-end``.
+
+The flow marks its stages with :func:`stage`; nothing is measured unless a :class:`StageClock`
+is installed (:func:`measuring`), so a normal run pays one global look-up per stage.
+Peak memory is the process's resident set size, sampled by a thread every few milliseconds
+(``tracemalloc`` slows a run several times over and misses native buffers such as polars').
+CPU use is the process's CPU time over the stage's wall time: 1.0 is one core busy, 2.0 both
+(stages that run side by side share the process, so each sees the other's CPU too).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import resource
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+SAMPLE_SECONDS = 0.005  # how often the resident set size is read
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def rss_bytes() -> int:
+    """The process's resident set size now (Linux: /proc/self/statm; else the peak so far)."""
+    try:
+        with open("/proc/self/statm", "rb") as f:
+            return int(f.read().split()[1]) * _PAGE
+    except OSError:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+@dataclass
+class Stage:
+    """One stage's figures; ``rows`` is set by the stage (what it worked through)."""
+
+    name: str
+    started: float
+    seconds: float = 0.0
+    cpu_seconds: float = 0.0
+    peak_bytes: int = 0
+    rows: int | None = None
+    open: bool = True
+
+    @property
+    def cpu_use(self) -> float:
+        """Process CPU seconds per wall second during the stage (cores busy)."""
+        return self.cpu_seconds / self.seconds if self.seconds else 0.0
+
+
+@dataclass
+class StageClock:
+    """Stages in the order they started, and the run's overall figures."""
+
+    stages: list[Stage] = field(default_factory=list)
+    peak_bytes: int = 0
+    started: float = field(default_factory=time.perf_counter)
+    cpu_started: float = field(default_factory=time.process_time)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _sampler: threading.Thread | None = None
+
+    def start_sampling(self) -> None:
+        """Read the resident set size every ``SAMPLE_SECONDS`` until :meth:`stop`."""
+
+        def sample() -> None:
+            while not self._stop.wait(SAMPLE_SECONDS):
+                self._note(rss_bytes())
+
+        self._note(rss_bytes())
+        self._sampler = threading.Thread(target=sample, name="stageclock", daemon=True)
+        self._sampler.start()
+
+    def stop(self) -> None:
+        """Stop sampling (the last sample is taken first)."""
+        self._note(rss_bytes())
+        self._stop.set()
+        if self._sampler is not None:
+            self._sampler.join()
+
+    def _note(self, now: int) -> None:
+        with self._lock:
+            self.peak_bytes = max(self.peak_bytes, now)
+            for s in self.stages:
+                if s.open:
+                    s.peak_bytes = max(s.peak_bytes, now)
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[Stage]:
+        """Time the block as stage ``name``."""
+        s = Stage(name, time.perf_counter(), peak_bytes=rss_bytes())
+        cpu = time.process_time()
+        with self._lock:
+            self.stages.append(s)
+        try:
+            yield s
+        finally:
+            self._note(rss_bytes())
+            with self._lock:
+                s.seconds = time.perf_counter() - s.started
+                s.cpu_seconds = time.process_time() - cpu
+                s.open = False
+
+    def total(self) -> tuple[float, float]:
+        """Wall and CPU seconds since the clock was made."""
+        return time.perf_counter() - self.started, time.process_time() - self.cpu_started
+
+
+_CLOCK: StageClock | None = None  # one per process: a benchmark measures one run at a time
+
+
+@contextlib.contextmanager
+def stage(name: str) -> Iterator[Stage | None]:
+    """Time the block as stage ``name`` when a clock is installed; otherwise do nothing."""
+    clock = _CLOCK
+    if clock is None:
+        yield None
+        return
+    with clock.stage(name) as s:
+        yield s
+
+
+def set_rows(s: Stage | None, rows: int) -> None:
+    """Record the rows a stage worked through (nothing when no clock is installed)."""
+    if s is not None:
+        s.rows = rows
+
+
+@contextlib.contextmanager
+def measuring() -> Iterator[StageClock]:
+    """Install a fresh clock for the block, for every thread of the process."""
+    global _CLOCK  # noqa: PLW0603
+    clock, before = StageClock(), _CLOCK
+    _CLOCK = clock
+    clock.start_sampling()
+    try:
+        yield clock
+    finally:
+        clock.stop()
+        _CLOCK = before
+
+
+def installed() -> StageClock | None:
+    """The clock installed in this context, if any."""
+    return _CLOCK
+
+
+_OPEN: list[tuple[contextlib.ExitStack, Stage]] = []  # the stage :func:`mark` began last
+
+
+def mark(name: str | None, rows: int | None = None) -> None:
+    """End the stage the last ``mark`` began and begin stage ``name`` (None: begin none).
+
+    ``rows`` is what the new stage works through. One line per stage boundary in the flow;
+    nothing happens when no clock is installed.
+    """
+    while _OPEN:
+        _OPEN.pop()[0].close()
+    if name is None or _CLOCK is None:
+        return
+    stack = contextlib.ExitStack()
+    s = stack.enter_context(_CLOCK.stage(name))
+    s.rows = rows
+    _OPEN.append((stack, s))
+
+
+def count_rows(rows: int) -> None:
+    """Set the rows of the stage the last :func:`mark` began (when it learns them late)."""
+    if _OPEN:
+        _OPEN[-1][1].rows = rows
