@@ -4,7 +4,9 @@ The month is generated once (``datapool samples``: four exports, member database
 run exactly as ``datapool run`` runs it (:class:`datapool.flows.runners.RunOptions`, the flow's
 body as plain functions when no Prefect API is set), in a fresh child process so its memory is
 its own. The flow marks its stages (:mod:`datapool.stageclock`); the child returns each stage's
-wall time, CPU use and peak resident memory, and the table is printed. With Splink installed,
+wall time, CPU seconds (the process's, so stages that run side by side share theirs), CPU use
+and peak resident memory, and the table is printed; on a shared machine the CPU seconds say more
+than the wall time, which grows with the load printed beside it. With Splink installed,
 Splink's matching runs on the same rows in the same benchmark (another child) and the ratio of
 its time to datapool's matching stage is printed. Figures are printed, never asserted.
 """
@@ -66,23 +68,25 @@ def _e2e_child(root: str, url: str, out_dir: str, out: Any) -> None:  # out: a m
 def stage_table(fig: dict[str, Any]) -> list[str]:
     """The per-stage table as text lines (a Markdown table, readable in a terminal)."""
     lines = [
-        "| stage | wall s | CPU (cores busy) | peak RSS MB | rows | rows/s |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| stage | wall s | CPU s | CPU (cores busy) | peak RSS MB | rows | rows/s |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
     for s in fig["stages"]:
         rows = s["rows"]
         rate = f"{rows / s['seconds']:,.0f}" if rows and s["seconds"] > 0 else ""
         lines.append(
-            f"| {s['name']} | {s['seconds']:.1f} | {s['cpu']:.2f} | {s['peak_mb']:,.0f} | "
+            f"| {s['name']} | {s['seconds']:.1f} | {s['cpu'] * s['seconds']:.1f} | "
+            f"{s['cpu']:.2f} | {s['peak_mb']:,.0f} | "
             f"{f'{rows:,}' if rows else ''} | {rate} |"
         )
     inside = sum(s["seconds"] for s in fig["stages"] if "beside" not in s["name"])
     lines.append(
-        f"| outside the stages (summary, moving files) | {fig['seconds'] - inside:.1f} | | | | |"
+        f"| outside the stages (summary, moving files) | {fig['seconds'] - inside:.1f} | | | | | |"
     )
     rows_in = fig.get("rows_in") or 0
     lines.append(
-        f"| **whole run** | **{fig['seconds']:.1f}** | {fig['cpu']:.2f} | "
+        f"| **whole run** | **{fig['seconds']:.1f}** | {fig['cpu'] * fig['seconds']:.1f} | "
+        f"{fig['cpu']:.2f} | "
         f"**{fig['peak_mb']:,.0f}** | {rows_in:,} | {rows_in / fig['seconds']:,.0f} |"
     )
     return lines

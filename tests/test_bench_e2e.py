@@ -25,7 +25,7 @@ def test_bench_end_to_end_prints_the_stage_table(capsys, tmp_path):
         str(tmp_path),
     )
     assert code == 0, err
-    assert "| stage | wall s | CPU (cores busy) | peak RSS MB | rows | rows/s |" in out
+    assert "| stage | wall s | CPU s | CPU (cores busy) | peak RSS MB | rows | rows/s |" in out
     for name in STAGES:
         assert f"| {name} |" in out, name
     assert "| **whole run** |" in out and "load average" in out
