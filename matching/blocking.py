@@ -23,6 +23,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import polars as pl
 
+from datapool.columns import dedupe
 from datapool.matching.standardise import EMPTY_KEY, hash_key
 
 MAX_BLOCK = 60
@@ -44,10 +45,11 @@ NAMESPACES = tuple(_NAMESPACES)  # a key's ``ns`` is its namespace's index here
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many...
 USCC_BLOCK = 1_000  # ...up to this many: beyond, it is a placeholder (20,000 rows: 200M pairs)
 WEAK = ("a", "b", "d")
-# namespace "d" keys each name core of at least ONE_OFF_MIN characters as written and with each of
-# its first ONE_OFF_AT characters left out (the 字号 leads the core), with its town: two rows whose
-# 字号 lost or doubled a character (宏安新合 / 宏新合, 豪宇辉 / 豪宇宇辉) share a key
-ONE_OFF_MIN, ONE_OFF_AT = 4, 6
+# namespace "d" keys each name core of ONE_OFF_MIN - 1 characters or more as written and, of
+# ONE_OFF_MIN or more, with each of its first ONE_OFF_AT characters left out (the 字号 leads the
+# core), with its town: two rows whose 字号 lost or doubled a character (宏安新合果业 / 宏新合果业,
+# 豪宇辉置业 / 豪宇宇辉置业) share a key; shorter variants would meet too many neighbours
+ONE_OFF_MIN, ONE_OFF_AT = 5, 6
 
 
 def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl.DataFrame:
@@ -84,27 +86,37 @@ def block_keys(std: pl.DataFrame, namespaces: Iterable[str] = _NAMESPACES) -> pl
 
 
 def _one_off_keys(std: pl.DataFrame) -> pl.DataFrame:
-    """Namespace "d"'s keys (see :data:`ONE_OFF_MIN`): ``(rid, ns, key)``, several per record."""
-    core, town = pl.col("core").fill_null(""), pl.col("town_h")
-    n = core.str.len_chars()
-    in_town = town.is_not_null() & (town != EMPTY_KEY)
+    """Namespace "d"'s keys (see :data:`ONE_OFF_MIN`): ``(rid, ns, key)``, several per record.
+
+    The variants are made and hashed once per distinct core; each row's keys mix them with its
+    town's hash (integer work).
+    """
     ns = _NAMESPACES.index("d")
-    variants = [(core, in_town & (n >= ONE_OFF_MIN - 1))] + [
-        (core.str.slice(0, i) + core.str.slice(i + 1), in_town & (n >= ONE_OFF_MIN) & (n > i))
-        for i in range(ONE_OFF_AT)
-    ]
-    return pl.concat(
-        [
-            std.select(
-                "rid",
-                pl.lit(ns, dtype=pl.UInt8).alias("ns"),
-                pl.struct(v.alias("v"), town).hash(seed=ns).alias("key"),
-                present.alias("_present"),
+    town = std.get_column("town_h")
+    rows = pl.DataFrame(
+        {"rid": std.get_column("rid"), "town": town, "core": std.get_column("core").fill_null("")}
+    ).filter(pl.col("town").is_not_null() & (pl.col("town") != EMPTY_KEY))
+    rows = rows.filter(pl.col("core").str.len_chars() >= ONE_OFF_MIN - 1)
+    cores, at = dedupe(rows.get_column("core"))
+    core, n = pl.col("core"), pl.col("core").str.len_chars()
+    distinct = pl.DataFrame({"core": cores}).with_row_index("at")
+    variants = pl.concat(
+        [distinct.select("at", core.hash(seed=ns).alias("h"))]
+        + [
+            distinct.filter((n >= ONE_OFF_MIN) & (n > i)).select(
+                "at", (core.str.slice(0, i) + core.str.slice(i + 1)).hash(seed=ns).alias("h")
             )
-            .filter("_present")
-            .drop("_present")
-            for v, present in variants
+            for i in range(ONE_OFF_AT)
         ]
+    )
+    return (
+        rows.select("rid", "town", at.alias("at"))
+        .join(variants, on="at")
+        .select(
+            "rid",
+            pl.lit(ns, dtype=pl.UInt8).alias("ns"),
+            ((pl.col("h") * 0x9E3779B97F4A7C15) ^ pl.col("town")).alias("key"),
+        )
     )
 
 

@@ -141,8 +141,14 @@ def test_blocking_leaves_out_only_pairs_scoring_would_veto(resolved):
             ("宏新合果业有限公司", "梅林镇江东路9号"),
             True,
         ),
-        # one character changed is a candidate too (scoring decides: 宏达 is not 宏运)
-        (("宏达建材有限公司", "梅林镇江东路1号"), ("宏运建材有限公司", "梅林镇人民路2号"), True),
+        # one character changed is a candidate too (scoring decides: 宏达 is not 宏运), from 5+
+        (
+            ("宏达鑫建材有限公司", "梅林镇江东路1号"),
+            ("宏运鑫建材有限公司", "梅林镇人民路2号"),
+            True,
+        ),
+        (("宏达建材有限公司", "梅林镇江东路1号"), ("宏运建材有限公司", "梅林镇人民路2号"), False),
+        (("光逸包装有限公司", "梅林镇江东路1号"), ("光晨逸包装有限公司", "梅林镇人民路2号"), True),
         # two characters apart, or another town, or a core of three characters: no key shared
         (
             ("豪宇辉置业有限公司", "梅林镇江东路1号"),
