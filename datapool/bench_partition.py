@@ -11,7 +11,6 @@ matcher benchmark just before).
 from __future__ import annotations
 
 import logging
-import os
 import resource
 import time
 from pathlib import Path
@@ -150,20 +149,7 @@ def run_partitioned(enterprises: int, out: Path, workers: int, say: Any) -> dict
     if not (root / month).exists():
         say(f"partitioned: generating {enterprises:,} enterprises ...")
         generate(root, enterprises, [month], seed=MATCHER_SEED, members=False)
-    # without PREFECT_API_URL the flow starts a temporary Prefect server: its database goes under
-    # ``out``, not into the shared ~/.prefect (a machine's other runs would hold its lock)
-    home = os.environ.get("PREFECT_HOME")
-    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
-    if not os.environ.get("PREFECT_API_URL"):
-        os.environ["PREFECT_HOME"] = str((out / "prefect-home").resolve())
-    try:
-        m = _in_child(partitioned_child, str(root), month, workers)
-    finally:
-        if home is None:
-            os.environ.pop("PREFECT_HOME", None)
-        else:
-            os.environ["PREFECT_HOME"] = home
+    m = _in_child(partitioned_child, str(root), month, workers)
     for line in lines(m, workers):
         say(line)
     return m

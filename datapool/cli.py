@@ -835,7 +835,20 @@ def bench(
         if partitioned:
             from datapool.bench_partition import run_partitioned
 
-            run_partitioned(enterprises, out, workers, click.echo)
+            # without PREFECT_API_URL the flow starts a temporary Prefect server: its database
+            # goes under --out, not into the shared ~/.prefect (other runs would hold its lock)
+            home = os.environ.get("PREFECT_HOME")
+            os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
+            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+            if not os.environ.get("PREFECT_API_URL"):
+                os.environ["PREFECT_HOME"] = str((out / "prefect-home").resolve())
+            try:
+                run_partitioned(enterprises, out, workers, click.echo)
+            finally:
+                if home is None:
+                    os.environ.pop("PREFECT_HOME", None)
+                else:
+                    os.environ["PREFECT_HOME"] = home
     run_quality(quality_enterprises, out, click.echo, splink=splink)
 
 
