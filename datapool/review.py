@@ -623,9 +623,9 @@ def stats_text(s: dict[str, Any]) -> str:
     decided = s["decided"]
     total = sum(decided.values())
     lines = [
-        f"pairs decided: {total} ("
-        + ", ".join(f"{k} {v}" for k, v in sorted(decided.items()))
-        + f"); superseded decisions kept: {s['superseded']}",
+        f"pairs decided: {total}"
+        + (" (" + ", ".join(f"{k} {v}" for k, v in sorted(decided.items())) + ")" if total else "")
+        + f"; superseded decisions kept: {s['superseded']}",
         f"pairs waiting in the queue of {s['snapshot'] or 'no month'}: {s['waiting']}",
     ]
     for why, n in (s.get("refused") or {}).items():

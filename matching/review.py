@@ -16,7 +16,8 @@ Three pure steps, no database here (``datapool.review`` reads and writes the war
   A pair is queued when ``change >= MIN_CHANGE`` (near the threshold on either side), or
   ``change >= MIN_CHANGE_LARGE`` when it joins or splits ``LARGE_ROWS`` rows or more or touches a
   target. Pairs an identifier links (rules ``uscc``, ``org_code``, ``regno``) are never queued:
-  the identifiers decide them.
+  the identifiers decide them; nor are pairs kept apart whose two enterprises hold different
+  valid USCCs (a ``same`` there would be refused).
 * :func:`pair_ids`: a pair's id, a keyed hash of its two row keys (``source:source_key``, the
   registry's own id; see standardise.py for rows without one) in sorted order, so the same two
   rows give the same id in any row order and any month.
@@ -160,6 +161,17 @@ def queue(
     ]
     eid = links.get_column("enterprise_id")
     size = eid.to_frame().group_by("enterprise_id").len("n")
+    # an enterprise's valid USCC: two enterprises holding different ones are kept apart by the
+    # identifiers, and a person's `same` would be refused, so such a pair is never asked
+    valid = pl.col("uscc_valid").fill_null(False) & pl.col("uscc").is_not_null()
+    held = (
+        pl.DataFrame(
+            {"enterprise_id": eid, "uscc": std.select(pl.when(valid).then("uscc")).to_series()}
+        )
+        .drop_nulls()
+        .group_by("enterprise_id")
+        .agg(pl.col("uscc").first())
+    )
     d = (
         cmp.with_columns(learned)
         .with_columns(rules.decision().alias("rule"))
@@ -176,6 +188,24 @@ def queue(
     d = (
         d.join(size.rename({"n": "n_left"}), left_on="left_enterprise", right_on="enterprise_id")
         .join(size.rename({"n": "n_right"}), left_on="right_enterprise", right_on="enterprise_id")
+        .join(
+            held.rename({"uscc": "uscc_l"}),
+            left_on="left_enterprise",
+            right_on="enterprise_id",
+            how="left",
+        )
+        .join(
+            held.rename({"uscc": "uscc_r"}),
+            left_on="right_enterprise",
+            right_on="enterprise_id",
+            how="left",
+        )
+        .filter(
+            pl.col("together")
+            | pl.col("uscc_l").is_null()
+            | pl.col("uscc_r").is_null()
+            | (pl.col("uscc_l") == pl.col("uscc_r"))
+        )
         .with_columns(
             pl.when(~pl.col("together"))
             .then(pl.col("p"))

@@ -17,6 +17,7 @@ from datapool.cli import cli
 from datapool.connectors import warehouse
 from datapool.matching import review as rq
 from datapool.review import EXPORT_COLUMNS, reviewer
+from datapool.schemas import warehouse as wh
 
 MONTHS = ["2025-05", "2025-06"]
 DECIDED = 200  # pairs decided from the truth, the first of the month's queue
@@ -281,12 +282,23 @@ def test_same_on_two_valid_usccs_is_refused_and_nothing_recorded(run, tmp_path):
         .filter(pl.col("uscc_valid").fill_null(False))
         .select("enterprise_id", "uscc")
     )
-    both = (
+    clashing = (
         pairs.join(ents, left_on="left_enterprise", right_on="enterprise_id")
         .join(ents, left_on="right_enterprise", right_on="enterprise_id", suffix="_r")
         .filter(pl.col("uscc") != pl.col("uscc_r"))
     )
-    assert both.height, "the world has a queued pair of two enterprises with valid USCCs"
+    assert clashing.height == 0, "a pair of two enterprises with valid USCCs is never asked"
+    # ... but a queue filled in late may hold one (its rows' enterprises took USCCs since): plant
+    # such a pair as that queue would hold it
+    a = ents.row(0, named=True)
+    b = ents.filter(pl.col("uscc") != a["uscc"]).row(0, named=True)
+    both = pairs.head(1).with_columns(
+        pl.lit("P00000000000000AB").alias("pair_id"),
+        pl.lit(a["enterprise_id"]).alias("left_enterprise"),
+        pl.lit(b["enterprise_id"]).alias("right_enterprise"),
+    )
+    with engine.begin() as conn:
+        conn.execute(wh.review_pair.insert(), both.to_dicts())
     with engine.connect() as conn:
         count = sa.select(sa.func.count()).select_from(sa.table("review_decision"))
         n_before = conn.execute(count).scalar()
@@ -304,6 +316,10 @@ def test_same_on_two_valid_usccs_is_refused_and_nothing_recorded(run, tmp_path):
     assert "row 3" in lines[0] and both["pair_id"][0] in lines[0] and "USCC" in lines[0]
     with engine.connect() as conn:
         assert conn.execute(count).scalar() == n_before
+    with engine.begin() as conn:
+        conn.execute(
+            sa.delete(wh.review_pair).where(wh.review_pair.c.pair_id == "P00000000000000AB")
+        )
 
     # the analyst's xlsx, filled in a spreadsheet, imports too (Chinese words accepted)
     book = tmp_path / "book.xlsx"
