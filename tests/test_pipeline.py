@@ -127,10 +127,9 @@ def test_targets_against_truth(sample_run, samples, truth_rows, truth_enterprise
     expected = truth_targets(samples, month, truth_enterprises[month])
     tp = len(predicted & expected)
     precision, recall = tp / len(predicted), tp / len(expected)
-    # 2025-06: 7 false targets of 344 (0.9797), the same 7 as without the month's visit records
-    # (352, 0.980): the records take true targets out (closed, counted under 26, covered on a
-    # visit), so the same matching errors weigh a little more
-    assert precision >= 0.975 and recall >= 0.98, (precision, recall, len(predicted), len(expected))
+    # issue #15's bar; the month's visit records take true targets out (closed, counted under
+    # 26, covered on a visit), so the matching errors left weigh a little more
+    assert precision >= 0.98 and recall >= 0.98, (precision, recall, len(predicted), len(expected))
 
 
 def test_orphans_and_joint_members(sample_run, samples):
