@@ -18,7 +18,7 @@ import polars as pl
 import xlsxwriter
 
 from datapool.connectors.grids import GridShape
-from datapool.connectors.specs import LABELS
+from datapool.connectors.specs import LABELS, VISIT_RECORDS
 
 SOURCE_NAMES = LABELS  # the agencies as people name them (connectors/specs.py)
 FILL_IN_WIDTH = 12  # the columns the grid worker fills in on the visit
@@ -32,20 +32,7 @@ REASONS = {
 
 
 # The record columns of visits.md, in its order: what a filled sheet brings back.
-RECORD_COLUMNS = [
-    "企业ID",
-    "企业名称",
-    "地址",
-    "走访日期",
-    "网格员",
-    "经营状态",
-    "考勤人数",
-    "场所环境",
-    "是否已建会",
-    "企业顾虑",
-    "职工急难愁盼",
-    "可利用资源",
-]
+RECORD_COLUMNS = [c.header for c in VISIT_RECORDS.columns]
 FILL_IN = RECORD_COLUMNS[3:]  # left blank for the grid worker
 STATUS_CHOICES = ["正常", "停业", "注销", "迁出", "查无此企业"]  # 经营状态
 UNION_CHOICES = ["是", "否", "筹建中"]  # 是否已建会

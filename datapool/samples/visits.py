@@ -30,21 +30,9 @@ from datapool.matching.ids import new_id
 from datapool.privacy import TEST_KEY
 from datapool.samples.exports import write_csv
 from datapool.samples.world import KIND_BRANCH, KIND_SOCIAL, Enterprise, World
+from datapool.visits.sheets import RECORD_COLUMNS
 
-HEADERS = [
-    "企业ID",
-    "企业名称",
-    "地址",
-    "走访日期",
-    "网格员",
-    "经营状态",
-    "考勤人数",
-    "场所环境",
-    "是否已建会",
-    "企业顾虑",
-    "职工急难愁盼",
-    "可利用资源",
-]
+HEADERS = RECORD_COLUMNS  # the visit sheet's record columns, as visits.md orders them
 THRESHOLD = 25
 SITES = ["厂区整洁", "车间嘈杂，通风一般", "办公区在二楼", "门店营业中", "仓库堆放较乱", ""]
 CONCERNS = [
