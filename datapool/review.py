@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import hmac
+import io
 import json
 import re
 from dataclasses import dataclass
@@ -28,6 +29,7 @@ import sqlalchemy as sa
 from datapool.connectors import warehouse
 from datapool.errors import InputError
 from datapool.matching import review as rq
+from datapool.privacy import redact
 from datapool.schemas import warehouse as wh
 
 EXPORT_COLUMNS = (
@@ -398,7 +400,10 @@ def _read_rows(path: Path) -> list[tuple[int, dict[str, str]]]:
                 text = path.read_text(encoding="gb18030")
             except UnicodeDecodeError:
                 raise InputError(f"{path}: not UTF-8 or GB18030 text") from None
-        table = list(csv.reader(text.splitlines()))
+        try:  # newline="": a quoted cell may hold line breaks
+            table = list(csv.reader(io.StringIO(text, newline="")))
+        except csv.Error as exc:
+            raise InputError(f"{path}: not a readable CSV file ({exc})") from None
         first = 1
     elif suffix == ".xlsx":
         import openpyxl
@@ -454,7 +459,8 @@ def import_file(url: str, path: Path, by: str | None, key: str | None) -> Import
                 f"{path}: row {n}: pair {pair} is decided twice, differently "
                 f"(row {filled[pair][0]})"
             )
-        filled[pair] = (n, decision, (r.get("note") or "").strip())
+        # a note is free text: phone numbers, ID numbers and e-mails are masked before it is kept
+        filled[pair] = (n, decision, redact((r.get("note") or "").strip()))
     warehouse.open_existing(url).dispose()  # a missing warehouse is said, never created
     engine = warehouse.engine_for(url)
     pairs = _lookup(engine, list(filled))

@@ -547,3 +547,13 @@ def test_a_merge_keeps_the_older_id():
     assert assign_ids(std, assign, prev.drop("first_seen"), "k" * 20)[
         "enterprise_id"
     ].to_list() == ["B"]
+
+
+def test_a_note_with_line_breaks_stays_in_its_row(tmp_path):
+    """A quoted cell may hold line breaks (a spreadsheet's Alt+Enter): still one row."""
+    from datapool.review import _read_rows
+
+    f = tmp_path / "q.csv"
+    f.write_text('pair_id,decision,note\nP0000000000000001,same,"第一行\n第二行"\n', "utf-8")
+    rows = _read_rows(f)
+    assert [(n, r["note"]) for n, r in rows] == [(2, "第一行\n第二行")]
