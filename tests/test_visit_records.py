@@ -21,6 +21,7 @@ import xlsxwriter
 from datapool.connectors import warehouse
 from datapool.connectors.reader import read_export
 from datapool.connectors.specs import VISIT_RECORDS
+from datapool.errors import InputError
 from datapool.privacy import TEST_KEY, keyed_hash
 from datapool.visits import records as vr
 
@@ -75,8 +76,10 @@ def test_a_broken_record_is_quarantined_with_its_reason(tmp_path, resolved, fiel
     assert loop.quarantine.height == 1
     q = loop.quarantine.row(0, named=True)
     assert reason in q["reason"]
-    assert (q["source"], q["file"], q["source_row"]) == ("visit_records", "a.csv", 1)
-    assert loop.files["a.csv"] == {
+    label = vr.file_label("a.csv", TEST_KEY)  # the file's name is never stored
+    assert label.startswith("F") and "a.csv" not in label
+    assert (q["source"], q["file"], q["source_row"]) == ("visit_records", label, 1)
+    assert loop.files[label] == {
         "rows_in": 1,
         "accepted": 0,
         "quarantined": 1,
@@ -100,7 +103,8 @@ def test_records_link_by_id_else_by_name_and_address(tmp_path, resolved):
     assert got["enterprise_id"].to_list() == [a["enterprise_id"], b["enterprise_id"]]
     assert got["link_rule"][0] == "enterprise_id"
     assert got["link_rule"][1] not in ("enterprise_id", None)
-    assert got["record_id"].to_list() == ["2025-06/a.csv#1", "2025-06/a.csv#2"]
+    a_csv = vr.file_label("a.csv", TEST_KEY)
+    assert got["record_id"].to_list() == [f"2025-06/{a_csv}#1", f"2025-06/{a_csv}#2"]
     assert loop.counts()["linked_by_id"] == 1 and loop.counts()["linked_by_match"] == 1
 
 
@@ -156,7 +160,10 @@ def test_one_visit_handed_in_twice_counts_once(tmp_path, resolved):
     _write(tmp_path / vr.FOLDER, "b.csv", [line], "gb18030")
     loop = vr.link_visits(MONTH, vr.read_visit_files(tmp_path, TEST_KEY), resolved[MONTH][1])
     assert loop.records.height == 1
-    assert loop.quarantine["reason"].to_list() == ["the same visit as a.csv row 1"]
+    # the copy kept is the one first in (date, month, file label, row) order; the other names it
+    kept = loop.records["file"][0]
+    assert kept in {vr.file_label(f, TEST_KEY) for f in ("a.csv", "b.csv")}
+    assert loop.quarantine["reason"].to_list() == [f"the same visit as {kept} row 1"]
 
 
 def test_no_folder_no_records(tmp_path, resolved):
@@ -183,7 +190,8 @@ def test_effects_until_a_newer_registry_fact(tmp_path, resolved):
     ents = vr.apply_to_enterprises(res.enterprises, loop)
     row = {r["enterprise_id"]: r for r in ents.to_dicts()}
     assert row[a["enterprise_id"]]["observed_status"] == "停业"
-    assert row[a["enterprise_id"]]["observed_record"] == "2025-06/a.csv#1"
+    a_csv = vr.file_label("a.csv", TEST_KEY)
+    assert row[a["enterprise_id"]]["observed_record"] == f"2025-06/{a_csv}#1"
     assert row[b["enterprise_id"]]["observed_status"] == "正常"
     assert row[b["enterprise_id"]]["headcount"] == 12
     assert row[b["enterprise_id"]]["headcount_source"] == "visit"
@@ -267,7 +275,11 @@ def visit_truth(samples) -> pl.DataFrame:
         samples / "truth" / MONTH / "visits.csv",
         schema_overrides={"observed_headcount": pl.Utf8, "source_row": pl.Int64},
         infer_schema_length=0,
-    ).with_columns(pl.col("source_row").cast(pl.Int64))
+    ).with_columns(
+        pl.col("source_row").cast(pl.Int64),
+        # the warehouse knows each file by its keyed label only (a name may hold a worker's name)
+        pl.col("file").map_elements(lambda f: vr.file_label(f, TEST_KEY), return_dtype=pl.Utf8),
+    )
 
 
 @pytest.fixture(scope="module")
@@ -567,3 +579,13 @@ def test_profile_shows_the_visits_and_open_concerns(sample_run, tmp_path):
     assert q.golden["observed_status"] == "停业" and "走访所见经营状态" in write_html(
         q, tmp_path / "q.html"
     ).read_text(encoding="utf-8")
+
+
+def test_a_file_the_reader_cannot_take_stops_the_month_with_one_line(tmp_path):
+    """An .xls (or any other file) in visit_records/ would lose its records: one line names it."""
+    folder = tmp_path / vr.FOLDER
+    folder.mkdir()
+    (folder / "2025-06_G001_某网格员.xls").write_bytes(b"\xd0\xcf\x11\xe0 old excel")
+    (folder / "~$lock.xlsx").write_bytes(b"")  # Excel's lock file: not a record file, left alone
+    with pytest.raises(InputError, match=r"2025-06_G001_某网格员\.xls: not a \.xlsx or \.csv"):
+        vr.read_visit_files(tmp_path, TEST_KEY)

@@ -52,9 +52,10 @@ import sqlalchemy as sa
 
 from datapool.connectors.reader import read_export
 from datapool.connectors.specs import VISIT_RECORDS
+from datapool.errors import InputError
 from datapool.matching.engine import Resolution
 from datapool.matching.lookup import link_to_pool
-from datapool.privacy import redact_series
+from datapool.privacy import keyed_hash, redact_series
 from datapool.schemas import warehouse as wh
 from datapool.settings import month_end
 
@@ -66,6 +67,7 @@ CLOSED = ("停业", "注销", "迁出", "查无此企业")
 STATUSES = ("正常", *CLOSED)
 UNION_ANSWERS = ("是", "否", "筹建中")
 FORMATS = (".xlsx", ".csv")
+FILE_PREFIX, FILE_HEX = "F", 12  # a file's stored label (file_label)
 # the fields a worker fills in on the visit; a row with none of them was not visited
 FILLED = (
     "visited_on",
@@ -125,7 +127,6 @@ class VisitFiles:
     rows: pl.DataFrame
     quarantine: pl.DataFrame
     files: dict[str, VisitFileCount] = field(default_factory=dict)
-    skipped: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -171,11 +172,18 @@ def _files(folder: Path) -> tuple[list[Path], list[str]]:
     return found, other
 
 
+def file_label(name: str, hmac_key: str) -> str:
+    """The label a visit-record file is stored under: a keyed hash of its name."""
+    return FILE_PREFIX + keyed_hash("visit-file\x1f" + name, hmac_key)[:FILE_HEX].upper()
+
+
 def read_visit_files(snapshot_dir: Path, hmac_key: str) -> VisitFiles:
     """Read every file of ``<snapshot_dir>/visit_records/`` (none when the folder is absent).
 
     A file that cannot be used at all (a missing column, not a CSV/xlsx) stops the month with one
-    line naming it, as any export does; other files in the folder are named in a warning.
+    line naming it, as any export does; so does any other file in the folder (hidden files and
+    Excel's lock files aside), whose records would otherwise be lost. Files are stored under
+    :func:`file_label`, a keyed hash of the name, which may hold a grid worker's name.
     """
     folder = snapshot_dir / FOLDER
     empty = VisitFiles(pl.DataFrame(), pl.DataFrame(schema=QUARANTINE))
@@ -183,26 +191,32 @@ def read_visit_files(snapshot_dir: Path, hmac_key: str) -> VisitFiles:
         return empty
     paths, other = _files(folder)
     if other:
-        log.warning("%s: not read (not .xlsx or .csv): %s", folder, ", ".join(other))
+        # a record nobody reads is a record lost: stop, as for any export, and say what to do
+        raise InputError(
+            f"{folder / other[0]}: not a .xlsx or .csv file; save it as one of those "
+            f"(or move it out of {FOLDER}/)"
+            + (f"; {len(other) - 1} more like it" if len(other) > 1 else "")
+        )
     rows: list[pl.DataFrame] = []
     quar: list[pl.DataFrame] = []
     files: dict[str, VisitFileCount] = {}
     for path in paths:
+        # the file's name may hold its grid worker's name (the printed sheets are named so): the
+        # warehouse keeps a keyed label of it, never the name
+        label = file_label(path.name, hmac_key)
         if path.stat().st_size <= 4096 and not path.read_bytes().lstrip(
             b"\xef\xbb\xbf\xff\xfe \t\r\n\x00"
         ):
-            files[path.name] = VisitFileCount(
+            files[label] = VisitFileCount(
                 rows_in=0, accepted=0, quarantined=0, physical_rows=0, duplicates=0, encoding=""
             )
             continue
         r = read_export(path, VISIT_RECORDS, hmac_key)
-        rows.append(r.records.with_columns(pl.lit(path.name).alias("file")))
+        rows.append(r.records.with_columns(pl.lit(label).alias("file")))
         quar.append(
-            r.quarantine.with_columns(
-                pl.lit(SOURCE).alias("source"), pl.lit(path.name).alias("file")
-            )
+            r.quarantine.with_columns(pl.lit(SOURCE).alias("source"), pl.lit(label).alias("file"))
         )
-        files[path.name] = VisitFileCount(
+        files[label] = VisitFileCount(
             rows_in=r.rows_in,
             accepted=r.records.height,
             quarantined=r.quarantine.height,
@@ -216,7 +230,6 @@ def read_visit_files(snapshot_dir: Path, hmac_key: str) -> VisitFiles:
         if quar
         else pl.DataFrame(schema=QUARANTINE),
         files,
-        other,
     )
 
 
