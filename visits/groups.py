@@ -194,7 +194,8 @@ def eligible(enterprises: pl.DataFrame, coverage: pl.DataFrame) -> pl.DataFrame:
     ).join(cov, on="enterprise_id", how="inner")
     parts = parse_addresses(ents.get_column("address")).select("address", "town", "road", "road_no")
     return (
-        ents.join(parts, on="address", how="left", nulls_equal=True)
+        # rows stay in ents' order: the section is attached by position
+        ents.join(parts, on="address", how="left", nulls_equal=True, maintain_order="left")
         .with_columns(
             industry_section(ents.get_column("industry")),
             pl.col("road_no").cast(pl.Int64, strict=False).alias("number"),

@@ -31,6 +31,7 @@ import polars as pl
 from datapool.connectors.grids import GridShape
 from datapool.connectors.specs import LABELS
 from datapool.privacy import redact
+from datapool.visits.records import ORDER
 
 OUTING_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 REASON_ZH = {"target": "目标", "follow_up": "回访", "watch": "关注"}
@@ -227,7 +228,10 @@ def _visits_by_enterprise(history: pl.DataFrame | None) -> dict[str, list[dict[s
         return {}
     cols = [c for c in VISIT_HISTORY_COLUMNS if c in history.columns]
     out: dict[str, list[dict[str, Any]]] = {}
-    for r in history.select(cols).sort("visited_on", descending=True).iter_rows(named=True):
+    # newest first in the order the follow-ups read (records.ORDER), so ties on a day agree
+    order = [c for c in ORDER if c in history.columns]
+    newest = history.sort(order, descending=True, nulls_last=True).select(cols)
+    for r in newest.iter_rows(named=True):
         seen = out.setdefault(r["enterprise_id"], [])
         if len(seen) < LAST_VISITS:
             seen.append(r)
