@@ -14,7 +14,7 @@ import polars as pl
 
 from datapool.columns import dedupe
 from datapool.connectors.specs import REGNO_IDS
-from datapool.matching.addresses import address_texts, parse_texts
+from datapool.matching.addresses import address_texts, parse_texts, with_bare_towns
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import FORM_FAMILY_CODE, name_bodies, name_fronts
 from datapool.matching.regions import uscc_region
@@ -125,7 +125,8 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
     Names and addresses are parsed in two steps, each once per distinct value: names'
     fronts per distinct name, then the 字号, industry and form per distinct body (names.parse_names'
     two steps: many names share a body); addresses folded and stripped of their prefixes per
-    distinct address, then split into parts per distinct text. All the work is cut into jobs
+    distinct address, then split into parts per distinct text (a town written bare, 梅林 for 梅林镇,
+    read over all the texts first: addresses.with_bare_towns). All the work is cut into jobs
     run on a thread per core (polars releases the GIL): finding the distinct values, then
     batches of ``BATCH`` values (rows for identifiers); many small jobs keep every core busy to
     the end. The market-supervision export's 15-digit ids are read as 注册号 first.
@@ -155,6 +156,7 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
         bodies, body_at = dedupe(front.get_column("body"))
         backs = batches(bodies, _name_bodies)
         texts, text_at = dedupe(joined(text_jobs))
+        texts = with_bare_towns(texts)  # over all the month's texts: a town's bare name is learned
         address_parts = batches(texts, _address_parts)
         # each row takes the parts of its value (they come in the order of the distinct values)
         out = [

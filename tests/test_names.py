@@ -86,6 +86,63 @@ def test_address_parts():
     assert parse_address("赣县经开区桃江社区解放路256号")[1] == "江西赣县经济开发区"
 
 
+@pytest.mark.parametrize(
+    ("address", "parts"),
+    [
+        # the levels above the town at any level, in full or short, or none
+        ("江西省赣州市赣县区梅林镇长征路67号", ("梅林镇", "", "长征路", "67")),
+        ("江西赣州赣县梅林镇长征路67号", ("梅林镇", "", "长征路", "67")),
+        ("赣州赣县白鹭乡永丰3村城南路115号", ("白鹭乡", "永丰3村", "城南路", "115")),
+        ("赣县区梅林镇长征路67号", ("梅林镇", "", "长征路", "67")),
+        # the development zone in each spelling
+        (
+            "江西赣县经济开发区江背3社区江东路154号",
+            ("江西赣县经济开发区", "江背3社区", "江东路", "154"),
+        ),
+        ("赣县经济技术开发区江东路154号", ("江西赣县经济开发区", "", "江东路", "154")),
+        ("江西赣州赣县开发区江东路154号", ("江西赣县经济开发区", "", "江东路", "154")),
+        ("开发区江东路154号", ("江西赣县经济开发区", "", "江东路", "154")),
+        # a 社区 before a 村: 杨村社区 is one community
+        ("梅林镇杨村社区长征路67号", ("梅林镇", "杨村社区", "长征路", "67")),
+        ("茅店镇长征2村新华路170号", ("茅店镇", "长征2村", "新华路", "170")),
+        # several numbers: the first
+        ("梅林镇新华路224、225号", ("梅林镇", "", "新华路", "224")),
+        ("梅林镇新华路224-226号", ("梅林镇", "", "新华路", "224")),
+        ("梅林镇新华路224号-228号", ("梅林镇", "", "新华路", "224")),
+        ("梅林镇新华路２２４－２２６号", ("梅林镇", "", "新华路", "224")),
+        ("梅林镇新华路224号3栋2单元", ("梅林镇", "", "新华路", "224")),
+    ],
+)
+def test_address_spellings(address, parts):
+    assert parse_address(address)[1:] == parts
+
+
+@pytest.mark.parametrize(
+    ("others", "address", "town"),
+    [
+        # a bare town name is read as the one town of the other addresses with that name
+        (["梅林镇城北社区人民路1号"], "梅林文化社区红旗大道42号", "梅林镇"),
+        (["阳埠乡石桥2村建设路1号"], "阳埠石桥2村建设路76号", "阳埠乡"),
+        (["江西赣县经济开发区科技大道1号"], "江西赣县经济开发区科技大道2号", "江西赣县经济开发区"),
+        # no town of that name among the others: not read
+        (["湖江镇富民路1号"], "梅林文化社区红旗大道42号", ""),
+        # two towns share the name: not read
+        (["梅林镇人民路1号", "梅林乡人民路1号"], "梅林文化社区红旗大道42号", ""),
+        # what follows is a village's, a community's or a road's suffix: another part's name
+        (["湖江镇富民路1号"], "湖江村白石路3号", ""),
+        (["梅林镇人民路1号"], "梅林社区人民路3号", ""),
+        (["梅林镇人民路1号"], "梅林路3号", ""),
+        # a town written in full is left as it is
+        (["梅林镇人民路1号"], "梅林镇文化社区红旗大道42号", "梅林镇"),
+    ],
+)
+def test_a_bare_town_is_read_from_the_other_addresses(others, address, town):
+    from datapool.matching.addresses import parse_addresses
+
+    parsed = parse_addresses(pl.Series([*others, address]))
+    assert parsed.filter(pl.col("address") == address)["town"].item() == town
+
+
 @settings(deadline=None)  # each call compiles the pattern of every division's spellings (~7,000)
 @given(
     st.lists(

@@ -180,22 +180,39 @@ def address_variant(
     if operating and rng.random() < 0.1:
         number = number + rng.randint(1, 20)
     town, community = e.grid.town, e.grid.community
-    if "开发区" in town:
-        town = "江西赣县经济开发区" if rng.random() < 0.7 else "赣县经开区"
+    if "开发区" in town:  # the zone's official name, its short forms, or its common name
+        r = rng.random()
+        town = (
+            "江西赣县经济开发区"
+            if r < 0.6
+            else "赣县经开区"
+            if r < 0.8
+            else "开发区"
+            if r < 0.9
+            else "赣县经济技术开发区"
+        )
+    elif rng.random() < 0.08 * level:
+        town = town[:-1]  # the town without its 镇 / 乡, as people say it (梅林 for 梅林镇)
     r = rng.random()
     house = (
         ""  # no house number
         if r < 0.04 * level
-        else f"{number}-{number + 2}号"  # a range: the firm holds several numbers
+        else rng.choice(  # the firm holds several numbers
+            [f"{number}-{number + 2}号", f"{number}号-{number + 2}号", f"{number}、{number + 1}号"]
+        )
         if r < 0.07 * level
         else f"{number}号"
     )
     parts = [town, community if rng.random() > 0.15 * level else "", f"{road}{house}"]
     r = rng.random()
-    head = (
+    head = (  # the levels above the town, in full, short or not at all
         "江西省赣州市赣县区"
         if r < 0.45
         else "赣州市赣县区"
+        if r < 0.62
+        else "江西赣州赣县"
+        if r < 0.66
+        else "赣州赣县"
         if r < 0.7
         else "赣县"
         if r < 0.8 * level + 0.2
