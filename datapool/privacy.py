@@ -85,6 +85,13 @@ def keyed_hash(value: str, key: str) -> str:
     return hmac.new(key.encode(), value.encode(), hashlib.sha256).hexdigest()[:HASH_HEX]
 
 
+def file_label(name: str, key: str, kind: str) -> str:
+    """The label a handed-in file is stored under instead of its name (which may hold a
+    person's name, e.g. a grid worker's on a printed sheet): ``F`` + 12 hex digits of a keyed
+    hash of ``kind`` and the name."""
+    return "F" + keyed_hash(kind + "\x1f" + name, key)[:12].upper()
+
+
 def keyed_hashes(values: pl.Series, key: str) -> pl.Series:
     """:func:`keyed_hash` of every value (nulls stay null), one HMAC per distinct value."""
     distinct = values.drop_nulls().unique().to_list()

@@ -29,7 +29,7 @@ import sqlalchemy as sa
 from datapool.connectors import warehouse
 from datapool.errors import InputError
 from datapool.matching import review as rq
-from datapool.privacy import redact
+from datapool.privacy import file_label, redact
 from datapool.schemas import warehouse as wh
 
 EXPORT_COLUMNS = (
@@ -509,7 +509,7 @@ def import_file(url: str, path: Path, by: str | None, key: str | None) -> Import
                         "matcher": p.get("matcher"),
                         "rule": p.get("rule"),
                         "score": p.get("score"),
-                        "source_file": path.name,
+                        "source_file": file_label(path.name, key, "review-file") if key else None,
                     }
                 ],
             )

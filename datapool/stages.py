@@ -272,17 +272,39 @@ def read_visits(settings: Settings, snapshot: str) -> VisitFiles:
     )
 
 
-def visit_history(settings: Settings, snapshot: str) -> pl.DataFrame:
-    """The visit records published for the months before ``snapshot``."""
-    return visit_records.earlier_records(warehouse_engine(settings), snapshot)
+def visit_history(settings: Settings, snapshot: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The visit records published for the months before ``snapshot``, and the merges
+    (``enterprise_alias``, ``why = 'merged'``) published for those months."""
+    engine = warehouse_engine(settings)
+    return (
+        visit_records.earlier_records(engine, snapshot),
+        visit_records.published_merges(engine, snapshot),
+    )
 
 
 def link_visits(
-    snapshot: str, files: VisitFiles, earlier: pl.DataFrame | None, res: Resolution
+    snapshot: str,
+    files: VisitFiles,
+    earlier: tuple[pl.DataFrame, pl.DataFrame] | None,
+    res: Resolution,
+    previous_links: pl.DataFrame | None = None,
 ) -> tuple[Resolution, VisitLoop]:
     """Link the month's records to the pool; the resolution with their effects on enterprises
-    (observed status, observed headcount) and the loop (records, quarantine, effects)."""
-    loop = visit_records.link_visits(snapshot, files, res, earlier)
+    (observed status, observed headcount) and the loop (records, quarantine, effects).
+
+    ``earlier`` is :func:`visit_history`'s; with ``previous_links`` (the month before's
+    crosswalk) the ids this month merges into others are followed too, as the published
+    merges are (:func:`datapool.visits.records.follow_merges`).
+    """
+    from datapool.matching.ids import aliases
+
+    records, published = earlier if earlier is not None else (None, None)
+    merges = visit_records.merges_so_far(
+        published if published is not None else pl.DataFrame(schema=visit_records.MERGE_SCHEMA),
+        aliases(previous_links, res.links),
+        snapshot,
+    )
+    loop = visit_records.link_visits(snapshot, files, res, records, merges)
     return replace(res, enterprises=visit_records.apply_to_enterprises(res.enterprises, loop)), loop
 
 

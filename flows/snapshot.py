@@ -193,17 +193,22 @@ def read_visits_task(settings: Settings, snapshot: str) -> VisitFiles:
 
 
 @task(name="read-visit-history", **IO)
-def visit_history_task(settings: Settings, snapshot: str) -> pl.DataFrame:
-    """The visit records of the months before."""
+def visit_history_task(settings: Settings, snapshot: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The visit records of the months before, and the merges published for those months."""
     return stages.visit_history(settings, snapshot)
 
 
 @task(name="link-visit-records", **CPU)
 def link_visits_task(
-    snapshot: str, files: VisitFiles, earlier: pl.DataFrame, res: Resolution
+    snapshot: str,
+    files: VisitFiles,
+    earlier: tuple[pl.DataFrame, pl.DataFrame],
+    res: Resolution,
+    previous_links: pl.DataFrame | None,
 ) -> tuple[Resolution, VisitLoop]:
-    """The month's visit records linked to the pool, and their effects on enterprises."""
-    return stages.link_visits(snapshot, files, earlier, res)
+    """The month's visit records linked to the pool (ids merged since followed), and their
+    effects on enterprises."""
+    return stages.link_visits(snapshot, files, earlier, res, previous_links)
 
 
 @task(name="read-decisions", **IO)
@@ -530,7 +535,9 @@ def snapshot_flow(
         validation = _call(validate_task, ing, res, staging / "data_docs")
         say("linking visit records")
         mark("visit records", res.enterprises.height)
-        res, loop = _call(link_visits_task, snapshot, visits_f.result(), history_f.result(), res)
+        res, loop = _call(
+            link_visits_task, snapshot, visits_f.result(), history_f.result(), res, prev_links
+        )
         say("diffing against the member database")
         mark("member diff", res.enterprises.height + orgs.height + members.height)
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)

@@ -69,9 +69,7 @@ def truth_targets(samples: Path, month: str, ents: pl.DataFrame) -> set[str]:
     # the registries', a union established on the visit covers, closed/moved/not found is gone
     visits_csv = samples / "truth" / month / "visits.csv"
     if visits_csv.exists():
-        visits = pl.read_csv(visits_csv, infer_schema_length=0).filter(
-            pl.col("effect") != "broken"
-        )
+        visits = pl.read_csv(visits_csv, infer_schema_length=0).filter(pl.col("effect") != "broken")
         seen = visits.filter(pl.col("observed_headcount").fill_null("") != "").select(
             "enterprise_key", pl.col("observed_headcount").cast(pl.Int64).alias("_seen")
         )

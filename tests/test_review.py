@@ -183,7 +183,7 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
         )
     )
     assert truthy.height == DECIDED
-    filled = tmp_path / "decided.csv"
+    filled = tmp_path / "张三-decided.csv"  # a file's name may name its reviewer
     truthy.select(EXPORT_COLUMNS).write_csv(filled)
     code, out = _invoke("review", "import", str(filled), "--by", "张三", "--warehouse-url", url)
     assert code == 0 and f"{DECIDED} decisions recorded" in out, out
@@ -192,6 +192,9 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
     assert dec.height == DECIDED and dec["superseded_at"].is_null().all()
     assert set(dec["by"]) == {reviewer("张三", "datapool-public-test-key")}
     assert "张三" not in str(dec.to_dicts())
+    assert (
+        dec["source_file"].str.contains(r"^F[0-9A-F]{12}$").all()
+    )  # a keyed label, never the name
     corrections = dec.filter(pl.col("decision") != pl.col("matcher")).height
     assert corrections > 0  # the truth overturns the matcher somewhere in the first 200
 

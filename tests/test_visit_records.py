@@ -173,6 +173,83 @@ def test_no_folder_no_records(tmp_path, resolved):
     assert loop.counts()["accepted"] == 0
 
 
+def _merges(*rows: tuple[str, str, str]) -> pl.DataFrame:
+    return pl.DataFrame(rows, schema=vr.MERGE_SCHEMA, orient="row")
+
+
+@pytest.mark.parametrize(
+    ("ids", "months", "merges", "want"),
+    [
+        (["A"], None, [("2025-06", "A", "B")], ["B"]),  # a sheet's id: every merge applies
+        (["A", "C"], None, [("2025-04", "A", "B"), ("2025-06", "B", "D")], ["D", "C"]),  # chain
+        (["A"], ["2025-05"], [("2025-06", "A", "B")], ["B"]),  # merged after the record
+        (["A"], ["2025-06"], [("2025-06", "A", "B")], ["A"]),  # merged in the record's month
+        (["A"], ["2025-07"], [("2025-06", "A", "B")], ["A"]),  # merged before the record
+        (["A", "B"], ["2025-04", "2025-05"], [("2025-05", "A", "B")], ["B", "B"]),
+        (["A"], None, [], ["A"]),
+    ],
+)
+def test_follow_merges(ids, months, merges, want):
+    frame = pl.DataFrame({"enterprise_id": ids, "snapshot": months or [""] * len(ids)})
+    got = vr.follow_merges(frame, "enterprise_id", _merges(*merges), "snapshot" if months else None)
+    assert got["enterprise_id"].to_list() == want
+    assert got.columns == frame.columns
+
+
+def test_ids_merged_since_are_followed(tmp_path, resolved):
+    """An id printed on a sheet, or recorded in an earlier month, that a review or the registries
+    merged into another enterprise since, still reaches that enterprise (enterprise_alias)."""
+    res = resolved[MONTH][1]
+    a, b = _ents(resolved)[:2]
+    gone_a, gone_b = "E" + "0" * 14 + "A", "E" + "0" * 14 + "B"  # ids no enterprise holds now
+    merges = _merges(("2025-05", gone_b, b["enterprise_id"]), (MONTH, gone_a, a["enterprise_id"]))
+    _write(tmp_path / vr.FOLDER, "a.csv", [f"{gone_a},改过的名字,,2025-06-03,张三,停业,,,,,,"])
+    # an April record of b under the id b had then (merged into b's in May)
+    april = pl.DataFrame(
+        [
+            {
+                **{n: None for n in vr.RECORD_SCHEMA.names()},
+                "snapshot": "2025-04",
+                "record_id": "2025-04/F000000000000#1",
+                "file": "F000000000000",
+                "source_row": 1,
+                "enterprise_id": gone_b,
+                "link_rule": "enterprise_id",
+                "link_score": 1.0,
+                "visited_on": date(2025, 4, 2),
+                "observed_headcount": 77,
+                "registry_status": b["status"],
+                "registry_active": b["active"],
+                "registry_headcount": b["headcount"],
+            }
+        ],
+        schema=vr.RECORD_SCHEMA,
+    )
+    loop = vr.link_visits(MONTH, vr.read_visit_files(tmp_path, TEST_KEY), res, april, merges)
+    got = loop.records.row(0, named=True)
+    assert got["enterprise_id"] == a["enterprise_id"] and got["link_rule"] == "enterprise_alias"
+    assert got["sheet_enterprise_id"] == gone_a  # as written
+    assert loop.counts()["linked_by_id"] == 1
+    assert loop.status.row(0, named=True)["enterprise_id"] == a["enterprise_id"]
+    head = {r["enterprise_id"]: r["observed_headcount"] for r in loop.headcount.to_dicts()}
+    assert head == {b["enterprise_id"]: 77}  # the April record reached the enterprise of today
+    assert gone_b not in loop.history["enterprise_id"].to_list()
+
+
+def test_merges_so_far_take_the_published_and_this_months():
+    published = pl.DataFrame(
+        {
+            "snapshot": ["2025-04", "2025-05", "2025-06"],
+            "old_id": ["A", "B", "X"],
+            "new_id": ["B", "C", "Y"],
+            "why": ["merged", "merged", "merged"],
+        }
+    )
+    now = pl.DataFrame({"old_id": ["C", "P"], "new_id": ["D", "Q"], "why": ["merged", "split"]})
+    got = vr.merges_so_far(published, now, "2025-06")
+    assert got.rows() == [("2025-04", "A", "B"), ("2025-05", "B", "C"), ("2025-06", "C", "D")]
+
+
 def test_effects_until_a_newer_registry_fact(tmp_path, resolved):
     """The latest visit wins; a registry that changed since the visit wins over it."""
     res = resolved[MONTH][1]

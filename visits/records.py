@@ -10,7 +10,9 @@ Grid workers hand back the filled visit sheets (or CSV with the same headers) in
   printed columns, a missing or future 走访日期, a 经营状态 or 是否已建会 outside the contract's
   values, a row naming no enterprise;
 * **links** each record to an enterprise of the month: by 企业ID (ids are kept month to month, so
-  an id printed on an earlier month's sheet still links), else by 企业名称 + 地址 through the
+  an id printed on an earlier month's sheet still links; an id a later month merged into another
+  enterprise, ``enterprise_alias`` ``why = 'merged'``, links to the enterprise that took it over,
+  ``link_rule = 'enterprise_alias'``), else by 企业名称 + 地址 through the
   matcher (:func:`datapool.matching.lookup.link_to_pool`, as the member database's employer
   names are linked). A record that links to nothing is quarantined with its reason, as is a
   second copy of one visit handed in twice (in two files);
@@ -20,6 +22,11 @@ Grid workers hand back the filled visit sheets (or CSV with the same headers) in
   ``covered_by = 'visit'``, until the member database confirms it);
 * gives the **follow-ups** (a concern or need recorded at the latest visit) and the monthly
   summary per grid (``grid_month``).
+
+Earlier months' records follow the same merges: a record keeps the id it was linked to in its
+month in ``visit_record``, and its effects go to the enterprise that id was merged into since
+(:func:`follow_merges`), so a review merge or a registry that joins two enterprises does not
+drop a visit's observation.
 
 **What "a newer registry fact" is.** The registries carry no date for a status or headcount
 beyond the month of their export, and they lag what a worker sees by months. So each record
@@ -55,7 +62,8 @@ from datapool.connectors.specs import VISIT_RECORDS
 from datapool.errors import InputError
 from datapool.matching.engine import Resolution
 from datapool.matching.lookup import link_to_pool
-from datapool.privacy import keyed_hash, redact_series
+from datapool.privacy import file_label as file_label_of
+from datapool.privacy import redact_series
 from datapool.schemas import warehouse as wh
 from datapool.settings import month_end
 
@@ -67,7 +75,6 @@ CLOSED = ("停业", "注销", "迁出", "查无此企业")
 STATUSES = ("正常", *CLOSED)
 UNION_ANSWERS = ("是", "否", "筹建中")
 FORMATS = (".xlsx", ".csv")
-FILE_PREFIX, FILE_HEX = "F", 12  # a file's stored label (file_label)
 # the fields a worker fills in on the visit; a row with none of them was not visited
 FILLED = (
     "visited_on",
@@ -84,6 +91,9 @@ FREE_TEXT = ("site_condition", "concerns", "needs", "resources")
 HEADERS = {c.field: c.header for c in VISIT_RECORDS.columns}
 RECORD_COLUMNS = [c.name for c in wh.visit_record.columns if c.name != "snapshot"]
 ORDER = ["visited_on", "snapshot", "file", "source_row"]  # the latest record is the last
+BY_ID = ("enterprise_id", "enterprise_alias")  # link rules of a record linked by its 企业ID
+# the merges records follow: the month an id was merged into another (enterprise_alias)
+MERGE_SCHEMA = pl.Schema({"snapshot": pl.Utf8(), "old_id": pl.Utf8(), "new_id": pl.Utf8()})
 
 RECORD_SCHEMA = pl.Schema(
     {
@@ -135,7 +145,8 @@ class VisitLoop:
 
     snapshot: str
     records: pl.DataFrame  # visit_record rows that arrived this month
-    history: pl.DataFrame  # visit_record rows of every month up to and including this one
+    # visit_record rows of every month up to and including this one, under today's ids
+    history: pl.DataFrame
     quarantine: pl.DataFrame  # every visit row turned away this month (QUARANTINE + file)
     files: dict[str, VisitFileCount]
     status: pl.DataFrame  # enterprise_id, observed_status, observed_on, observed_record
@@ -149,8 +160,8 @@ class VisitLoop:
             "files": self.files,
             "accepted": self.records.height,
             "quarantined": self.quarantine.height,
-            "linked_by_id": int((rules == "enterprise_id").sum()),
-            "linked_by_match": int((rules != "enterprise_id").sum()),
+            "linked_by_id": int(rules.is_in(BY_ID).sum()),
+            "linked_by_match": int((~rules.is_in(BY_ID)).sum()),
             "earlier_records": self.history.height - self.records.height,
             "observed_closed": int(self.status["observed_status"].is_in(CLOSED).sum()),
             "observed_headcount": self.headcount.height,
@@ -174,7 +185,7 @@ def _files(folder: Path) -> tuple[list[Path], list[str]]:
 
 def file_label(name: str, hmac_key: str) -> str:
     """The label a visit-record file is stored under: a keyed hash of its name."""
-    return FILE_PREFIX + keyed_hash("visit-file\x1f" + name, hmac_key)[:FILE_HEX].upper()
+    return file_label_of(name, hmac_key, "visit-file")
 
 
 def read_visit_files(snapshot_dir: Path, hmac_key: str) -> VisitFiles:
@@ -308,13 +319,21 @@ def _checks(snapshot: str) -> list[tuple[pl.Expr, str]]:
 
 
 def link_visits(
-    snapshot: str, read: VisitFiles, res: Resolution, earlier: pl.DataFrame | None = None
+    snapshot: str,
+    read: VisitFiles,
+    res: Resolution,
+    earlier: pl.DataFrame | None = None,
+    merges: pl.DataFrame | None = None,
 ) -> VisitLoop:
     """Check and link the month's records, and derive the effects of every record so far.
 
     ``res`` is the month's resolution (registry view: before any visit's effect), ``earlier``
-    the ``visit_record`` rows of the months before (:func:`earlier_records`).
+    the ``visit_record`` rows of the months before (:func:`earlier_records`), ``merges`` every
+    id merged into another up to this month (:data:`MERGE_SCHEMA`: the published
+    ``enterprise_alias`` rows with ``why = 'merged'`` and this month's), which earlier records
+    and ids printed on sheets follow (:func:`follow_merges`).
     """
+    merges = merges if merges is not None else pl.DataFrame(schema=MERGE_SCHEMA)
     quarantine = [read.quarantine]
     rows = read.rows
     if rows.height:
@@ -330,7 +349,9 @@ def link_visits(
         )
         rows = rows.filter(pl.col("_reason").is_null()).drop("_reason")
     records = (
-        _link(snapshot, rows, res, quarantine).with_columns(pl.lit(snapshot).alias("snapshot"))
+        _link(snapshot, rows, res, quarantine, merges).with_columns(
+            pl.lit(snapshot).alias("snapshot")
+        )
         if rows.height
         else pl.DataFrame(schema=RECORD_SCHEMA)
     )
@@ -353,25 +374,74 @@ def link_visits(
         if earlier is not None and earlier.height
         else pl.DataFrame(schema=RECORD_SCHEMA)
     )
-    history = pl.concat([before, records]).sort(ORDER)
+    # earlier records under the ids that took theirs over since (their visit_record rows keep
+    # the id of their month)
+    history = follow_merges(pl.concat([before, records]), "enterprise_id", merges, "snapshot")
+    history = history.sort(ORDER)
     status, headcount, union = effects(history, res.enterprises)
     return VisitLoop(snapshot, records, history, quar, files, status, headcount, union)
 
 
+def follow_merges(
+    frame: pl.DataFrame, col: str, merges: pl.DataFrame, month: str | None = None
+) -> pl.DataFrame:
+    """``frame`` with the ids in ``col`` that a merge retired replaced by the id that took them
+    over, merge month by merge month (so a chain A -> B -> C ends at C).
+
+    With ``month`` (a column of ``frame``: the month an id was written in) a merge applies only
+    to ids written before it; without, every merge applies (an id printed on a sheet).
+    """
+    if frame.height == 0 or merges.height == 0:
+        return frame
+    for (when,), step in merges.sort("snapshot", "old_id").group_by(
+        "snapshot", maintain_order=True
+    ):
+        step = step.unique("old_id", keep="first", maintain_order=True)
+        old, new = step.get_column("old_id"), step.get_column("new_id")
+        applies = pl.col(col).is_in(old.implode())
+        if month is not None:
+            applies = applies & (pl.col(month) < pl.lit(when))
+        frame = frame.with_columns(
+            pl.when(applies).then(pl.col(col).replace(old, new)).otherwise(pl.col(col)).alias(col)
+        )
+    return frame
+
+
+def merges_so_far(published: pl.DataFrame, this_month: pl.DataFrame, snapshot: str) -> pl.DataFrame:
+    """:data:`MERGE_SCHEMA` rows: the published ``enterprise_alias`` merges of the months before
+    ``snapshot`` (``snapshot, old_id, new_id, why``) and this month's (``old_id, new_id, why``,
+    :func:`datapool.matching.ids.aliases`)."""
+    now = this_month.filter(pl.col("why") == "merged").select(
+        pl.lit(snapshot).alias("snapshot"), "old_id", "new_id"
+    )
+    before = published.filter((pl.col("why") == "merged") & (pl.col("snapshot") < snapshot)).select(
+        "snapshot", "old_id", "new_id"
+    )
+    return pl.concat([before, now]).cast(MERGE_SCHEMA).sort("snapshot", "old_id")
+
+
 def _link(
-    snapshot: str, rows: pl.DataFrame, res: Resolution, quarantine: list[pl.DataFrame]
+    snapshot: str,
+    rows: pl.DataFrame,
+    res: Resolution,
+    quarantine: list[pl.DataFrame],
+    merges: pl.DataFrame,
 ) -> pl.DataFrame:
     """Records with their enterprise (by id, else by name + address); the rest quarantined."""
     known = res.enterprises.get_column("enterprise_id").implode()
     rows = (
         rows.rename({"enterprise_id": "sheet_enterprise_id"})
         .with_row_index("qid")
-        .with_columns(pl.col("qid").cast(pl.Int64))
+        .with_columns(pl.col("qid").cast(pl.Int64), pl.col("sheet_enterprise_id").alias("_id"))
     )
-    on_sheet = pl.col("sheet_enterprise_id").is_in(known).fill_null(False)
+    rows = follow_merges(rows, "_id", merges)
+    on_sheet = pl.col("_id").is_in(known).fill_null(False)
     by_id = rows.filter(on_sheet).with_columns(
-        pl.col("sheet_enterprise_id").alias("enterprise_id"),
-        pl.lit("enterprise_id").alias("link_rule"),
+        pl.col("_id").alias("enterprise_id"),
+        pl.when(pl.col("_id") == pl.col("sheet_enterprise_id"))
+        .then(pl.lit("enterprise_id"))
+        .otherwise(pl.lit("enterprise_alias"))
+        .alias("link_rule"),
         pl.lit(1.0).alias("link_score"),
     )
     rest = rows.filter(~on_sheet)
@@ -647,6 +717,20 @@ def earlier_records(engine: sa.Engine, snapshot: str) -> pl.DataFrame:
             .order_by(t.c.snapshot, t.c.file, t.c.source_row)
         ).all()
     return pl.DataFrame([tuple(r) for r in rows], schema=RECORD_SCHEMA, orient="row")
+
+
+def published_merges(engine: sa.Engine, snapshot: str) -> pl.DataFrame:
+    """The ``enterprise_alias`` merges published for the months before ``snapshot``, with the
+    month of each (:data:`MERGE_SCHEMA` plus ``why``)."""
+    t = wh.enterprise_alias
+    with engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(t.c.snapshot, t.c.old_id, t.c.new_id, t.c.why)
+            .where((t.c.snapshot < snapshot) & (t.c.why == "merged"))
+            .order_by(t.c.snapshot, t.c.old_id)
+        ).all()
+    schema = {**dict(MERGE_SCHEMA), "why": pl.Utf8()}
+    return pl.DataFrame([tuple(r) for r in rows], schema=schema, orient="row")
 
 
 def grid_month(
