@@ -11,6 +11,7 @@ matcher benchmark just before).
 from __future__ import annotations
 
 import logging
+import os
 import resource
 import time
 from pathlib import Path
@@ -63,7 +64,7 @@ def partitioned_child(root: str, month: str, workers: int, out: Any) -> None:
     from distributed import Client, LocalCluster
     from prefect_dask.task_runners import DaskTaskRunner
 
-    from datapool.flows.runners import quiet_dask
+    from datapool.flows.runners import WORKER_PRELOAD, one_prefect_api, quiet_dask
 
     quiet_dask()
     t = time.perf_counter()
@@ -74,6 +75,7 @@ def partitioned_child(root: str, month: str, workers: int, out: Any) -> None:
             processes=True,
             dashboard_address=None,
             silence_logs=logging.WARNING,
+            preload=list(WORKER_PRELOAD),
         ) as cluster,
         Client(cluster) as client,  # type: ignore[no-untyped-call]
     ):
@@ -83,10 +85,15 @@ def partitioned_child(root: str, month: str, workers: int, out: Any) -> None:
         run = partitioned_flow.with_options(
             task_runner=cast("TaskRunner[PrefectFuture[Any]]", runner)
         )
-        t = time.perf_counter()
-        links, report = run(root=root, month=month, score_chunks=workers * 2)
-        wall = time.perf_counter() - t
-        workers_mb = sorted(v / 1024 for v in client.run(_worker_peak_kb).values())
+        load = os.getloadavg()[0]
+        t, cpu = time.perf_counter(), _cpu_seconds()
+        with one_prefect_api():
+            links, report = run(root=root, month=month, score_chunks=workers * 2)
+        wall, cpu = time.perf_counter() - t, _cpu_seconds() - cpu
+        per_worker = client.run(_worker_figures).values()
+        workers_mb = sorted(mb for mb, _ in per_worker)
+        workers_cpu = sum(s for _, s in per_worker)
+        load = max(load, os.getloadavg()[0])
     single = Path(root) / "datapool_links.parquet"
     differ = None
     if single.exists():
@@ -104,18 +111,29 @@ def partitioned_child(root: str, month: str, workers: int, out: Any) -> None:
             "wall": wall,
             "flow_peak_mb": _peak_mb(),
             "worker_peak_mb": workers_mb,
+            "flow_cpu": cpu,
+            "workers_cpu": workers_cpu,
+            "load": load,
             "differ": differ,
         }
     )
 
 
-def _worker_peak_kb() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def _cpu_seconds() -> float:
+    """This process's CPU seconds so far (user and system, every thread)."""
+    use = resource.getrusage(resource.RUSAGE_SELF)
+    return use.ru_utime + use.ru_stime
+
+
+def _worker_figures() -> tuple[float, float]:
+    """A Dask worker's peak memory (MB) and CPU seconds since it started (its imports too)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, _cpu_seconds()
 
 
 def lines(m: dict[str, Any], workers: int) -> list[str]:
     """The figures of one partitioned run, as printed."""
     steps = ", ".join(f"{k} {v:.1f}s" for k, v in m["seconds"].items())
+    cpu = sum(m["cpu"].values())
     same = (
         "not compared (no single-process links)"
         if m["differ"] is None
@@ -132,6 +150,9 @@ def lines(m: dict[str, Any], workers: int) -> list[str]:
         f"partitioned: matching {sum(m['seconds'].values()):.1f}s ({steps}); flow run "
         f"{m['wall']:.1f}s incl. reading {m['read']:.1f}s and Prefect's start; cluster start "
         f"{m['cluster_start']:.1f}s",
+        f"partitioned: CPU seconds: matching {cpu:.1f} in the flow's process (flow run "
+        f"{m['flow_cpu']:.1f}), {m['workers_cpu']:.1f} in the Dask workers (their start-up too); "
+        f"load average {m['load']:.1f} on {os.cpu_count()} cores",
         f"partitioned: peak memory: flow process {m['flow_peak_mb']:,.0f} MB, Dask workers "
         + ", ".join(f"{w:,.0f}" for w in m["worker_peak_mb"])
         + " MB",

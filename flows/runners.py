@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
@@ -17,6 +19,9 @@ if TYPE_CHECKING:
 
 
 PARTITIONINGS = ("county",)  # what --partition takes (matching/partition.py)
+# imported by each local Dask worker as it starts (beside the flow's reading), not at its first
+# task: the tasks' module and all it imports (polars, Prefect, the matcher) take seconds of CPU
+WORKER_PRELOAD = ("datapool.flows.snapshot",)
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,49 @@ def flow_for(workers: int | None, dask_address: str | None, which: Any = None) -
                 "processes": True,
                 "dashboard_address": None,
                 "silence_logs": logging.WARNING,
+                "preload": list(WORKER_PRELOAD),
             }
         )
     )
     # a DaskTaskRunner runs PrefectDaskFutures, a kind of PrefectFuture (the parameter's type is
     # invariant in it)
     task_runner = cast("TaskRunner[PrefectFuture[Any]]", runner)
-    return snapshot_flow.with_options(task_runner=task_runner), (workers or 2) * 2
+    on_dask = snapshot_flow.with_options(task_runner=task_runner)
+    if dask_address:
+        return on_dask, (workers or 2) * 2
+    return sharing_api(on_dask), (workers or 2) * 2
+
+
+def sharing_api(flow: Callable[..., Any]) -> Callable[..., Any]:
+    """``flow`` called inside :func:`one_prefect_api` (for a flow on a local Dask cluster)."""
+
+    def run(**parameters: Any) -> Any:
+        with one_prefect_api():
+            return flow(**parameters)
+
+    return run
+
+
+@contextmanager
+def one_prefect_api() -> Iterator[None]:
+    """With no ``PREFECT_API_URL``, the flow and the tasks of its local Dask workers record into
+    one temporary Prefect server.
+
+    Without it every worker process started a temporary server of its own before its first task
+    (a Dask worker takes its settings from the flow's context, where the URL is empty): 20-90 s
+    a worker on a loaded machine, longer than the matching, and the task runs landed in the
+    workers' servers, not the flow's. Here the process's temporary server (the one Prefect itself
+    would start for the flow, stopped when the process exits) is started first and its URL is put
+    into the settings the workers receive. With ``PREFECT_API_URL`` set, nothing changes.
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    if PREFECT_API_URL.value():
+        yield
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()  # the process's one temporary server (Prefect's own)
+    server.start()
+    with temporary_settings({PREFECT_API_URL: server.api_url}):
+        yield

@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import io
 import logging
 import socket
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -306,22 +307,26 @@ class TaskSteps:
     def score(
         self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
     ) -> list[pl.DataFrame]:
-        """One task per chunk, all submitted at once."""
-        futures = [_submit(score_task, std, chunk, weights) for chunk in chunks]
-        return [f.result() for f in futures]
+        """One task per chunk, all submitted at once; on Dask the rows are shipped once, not in
+        every chunk's task."""
+        with _shipped(std) as (rows,):
+            futures = [_submit(score_task, rows, chunk, weights) for chunk in chunks]
+            return [f.result() for f in futures]
 
     def partitions(
         self, std: pl.DataFrame, plan: partition.Plan, weights: Weights
     ) -> list[tuple[pl.DataFrame, int]]:
-        """One task per group of partitions (matching/partition.py), all submitted at once; each
-        is shipped only its own rows."""
-        futures = [
-            _submit(
-                partition_task, *partition.task_input(std, plan, codes), plan.oversized, weights
-            )
-            for codes in plan.tasks
-        ]
-        return [f.result() for f in futures]
+        """One task per bin of partitions (matching/partition.py), all submitted at once; each
+        is shipped only its own rows, once (on Dask: straight to a worker, not in the task
+        graph)."""
+        inputs = [partition.task_input(std, plan, codes) for codes in plan.tasks]
+        with _shipped(*(rows for rows, _, _ in inputs)) as shipped:
+            futures = [
+                _submit(partition_task, rows, parts, codes, plan.oversized, weights)
+                for rows, (_, parts, codes) in zip(shipped, inputs, strict=True)
+            ]
+            del inputs
+            return [f.result() for f in futures]
 
     def finish(
         self,
@@ -419,6 +424,64 @@ def _plain() -> bool:
     from prefect.context import FlowRunContext
 
     return FlowRunContext.get() is None
+
+
+def _dask_client() -> Any:
+    """The Dask client of the flow run's task runner, or None when the tasks do not run on Dask."""
+    from prefect.context import FlowRunContext
+
+    ctx = FlowRunContext.get()
+    runner = ctx.task_runner if ctx is not None else None
+    if runner is None or type(runner).__module__.split(".")[0] != "prefect_dask":
+        return None
+    return runner.client
+
+
+class ArrowFrame:
+    """A frame that pickles as uncompressed Arrow IPC and unpickles as the frame itself.
+
+    A polars frame's own pickle took 1.9 s and 105 MB for the 140,762 standardised rows of the
+    50,000-enterprise month; Arrow IPC takes 0.4 s and 61 MB.
+    """
+
+    def __init__(self, frame: pl.DataFrame) -> None:
+        self.frame = frame
+
+    def __reduce__(self) -> tuple[Callable[[bytes], pl.DataFrame], tuple[bytes]]:
+        buffer = io.BytesIO()
+        self.frame.write_ipc(buffer, compression="uncompressed")
+        return _read_arrow, (buffer.getvalue(),)
+
+
+def _read_arrow(data: bytes) -> pl.DataFrame:
+    """A frame from :class:`ArrowFrame`'s bytes."""
+    return pl.read_ipc(io.BytesIO(data))
+
+
+@contextlib.contextmanager
+def _shipped(*frames: pl.DataFrame) -> Iterator[list[Any]]:
+    """The frames as task arguments: on Dask, scattered to the workers once (a task given one is
+    run where it lies; each is released when done), not pickled into the task graph, which held
+    the rows again for every task (hundreds of MiB, and seconds of the scheduler's time, at
+    500k rows); else the frames themselves."""
+    client = _dask_client()
+    if client is None:
+        yield list(frames)
+        return
+    # each frame to the worker with the fewest rows so far (frames come largest first)
+    workers = {address: 0 for address in client.scheduler_info()["workers"]}
+    futures = []
+    for frame in frames:
+        if not workers:  # none connected yet: the scheduler places it
+            futures.append(client.scatter(ArrowFrame(frame), hash=False))
+            continue
+        address = min(workers, key=lambda w: workers[w])
+        workers[address] += frame.height
+        futures.append(client.scatter(ArrowFrame(frame), workers=[address], hash=False))
+    try:
+        yield futures
+    finally:
+        client.cancel(futures)
 
 
 def _submit(task_: Any, *args: Any) -> Any:

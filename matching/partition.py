@@ -40,6 +40,7 @@ two partitions are expanded.
 
 from __future__ import annotations
 
+import heapq
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -58,7 +59,6 @@ from datapool.matching.standardise import hash_key
 from datapool.matching.weights import Weights
 
 FALLBACK = 0  # the partition of rows with no county (USCC, address) and no prefecture (USCC, name)
-TASK_ROWS = 50_000  # counties smaller than this share a task (each still matched on its own)
 
 
 def address_county(addresses: pl.Series) -> pl.Series:
@@ -152,8 +152,8 @@ def cross_pairs(keys: pl.DataFrame, part: pl.Series, org: pl.Series) -> pl.DataF
 @dataclass(frozen=True)
 class Plan:
     """How a month is split: each row's ``partition`` (by rid), the ``oversized`` keys every
-    partition drops, the ``cross`` pairs, and the partitions grouped into ``tasks`` (each a list of
-    partition codes; small counties share one)."""
+    partition drops, the ``cross`` pairs, and the partitions packed into ``tasks`` (bins of about
+    equal rows, each a list of partition codes)."""
 
     partition: pl.Series
     oversized: pl.DataFrame
@@ -165,38 +165,38 @@ class Plan:
         return self.partition.value_counts(sort=True, name="rows")
 
 
-def plan(std: pl.DataFrame, task_rows: int | None = None) -> Plan:
-    """Split the standardised month into partitions (see the module docstring); partitions are
-    grouped into tasks of about ``task_rows`` rows (default :data:`TASK_ROWS`)."""
+def plan(std: pl.DataFrame, tasks: int = 1) -> Plan:
+    """Split the standardised month into partitions (see the module docstring), packed into at
+    most ``tasks`` bins of about equal rows (:func:`bins`)."""
     part = county_of(std)
     keys = block_keys(std)
     oversized = oversized_keys(keys)
     kept = keys.join(oversized, on=["ns", "key"], how="anti")
+    del keys
     org = std.select(_org_codes()).to_series()
     cross = cross_pairs(kept, part, org)
-    return Plan(part, oversized, cross, bundle(part, task_rows or TASK_ROWS))
+    return Plan(part, oversized, cross, bins(part, tasks))
 
 
-def bundle(part: pl.Series, task_rows: int = TASK_ROWS) -> list[list[int]]:
-    """The partitions grouped into tasks, largest first: a partition of ``task_rows`` rows or more
-    is a task of its own; smaller ones are packed together up to about ``task_rows`` rows (a task
-    per small county would cost more in scheduling than in matching)."""
-    sizes = part.value_counts(sort=True, name="rows")
-    tasks: list[list[int]] = []
-    small: list[int] = []
-    filled = 0
+def bins(part: pl.Series, n: int) -> list[list[int]]:
+    """The partitions packed into at most ``n`` bins (tasks) of about equal rows, largest bin
+    first: each partition, largest first, goes into the bin with the fewest rows so far.
+
+    A bin's partitions are still blocked one by one (:func:`match_partitions`), so which bin a
+    partition is in never changes a link; binning only sets the number of tasks (a few per
+    worker: a task per county, thousands nationally, cost more in scheduling than in matching)
+    and their balance. A partition larger than a bin's share stays whole, in a bin of its own.
+    """
+    sizes = part.value_counts(name="rows").sort(["rows", "partition"], descending=[True, False])
+    n = max(1, min(n, sizes.height))
+    heap = [(0, i) for i in range(n)]
+    packed: list[list[int]] = [[] for _ in range(n)]
     for code, rows in sizes.iter_rows():  # one step per partition (a few thousand nationally)
-        if rows >= task_rows:
-            tasks.append([int(code)])
-            continue
-        small.append(int(code))
-        filled += rows
-        if filled >= task_rows:
-            tasks.append(small)
-            small, filled = [], 0
-    if small:
-        tasks.append(small)
-    return tasks
+        filled, i = heapq.heappop(heap)
+        packed[i].append(int(code))
+        heapq.heappush(heap, (filled + int(rows), i))
+    order = sorted(heap, key=lambda b: (-b[0], b[1]))
+    return [packed[i] for _, i in order if packed[i]]
 
 
 def local_rows(std: pl.DataFrame, pairs: pl.DataFrame) -> pl.DataFrame:
@@ -241,8 +241,11 @@ def match_partitions(
 ) -> tuple[pl.DataFrame, int]:  # fmt: skip
     """:func:`match_partition` for each of ``codes`` in turn (one task's share), concatenated."""
     out, n = [], 0
+    rows = std.with_columns(partition.alias("_partition")).partition_by(
+        "_partition", as_dict=True, include_key=False
+    )
     for code in codes:
-        scored, pairs = match_partition(std.filter(partition == code), oversized, weights)
+        scored, pairs = match_partition(rows.pop((code,)), oversized, weights)
         out.append(scored)
         n += pairs
     return pl.concat(out), n
@@ -290,6 +293,7 @@ def resolve(
     *,
     steps: PartitionSteps = INLINE,
     score_chunks: int = 1,
+    tasks: int | None = None,
     say: Callable[[str], None] | None = None,
     report: dict[str, Any] | None = None,
     decisions: pl.DataFrame | None = None,
@@ -299,16 +303,20 @@ def resolve(
     standardise -> learn weights (the month's, as in a single run) -> plan (partitions, the
     month's oversized keys, the cross pairs) -> each task of partitions blocked and scored apart ->
     the cross pairs scored (in ``score_chunks`` chunks) -> finish on every accepted pair, sorted as
-    a single run leaves them. The links equal :func:`engine.resolve`'s. ``report``, when given,
-    receives each step's seconds (``seconds``) and the partitions' figures (for the benchmark).
+    a single run leaves them. The links equal :func:`engine.resolve`'s, whatever the binning:
+    ``tasks`` is the number of bins the partitions are packed into (default ``score_chunks``, two
+    per worker on Dask). ``report``, when given,
+    receives each step's seconds (``seconds``), this process's CPU seconds in it (``cpu``) and the
+    partitions' figures (for the benchmark).
     ``decisions``: people's review decisions, enforced as in :func:`engine.resolve`.
     """
-    clock, seconds = time.perf_counter(), {}
+    clock, seconds = (time.perf_counter(), time.process_time()), {}
+    cpu: dict[str, float] = {}
 
     def lap(step: str) -> None:
         nonlocal clock
-        now = time.perf_counter()
-        seconds[step], clock = now - clock, now
+        now = (time.perf_counter(), time.process_time())
+        seconds[step], cpu[step], clock = now[0] - clock[0], now[1] - clock[1], now
 
     std = steps.standardise(records)
     must_link = None
@@ -319,7 +327,7 @@ def resolve(
     lap("standardise")
     weights = steps.learn(std)
     lap("learn weights")
-    split = plan(std)
+    split = plan(std, tasks or score_chunks)
     lap("plan partitions, cross pairs")
     sizes = split.sizes()
     figures = {
@@ -332,7 +340,7 @@ def resolve(
     }
     if say is not None:
         say(
-            f"{figures['partitions']} partitions by county in {figures['tasks']} tasks, the "
+            f"{figures['partitions']} partitions by county in {figures['tasks']} bins, the "
             f"largest {figures['largest']} rows, {figures['fallback_rows']} rows in the fallback "
             "partition; "
             f"{figures['cross_pairs']} candidate pairs cross partitions"
@@ -358,5 +366,5 @@ def resolve(
     res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
     lap("cluster, ids, golden")
     if report is not None:
-        report.update(figures, seconds=seconds)
+        report.update(figures, seconds=seconds, cpu=cpu)
     return res

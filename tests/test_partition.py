@@ -93,12 +93,20 @@ def test_county_of_each_kind_of_row(name, cases):
     assert partition.county_of(std).to_list() == [want for *_, want in cases]
 
 
-@given(st.lists(st.integers(0, 40), min_size=1, max_size=300), st.integers(1, 80))
+@given(st.lists(st.integers(0, 40), min_size=1, max_size=300), st.integers(1, 12))
 @settings(max_examples=60, deadline=None)
-def test_every_partition_is_in_one_task(codes, task_rows):
-    tasks = partition.bundle(pl.Series(codes, dtype=pl.Int32), task_rows)
+def test_partitions_are_packed_into_balanced_bins(codes, n):
+    part = pl.Series("partition", codes, dtype=pl.Int32)
+    tasks = partition.bins(part, n)
     flat = [c for t in tasks for c in t]
-    assert sorted(flat) == sorted(set(codes))
+    assert sorted(flat) == sorted(set(codes))  # every partition in exactly one bin
+    assert len(tasks) == min(n, len(set(codes)))
+    rows = {c: codes.count(c) for c in set(codes)}
+    loads = [sum(rows[c] for c in t) for t in tasks]
+    assert loads == sorted(loads, reverse=True)  # the largest bin first (submitted first)
+    # largest partition first into the emptiest bin: no bin exceeds an even share by more than
+    # one partition
+    assert max(loads) <= len(codes) / len(tasks) + max(rows.values())
 
 
 def _pairs_of_plan(std: pl.DataFrame, split: partition.Plan) -> pl.DataFrame:
@@ -126,7 +134,7 @@ def test_each_candidate_pair_is_built_once(records, monkeypatch, limits):
         monkeypatch.setattr(blocking, "WEAK_BLOCK", 3)
         monkeypatch.setattr(blocking, "USCC_BLOCK", 3)
     std = standardise(records)
-    split = partition.plan(std, task_rows=500)
+    split = partition.plan(std, tasks=5)
     assert split.partition.len() == std.height  # one partition per row
     built = _pairs_of_plan(std, split)
     single = blocking.candidate_pairs(std)
@@ -136,15 +144,39 @@ def test_each_candidate_pair_is_built_once(records, monkeypatch, limits):
         assert split.oversized.height > 0
 
 
-@pytest.mark.parametrize("task_rows", [500, partition.TASK_ROWS])
-def test_partitioned_resolve_equals_single_process(records, task_rows, monkeypatch):
-    monkeypatch.setattr(partition, "TASK_ROWS", task_rows)
+@pytest.mark.parametrize("tasks", [1, 4, "one per partition"])
+def test_partitioned_resolve_equals_single_process(records, tasks):
     single = engine.resolve(records, None, TEST_KEY)
-    split = partition.resolve(records, None, TEST_KEY)
+    if tasks == "one per partition":  # every county its own bin, so its own Dask task
+        tasks = partition.county_of(standardise(records)).n_unique()
+    split = partition.resolve(records, None, TEST_KEY, tasks=tasks)
     assert split.counts == single.counts
     assert split.links.equals(single.links)
     assert split.edges.equals(single.edges)
     assert split.enterprises.equals(single.enterprises)
+
+
+def test_an_enterprise_in_two_counties_of_different_bins_is_one(records):
+    """An enterprise whose rows are in two counties that land in different bins (tasks, so
+    different Dask workers) is still one enterprise: its pairs across them come from the cross
+    pass, whatever the binning."""
+    std = standardise(records)
+    split = partition.plan(std, tasks=2)
+    bin_of = {code: i for i, codes in enumerate(split.tasks) for code in codes}
+    single = engine.resolve(records, None, TEST_KEY)
+    rows = single.links.join(
+        std.select("source", "source_row", partition.county_of(std).alias("partition")),
+        on=["source", "source_row"],
+    ).with_columns(pl.col("partition").replace_strict(bin_of, return_dtype=pl.Int32).alias("bin"))
+    spanning = rows.group_by("enterprise_id").agg(pl.col("bin").n_unique().alias("bins"))
+    across = spanning.filter(pl.col("bins") > 1)
+    assert across.height > 0  # the generated month has such enterprises
+    split_res = partition.resolve(records, None, TEST_KEY, tasks=2)
+    assert split_res.links.equals(single.links)
+    one = across["enterprise_id"][0]
+    assert split_res.links.filter(pl.col("enterprise_id") == one).height == (
+        single.links.filter(pl.col("enterprise_id") == one).height
+    )
 
 
 def test_cross_pass_needs_more_than_identifiers_phones_and_exact_names(records):
