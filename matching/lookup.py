@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datapool.matching.blocking import ONE_OFF_AT, ONE_OFF_MIN, block_keys
+from datapool.matching.blocking import NAMESPACES, ONE_OFF_AT, ONE_OFF_MIN, block_keys
 from datapool.matching.rules import RULE_RANK
 from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
 from datapool.matching.standardise import standardise
@@ -60,10 +60,19 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         RECORD_SCHEMA,
     )
     qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
-    both = pl.concat([res.std, qstd], how="diagonal_relaxed")
-    keys = block_keys(both)
-    qk = keys.filter(pl.col("rid") >= offset)
-    pk = keys.filter(pl.col("rid") < offset)
+    both = pl.concat([res.std, qstd], how="diagonal_relaxed")  # the pool's columns: not copied
+    qk = block_keys(qstd)
+    # the pool's keys one namespace at a time, only those a query holds: the whole pool's keys
+    # (ten or so a record) are never held at once, and a namespace no query has a key in (the
+    # town's, as a looked-up name has no town) is not keyed at all
+    wanted = qk.select("ns", "key").unique()
+    held = set(wanted.get_column("ns").unique().to_list())
+    parts = [
+        block_keys(res.std, [ns]).join(wanted, on=["ns", "key"], how="semi")
+        for i, ns in enumerate(NAMESPACES)
+        if i in held
+    ]
+    pk = pl.concat(parts) if parts else qk.clear()
     pairs = (
         pl.concat(
             [

@@ -287,28 +287,41 @@ def _pairs_by_number(on_road: pl.DataFrame) -> np.ndarray:
     group).
     """
     c = pl.col
+    # numbers at most NUMBER_SLACK apart are in one bin or in neighbouring ones: each row meets
+    # only the rows of its street (and grid) in its own bin and the next, never the whole street
+    # (a join on the street alone grows with the square of a street's employers)
     numbered = on_road.filter(c("number").is_not_null()).select(
         "_row",
         "street",
         "grid_id",
         "number",
+        (c("number") // (NUMBER_SLACK + 1)).alias("_bin"),
         (c("lon").is_not_null() & c("lat").is_not_null()).alias("_xy"),
     )
     gridded = numbered.filter(c("grid_id").is_not_null())
-    same = (
-        gridded.join(gridded, on=["street", "grid_id"], suffix="_b")
-        .filter(
-            (c("_row") < c("_row_b"))
-            & ((c("number") - c("number_b")).abs() <= NUMBER_SLACK)
-            & ~(c("_xy") & c("_xy_b"))
+
+    def near(left: pl.DataFrame, on: list[str]) -> pl.DataFrame:
+        """``left``'s rows beside the gridded rows of the same ``on`` within NUMBER_SLACK."""
+        right = gridded.select("_row", *on, "number", "_bin", "_xy")
+        return (
+            pl.concat([left.with_columns(c("_bin") + k) for k in (-1, 0, 1)])
+            .join(right, on=[*on, "_bin"], suffix="_b")
+            .with_columns((c("number") - c("number_b")).abs().alias("_off"))
+            .filter(c("_off") <= NUMBER_SLACK)
         )
-        .select("_row", "_row_b")
+
+    # a pair with coordinates on both sides is not one of these: each pair has a side without
+    same = (
+        near(gridded.filter(~c("_xy")), ["street", "grid_id"])
+        .filter(c("_row") != c("_row_b"))
+        .select(
+            pl.min_horizontal("_row", "_row_b").alias("_row"),
+            pl.max_horizontal("_row", "_row_b").alias("_row_b"),
+        )
+        .unique()
     )
     loose = (
-        numbered.filter(c("grid_id").is_null())
-        .join(gridded, on="street", suffix="_b")
-        .with_columns((c("number") - c("number_b")).abs().alias("_off"))
-        .filter(c("_off") <= NUMBER_SLACK)
+        near(numbered.filter(c("grid_id").is_null()), ["street"])
         .sort("_row", "_off", "_row_b")
         .unique("_row", keep="first")
         .select("_row", "_row_b")
