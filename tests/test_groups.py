@@ -6,12 +6,16 @@ import math
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from datapool.visits.groups import (
     MEMBER_SCHEMA,
+    NUMBER_SLACK,
     RADIUS_M,
     REASONS,
     JointGroups,
+    _pairs_by_number,
     industry_section,
     joint_groups,
 )
@@ -291,3 +295,72 @@ def test_no_pool_no_groups():
 )
 def test_industry_section(industry, section):
     assert industry_section(pl.Series([industry], dtype=pl.Utf8)).to_list() == [section]
+
+
+def _pairs_brute_force(rows: list[dict]) -> set[tuple[int, int]]:
+    """:func:`_pairs_by_number`'s definition, pair by pair."""
+    out: set[tuple[int, int]] = set()
+    numbered = [r for r in rows if r["number"] is not None]
+    for a in numbered:
+        if a["grid_id"] is None:
+            near = [
+                (abs(a["number"] - b["number"]), b["_row"])
+                for b in numbered
+                if b["grid_id"] is not None
+                and b["street"] == a["street"]
+                and abs(a["number"] - b["number"]) <= NUMBER_SLACK
+            ]
+            if near:
+                out.add((a["_row"], min(near)[1]))
+            continue
+        for b in numbered:
+            if (
+                b["grid_id"] == a["grid_id"]
+                and b["street"] == a["street"]
+                and a["_row"] < b["_row"]
+                and abs(a["number"] - b["number"]) <= NUMBER_SLACK
+                and not (a["lon"] is not None and b["lon"] is not None)
+            ):
+                out.add((a["_row"], b["_row"]))
+    return out
+
+
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(["s1", "s2"]),
+            st.sampled_from([None, "G1", "G2"]),
+            st.one_of(st.none(), st.integers(0, 40)),
+            st.booleans(),
+        ),
+        max_size=40,
+    )
+)
+@settings(max_examples=150, deadline=None)
+def test_neighbours_by_house_number(rows):
+    """Pairs by house number: one grid and street, numbers within NUMBER_SLACK, one side at least
+    without coordinates; an employer in no grid to its nearest numbered neighbour only."""
+    frame = pl.DataFrame(
+        [
+            {
+                "_row": i,
+                "street": s,
+                "grid_id": g,
+                "number": n,
+                "lon": 116.0 if xy else None,
+                "lat": 25.0 if xy else None,
+            }
+            for i, (s, g, n, xy) in enumerate(rows)
+        ],
+        schema={
+            "_row": pl.Int64,
+            "street": pl.Utf8,
+            "grid_id": pl.Utf8,
+            "number": pl.Int64,
+            "lon": pl.Float64,
+            "lat": pl.Float64,
+        },
+    )
+    got = _pairs_by_number(frame)
+    assert {tuple(p) for p in got.tolist()} == _pairs_brute_force(frame.to_dicts())
+    assert len(got) == len({tuple(p) for p in got.tolist()})  # each pair once

@@ -5,11 +5,21 @@ import itertools
 import numpy as np
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from shapely.geometry import box
 
 from datapool.connectors.grids import GridShape
 from datapool.visits.placement import place
-from datapool.visits.routes import order_targets, plan, route_length, walk_length
+from datapool.visits.routes import (
+    MIN_GAIN_M,
+    _nearest_neighbour,
+    _two_opt,
+    order_targets,
+    plan,
+    route_length,
+    walk_length,
+)
 
 
 def brute_force(xy: np.ndarray) -> float:
@@ -85,3 +95,54 @@ def test_placement_by_point_then_address_then_reason():
     assert got["p"] == ("G2", "coordinates") and got["a"] == ("G2", "address")
     assert got["u"][0] is None and got["u"][1].startswith("unplaced: ")
     assert got["o"] == (None, "unplaced: coordinates outside every grid")
+
+
+def _reversal_gains(d: np.ndarray, path: list[int], first: int) -> list[tuple[int, int, float]]:
+    """Every reversal of ``path[i..j]`` (``i >= first``) that would shorten the open path."""
+    found = []
+    for i in range(first, len(path) - 1):
+        for j in range(i + 1, len(path)):
+            a = path[i - 1] if i > 0 else None
+            e = path[j + 1] if j + 1 < len(path) else None
+            before = (d[a, path[i]] if a is not None else 0.0) + (
+                d[path[j], e] if e is not None else 0.0
+            )
+            after = (d[a, path[j]] if a is not None else 0.0) + (
+                d[path[i], e] if e is not None else 0.0
+            )
+            if after < before - MIN_GAIN_M:
+                found.append((i, j, before - after))
+    return found
+
+
+@given(
+    st.integers(2, 40),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=60, deadline=None)
+def test_two_opt_leaves_no_reversal_that_shortens_the_route(n, seed, fixed_first, grid):
+    """2-opt ends on a path no segment reversal shortens (the first node kept when fixed),
+    ties included (points on a small lattice lie at equal distances)."""
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 5, (n, 2)).astype(float) if grid else rng.random((n, 2)) * 3000
+    d = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    start = _nearest_neighbour(d, 0)
+    path = _two_opt(d, start, fixed_first)
+    assert sorted(path) == list(range(n))
+    assert not fixed_first or path[0] == start[0]
+    assert _reversal_gains(d, path, 1 if fixed_first else 0) == []
+
+
+@given(st.integers(1, 30), st.integers(0, 2**32 - 1))
+@settings(max_examples=60, deadline=None)
+def test_nearest_neighbour_goes_to_the_nearest_unvisited_point(n, seed):
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 4, (n, 2)).astype(float)  # ties: the lowest index is taken
+    d = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    order = _nearest_neighbour(d, n // 2)
+    assert sorted(order) == list(range(n)) and order[0] == n // 2
+    for k in range(1, n):
+        left = sorted(set(range(n)) - set(order[:k]))
+        assert order[k] == min(left, key=lambda i: (d[order[k - 1], i], i))

@@ -51,23 +51,30 @@ def _distances(xy: np.ndarray) -> np.ndarray:
 
 
 def _held_karp(d: np.ndarray) -> list[int]:
-    """Exact shortest open path from node 0 through every other node (DP over subsets)."""
+    """Exact shortest open path from node 0 through every other node (DP over subsets).
+
+    The subsets are taken a size at a time, all of one size in one array step: the cost of
+    ending at ``k`` having visited ``mask`` is the least over ``j`` of the cost of ``mask``
+    without ``k`` ending at ``j``, plus the leg ``j -> k`` (the first such ``j`` on a tie).
+    """
     n = len(d) - 1
     full = 1 << n
     cost = np.full((full, n), np.inf)
     back = np.full((full, n), -1, dtype=np.int16)
-    cost[1 << np.arange(n), np.arange(n)] = d[0, 1:]
-    legs = d[1:, 1:]
-    for mask in range(1, full):
-        row = cost[mask]
-        for k in range(n):
-            if mask >> k & 1:
-                continue
-            cand = row + legs[:, k]
-            j = int(np.argmin(cand))
-            nxt = mask | 1 << k
-            if cand[j] < cost[nxt, k]:
-                cost[nxt, k], back[nxt, k] = cand[j], j
+    bit = 1 << np.arange(n)
+    cost[bit, np.arange(n)] = d[0, 1:]
+    legs_in = d[1:, 1:].T  # legs_in[k, j]: the leg j -> k
+    masks = np.arange(full)
+    holds = (masks[:, None] & bit[None, :]) != 0  # holds[mask, k]: k is in mask
+    size = holds.sum(axis=1)
+    for s in range(2, n + 1):
+        nxt = masks[size == s]
+        cand = cost[nxt[:, None] & ~bit[None, :]] + legs_in[None, :, :]  # [mask, k, j]
+        j = cand.argmin(axis=2)
+        best = np.take_along_axis(cand, j[:, :, None], axis=2)[:, :, 0]
+        ok = holds[nxt] & (best < np.inf)
+        cost[nxt] = np.where(ok, best, np.inf)
+        back[nxt] = np.where(ok, j, -1)
     mask, k = full - 1, int(np.argmin(cost[full - 1]))
     order = []
     while k >= 0:
@@ -77,32 +84,50 @@ def _held_karp(d: np.ndarray) -> list[int]:
 
 
 def _nearest_neighbour(d: np.ndarray, first: int) -> list[int]:
-    left = set(range(len(d))) - {first}
+    """From ``first``, always on to the nearest point not yet visited (the lowest on a tie)."""
+    left = np.ones(len(d), dtype=bool)
+    left[first] = False
     order = [first]
-    while left:
-        cand = sorted(left)
-        nxt = cand[int(np.argmin(d[order[-1], cand]))]
+    for _ in range(len(d) - 1):
+        cand = np.flatnonzero(left)
+        nxt = int(cand[int(np.argmin(d[order[-1], cand]))])
         order.append(nxt)
-        left.discard(nxt)
+        left[nxt] = False
     return order
 
 
 def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
-    """Reverse segments of the open path while that shortens it (a fixed first node stays)."""
-    path = list(order)
+    """Reverse segments of the open path while that shortens it (a fixed first node stays).
+
+    First improvement: for each ``i`` the segments ``i..j`` are tried in order of ``j``, and a
+    reversal that shortens the path is made at once, the search going on from ``j + 1`` on the
+    new path. The gains of every ``j`` left are computed in one array step.
+    """
+    path = np.asarray(order, dtype=np.int64)
+    n = len(path)
     improved = True
     while improved:
         improved = False
-        for i in range(1 if fixed_first else 0, len(path) - 1):
-            for j in range(i + 1, len(path)):
-                a, b, c = (path[i - 1] if i > 0 else None), path[i], path[j]
-                e = path[j + 1] if j + 1 < len(path) else None
-                before = (d[a, b] if a is not None else 0.0) + (d[c, e] if e is not None else 0.0)
-                after = (d[a, c] if a is not None else 0.0) + (d[b, e] if e is not None else 0.0)
-                if after < before - MIN_GAIN_M:
-                    path[i : j + 1] = path[i : j + 1][::-1]
-                    improved = True
-    return path
+        for i in range(1 if fixed_first else 0, n - 1):
+            j0 = i + 1
+            while j0 < n:
+                b, c = path[i], path[j0:]
+                e = path[j0 + 1 :]  # the node after each c; none after the last
+                d_ce = np.append(d[c[:-1], e], 0.0)
+                d_be = np.append(d[b, e], 0.0)
+                if i > 0:
+                    a = path[i - 1]
+                    before, after = d[a, b] + d_ce, d[a, c] + d_be
+                else:
+                    before, after = 0.0 + d_ce, 0.0 + d_be
+                hit = np.flatnonzero(after < before - MIN_GAIN_M)
+                if not hit.size:
+                    break
+                j = j0 + int(hit[0])
+                path[i : j + 1] = path[i : j + 1][::-1].copy()
+                improved = True
+                j0 = j + 1
+    return [int(k) for k in path]
 
 
 EXACT_UP_TO = 10  # stops; Held-Karp is 2^n * n^2, a few milliseconds at 10

@@ -214,7 +214,9 @@ def balanced_clusters(
     labels[order] = slot_cluster
     for _ in range(KMEANS_ROUNDS):
         means = np.vstack([p[labels == c].mean(axis=0) for c in range(len(sizes))])
-        cost = ((p[:, None, :] - means[slot_cluster][None, :, :]) ** 2).sum(axis=2) + mismatch
+        at = means[slot_cluster]
+        dx, dy = p[:, 0, None] - at[None, :, 0], p[:, 1, None] - at[None, :, 1]
+        cost = dx * dx + dy * dy + mismatch  # squared distances
         rows, cols = linear_sum_assignment(cost)
         new = np.empty(n, dtype=np.int64)
         new[rows] = slot_cluster[cols]
