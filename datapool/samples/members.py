@@ -54,6 +54,17 @@ def _union_uscc(rng: random.Random) -> str:
     return body17 + (uscc_check_char(body17) or "0")
 
 
+def _one_apart(cores: set[str]) -> set[str]:
+    """Each core with each one of its characters left out, and as written (marked): two cores
+    share an element when they are equal or one insertion, deletion or substitution apart (or
+    two neighbours swapped)."""
+    out = {"=" + c for c in cores}
+    for c in cores:
+        out |= {"=" + c[:i] + c[i + 1 :] for i in range(len(c))}  # deletion: meets a shorter one
+        out |= {f"{i}:{c[:i]}{c[i + 1 :]}" for i in range(len(c))}  # substitution at i
+    return out
+
+
 def build_members(
     world: World, rng: random.Random, months: list[str], model: NoiseModel = noise.MODEL
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
@@ -123,15 +134,16 @@ def build_members(
         )
         utruth.append({"union_id": uid, "enterprise_key": e.key, "kind": "single"})
         add_members(uid, max(1, min(e.headcount, rng.randint(3, 60))), unit, e.key)
-    # unions whose employer exists in no registry (moved away, closed long ago)
+    # unions whose employer exists in no registry (moved away, closed long ago): a name one
+    # character from a registered one would be that one mistyped as much as a ghost (nobody could
+    # tell), so a ghost's 字号 + industry is at least two characters from every registered one
+    taken = _one_apart({e.brand + e.industry for e in world.enterprises})
     for _ in range(max(3, len(orgs) // 25)):
         uid = f"U{len(orgs) + 1:05d}"
-        ghost = (
-            "赣州"
-            + "".join(rng.choice(BRAND_CHARS) for _ in range(3))
-            + rng.choice(INDUSTRIES)
-            + "有限公司"
-        )
+        core = ""
+        while not core or _one_apart({core}) & taken:
+            core = "".join(rng.choice(BRAND_CHARS) for _ in range(3)) + rng.choice(INDUSTRIES)
+        ghost = "赣州" + core + "有限公司"
         orgs.append(
             {
                 "union_id": uid,
@@ -178,11 +190,12 @@ def build_members(
                 e.key,
             )
         for _ in range(2):
-            ghost = (
-                "赣县"
-                + "".join(rng.choice(BRAND_CHARS) for _ in range(2))
-                + rng.choice(["米粉店", "便利店", "五金店", "理发店"])
-            )
+            core = ""
+            while not core or _one_apart({core}) & taken:
+                core = "".join(rng.choice(BRAND_CHARS) for _ in range(2)) + rng.choice(
+                    ["米粉", "便利", "五金", "理发"]
+                )
+            ghost = "赣县" + core + "店"
             add_members(uid, rng.randint(1, 3), ghost, "")
     return orgs, members, utruth, mtruth
 

@@ -184,9 +184,12 @@ def write_visit_records(
     """Write the records as handed back; returns the truth with ``file`` and ``source_row``.
 
     One workbook per grid worker, its rows over tabs by week, a title row above each header;
-    every fifth grid hands back a GB18030 CSV instead.
+    every fifth grid hands back a GB18030 CSV instead. The sheets a previous generation left in
+    ``folder`` are removed first: the pipeline would read them as this month's records.
     """
     folder.mkdir(parents=True, exist_ok=True)
+    for old in sorted([*folder.glob("*.xlsx"), *folder.glob("*.csv")]):
+        old.unlink()
     by_grid: dict[str, list[int]] = {}
     for i, r in enumerate(rows):
         by_grid.setdefault(r["_grid"], []).append(i)

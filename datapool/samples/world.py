@@ -116,6 +116,31 @@ HOME_REGIONS = {
 }
 
 
+# the registering authority of a name without a region: the district's own bureau (its USCC
+# carries the district's division code, see _division_code)
+HOME_AUTHORITY = "赣县区"
+
+
+def name_key(e: Enterprise) -> tuple[str, ...]:
+    """What two enterprises registered by one authority may not share: one name up to how its
+    region is written.
+
+    The registering authority is the region the name gives (赣州市赣县区, 赣县区 and 赣县, its
+    name until 2016, are one authority; a name without a region is registered by the district's).
+    An enterprise's 字号 may not be that of another enterprise of the same industry registered by
+    the same authority, whatever their organisation forms (企业名称登记管理规定, State Council
+    Order 734 of 2020, art. 17; a 个体工商户's name likewise); a social organisation's name may
+    not be that of another registered by the same civil-affairs authority (社会团体登记管理条例
+    art. 13; 民办非企业单位登记管理暂行条例 likewise), whose form word is part of the name
+    (诗词商会 and 诗词研究会 are two). A branch is its head office's name and its place: one
+    head office has one branch per place.
+    """
+    if e.kind == KIND_BRANCH:
+        return ("branch", e.head_key, e.branch_place[:2])
+    form = e.form if e.kind == KIND_SOCIAL else ""
+    return (e.region or HOME_AUTHORITY, e.brand, e.industry, form)
+
+
 def division_chain(region: str) -> list[str]:
     """``region`` and its ancestors, province first (``[江西省, 赣州市, 赣县区]``); [] for none."""
     chain: list[str] = []
@@ -280,7 +305,7 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     """Create ``n`` enterprises with the kinds, regions and relations of a real district."""
     ents: list[Enterprise] = []
     llcs: list[Enterprise] = []  # the heads a branch can belong to, in creation order
-    used_names: set[tuple[str, str, str, str]] = set()
+    used_names: set[tuple[str, ...]] = set()
     weights = [30 if g.town == "梅林镇" else 20 if "开发区" in g.town else 6 for g in grids]
     homes, home_weights = list(HOME_REGIONS), list(HOME_REGIONS.values())
     for i in range(n):
@@ -308,13 +333,7 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
         else:
             region = rng.choices(homes, home_weights)[0]
         ent = _enterprise(rng, f"T{i + 1:06d}", kind, region, grid, llcs)
-        sig = (ent.region_prefix, ent.brand, ent.industry, ent.form)
-        tries = 0
-        # one name per registering authority: a crowded name space takes longer 字号
-        while sig in used_names and kind != KIND_BRANCH:
-            ent.brand = _brand(rng) + ("".join(rng.choices(BRAND_CHARS, k=tries // 20)))
-            sig, tries = (ent.region_prefix, ent.brand, ent.industry, ent.form), tries + 1
-        used_names.add(sig)
+        _unique_name(rng, ent, used_names, llcs)
         ents.append(ent)
         if ent.kind == KIND_LLC:
             llcs.append(ent)
@@ -322,20 +341,46 @@ def build_world(rng: random.Random, n: int, grids: list[Grid]) -> World:
     world = World(ents, {e.key: e for e in ents})
     for e in ents:  # renamed in the months before the first export: registries may still lag
         if e.kind == KIND_LLC and rng.random() < 0.04:
-            _rename(rng, e, world)
+            _rename(rng, e, world, used_names)
             e.renamed_ago = rng.randint(1, 8)
     return world
 
 
-def _rename(rng: random.Random, e: Enterprise, world: World) -> None:
-    """A new name: mostly a new 字号; sometimes only the region, written at a higher level."""
+def _unique_name(
+    rng: random.Random, ent: Enterprise, used: set[tuple[str, ...]], llcs: list[Enterprise]
+) -> None:
+    """Redraw ``ent``'s 字号 (a branch: its head office) until no enterprise registered by the
+    same authority holds its name (:func:`name_key`), then take the name.
+
+    A crowded name space takes longer 字号; a branch whose head office has one at that place
+    already goes to another head office.
+    """
+    tries = 0
+    while name_key(ent) in used:
+        if ent.kind == KIND_BRANCH:
+            head = rng.choice(llcs)
+            ent.head_key, ent.region, ent.region_text = head.key, head.region, head.region_text
+            ent.brand, ent.industry, ent.form = head.brand, head.industry, head.form
+        else:
+            ent.brand = _brand(rng) + "".join(rng.choices(BRAND_CHARS, k=tries // 20))
+        tries += 1
+    used.add(name_key(ent))
+
+
+def _rename(rng: random.Random, e: Enterprise, world: World, used: set[tuple[str, ...]]) -> None:
+    """A new name: mostly a new 字号; sometimes only the region, written at a higher level. The
+    new name is one no other enterprise of its new authority holds (:func:`name_key`); the old
+    one stays taken (a former name is held for a year, 企业名称登记管理规定 art. 17)."""
     e.former_name, e.renamed_ago = e.name(world), 0
     chain = division_chain(e.region)
     if len(chain) > 1 and rng.random() < 0.25:  # 赣县宏达建材 -> 赣州宏达建材: upgraded region
         e.region = rng.choice(chain[:-1])
         e.region_text = short_name(e.region) if rng.random() < 0.5 else e.region
+        if name_key(e) in used:  # that name is taken up there: a new 字号 instead
+            e.brand = _brand(rng)
     else:
         e.brand = _brand(rng)
+    _unique_name(rng, e, used, [])
 
 
 def _enterprise(
@@ -430,7 +475,7 @@ def _add_namesakes(
     rng: random.Random,
     ents: list[Enterprise],
     grids: list[Grid],
-    used: set[tuple[str, str, str, str]],
+    used: set[tuple[str, ...]],
 ) -> None:
     """Different enterprises sharing 字号, industry and form under another region.
 
@@ -451,10 +496,9 @@ def _add_namesakes(
         region = rng.choice(options)
         twin = _enterprise(rng, f"T{len(ents) + 1:06d}", KIND_LLC, region, rng.choice(grids), llcs)
         twin.brand, twin.industry, twin.form = base.brand, base.industry, base.form
-        sig = (twin.region_prefix, base.brand, base.industry, base.form)
-        if sig in used:
+        if name_key(twin) in used:
             continue
-        used.add(sig)
+        used.add(name_key(twin))
         ents.append(twin)
 
 
@@ -463,12 +507,14 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
     ents = [replace(e) for e in world.enterprises]
     by_key = {e.key: e for e in ents}
     now = World(ents, by_key)
+    # every name held, closed ones too (a closed firm's name stays taken for a while: art. 17)
+    used = {name_key(e) for e in ents}
     for e in ents:
         if not e.active:
             continue
         e.renamed_ago += 1
         if rng.random() < 0.02 and e.kind == KIND_LLC:  # rename; other registries lag behind
-            _rename(rng, e, now)
+            _rename(rng, e, now, used)
         if rng.random() < 0.02:
             e.active = False
         if e.headcount and rng.random() < 0.3:
@@ -487,4 +533,5 @@ def next_month(rng: random.Random, world: World, grids: list[Grid], n_new: int) 
             )
         )
         ents[-1].founded = date(2025, 5, rng.randint(1, 28))
+        _unique_name(rng, ents[-1], used, [])
     return World(ents, {e.key: e for e in ents})
