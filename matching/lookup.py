@@ -11,13 +11,20 @@ When several enterprises qualify, the order is stated on the data, never on the 
 (new ids are keyed hashes, so an order on them would change with the key):
 
 1. a link by identifier first (the rule table's order: USCC, organisation code, 注册号, USCC typo);
-2. then by the region: the same region, then a side without one, then regions at two levels of
-   the hierarchy (赣县诗词商会 is 赣县区诗词商会 before it is 赣州诗词商会);
+2. then by the region: the same region, then a side without one (two names without a region
+   do not share one: 企业家协会 is no nearer 企业家协会 than 赣州企业家协会), then regions at
+   two levels of the hierarchy (赣县诗词商会 is 赣县区诗词商会 before it is 赣州诗词商会);
 3. then the higher score (the names' likeness), then an active enterprise;
 4. then the enterprise more registries list, then the one with the smallest registry key.
 
 A name one character apart (rule ``lookup_typo``: 宏新合果业 for 宏安新合果业) comes after every
 name that agrees, whatever the region.
+
+One query may come as several names (rows sharing a ``qid``: a union's unit as its clerk typed it
+and as the union's own name gives it), and a name led by a short region name (阳信德通商贸) is also
+looked up the other way, with those characters as the beginning of its 字号 (a name alone cannot
+tell which; standardise.py decides by the USCC when there is one): each query takes the first
+enterprise in the order above over all its names and readings.
 """
 
 from __future__ import annotations
@@ -29,7 +36,7 @@ import polars as pl
 from datapool.matching.blocking import NAMESPACES, ONE_OFF_AT, ONE_OFF_MIN, block_keys
 from datapool.matching.rules import RULE_RANK
 from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
-from datapool.matching.standardise import standardise
+from datapool.matching.standardise import other_reading, standardise
 from datapool.schemas.records import RECORD_SCHEMA, conform
 
 if TYPE_CHECKING:
@@ -59,7 +66,22 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         ),
         RECORD_SCHEMA,
     )
-    qstd = standardise(q).with_columns((pl.col("rid") + offset).alias("rid"))
+    qstd = standardise(q)
+    # a name led by a short region name, looked up both ways (a row more, same qid)
+    other = (qstd.get_column("lead_region").is_not_null() & ~qstd.get_column("branch")).arg_true()
+    if len(other):
+        alt = other_reading(qstd, other).select(pl.all().gather(other))
+        qstd = pl.concat(
+            [
+                qstd,
+                alt.with_columns(
+                    pl.int_range(
+                        qstd.height, qstd.height + len(other), dtype=qstd.schema["rid"]
+                    ).alias("rid")
+                ),
+            ],
+        )
+    qstd = qstd.with_columns((pl.col("rid") + offset).alias("rid"))
     both = pl.concat([res.std, qstd], how="diagonal_relaxed")  # the pool's columns: not copied
     qk = block_keys(qstd)
     # the pool's keys one namespace at a time, only those a query holds: the whole pool's keys
@@ -101,7 +123,7 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         .join(region, left_on="rid_b", right_on="rid", suffix="_b")
         .with_columns(
             c("rule").replace_strict(_TIER, return_dtype=pl.Int32).alias("tier"),
-            pl.when(c("region_code") == c("region_code_b"))
+            pl.when((c("region_code") == c("region_code_b")) & (c("region_code") != 0))
             .then(0)
             .when((c("region_code") == 0) | (c("region_code_b") == 0))
             .then(1)
@@ -179,9 +201,10 @@ def _one_off_pairs(std: pl.DataFrame, qstd: pl.DataFrame) -> pl.DataFrame:
 def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     """Link outside records (e.g. union employers a clerk typed) to resolved enterprises.
 
-    ``queries`` has ``qid``, ``name`` and optionally ``id``. Each query takes its first enterprise
-    in the order the module docstring states. Returns ``qid, enterprise_id, rule, score``
-    (sorted by ``qid``) with nulls where nothing matched.
+    ``queries`` has ``qid``, ``name`` and optionally ``id``; several rows may share a ``qid`` (names
+    of one thing). Each query takes its first enterprise in the order the module docstring states.
+    Returns ``qid, enterprise_id, rule, score`` (one row per ``qid``, sorted by it) with nulls where
+    nothing matched.
     """
     if queries.height == 0:
         return pl.DataFrame(schema=LINK_SCHEMA)
@@ -195,6 +218,7 @@ def link_to_pool(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     )
     return (
         queries.select(pl.col("qid").cast(pl.Int64))
+        .unique()
         .join(best.select("qid", "enterprise_id", "rule", "score"), on="qid", how="left")
         .sort("qid")
     )

@@ -85,6 +85,9 @@ FORM_FAMILIES: dict[str, int] = {
 FORM_FAMILY_CODE: dict[str, int] = {
     f: FORM_FAMILIES[FORM_FAMILY.get(f, f)] for f in _FORMS.values()
 }
+# the forms of social groups and foundations (社会团体, 基金会): named by region, field and form,
+# with no 字号 (社会团体登记管理条例; 基金会管理条例)
+SOCIAL_GROUP_FORMS = ("促进会", "研究会", "联合会", "协会", "商会", "基金会")
 _BRANCH_MARKERS = ("分公司", "支公司", "分店", "营业部", "分部", "分校", "分院", "分厂")
 _INDUSTRY = sorted(
     """建材 建筑材料 科技 信息技术 网络科技 电子科技 贸易 商贸 物流 运输 餐饮 服装 电子 机械 食品
@@ -459,7 +462,13 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     """The first step of :func:`parse_names`, over distinct ``names``: one row per name with
     ``name``, ``name_clean``, ``region``, ``branch``, ``branch_place``, ``former`` and ``body`` (the
     name without branch, bracketed notes and leading regions); with ``keys``, ``former_core`` and
-    ``former_key``."""
+    ``former_key``.
+
+    A name led by a region's short name (阳信, not 阳信县) followed by a 字号 of two characters or
+    more is read as that region's; ``lead_body`` and ``lead_region`` give the other reading, the
+    short name as the beginning of the 字号 (阳信德通商贸, with the region written before it or
+    none), null for every other name. A 字号 may well begin with characters that spell a county
+    somewhere in China; the name alone cannot tell, the USCC can (standardise.py)."""
     c = pl.col
     df = pl.DataFrame({"name": names.cast(pl.Utf8)})
     df = df.with_columns(
@@ -502,23 +511,29 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
     df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead")
     # a short name is a region only when a 字号 of two characters or more follows it, not an
     # industry word: 金山贸易有限公司 is 金山's trade company, not a trade company of 金山区
-    # (name_bodies runs again on these few)
+    # (name_bodies runs again on these few). A social group has no 字号: its name is its region,
+    # its field and its form (江西家政服务研究会 is 江西's), so its field may be an industry word.
     at = df.get_column("_lead_short").arg_true()
     if len(at):
         rest = name_bodies(df.get_column("body").gather(at), keys=False)
         brand, industry = rest.get_column("brand"), rest.get_column("industry_words")
+        group = rest.get_column("form").is_in(list(SOCIAL_GROUP_FORMS))
         at = at.filter(
             (brand.str.len_chars() < 2)
-            | (brand + industry).is_in(_INDUSTRY)  # 信丰企业管理: 企业管理 is no 字号
-            | (brand.is_in(_INDUSTRY) & (industry == ""))  # 金山贸易: nor is 贸易
+            | ~group & (brand + industry).is_in(_INDUSTRY)  # 信丰企业管理: 企业管理 is no 字号
+            | ~group & brand.is_in(_INDUSTRY) & (industry == "")  # 金山贸易: nor is 贸易
         )
         if len(at):
             lead = df.get_column("_lead_alias").gather(at)
             df = df.with_columns(
                 df.get_column("body").scatter(at, lead + df.get_column("body").gather(at)),
                 df.get_column("_lead").scatter(at, df.get_column("_lead_before").gather(at)),
+                df.get_column("_lead_short").scatter(at, False),
             )
     code = pl.when(c("_lead") != 0).then(c("_lead")).otherwise(c("note_region"))
+    # the other reading of a name led by a short region name: that name is the 字号's beginning
+    # (阳信德通: a 字号, or 阳信县's 德通); standardise takes it when the USCC says so
+    other = c("_lead_short") & (c("_lead") != 0)
     df = df.select(
         "name",
         "name_clean",
@@ -527,6 +542,11 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
         "branch_place",
         c("former").fill_null(""),
         "body",
+        pl.when(other).then(c("_lead_alias") + c("body")).alias("lead_body"),
+        pl.when(other)
+        .then(pl.when(c("_lead_before") != 0).then(c("_lead_before")).otherwise(c("note_region")))
+        .cast(pl.Int32)
+        .alias("lead_region"),
     )
     df = df.with_columns(official(df["region_code"]).alias("region"))
     if not keys:

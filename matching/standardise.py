@@ -17,7 +17,7 @@ from datapool.connectors.specs import REGNO_IDS
 from datapool.matching.addresses import address_texts, parse_texts, with_bare_towns
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import FORM_FAMILY_CODE, name_bodies, name_fronts
-from datapool.matching.regions import uscc_region
+from datapool.matching.regions import compatible, uscc_region
 
 _Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
 
@@ -66,6 +66,8 @@ def _name_fronts(names: pl.Series) -> pl.DataFrame:
         "region_code",
         *[hash_key(k).alias(f"{k}_h") for k in NAME_FRONT_KEYS],
         "body",
+        "lead_body",
+        "lead_region",
     )
 
 
@@ -167,6 +169,36 @@ def _parse_all(df: pl.DataFrame) -> list[pl.DataFrame]:
         return [*out, joined(ids)]
 
 
+def other_reading(std: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
+    """Rows ``rows`` of ``std`` read the other way: the short region name leading the name as the
+    beginning of its 字号 (``lead_body``, ``lead_region``: see :func:`names.name_fronts`)."""
+    parts = _name_bodies(std.get_column("lead_body").gather(rows))
+    return std.with_columns(
+        *[std.get_column(col).scatter(rows, parts.get_column(col)) for col in parts.columns],
+        std.get_column("region_code").scatter(rows, std.get_column("lead_region").gather(rows)),
+        std.get_column("lead_body").scatter(rows, None),
+        std.get_column("lead_region").scatter(rows, None),
+    )
+
+
+def _reread_by_uscc(std: pl.DataFrame) -> pl.DataFrame:
+    """A name led by a short region name (阳信德通商贸) whose valid USCC was issued by an authority
+    outside that region (于都县's) is read with the short name as the beginning of its 字号: an
+    enterprise's name gives the region of the place it is registered in, or one above it, never
+    a disjoint one (企业名称登记管理规定), so those characters cannot be its region here. A branch's
+    name leads with its head office's region, which its own authority need not be in: kept."""
+    lead = std.get_column("lead_region")
+    at = lead.is_not_null() & ~std.get_column("branch") & (std.get_column("uscc_region") != 0)
+    rows = at.arg_true()
+    if not len(rows):
+        return std
+    usccs = std.get_column("uscc_region").gather(rows).to_numpy()
+    disjoint = ~compatible(std.get_column("region_code").gather(rows).to_numpy(), usccs)
+    agrees = compatible(lead.gather(rows).to_numpy(), usccs)
+    rows = rows.filter(pl.Series(disjoint & agrees))
+    return other_reading(std, rows) if len(rows) else std
+
+
 def standardise(records: pl.DataFrame) -> pl.DataFrame:
     """Add matching columns to canonical records and a row id ``rid`` (0..n-1, deterministic order).
 
@@ -176,7 +208,9 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``, and ``form_family``
     (the organisation form's family, names.FORM_FAMILY; 0 for none); of the address,
     ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
-    a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none).
+    a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none);
+    ``lead_body`` and ``lead_region``, the other reading of a name led by a short region name
+    (null for the others; taken when the USCC rules out the first, :func:`_reread_by_uscc`).
     ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")
@@ -185,7 +219,7 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     ).item()
     # no copy when sorted
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")
-    df = df.with_columns(*[col for part in _parse_all(df) for col in part])
+    df = _reread_by_uscc(df.with_columns(*[col for part in _parse_all(df) for col in part]))
     key = df.get_column("source_key")
     missing = key.is_null()
     if missing.any():  # a row without a key of its own: its 注册号, else its name

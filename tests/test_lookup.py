@@ -24,6 +24,11 @@ POOL = [
     ("江西省恒兴兴家居有限公司", None),
     ("赣县区明达建材有限公司", "91360721MA35XXXX0A"),
     ("赣县区明达建材有限公司", "91360721MA35YYYY0B"),
+    ("于都县阳信德通商贸有限公司", None),
+    ("阳信县德通物流有限公司", None),
+    ("于都县阳信德通物流有限公司", None),
+    ("企业家协会", None),
+    ("赣州企业家协会", None),
 ]
 TWICE = {"赣县区诗词研究会"}
 
@@ -106,11 +111,66 @@ def _names(res, links: pl.DataFrame) -> list[str | None]:
         ("江西恒兴家居有限公司", "江西省恒兴兴家居有限公司#7"),
         ("赣县区宏合果业有限公司", "赣县区宏新合果业有限公司#1"),
         ("赣县区宏合业有限公司", None),  # two characters apart
+        # a short region name leading the name is its region, or begins its 字号: looked up both
+        # ways, the look-up's order decides (阳信县's 德通物流 is in the same region)
+        ("阳信德通商贸有限公司", "于都县阳信德通商贸有限公司#10"),
+        ("阳信德通物流有限公司", "阳信县德通物流有限公司#11"),
+        ("阳信县德通商贸有限公司", None),
+        ("于都阳信德通物流有限公司", "于都县阳信德通物流有限公司#12"),
     ],
 )
 def test_lookup(pool, query, expected):
     links = link_to_pool(pl.DataFrame({"qid": [0], "name": [query]}), pool)
     assert _names(pool, links) == [expected]
+
+
+@pytest.mark.parametrize(
+    "names,expected",
+    [
+        # several names of one thing: the first enterprise in the order over all of them
+        (["恒兴兴家居有限公司", "江西省恒兴兴家居有限公司"], "江西省恒兴兴家居有限公司#7"),
+        (["江西省恒兴兴家居有限公司", "恒兴兴家居有限公司"], "江西省恒兴兴家居有限公司#7"),
+        (["赣县诗词商会", "赣州市诗词商会"], "赣县区诗词商会#3"),
+        (["宏新合果业公司", "赣县区宏安新合果业有限公司"], "赣县区宏新合果业有限公司#1"),
+        (["众辉鞋业有限公司", "赣县区诗词协会"], None),
+        # two names without a region do not share one: the name that gives it decides
+        (["企业家协会", "赣州企业家协会"], "赣州企业家协会#14"),
+        (["企业家协会"], "企业家协会#13"),
+    ],
+)
+def test_one_query_several_names(pool, names, expected):
+    queries = pl.DataFrame({"qid": [7] * len(names), "name": names})
+    links = link_to_pool(queries, pool)
+    assert links["qid"].to_list() == [7]
+    assert _names(pool, links) == [expected]
+
+
+@pytest.mark.parametrize(
+    "unit_name,union_name,names",
+    [
+        # a 基层工会 is named after its unit: its name less the ending is looked up too
+        (
+            "祥合纺织有限公司",
+            "宁都县祥合纺织有限公司工会委员会",
+            ["祥合纺织有限公司", "宁都县祥合纺织有限公司"],
+        ),
+        ("宏达建材公司", "宏达建材有限公司工会", ["宏达建材公司", "宏达建材有限公司"]),
+        ("宏达集团", "宏达集团有限公司工会联合会", ["宏达集团", "宏达集团有限公司"]),
+        ("宏达建材有限公司", "宏达建材有限公司工会委员会", ["宏达建材有限公司"]),  # once
+        (None, "宏达建材有限公司工会委员会", ["宏达建材有限公司"]),
+        ("宏达建材有限公司", "宏达建材有限公司职工之家", ["宏达建材有限公司"]),  # no ending
+        ("宏达建材有限公司", "宏达工会", ["宏达建材有限公司"]),  # too short to name a unit
+    ],
+)
+def test_a_union_names_its_unit_twice(unit_name, union_name, names):
+    from datapool.coverage.diff import unit_names
+
+    singles = pl.DataFrame(
+        {"qid": [0], "unit_name": [unit_name], "union_name": [union_name], "unit_uscc": [None]},
+        schema={"qid": pl.UInt32, "unit_name": pl.Utf8, "union_name": pl.Utf8,
+                "unit_uscc": pl.Utf8},
+    )  # fmt: skip
+    assert unit_names(singles)["name"].to_list() == names
 
 
 def test_no_queries_no_links(pool):

@@ -41,6 +41,13 @@ from datapool.matching.regions import (
         ("赣州市赣县区大田赖记快递行", 360704, "大田赖记"),  # 大田 after 赣县区 is its 大田乡
         ("金山贸易有限公司", 0, "金山"),  # a short name before an industry word is the 字号
         ("赣州信丰企业管理有限公司", 360700, "信丰"),
+        # a social group has no 字号: a short region before its field (an industry word) is its
+        # region, as the full name's is
+        ("江西家政服务研究会", 360000, "家政服务"),
+        ("江西省家政服务研究会", 360000, "家政服务"),
+        ("赣县物流行业协会", 360704, "物流行业"),
+        ("江西书画研究会", 360000, "书画"),
+        ("江西家政服务中心", 0, "江西"),  # a 中心 has a 字号: 江西 is it
         ("宏达建材有限公司", 0, "宏达"),
     ],
 )

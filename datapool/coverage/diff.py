@@ -38,6 +38,36 @@ def live_unions(orgs: pl.DataFrame, snapshot: str) -> pl.DataFrame:
     )
 
 
+# how a 基层工会's own name ends: its unit's full name goes before it (XX有限公司工会委员会)
+UNION_NAME_ENDING = r"(?:工会委员会|工会联合会|联合工会|工会)$"
+
+
+def unit_names(singles: pl.DataFrame) -> pl.DataFrame:
+    """The names a single union gives its unit, as look-up queries (``qid, name, id``).
+
+    The unit's name as the clerk typed it (``unit_name``), and the union's own name less its
+    ending (赣州市赣县区祥合纺织有限公司工会委员会 -> 赣州市赣县区祥合纺织有限公司): a 基层工会 is
+    named after its unit's full name, so its name gives the unit too, often with the region the
+    clerk left out of ``unit_name``. Both are looked up (link_to_pool: the first enterprise in the
+    look-up's order over both names), with the unit's code when there is one.
+    """
+    own = pl.col("union_name").str.replace(UNION_NAME_ENDING, "")
+    ids = pl.col("unit_uscc").alias("id")
+    return (
+        pl.concat(
+            [
+                singles.select("qid", pl.col("unit_name").alias("name"), ids),
+                singles.filter(
+                    pl.col("union_name").str.contains(UNION_NAME_ENDING)
+                    & (own.str.len_chars() >= 4)
+                ).select("qid", own.alias("name"), ids),
+            ]
+        )
+        .filter(pl.col("name").is_not_null())
+        .unique(maintain_order=True)
+    )
+
+
 def diff_members(
     res: Resolution,
     orgs: pl.DataFrame,
@@ -49,10 +79,7 @@ def diff_members(
     """Match unions and joint-union members to enterprises; derive coverage, targets, orphans."""
     unions = live_unions(orgs, snapshot)
     singles = unions.filter(pl.col("union_kind") != "joint").sort("union_id").with_row_index("qid")
-    s_links = link_to_pool(
-        singles.select("qid", pl.col("unit_name").alias("name"), pl.col("unit_uscc").alias("id")),
-        res,
-    )
+    s_links = link_to_pool(unit_names(singles), res)
     singles = singles.with_columns(pl.col("qid").cast(pl.Int64)).join(s_links, on="qid", how="left")
 
     active_members = members.filter(pl.col("status") == "active")
