@@ -47,7 +47,7 @@ from datapool.matching.engine import Resolution
 from datapool.matching.weights import Weights
 from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
-from datapool.stageclock import count_rows, mark
+from datapool.stageclock import count_rows, mark, set_rows, stage
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
 from datapool.visits.records import VisitFiles, VisitLoop
@@ -222,8 +222,10 @@ def decisions_task(settings: Settings) -> pl.DataFrame:
 def review_task(
     settings: Settings, res: Resolution, cov: Coverage, decisions: pl.DataFrame
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    """The month's review queue and how people's decisions held."""
-    return stages.review_queue(settings, res, cov, decisions)
+    """The month's review queue and how people's decisions held (the flow runs it beside visit
+    planning: it is polars' work, which leaves Python's lock to the planner)."""
+    with stage("review queue (beside visit planning)"):
+        return stages.review_queue(settings, res, cov, decisions)
 
 
 @task(name="standardise", **CPU)
@@ -344,8 +346,11 @@ class TaskSteps:
 
 @task(name="validate", **CPU)
 def validate_task(ing: Ingested, res: Resolution, docs_dir: Path) -> pl.DataFrame:
-    """Every GX suite; raises ValidationFailed on a critical failure."""
-    return stages.validate(ing, res, docs_dir)
+    """Every GX suite; raises ValidationFailed on a critical failure (the flow runs it beside the
+    member diff and visit planning, which need nothing of it)."""
+    with stage("validation (beside member diff and visit planning)") as s:
+        set_rows(s, ing.records.height + res.enterprises.height + res.links.height)
+        return stages.validate(ing, res, docs_dir)
 
 
 @task(name="coverage", **CPU)
@@ -515,6 +520,20 @@ def _retrying(task_: Any, *args: Any) -> Any:
     raise AssertionError("unreachable")
 
 
+def _user_error_of(future: Any) -> DatapoolError | None:
+    """The error the user must fix that ``future``'s task raised, once it is done (None if it
+    raised none, or another kind)."""
+    if future is None:
+        return None
+    try:
+        future.result()
+    except DatapoolError as exc:
+        return exc
+    except Exception:  # noqa: BLE001 - the month's own error is reported instead
+        return None
+    return None
+
+
 def _logger() -> logging.Logger | logging.LoggerAdapter[logging.Logger]:
     """The flow run's logger in a flow run; datapool's own otherwise."""
     return get_run_logger() if not _plain() else logging.getLogger("datapool")
@@ -556,6 +575,7 @@ def snapshot_flow(
     logger = _logger()
     staging: Path | None = None
     files_f: Any = None
+    validation_f: Any = None
     try:
         t0 = time.perf_counter()
         say("reading agency exports, member database, grids")
@@ -594,8 +614,9 @@ def snapshot_flow(
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
-        mark("validation", ing.records.height + res.enterprises.height + res.links.height)
-        validation = _call(validate_task, ing, res, staging / "data_docs")
+        # validation needs only the pool: it runs beside the member diff and visit planning, and
+        # the month waits for it before its tables are made
+        validation_f = _submit(validate_task, ing, res, staging / "data_docs")
         say("linking visit records")
         mark("visit records", res.enterprises.height)
         res, loop = _call(
@@ -604,7 +625,7 @@ def snapshot_flow(
         say("diffing against the member database")
         mark("member diff", res.enterprises.height + orgs.height + members.height)
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
-        queue, review_figures = _call(review_task, cfg, res, cov, decisions)
+        queue_f = _submit(review_task, cfg, res, cov, decisions)  # beside visit planning
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")
         mark("visit planning", res.enterprises.height)
@@ -622,6 +643,10 @@ def snapshot_flow(
             loop.history,
             False,
         )
+        queue, review_figures = queue_f.result()
+        mark("waiting for validation")
+        validation = validation_f.result()
+        validation_f = None
         tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
         tables["review_pair"] = queue
@@ -657,20 +682,28 @@ def snapshot_flow(
         say(f"done: {counts['targets']} targets in {counts['grids_with_targets']} grids")
         return summary
     except Exception as exc:
+        # a critical validation failure is the month's reason, though a later step failed first
+        failed = _user_error_of(validation_f) or exc
+        validation_f = None
         # an unexpected error's text may quote data values: only its kind is recorded
         message = (
-            str(exc)
-            if isinstance(exc, DatapoolError)
-            else f"unexpected {type(exc).__name__}; see the run's log"
+            str(failed)
+            if isinstance(failed, DatapoolError)
+            else f"unexpected {type(failed).__name__}; see the run's log"
         )
         stages.record_failure(
             cfg,
             snapshot,
             {**run, "message": message[:MESSAGE_CHARS], "finished_at": datetime.now()},
         )
+        if failed is not exc:
+            raise failed from None
         raise
     finally:
         mark(None)
+        if validation_f is not None:  # its Data Docs go into the staging folder: done first
+            with contextlib.suppress(Exception):
+                validation_f.result()
         if files_f is not None:  # publishing failed: the files' writer is done before cleaning up
             with contextlib.suppress(Exception):
                 files_f.result()

@@ -9,7 +9,14 @@ from cliutil import invoke
 
 from datapool.stageclock import count_rows, mark, measuring, stage
 
-STAGES = ("reading", "matching", "validation", "member diff", "visit planning", "publishing")
+STAGES = (
+    "reading",
+    "matching",
+    "validation (beside member diff and visit planning)",
+    "member diff",
+    "visit planning",
+    "publishing",
+)
 
 
 @pytest.mark.slow

@@ -69,6 +69,39 @@ def test_failure_at_each_stage_leaves_warehouse_intact(stage, sample_run, sample
         assert snapshot_tables(sample_run["url"], MONTH)[t].equals(before[t]), (stage, "re-run", t)
 
 
+def test_validation_failing_beside_a_later_stage_is_the_months_reason(sample_run, monkeypatch):
+    """Validation runs beside the member diff and visit planning: when it fails critically and a
+    stage beside it fails too, the month stops on the validation's failure (the one a person
+    must act on), records it, publishes nothing and leaves no staging folder."""
+    import sqlalchemy as sa
+
+    from datapool.errors import ValidationFailed
+    from datapool.flows.snapshot import snapshot_flow
+
+    before = snapshot_tables(sample_run["url"], MONTH)
+
+    def critical(*args, **kwargs):
+        time.sleep(1)  # the member diff fails first
+        raise ValidationFailed("critical expectation failed: injected")
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("injected fault in coverage")
+
+    monkeypatch.setattr("datapool.stages.validate", critical)
+    monkeypatch.setattr("datapool.stages.cover", boom)
+    with pytest.raises(ValidationFailed, match="injected"):
+        snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
+    after = snapshot_tables(sample_run["url"], MONTH)
+    for t in COMPARE:
+        assert after[t].equals(before[t]), t
+    with sa.create_engine(sample_run["url"]).connect() as conn:
+        status, message = conn.execute(
+            sa.text("SELECT status, message FROM pipeline_run ORDER BY started_at DESC LIMIT 1")
+        ).one()
+    assert status == "failed" and "critical expectation failed: injected" in message
+    assert not list(Path(sample_run["out"]).glob(f".{MONTH}.staging-*"))
+
+
 def test_killed_run_leaves_warehouse_intact(sample_run, samples, sample_copy, tmp_path):
     """SIGKILL a real `datapool run` inside its publishing transaction, after it has replaced the
     month's rows of a table with different ones; the month is as before, and a re-run completes."""
