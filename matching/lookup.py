@@ -66,7 +66,7 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         ),
         RECORD_SCHEMA,
     )
-    qstd = standardise(q)
+    qstd = standardise(q, readings=True)
     # a name led by a short region name, looked up both ways (a row more, same qid)
     other = (qstd.get_column("lead_region").is_not_null() & ~qstd.get_column("branch")).arg_true()
     if len(other):
@@ -82,7 +82,9 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             ],
         )
     qstd = qstd.with_columns((pl.col("rid") + offset).alias("rid"))
-    both = pl.concat([res.std, qstd], how="diagonal_relaxed")  # the pool's columns: not copied
+    both = pl.concat(  # the pool's columns: not copied
+        [res.std, qstd.drop("lead_body", "lead_region")], how="diagonal_relaxed"
+    )
     qk = block_keys(qstd)
     # the pool's keys one namespace at a time, only those a query holds: the whole pool's keys
     # (ten or so a record) are never held at once, and a namespace no query has a key in (the

@@ -199,7 +199,7 @@ def _reread_by_uscc(std: pl.DataFrame) -> pl.DataFrame:
     return other_reading(std, rows) if len(rows) else std
 
 
-def standardise(records: pl.DataFrame) -> pl.DataFrame:
+def standardise(records: pl.DataFrame, readings: bool = False) -> pl.DataFrame:
     """Add matching columns to canonical records and a row id ``rid`` (0..n-1, deterministic order).
 
     The columns added: the identifier columns (see ``identifier_columns``); of the name parts
@@ -209,8 +209,9 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     (the organisation form's family, names.FORM_FAMILY; 0 for none); of the address,
     ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
     a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none);
-    ``lead_body`` and ``lead_region``, the other reading of a name led by a short region name
-    (null for the others; taken when the USCC rules out the first, :func:`_reread_by_uscc`).
+    with ``readings``, ``lead_body`` and ``lead_region``, the other reading of a name led by a
+    short region name (null for the others; lookup.py looks a name up both ways). Either way a
+    row whose USCC rules out the first reading takes the other (:func:`_reread_by_uscc`).
     ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")
@@ -220,6 +221,8 @@ def standardise(records: pl.DataFrame) -> pl.DataFrame:
     # no copy when sorted
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")
     df = _reread_by_uscc(df.with_columns(*[col for part in _parse_all(df) for col in part]))
+    if not readings:
+        df = df.drop("lead_body", "lead_region")
     key = df.get_column("source_key")
     missing = key.is_null()
     if missing.any():  # a row without a key of its own: its 注册号, else its name

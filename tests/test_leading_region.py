@@ -64,10 +64,12 @@ def test_the_other_reading_also_keys_and_forms_alike():
         {"source": "market_supervision", "source_row": 2, "source_key": "K2",
          "name": "于都县阳信德通商贸有限责任公司"},
     ]  # fmt: skip
-    std = standardise(conform(pl.DataFrame(rows), RECORD_SCHEMA))
+    std = standardise(conform(pl.DataFrame(rows), RECORD_SCHEMA), readings=True)
     for col in ("core", "core_key_h", "brand_key_h", "form_family"):
         assert std[col][0] == std[col][1], col
     assert std["lead_region"].is_null().all()
+    # a registry's rows keep no reading they do not take
+    assert "lead_body" not in standardise(conform(pl.DataFrame(rows), RECORD_SCHEMA)).columns
 
 
 @pytest.mark.parametrize(
