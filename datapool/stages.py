@@ -239,6 +239,7 @@ def validate(
     )
     v.run("accounting", acct, ex.accounting_checks())
     v.build_docs()
+    v.close()
     make_offline(docs_dir)  # the CDN assets shipped beside the pages: they render offline
     v.raise_for_critical()
     return v.table()

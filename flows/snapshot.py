@@ -45,6 +45,7 @@ from datapool.inert import markdown_text
 from datapool.matching import engine, partition
 from datapool.matching.engine import Resolution
 from datapool.matching.weights import Weights
+from datapool.memory import release_large_blocks
 from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
 from datapool.stageclock import count_rows, mark, set_rows, stage
@@ -558,6 +559,7 @@ def snapshot_flow(
     the pairs across counties (:mod:`datapool.matching.partition`); the links are the same.
     """
     _quiet_user_errors()
+    release_large_blocks()  # freed arrays go back to the system (datapool/memory.py)
     try:  # a deployment's parameter: it names folders, so nothing but YYYY-MM
         check_snapshot(snapshot)
     except ValueError as exc:

@@ -260,6 +260,7 @@ class Validator:
         used = [c for c in frame.columns if any(ch.kwargs.get("column") == c for ch in checks)]
         frame = frame.select(used) if used else frame
         result = cp.run(batch_parameters={"dataframe": escape_html_columns(frame).to_pandas()})
+        self._forget_batches()
         rows = []
         for vr in result.run_results.values():
             for r in vr.results:
@@ -307,9 +308,26 @@ class Validator:
             else pl.DataFrame(schema=schema)
         )
 
+    def _forget_batches(self) -> None:
+        """Drop the pandas frames GX keeps of every batch validated (its execution engine caches
+        each batch's data for the life of the context): a suite's frame is not needed once its
+        results are in, and at 500k rows each is hundreds of MB of Python strings."""
+        for source in self.ctx.data_sources.all().values():
+            manager = source.get_execution_engine().batch_manager
+            manager.batch_data_cache.clear()
+            manager.reset_batch_cache()
+
     def build_docs(self) -> None:
         """Write the Data Docs of every suite run so far (once: a build renders every page)."""
         self.ctx.build_data_docs(site_names=["datapool"])
+
+    def close(self) -> None:
+        """Let go of the context: GX keeps the last one made as the process's current project,
+        with its stores, until another is made."""
+        from great_expectations.data_context.data_context.context_factory import set_context
+
+        self._forget_batches()
+        set_context(None)
 
     def raise_for_critical(self) -> None:
         """Raise ValidationFailed naming the first failed critical expectation and some values."""
