@@ -153,7 +153,9 @@ def lines(m: dict[str, Any], workers: int) -> list[str]:
         f"partitioned: CPU seconds: matching {cpu:.1f} in the flow's process (flow run "
         f"{m['flow_cpu']:.1f}), {m['workers_cpu']:.1f} in the Dask workers (their start-up too); "
         f"load average {m['load']:.1f} on {os.cpu_count()} cores",
-        f"partitioned: peak memory: flow process {m['flow_peak_mb']:,.0f} MB, Dask workers "
+        f"partitioned: peak memory: flow process {m['flow_peak_mb']:,.0f} MB (after "
+        + ", ".join(f"{k} {v:,.0f}" for k, v in m["peak_mb"].items())
+        + "), Dask workers "
         + ", ".join(f"{w:,.0f}" for w in m["worker_peak_mb"])
         + " MB",
         f"partitioned: links {same}",

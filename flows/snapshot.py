@@ -18,6 +18,7 @@ import io
 import logging
 import socket
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -26,6 +27,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 from prefect import Task, flow, get_run_logger, task
@@ -255,13 +257,17 @@ def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> pl.D
 
 @task(name="match-partitions", **CPU)
 def partition_task(
-    std: pl.DataFrame,
-    parts: pl.Series,
+    std: pl.DataFrame | Path,
+    parts: pl.Series | None,
     codes: list[int],
     oversized: pl.DataFrame,
     weights: Weights,
 ) -> tuple[pl.DataFrame, int]:
-    """Blocking and scoring of one task's partitions (counties), each on its own."""
+    """Blocking and scoring of one task's partitions (counties), each on its own; ``std`` is
+    their rows (``parts`` their partitions), or a month's file to read them from."""
+    if isinstance(std, Path):
+        std, parts = partition.read_slice(std, codes)
+    assert parts is not None
     return partition.match_partitions(std, parts, codes, oversized, weights)
 
 
@@ -317,19 +323,35 @@ class TaskSteps:
             return [f.result() for f in futures]
 
     def partitions(
-        self, std: pl.DataFrame, plan: partition.Plan, weights: Weights
-    ) -> list[tuple[pl.DataFrame, int]]:
-        """One task per bin of partitions (matching/partition.py), all submitted at once; each
-        is shipped only its own rows, once (on Dask: straight to a worker, not in the task
-        graph)."""
-        inputs = [partition.task_input(std, plan, codes) for codes in plan.tasks]
-        with _shipped(*(rows for rows, _, _ in inputs)) as shipped:
-            futures = [
-                _submit(partition_task, rows, parts, codes, plan.oversized, weights)
-                for rows, (_, parts, codes) in zip(shipped, inputs, strict=True)
+        self, std: pl.DataFrame, plan: partition.Plan, weights: Weights, cross: partition.Cross
+    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
+        """One task per bin of partitions (matching/partition.py) and one per chunk of the cross
+        pairs, all submitted at once (a worker done with its bins scores cross pairs).
+
+        Each task gets only its own rows, and never inside the Dask graph: on a local cluster
+        the month is written once as Arrow IPC to a temporary folder and each task reads its
+        bin's rows from it (the flow's process makes no copy of them); on a remote one each
+        bin's rows are scattered to a worker once (:func:`_shipped`).
+        """
+        client = _dask_client()
+        with contextlib.ExitStack() as stack:
+            if client is not None and _local(client):
+                folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="datapool-")))
+                month = folder / "month.arrow"
+                partition.write_month(std, plan, month)
+                bins: list[Any] = [(month, None) for _ in plan.tasks]
+            else:
+                inputs = [partition.task_input(std, plan, codes)[:2] for codes in plan.tasks]
+                shipped = stack.enter_context(_shipped(*(rows for rows, _ in inputs)))
+                bins = [(rows, parts) for rows, (_, parts) in zip(shipped, inputs, strict=True)]
+                del inputs
+            (rows,) = stack.enter_context(_shipped(cross.rows))
+            matching = [
+                _submit(partition_task, given, parts, codes, plan.oversized, weights)
+                for (given, parts), codes in zip(bins, plan.tasks, strict=True)
             ]
-            del inputs
-            return [f.result() for f in futures]
+            scoring = [_submit(score_task, rows, chunk, weights) for chunk in cross.chunks]
+            return [f.result() for f in matching], [f.result() for f in scoring]
 
     def finish(
         self,
@@ -430,6 +452,12 @@ def _plain() -> bool:
     from prefect.context import FlowRunContext
 
     return FlowRunContext.get() is None
+
+
+def _local(client: Any) -> bool:
+    """True when every worker of ``client``'s cluster runs on this machine (a local cluster)."""
+    hosts = {urlsplit(address).hostname for address in client.scheduler_info()["workers"]}
+    return bool(hosts) and hosts <= {"127.0.0.1", "localhost", "::1"}
 
 
 def _dask_client() -> Any:

@@ -41,9 +41,11 @@ two partitions are expanded.
 from __future__ import annotations
 
 import heapq
+import resource
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -251,30 +253,56 @@ def match_partitions(
     return pl.concat(out), n
 
 
+@dataclass(frozen=True)
+class Cross:
+    """The cross pass's scoring work: the rows its pairs touch, numbered 0..n-1 (their month's
+    rids in ``month_rid``), and its pairs in those numbers, in chunks."""
+
+    rows: pl.DataFrame
+    month_rid: pl.Series
+    chunks: list[pl.DataFrame]
+
+
+def cross_work(std: pl.DataFrame, pairs: pl.DataFrame, chunks: int) -> Cross:
+    """The cross pairs as scoring work: only the rows they touch are shipped, numbered 0..n-1."""
+    touched = local_rows(std, pairs)
+    month_rid = touched.get_column("rid")
+    return Cross(
+        touched.with_columns(pl.int_range(touched.height, dtype=pl.UInt32).alias("rid")),
+        month_rid,
+        engine.split_pairs(local_pairs(pairs, month_rid), chunks),
+    )
+
+
 class PartitionSteps(engine.MatchSteps, Protocol):
-    """The engine's steps and one more: matching the partitions, one task of them at a time."""
+    """The engine's steps and one more: matching the partitions, a task per bin of them, beside
+    the cross pairs' scoring."""
 
     def partitions(
-        self, std: pl.DataFrame, plan: Plan, weights: Weights
-    ) -> list[tuple[pl.DataFrame, int]]:
-        """The accepted pairs and candidate-pair count of each of ``plan.tasks``, in order."""
+        self, std: pl.DataFrame, plan: Plan, weights: Weights, cross: Cross
+    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
+        """The accepted pairs and candidate-pair count of each of ``plan.tasks``, in order, and
+        the accepted pairs of each of ``cross.chunks`` (in ``cross.rows``' numbers)."""
         ...
 
 
 class InlinePartitionSteps(engine.InlineSteps):
-    """The steps in this process, one partition task after the other."""
+    """The steps in this process, one partition task after the other, then the cross pairs."""
 
     def partitions(
-        self, std: pl.DataFrame, plan: Plan, weights: Weights
-    ) -> list[tuple[pl.DataFrame, int]]:
-        """Each task's partitions in turn."""
-        return [
+        self, std: pl.DataFrame, plan: Plan, weights: Weights, cross: Cross
+    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
+        """Each task's partitions in turn, then the cross pairs' chunks."""
+        matched = [
             match_partitions(*task_input(std, plan, codes), plan.oversized, weights)
             for codes in plan.tasks
         ]
+        return matched, self.score(cross.rows, cross.chunks, weights)
 
 
 INLINE = InlinePartitionSteps()
+
+PARTITION = "_partition"  # the column of each row's partition in a month written for the tasks
 
 
 def task_input(std: pl.DataFrame, plan: Plan, codes: Sequence[int]) -> tuple[
@@ -284,6 +312,19 @@ def task_input(std: pl.DataFrame, plan: Plan, codes: Sequence[int]) -> tuple[
     partitions and the codes."""
     mine = plan.partition.is_in(list(codes))
     return std.filter(mine), plan.partition.filter(mine), list(codes)
+
+
+def write_month(std: pl.DataFrame, plan: Plan, path: Path) -> None:
+    """The standardised month with each row's partition, as uncompressed Arrow IPC, for tasks
+    that read their own rows (:func:`read_slice`) instead of being sent them."""
+    std.with_columns(plan.partition.alias(PARTITION)).write_ipc(path, compression="uncompressed")
+
+
+def read_slice(path: Path, codes: Sequence[int]) -> tuple[pl.DataFrame, pl.Series]:
+    """The rows of partitions ``codes`` in a month :func:`write_month` wrote, and their
+    partitions: only those rows are read."""
+    rows = pl.scan_ipc(path).filter(pl.col(PARTITION).is_in(list(codes))).collect()
+    return rows.drop(PARTITION), rows.get_column(PARTITION)
 
 
 def resolve(
@@ -301,22 +342,24 @@ def resolve(
     """:func:`datapool.matching.engine.resolve`, partitioned by county.
 
     standardise -> learn weights (the month's, as in a single run) -> plan (partitions, the
-    month's oversized keys, the cross pairs) -> each task of partitions blocked and scored apart ->
-    the cross pairs scored (in ``score_chunks`` chunks) -> finish on every accepted pair, sorted as
-    a single run leaves them. The links equal :func:`engine.resolve`'s, whatever the binning:
-    ``tasks`` is the number of bins the partitions are packed into (default ``score_chunks``, two
-    per worker on Dask). ``report``, when given,
-    receives each step's seconds (``seconds``), this process's CPU seconds in it (``cpu``) and the
-    partitions' figures (for the benchmark).
+    month's oversized keys, the cross pairs) -> each task of partitions blocked and scored apart,
+    and beside them the cross pairs scored (in ``score_chunks`` chunks) -> finish on every
+    accepted pair, sorted as a single run leaves them. The links equal :func:`engine.resolve`'s,
+    whatever the binning: ``tasks`` is the number of bins the partitions are packed into (default
+    ``score_chunks``, two per worker on Dask). ``report``, when given, receives each step's
+    seconds (``seconds``), this process's CPU seconds in it (``cpu``), its peak memory at the
+    step's end (``peak_mb``) and the partitions' figures (for the benchmark).
     ``decisions``: people's review decisions, enforced as in :func:`engine.resolve`.
     """
     clock, seconds = (time.perf_counter(), time.process_time()), {}
     cpu: dict[str, float] = {}
+    peak_mb: dict[str, float] = {}
 
     def lap(step: str) -> None:
         nonlocal clock
         now = (time.perf_counter(), time.process_time())
         seconds[step], cpu[step], clock = now[0] - clock[0], now[1] - clock[1], now
+        peak_mb[step] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     std = steps.standardise(records)
     must_link = None
@@ -345,19 +388,12 @@ def resolve(
             "partition; "
             f"{figures['cross_pairs']} candidate pairs cross partitions"
         )
-    matched = steps.partitions(std, split, weights)
-    lap("match partitions")
-    # only the rows the cross pairs touch are shipped to the scoring tasks, numbered 0..n-1
-    touched = local_rows(std, split.cross)
-    cross = [
-        renumbered(scored, touched.get_column("rid"))
-        for scored in steps.score(
-            touched.with_columns(pl.int_range(touched.height, dtype=pl.UInt32).alias("rid")),
-            engine.split_pairs(local_pairs(split.cross, touched.get_column("rid")), score_chunks),
-            weights,
-        )
-    ]
-    lap("score cross pairs")
+    # the cross pairs are scored beside the partitions (a worker done with its bins takes them)
+    work = cross_work(std, split.cross, score_chunks)
+    matched, cross = steps.partitions(std, split, weights, work)
+    cross = [renumbered(scored, work.month_rid) for scored in cross]
+    del work
+    lap("match partitions and cross pairs")
     n_pairs = sum(n for _, n in matched) + split.cross.height
     scored = pl.concat([*(s for s, _ in matched), *cross]).sort("rid_a", "rid_b")
     del matched, cross
@@ -366,5 +402,5 @@ def resolve(
     res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
     lap("cluster, ids, golden")
     if report is not None:
-        report.update(figures, seconds=seconds, cpu=cpu)
+        report.update(figures, seconds=seconds, cpu=cpu, peak_mb=peak_mb)
     return res
