@@ -179,6 +179,22 @@ def test_an_enterprise_in_two_counties_of_different_bins_is_one(records):
     )
 
 
+def test_a_task_needs_only_the_match_columns(records):
+    """Blocking and scoring read only partition.MATCH_COLUMNS: a partition matched from those
+    alone gives what it gives from every standardised column (a column they read and the list
+    lacks would raise or change the pairs)."""
+    from datapool.matching.weights import learn
+
+    std = standardise(records)
+    split = partition.plan(std)
+    weights = learn(std)
+    full, n = partition.match_partition(std, split.oversized, weights)
+    got, m = partition.match_partition(
+        std.select(partition.MATCH_COLUMNS), split.oversized, weights
+    )
+    assert got.equals(full) and m == n
+
+
 def test_cross_pass_needs_more_than_identifiers_phones_and_exact_names(records):
     """The residual a cross pass on identifiers, phone hashes and exact names alone would leave:
     accepted pairs across partitions that share none of those. The cross pass takes every key
