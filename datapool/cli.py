@@ -778,8 +778,9 @@ def _use_prefect_api(url: str) -> None:
     "--partitioned",
     is_flag=True,
     help="Also match the benchmark's month partitioned by county (--partition county) in a "
-    "Prefect flow on a local Dask cluster: seconds per step, partitions, peak memory of the flow "
-    "and of each worker, and whether the links equal the single-process run's (docs/scale.md).",
+    "Prefect flow on a local Dask cluster: seconds and CPU seconds per step, partitions, peak "
+    "memory of the flow and of each worker, the load average, and whether the links equal the "
+    "single-process run's (docs/scale.md).",
 )
 @click.option(
     "--workers",
