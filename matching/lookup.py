@@ -75,9 +75,9 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             [
                 qstd,
                 alt.with_columns(
-                    pl.int_range(
-                        qstd.height, qstd.height + len(other), dtype=qstd.schema["rid"]
-                    ).alias("rid")
+                    pl.int_range(qstd.height, qstd.height + len(other))
+                    .cast(qstd.schema["rid"])
+                    .alias("rid")
                 ),
             ],
         )
