@@ -49,6 +49,7 @@ MIN_CHANGE = 0.005  # a pair is queued when a decision would change the pool thi
 MIN_CHANGE_LARGE = 0.001  # ... or this likely, when it moves LARGE_ROWS rows or touches a target
 LARGE_ROWS = 4
 TARGET_FACTOR = 2.0
+COMPARE_CHUNK = 100_000  # candidate pairs compared at a time (only the uncertain ones are kept)
 PRIOR_OVERTURNS, PRIOR_DECIDED = 1, 50  # a rule's links are doubted 1 in 50 until people decide
 PAIR_PREFIX, PAIR_HEX = "P", 16
 DECISIONS = ("same", "different", "unsure")
@@ -149,7 +150,6 @@ def queue(
     pairs = candidate_pairs(std)
     if pairs.height == 0:
         return empty
-    cmp = compare(prepare(std), pairs)
     doubts = {
         r: doubt(*(overturned or {}).get(r, (0, 0)))
         for r in rules.RULE_NAMES
@@ -172,11 +172,23 @@ def queue(
         .group_by("enterprise_id")
         .agg(pl.col("uscc").first())
     )
-    d = (
-        cmp.with_columns(learned)
-        .with_columns(rules.decision().alias("rule"))
-        .filter(~pl.col("rule").is_in(list(CERTAIN_RULES)).fill_null(False))
+    prep = prepare(std)
+
+    def uncertain(chunk: pl.DataFrame) -> pl.DataFrame:
+        return (
+            compare(prep, chunk)
+            .with_columns(learned)
+            .with_columns(rules.decision().alias("rule"))
+            .filter(~pl.col("rule").is_in(list(CERTAIN_RULES)).fill_null(False))
+        )
+
+    # compared a chunk at a time, each cut to its uncertain pairs at once: the comparisons of
+    # every candidate pair of the month (most of them certain) are never held together
+    d = pl.concat(
+        [uncertain(pairs.slice(i, COMPARE_CHUNK)) for i in range(0, pairs.height, COMPARE_CHUNK)],
+        rechunk=True,
     )
+    del pairs
     d = d.with_columns(
         (pl.col("match_weight") - weights.threshold).alias("margin"),
         eid.gather(d["rid_a"]).alias("left_enterprise"),
