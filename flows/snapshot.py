@@ -468,7 +468,8 @@ def _dask_client() -> Any:
     runner = ctx.task_runner if ctx is not None else None
     if runner is None or type(runner).__module__.split(".")[0] != "prefect_dask":
         return None
-    return runner.client
+    dask_runner: Any = runner  # prefect_dask's DaskTaskRunner (an optional dependency)
+    return dask_runner.client
 
 
 class ArrowFrame:
