@@ -49,6 +49,8 @@ _COMMUNITY_PATTERNS = (
 )
 # the road and its (first) house number: 12号, 12-14号, 12号-14号 (12、14号 is 12-14号 by then)
 _ROAD_PATTERN = rf"([{_HAN}\d]{{1,8}}?(?:大道|路|街|巷|大街|道))(\d+)(?:号?[-~—至到]\d+)?号"
+# a road that ends the address, without a number
+_BARE_ROAD_PATTERN = rf"([{_HAN}\d]{{1,8}}?(?:大道|路|街|巷|大街|道))$"
 # a bare town name followed by one of these is another part's name (湖江村 is a village)
 _PART_SUFFIX = "^(?:镇|乡|街道|社区|村|居委会|大道|路|街|巷|道)"
 ADDRESS_FIELDS = ("addr_norm", "town", "community", "road", "road_no")
@@ -126,7 +128,10 @@ def parse_texts(texts: pl.Series) -> pl.DataFrame:
     )
     road = df.select(c("text").str.extract_groups(_ROAD_PATTERN)).to_series().struct.unnest()
     df = df.with_columns(
-        road["1"].fill_null("").alias("road"), road["2"].fill_null("").alias("road_no")
+        pl.coalesce(road["1"], c("text").str.extract(_BARE_ROAD_PATTERN, 1))
+        .fill_null("")
+        .alias("road"),
+        road["2"].fill_null("").alias("road_no"),
     )
     return df.with_columns(
         (

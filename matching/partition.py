@@ -308,8 +308,8 @@ PARTITION = "_partition"  # the column of each row's partition in a month writte
 MATCH_COLUMNS = (
     "rid", "source", "headcount", "founded_on", "phone_hash", "name_clean", "branch",
     "region_code", "branch_place_h", "former_key_h", "core", "core_key_h", "brand_key_h",
-    "form_family", "addr_norm", "town_h", "addr_key_h", "org_code", "uscc", "uscc_valid",
-    "org_strong", "regno_valid", "uscc_region",
+    "form_family", "addr_norm", "town_h", "addr_key_h", "road_key_h", "org_code", "uscc",
+    "uscc_valid", "org_strong", "regno_valid", "uscc_region",
 )  # fmt: skip
 
 

@@ -135,6 +135,14 @@ LEVELS: tuple[Level, ...] = (
         4,
     ),
     Level(
+        "name_swap",
+        "name",
+        "字号 + industry with two neighbouring characters swapped (隆锦 / 锦隆, a typing error), "
+        "of {t} characters or more",
+        lambda t: c("core_swap") & (c("core_len") >= (t or 0)),
+        3,
+    ),
+    Level(
         "name_same",
         "name",
         "names alike to a ratio of {t} or more (the closer of 字号 + industry and whole name)",
@@ -179,6 +187,13 @@ LEVELS: tuple[Level, ...] = (
         "address",
         "the same town, road and house number",
         lambda t: c("addr_eq"),
+    ),
+    Level(
+        "address_road",
+        "address",
+        "the same town and road, whatever the numbers (a registered and an operating address, or "
+        "one without its number)",
+        lambda t: c("road_eq"),
     ),
     Level(
         "address_close",
@@ -280,6 +295,26 @@ RULES: tuple[Rule, ...] = (
         "number) or with the same phone, of one organisation form, in regions that agree",
         ("brand_same",),
         any_of=("address_same", "phone"),
+        none_of=("region_conflict", "form_conflict"),
+    ),
+    Rule(
+        "name_swap",
+        0.75,
+        "the 字号 + industry with two neighbouring characters swapped, at the same address "
+        "(town, road and number) or with the same phone, of one organisation form, in regions "
+        "that agree",
+        ("name_swap",),
+        any_of=("address_same", "phone"),
+        none_of=("region_conflict", "form_conflict"),
+    ),
+    Rule(
+        "name_typo",
+        0.7,
+        "the 字号 + industry with a character added or dropped, on the same road of the same town "
+        "(the numbers may differ) or with the same phone, of one organisation form, in regions "
+        "that agree",
+        ("name_one_off",),
+        any_of=("address_road", "phone"),
         none_of=("region_conflict", "form_conflict"),
     ),
     Rule(

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import polars as pl
 from rapidfuzz import fuzz, process
-from rapidfuzz.distance import Hamming
+from rapidfuzz.distance import OSA, Hamming, Levenshtein
 
 from datapool.connectors.specs import ONCE_ONLY
 from datapool.matching import rules
@@ -45,6 +45,7 @@ HASHED = (
     "former_key",
     "branch_place",
     "addr_key",
+    "road_key",
 )
 
 
@@ -189,6 +190,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
         & (c("form_family") != 0)
         & (c("form_family_b") != 0),
         addr_eq=(c("addr_key") == c("addr_key_b")).fill_null(False),
+        road_eq=(c("road_key") == c("road_key_b")).fill_null(False),
     )
     ia, ib = df["rid_a"].to_numpy(), df["rid_b"].to_numpy()
     df = df.with_columns(**region_relation(df))
@@ -199,6 +201,7 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     addr_sim = np.where(
         no_addr.fill_null(True).to_numpy(), 0.0, _sim(prep, "addr_norm", df, ia, ib)
     )
+    core_swap = _swapped(prep, df, ia, ib, core_sim)
     # USCC typos: Hamming distance of two 18-character codes that differ
     both18 = (
         df["uscc18"] & df["uscc18_b"] & (df["uscc"] != df["uscc_b"]).fill_null(True)
@@ -214,9 +217,29 @@ def compare(prep: Prepared, pairs: pl.DataFrame) -> pl.DataFrame:
     return df.with_columns(
         name_sim=pl.Series(name_sim).fill_nan(0.0),
         core_sim=pl.Series(core_sim).fill_nan(0.0),
+        core_swap=pl.Series(core_swap),
         addr_sim=pl.Series(addr_sim).fill_nan(0.0),
         id_hamming=pl.Series(hamming).replace(-1, None),
     )
+
+
+def _swapped(
+    prep: Prepared, df: pl.DataFrame, ia: np.ndarray, ib: np.ndarray, core_sim: np.ndarray
+) -> np.ndarray:
+    """Whether the two cores are one transposition of two neighbouring characters apart (隆锦物流 /
+    锦隆物流: a typing error, Damerau's). Only cores of one length n whose ratio is one step short
+    of 1 (two insertions or deletions apart, 1 - 1/n) are compared: of those, a swap is one
+    optimal-string-alignment edit but two Levenshtein edits (a character changed is one of each)."""
+    la, lb = df["core_len"].to_numpy(), df["core_len_b"].to_numpy()
+    steps = np.rint((1.0 - np.nan_to_num(core_sim)) * (la + lb))
+    todo = np.flatnonzero((la == lb) & (la >= 2) & (steps == 2))
+    out = np.zeros(len(ia), dtype=bool)
+    if len(todo):
+        a, b = _strings(prep, "core", ia[todo]), _strings(prep, "core", ib[todo])
+        osa = process.cpdist(a, b, scorer=OSA.distance, workers=-1)
+        lev = process.cpdist(a, b, scorer=Levenshtein.distance, workers=-1)
+        out[todo] = (osa == 1) & (lev == 2)
+    return out
 
 
 def region_relation(df: pl.DataFrame) -> dict[str, pl.Series]:

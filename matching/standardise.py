@@ -83,15 +83,19 @@ def _name_bodies(bodies: pl.Series) -> pl.DataFrame:
 
 
 def _address_parts(texts: pl.Series) -> pl.DataFrame:
-    """``addr_norm`` and the hashed town and town + road + number (null without a road) of distinct
-    address texts (see :func:`addresses.parse_texts`)."""
-    road = pl.col("road")
+    """``addr_norm`` and the hashed town, town + road + number (null without a numbered road) and
+    town + road (null without a town or a road) of distinct address texts (see
+    :func:`addresses.parse_texts`)."""
+    town, road, number = pl.col("town"), pl.col("road"), pl.col("road_no")
     return parse_texts(texts).select(
         "addr_norm",
         hash_key("town").alias("town_h"),
         hash_key(
-            pl.when(road != "").then(pl.col("town") + road + pl.col("road_no")).otherwise(None)
+            pl.when((road != "") & (number != "")).then(town + road + number).otherwise(None)
         ).alias("addr_key_h"),
+        hash_key(pl.when((road != "") & (town != "")).then(town + road).otherwise(None)).alias(
+            "road_key_h"
+        ),
     )
 
 
@@ -207,11 +211,12 @@ def standardise(records: pl.DataFrame, readings: bool = False) -> pl.DataFrame:
     as a division code, 0 for none: see regions.py) and, hashed (see :func:`hash_key`),
     ``branch_place_h``, ``core_key_h``, ``former_key_h``, ``brand_key_h``, and ``form_family``
     (the organisation form's family, names.FORM_FAMILY; 0 for none); of the address,
-    ``addr_norm`` and the hashes ``town_h`` and ``addr_key_h`` (town + road + number, null without
-    a road); ``regno_valid``; ``uscc_region`` (the division code of a valid USCC, 0 for none);
-    with ``readings``, ``lead_body`` and ``lead_region``, the other reading of a name led by a
-    short region name (null for the others; lookup.py looks a name up both ways). Either way a
-    row whose USCC rules out the first reading takes the other (:func:`_reread_by_uscc`).
+    ``addr_norm`` and the hashes ``town_h``, ``road_key_h`` (town + road, null without either) and
+    ``addr_key_h`` (town + road + number, null without a numbered road); ``regno_valid``;
+    ``uscc_region`` (the division code of a valid USCC, 0 for none); with ``readings``,
+    ``lead_body`` and ``lead_region``, the other reading of a name led by a short region name
+    (null for the others; lookup.py looks a name up both ways). Either way a row whose USCC rules
+    out the first reading takes the other (:func:`_reread_by_uscc`).
     ``regno`` and ``source_key`` are completed.
     """
     s, r = pl.col("source"), pl.col("source_row")

@@ -93,11 +93,12 @@ COMPARISONS: tuple[Comparison, ...] = (
     ),
     Comparison(
         "address",
-        "town + road + number, else how alike the addresses are",
+        "town + road + number, else how alike the addresses are, else town + road",
         (
             ("missing", lambda: _missing("addr_norm_h", EMPTY_KEY)),
             ("same", lambda: c("addr_eq")),
             ("close", lambda: c("addr_sim") >= 0.85),
+            ("road", lambda: c("road_eq")),
             ("near", lambda: c("addr_sim") >= 0.6),
             ("differ", ALWAYS),
         ),

@@ -425,3 +425,95 @@ def test_each_record_is_explained_by_its_strongest_edge(case):
         assert explained == (
             [mine[0][4], mine[0][5], text(mine[0][6])] if mine else ["singleton", 1.0, ""]
         )
+
+
+@pytest.mark.parametrize(
+    "a,b,swap,road,rule",
+    [
+        # two neighbouring characters of the 字号 swapped, at one address: rule name_swap
+        (
+            ("隆锦物流有限公司", "大田乡大塘2村东门路143号"),
+            ("锦隆物流有限公司", "大田乡东门路143号"),
+            True,
+            True,
+            "name_swap",
+        ),
+        (
+            ("新天餐饮有限公司", "梅林镇人民路29号"),
+            ("天新餐饮有限公司", "梅林人民路29号"),
+            True,
+            True,
+            "name_swap",
+        ),
+        # a swap at another number of the road is not enough
+        (
+            ("新天餐饮有限公司", "梅林镇人民路29号"),
+            ("天新餐饮有限公司", "梅林镇人民路46号"),
+            True,
+            True,
+            None,
+        ),
+        # a character changed, or two apart, is no swap (names alike at one address: name_fuzzy)
+        (
+            ("新天餐饮有限公司", "梅林镇人民路29号"),
+            ("新地餐饮有限公司", "梅林镇人民路29号"),
+            False,
+            True,
+            "name_fuzzy",
+        ),
+        (
+            ("宏达兴餐饮有限公司", "梅林镇人民路29号"),
+            ("兴达宏餐饮有限公司", "梅林镇人民路29号"),
+            False,
+            True,
+            None,
+        ),
+        # a character added, on the same road of the same town (another number, or none): name_typo
+        (
+            ("耀海明稀土有限公司", "大埠乡长塘2社区解放路66号"),
+            ("耀海海明稀土有限公司", "大埠乡解放路73号"),
+            False,
+            True,
+            "name_typo",
+        ),
+        (
+            ("佳新餐饮有限公司", "梅林镇桃江社区赣新大道"),
+            ("佳达新餐饮有限公司", "梅林镇赣新大道272号"),
+            False,
+            True,
+            "name_typo",
+        ),
+        # ... not on another road, nor in another town
+        (
+            ("耀海明稀土有限公司", "大埠乡解放路66号"),
+            ("耀海海明稀土有限公司", "大埠乡人民路66号"),
+            False,
+            False,
+            None,
+        ),
+        (
+            ("耀海明稀土有限公司", "大埠乡解放路66号"),
+            ("耀海海明稀土有限公司", "梅林镇解放路66号"),
+            False,
+            False,
+            None,
+        ),
+    ],
+)
+def test_swapped_characters_and_the_same_road(a, b, swap, road, rule):
+    from datapool.matching.scoring import compare, decide, prepare
+    from datapool.matching.standardise import standardise
+    from datapool.schemas.records import RECORD_SCHEMA, conform
+
+    rows = [
+        {"source": "market_supervision", "source_row": 1, "name": a[0], "address": a[1]},
+        {"source": "tax_registry", "source_row": 1, "name": b[0], "address": b[1]},
+    ]
+    std = standardise(conform(pl.DataFrame(rows), RECORD_SCHEMA))
+    pair = pl.DataFrame(
+        {"rid_a": [0], "rid_b": [1]}, schema={"rid_a": pl.UInt32, "rid_b": pl.UInt32}
+    )
+    cmp = compare(prepare(std), pair)
+    assert cmp.select("core_swap", "road_eq").row(0) == (swap, road)
+    out = decide(cmp)
+    assert (out["rule"][0] if out.height else None) == rule

@@ -32,9 +32,11 @@ NOTHING = {
     "core_sim": 0.0,
     "core_len": 0,
     "core_len_b": 0,
+    "core_swap": False,
     "lookup": False,
     "lookup_b": False,
     "addr_eq": False,
+    "road_eq": False,
     "addr_sim": 0.0,
     "phone_eq": False,
 }
@@ -63,6 +65,7 @@ CORE = {"core_eq": True}
 TYPO = {"id_hamming": 1}
 LOOKUP = {"lookup": True}
 ONE_OFF = {"core_sim": 8 / 9, "core_len": 4, "core_len_b": 5}
+SWAP = {"core_swap": True, "core_sim": 0.75, "core_len": 4, "core_len_b": 4}
 
 
 @pytest.mark.parametrize(
@@ -131,6 +134,33 @@ ONE_OFF = {"core_sim": 8 / 9, "core_len": 4, "core_len_b": 5}
             {"brand_eq": True, "addr_eq": True, "region_nested": True},
             "brand",
             "brand_same,address_same",
+        ),
+        # name_swap: two neighbouring characters swapped, cores of 3 characters or more, at the
+        # same address or with the same phone, one organisation form, regions that agree
+        ({**SWAP, "addr_eq": True}, "name_swap", "name_swap,address_same"),
+        ({**SWAP, "phone_eq": True}, "name_swap", "name_swap,phone"),
+        ({**SWAP, "core_len": 2, "core_len_b": 2, "addr_eq": True}, None, ""),
+        ({**SWAP, "addr_sim": 0.99}, None, ""),
+        ({**SWAP, "addr_eq": True, "form_conflict": True}, None, ""),
+        ({**SWAP, "addr_eq": True, "region_conflict": True}, None, ""),
+        (
+            {**SWAP, "addr_eq": True, "region_nested": True},
+            "name_swap",
+            "name_swap,address_same",
+        ),
+        # name_typo: a character added or dropped (the longer core of 4 or more), on the same road
+        # of the same town (numbers may differ) or with the same phone, one form, regions agree
+        ({**ONE_OFF, "road_eq": True}, "name_typo", "name_one_off,address_road"),
+        ({**ONE_OFF, "phone_eq": True}, "name_typo", "name_one_off,phone"),
+        ({**ONE_OFF, "road_eq": True, "core_sim": 7 / 9}, None, ""),  # two apart
+        ({"core_sim": 4 / 5, "core_len": 2, "core_len_b": 3, "road_eq": True}, None, ""),
+        ({**ONE_OFF, "addr_sim": 0.84}, None, ""),  # another road
+        ({**ONE_OFF, "road_eq": True, "form_conflict": True}, None, ""),
+        ({**ONE_OFF, "road_eq": True, "region_conflict": True}, None, ""),
+        (
+            {**ONE_OFF, "road_eq": True, "region_nested": True},
+            "name_typo",
+            "name_one_off,address_road",
         ),
         # name_fuzzy: names alike to 0.8 and the same address, one alike to 0.85 or the phone
         ({"name_sim": 0.8, "addr_sim": 0.85}, "name_fuzzy", "name_alike,address_close"),

@@ -93,12 +93,14 @@ PAIR = {
     "core_sim": 0.0,
     "core_len": 0,
     "core_len_b": 0,
+    "core_swap": False,
     "lookup": False,
     "lookup_b": False,
     "region_same": False,
     "registered_apart": False,
     "registered_within": False,
     "addr_eq": False,
+    "road_eq": False,
     "addr_sim": 0.0,
     "addr_norm_h": 1,
     "addr_norm_h_b": 2,
@@ -146,6 +148,10 @@ def _weights(threshold: float, **levels: float) -> Weights:
         ),
         ({"address_missing": 9.0}, 5.0, {"addr_norm_h": EMPTY_KEY}, "weights"),
         ({"headcount_close": 9.0}, 5.0, {"headcount": 30, "headcount_b": 37}, "weights"),
+        # the same town and road (numbers apart): below an address alike to 0.85, above near
+        ({"address_road": 9.0}, 5.0, {"road_eq": True, "addr_sim": 0.7}, "weights"),
+        ({"address_road": 9.0}, 5.0, {"road_eq": True, "addr_sim": 0.85}, None),  # close
+        ({"address_road": 9.0}, 5.0, {"addr_sim": 0.7}, None),  # near
         ({"headcount_close": 9.0}, 5.0, {"headcount": 30, "headcount_b": 38}, None),
     ],
 )

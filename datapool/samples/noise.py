@@ -145,6 +145,9 @@ def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> 
     elif at >= 0 and r < 0.05 * level:  # one typed twice (宏达达)
         i = at + rng.randrange(len(e.brand))
         out = out[: i + 1] + out[i:]
+    elif at >= 0 and r < 0.06 * level and len(e.brand) >= 2:  # two neighbours swapped (宏达 达宏)
+        i = at + rng.randrange(len(e.brand) - 1)
+        out = out[:i] + out[i + 1] + out[i] + out[i + 2 :]
     if rng.random() < 0.08 * level:
         out = "".join(TRADITIONAL.get(c, c) for c in out)
     if rng.random() < 0.1 * level:
