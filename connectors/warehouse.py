@@ -22,9 +22,11 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from datapool.connectors import staging
 from datapool.errors import InputError, PublishRefused, SnapshotLocked, db_detail
 from datapool.schemas import warehouse as wh
 from datapool.settings import redact_url
+from datapool.stageclock import record as record_stage
 
 
 def engine_for(url: str, lock_timeout: float = 600.0) -> sa.Engine:
@@ -132,39 +134,30 @@ def publish(
     changes were made against a stale month. On PostgreSQL the writers of one warehouse take an
     advisory lock, waiting at most ``lock_timeout`` seconds for it (SQLite's write lock waits as
     long, see :func:`engine_for`). ``before_commit`` is called inside the transaction after the
-    last row, just before COMMIT; when it raises, the transaction is rolled back.
+    last row, just before COMMIT; when it raises, the transaction is rolled back. Rows written
+    ahead for the run (SQLite, :mod:`datapool.connectors.staging`) are copied from their scratch
+    file inside the same transaction, when ``tables`` holds the very frames written ahead.
     """
     unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
     if unknown:
         raise ValueError(f"not snapshot tables: {sorted(unknown)}")
+    ahead = staging.take(run["run_id"])  # rows a child wrote ahead (SQLite; connectors/staging)
     try:
-        with engine.begin() as conn:
-            if engine.dialect.name == "postgresql":
-                conn.execute(
-                    sa.text("SELECT set_config('lock_timeout', :ms, true)"),
-                    {"ms": f"{int(lock_timeout * 1000)}ms"},
-                )
-                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
-            if previous is not _UNCHANGED:
-                now = _previous_in(conn, snapshot)
-                if now != previous:
-                    raise PublishRefused(
-                        f"snapshot {snapshot} was built on {previous or 'no earlier month'}, but "
-                        f"{now} has been published since; run {snapshot} again"
-                    )
-            if engine.dialect.name == "sqlite":  # the month's pages stay in memory until COMMIT
-                conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
-            for name in wh.SNAPSHOT_TABLES:
-                table = wh.metadata.tables[name]
-                conn.execute(table.delete().where(table.c.snapshot == snapshot))
-                df = tables.get(name)
-                if df is not None and df.height:
-                    rows = df.with_columns(pl.lit(snapshot).alias("snapshot"))
-                    with _indexes_after_rows(conn, table):
-                        _insert(conn, table, rows)
-            conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
-            if before_commit is not None:
-                before_commit()
+        with engine.connect() as conn:
+            copied = _attach(conn, ahead)
+            try:
+                with conn.begin():
+                    _publish_in(conn, snapshot, tables, run, previous, lock_timeout, copied)
+                    if before_commit is not None:
+                        before_commit()
+            finally:
+                if copied:
+                    try:
+                        conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                            f"DETACH DATABASE {_AHEAD}"
+                        )
+                    except Exception:  # noqa: BLE001 - never back to the pool still attached
+                        conn.invalidate()
     except sa.exc.OperationalError as exc:
         if getattr(getattr(exc, "orig", None), "sqlstate", None) == "55P03":  # lock_not_available
             raise SnapshotLocked(
@@ -178,6 +171,69 @@ def publish(
         raise PublishRefused(
             f"warehouse refused snapshot {snapshot}: {db_detail(exc)}; its previous state is intact"
         ) from None
+    finally:
+        if ahead is not None:
+            ahead.remove()
+
+
+_AHEAD = "datapool_ahead"  # the schema name the staged rows are attached under
+
+
+def _attach(conn: sa.Connection, ahead: staging.Staged | None) -> dict[str, pl.DataFrame]:
+    """Attach the rows written ahead (before the transaction: SQLite attaches no database inside
+    one); returns the frames they hold by table, empty when there are none to use."""
+    if ahead is None or conn.dialect.name != "sqlite" or not ahead.wait():
+        return {}
+    raw = conn.connection.driver_connection
+    raw.execute(f"ATTACH DATABASE ? AS {_AHEAD}", (str(ahead.db),))  # type: ignore[union-attr]
+    fig = ahead.figures
+    record_stage(
+        "rows written ahead (beside the stages after matching, own process)",
+        fig.get("seconds", 0.0),
+        fig.get("cpu_seconds", 0.0),
+        int(fig.get("peak_bytes", 0)),
+    )
+    return ahead.frames
+
+
+def _publish_in(
+    conn: sa.Connection,
+    snapshot: str,
+    tables: dict[str, pl.DataFrame],
+    run: RunRecord,
+    previous: str | None | object,
+    lock_timeout: float,
+    copied: dict[str, pl.DataFrame],
+) -> None:
+    """The month's transaction, up to its commit (see :func:`publish`)."""
+    if conn.dialect.name == "postgresql":
+        conn.execute(
+            sa.text("SELECT set_config('lock_timeout', :ms, true)"),
+            {"ms": f"{int(lock_timeout * 1000)}ms"},
+        )
+        conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK_KEY})
+    if previous is not _UNCHANGED:
+        now = _previous_in(conn, snapshot)
+        if now != previous:
+            raise PublishRefused(
+                f"snapshot {snapshot} was built on {previous or 'no earlier month'}, but "
+                f"{now} has been published since; run {snapshot} again"
+            )
+    if conn.dialect.name == "sqlite":  # the month's pages stay in memory until COMMIT
+        conn.exec_driver_sql(f"PRAGMA cache_size=-{_SQLITE_CACHE_KIB}")
+    for name in wh.SNAPSHOT_TABLES:
+        table = wh.metadata.tables[name]
+        conn.execute(table.delete().where(table.c.snapshot == snapshot))
+        df = tables.get(name)
+        if df is not None and df.height:
+            rows = df.with_columns(pl.lit(snapshot).alias("snapshot"))
+            ahead = copied.get(name) is df  # the very frame that was written ahead
+            with _indexes_after_rows(conn, table):
+                if ahead:
+                    _insert(conn, table, rows, ahead=True)
+                else:
+                    _insert(conn, table, rows)
+    conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
 
 
 # rows handed to the database driver at once: bounds the Python objects alive during the write
@@ -187,7 +243,11 @@ _SQLITE_CACHE_KIB = 64 * 1024
 
 
 def _insert(
-    conn: sa.Connection, table: sa.Table, df: pl.DataFrame, batch: int = INSERT_BATCH
+    conn: sa.Connection,
+    table: sa.Table,
+    df: pl.DataFrame,
+    batch: int = INSERT_BATCH,
+    ahead: bool = False,
 ) -> None:
     """Write every row of ``df`` into ``table`` on ``conn`` (inside the month's transaction).
 
@@ -195,13 +255,22 @@ def _insert(
     plain tuples built column-wise from the frame (no per-row dicts or SQLAlchemy parameter
     processing). PostgreSQL through psycopg 3: ``COPY ... FROM STDIN`` in CSV that polars
     writes. Any other database: SQLAlchemy's executemany. The values stored are those
-    SQLAlchemy's own insert would store (see :func:`_bindable`).
+    SQLAlchemy's own insert would store (see :func:`_bindable`). ``ahead``: the rows of ``df``
+    were written ahead into the attached staging database (SQLite, :mod:`.staging`, bound the
+    same way) and are copied from there by SQLite itself.
     """
     cols = [c.name for c in table.columns if c.name in df.columns]
     dialect = conn.dialect
-    data = _bindable(table, df.select(cols), dialect)
     dbapi_error = dialect.loaded_dbapi.Error
     try:
+        if ahead:
+            names = ", ".join(f'"{c}"' for c in cols)
+            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
+                f'INSERT INTO main."{table.name}" ({names}) '
+                f'SELECT {names} FROM {_AHEAD}."{table.name}"'
+            )
+            return
+        data = _bindable(table, df.select(cols), dialect)
         _write(conn, table, data, batch)
     except dbapi_error as exc:  # the driver's own error, as SQLAlchemy would have raised it
         raise sa.exc.DBAPIError.instance(
@@ -210,15 +279,11 @@ def _insert(
 
 
 def _write(conn: sa.Connection, table: sa.Table, data: pl.DataFrame, batch: int) -> None:
-    dialect, cols = conn.dialect, data.columns
+    dialect = conn.dialect
     if dialect.name == "sqlite":
         cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        names = ", ".join(f'"{c}"' for c in cols)
-        sql = f'INSERT INTO "{table.name}" ({names}) VALUES ({", ".join("?" * len(cols))})'
         try:
-            for chunk in data.iter_slices(batch):
-                values = [s.to_list() for s in chunk.iter_columns()]
-                cursor.executemany(sql, zip(*values, strict=True))
+            _executemany(cursor, table.name, data, batch)
         finally:
             cursor.close()
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
@@ -226,6 +291,15 @@ def _write(conn: sa.Connection, table: sa.Table, data: pl.DataFrame, batch: int)
     else:
         for chunk in data.iter_slices(batch):
             conn.execute(table.insert(), chunk.to_dicts())
+
+
+def _executemany(cursor: Any, table: str, data: pl.DataFrame, batch: int) -> None:
+    """SQLite: one INSERT prepared once, run over batches of tuples built column-wise."""
+    names = ", ".join(f'"{c}"' for c in data.columns)
+    sql = f'INSERT INTO "{table}" ({names}) VALUES ({", ".join("?" * len(data.columns))})'
+    for chunk in data.iter_slices(batch):
+        values = [s.to_list() for s in chunk.iter_columns()]
+        cursor.executemany(sql, zip(*values, strict=True))
 
 
 def _copy(conn: sa.Connection, table: sa.Table, data: pl.DataFrame, batch: int) -> None:

@@ -65,4 +65,7 @@ def withheld(exc: BaseException) -> str:
 def withheld_traceback(exc: BaseException) -> str:
     """A bug's traceback, frames and kind, without its message (which may quote data values)."""
     frames = "".join(traceback.format_tb(exc.__traceback__))
+    child = getattr(exc, "child_frames", "")  # raised in another process (visits/files.py)
+    if child:
+        frames += f"  ... in a child process:\n{child}"
     return f"Traceback (most recent call last):\n{frames}{type(exc).__name__}: {WITHHELD}"

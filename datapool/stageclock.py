@@ -31,6 +31,19 @@ def rss_bytes() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+def own_peak_bytes() -> int:
+    """This process's own peak resident set (Linux: VmHWM; ``ru_maxrss`` would count the parent
+    a child was forked from)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
 @dataclass
 class Stage:
     """One stage's figures; ``rows`` is set by the stage (what it worked through)."""
@@ -57,6 +70,7 @@ class StageClock:
     peak_bytes: int = 0
     started: float = field(default_factory=time.perf_counter)
     cpu_started: float = field(default_factory=time.process_time)
+    cpu_elsewhere: float = 0.0  # CPU seconds of stages run by other processes (:meth:`add`)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _stop: threading.Event = field(default_factory=threading.Event)
     _sampler: threading.Thread | None = None
@@ -103,8 +117,18 @@ class StageClock:
                 s.open = False
 
     def total(self) -> tuple[float, float]:
-        """Wall and CPU seconds since the clock was made."""
-        return time.perf_counter() - self.started, time.process_time() - self.cpu_started
+        """Wall and CPU seconds since the clock was made (with other processes' stages' CPU)."""
+        cpu = time.process_time() - self.cpu_started + self.cpu_elsewhere
+        return time.perf_counter() - self.started, cpu
+
+    def add(self, name: str, seconds: float, cpu_seconds: float, peak_bytes: int) -> Stage:
+        """A stage measured in another process (already over): its figures as it reports them;
+        its CPU seconds count in :meth:`total`, its memory only in its own row."""
+        s = Stage(name, time.perf_counter() - seconds, seconds, cpu_seconds, peak_bytes, open=False)
+        with self._lock:
+            self.stages.append(s)
+            self.cpu_elsewhere += cpu_seconds
+        return s
 
 
 _CLOCK: StageClock | None = None  # one per process: a benchmark measures one run at a time
@@ -119,6 +143,14 @@ def stage(name: str) -> Iterator[Stage | None]:
         return
     with clock.stage(name) as s:
         yield s
+
+
+def record(name: str, seconds: float, cpu_seconds: float, peak_bytes: int) -> None:
+    """Record a stage another process ran (see :meth:`StageClock.add`), when a clock is
+    installed; otherwise do nothing."""
+    clock = _CLOCK
+    if clock is not None:
+        clock.add(name, seconds, cpu_seconds, peak_bytes)
 
 
 def set_rows(s: Stage | None, rows: int) -> None:

@@ -19,7 +19,7 @@ from typing import Any, NotRequired, TypedDict
 import polars as pl
 import sqlalchemy as sa
 
-from datapool.connectors import warehouse
+from datapool.connectors import staging, warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.grids import read_grids as read_grids_file
 from datapool.connectors.members import read_members as read_member_db
@@ -35,16 +35,15 @@ from datapool.schemas import expectations as ex
 from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
+from datapool.stageclock import record as record_stage
 from datapool.stageclock import stage
+from datapool.visits import files as visit_files
 from datapool.visits import records as visit_records
 from datapool.visits.groups import JointGroups, joint_groups
-from datapool.visits.maps import heatmap_html, heatmap_png
-from datapool.visits.phone import write_route_pages
 from datapool.visits.placement import place
 from datapool.visits.records import VisitFiles, VisitLoop
 from datapool.visits.routes import RouteStats, order_targets
-from datapool.visits.sheets import write_week_sheets
-from datapool.visits.weekly import Cadence, plan_weeks, watch_list, week_starts
+from datapool.visits.weekly import Cadence, plan_weeks, watch_list
 
 log = logging.getLogger("datapool")
 
@@ -491,34 +490,36 @@ def write_visit_files(
     plan: VisitPlan, grids: list[GridShape], snapshot: str, folder: Path
 ) -> list[Path]:
     """The heat map (HTML and PNG), the visit sheets and the phone pages of ``plan``, written
-    into ``folder``."""
-    with stage("visit files (beside publishing)"):
-        groups = plan.groups.groups if plan.groups is not None else None
-        html, png = folder / "heatmap.html", folder / "heatmap.png"
-        heatmap_html(
-            grids, plan.targets, snapshot, html, groups=groups, group_members=plan.group_members
-        )
-        heatmap_png(grids, plan.targets, snapshot, png, groups=groups)
-        weeks = week_starts(snapshot)
-        sheets = write_week_sheets(
-            plan.sheet_rows, grids, snapshot, folder / "visit_sheets", weeks, plan.unplaced
-        )
-        pages = write_route_pages(
-            plan.page_rows, grids, snapshot, folder / "route_pages", weeks, plan.visit_history
-        )
-    return [html, png, *sheets, *pages]
+    into ``folder`` by a process of their own (:mod:`datapool.visits.files`: beside publishing,
+    on the other core); this waits for them."""
+    job = visit_files.FileJob(
+        grids,
+        snapshot,
+        folder,
+        targets=plan.targets,
+        unplaced=plan.unplaced,
+        sheet_rows=plan.sheet_rows,
+        page_rows=plan.page_rows,
+        group_members=plan.group_members,
+        groups=plan.groups.groups if plan.groups is not None else None,
+        visit_history=plan.visit_history,
+    )
+    paths, fig = visit_files.write_beside(job)
+    record_stage(
+        "visit files (beside publishing, own process)", fig.seconds, fig.cpu_seconds, fig.peak_bytes
+    )
+    return paths
 
 
-def warehouse_tables(
-    ing: Ingested,
-    res: Resolution,
-    placement: pl.DataFrame,
-    cov: Coverage,
-    changes: pl.DataFrame,
-    plan: VisitPlan,
-    validation: pl.DataFrame,
-) -> dict[str, pl.DataFrame]:
-    """The snapshot's rows for every warehouse table."""
+def start_visit_files(staging: Path) -> None:
+    """Start the process that will write the month's visit files into ``staging`` (its imports
+    overlap the stages before publishing); :func:`discard` stops it when the run fails."""
+    visit_files.start(staging)
+
+
+def early_tables(ing: Ingested, res: Resolution) -> dict[str, pl.DataFrame]:
+    """The rows of ``source_record``, ``quarantine`` and ``enterprise_link``: final as soon as
+    matching is done (visit records and display forms change only enterprises)."""
     return {
         "source_record": res.std.select(
             "source",
@@ -551,6 +552,32 @@ def warehouse_tables(
         ),
         "quarantine": ing.quarantine.sort("source", "source_row"),
         "enterprise_link": res.links,
+    }
+
+
+def write_rows_ahead(
+    settings: Settings, snapshot: str, run_id: str, early: dict[str, pl.DataFrame]
+) -> None:
+    """Have a process of their own write ``early``'s rows ahead for publishing, on the other
+    core, while the stages after matching run (a SQLite warehouse only; see
+    :mod:`datapool.connectors.staging`). Publishing copies them in its transaction."""
+    staging.start(settings.warehouse_url.get_secret_value(), snapshot, run_id, early)
+
+
+def warehouse_tables(
+    ing: Ingested,
+    res: Resolution,
+    placement: pl.DataFrame,
+    cov: Coverage,
+    changes: pl.DataFrame,
+    plan: VisitPlan,
+    validation: pl.DataFrame,
+    early: dict[str, pl.DataFrame] | None = None,
+) -> dict[str, pl.DataFrame]:
+    """The snapshot's rows for every warehouse table; ``early``: those of :func:`early_tables`,
+    made before (the frames written ahead, see :func:`write_rows_ahead`)."""
+    return {
+        **(early if early is not None else early_tables(ing, res)),
         "enterprise": res.enterprises.join(placement, on="enterprise_id", how="left"),
         "union_coverage": cov.coverage,
         "union_orphan": cov.orphans,
@@ -680,7 +707,8 @@ def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
 
 
 def discard(staging: Path) -> None:
-    """Remove a staging folder of a run that did not publish."""
+    """Remove a staging folder of a run that did not publish (and stop its files' writer)."""
+    visit_files.stop(staging)
     shutil.rmtree(staging, ignore_errors=True)
 
 
@@ -750,6 +778,7 @@ def review_queue(
 
 def record_failure(settings: Settings, snapshot: str, run: RunRecord) -> None:
     """Log a failed run in ``pipeline_run``; a warehouse that cannot be opened is left alone."""
+    staging.drop(run["run_id"])  # rows written ahead for it, if any
     try:
         warehouse.record_failure(warehouse_engine(settings), snapshot, run)
     except DatapoolError:

@@ -645,6 +645,9 @@ def snapshot_flow(
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
+        stages.start_visit_files(staging)  # their writer's process, started early
+        early = stages.early_tables(ing, res)  # final now: written ahead, beside the stages below
+        stages.write_rows_ahead(cfg, snapshot, run["run_id"], early)
         # validation needs only the pool: it runs beside the member diff and visit planning, and
         # the month waits for it before its tables are made
         validation_f = _submit(validate_task, ing, res, staging / "data_docs")
@@ -678,7 +681,9 @@ def snapshot_flow(
         mark("waiting for validation")
         validation = validation_f.result()
         validation_f = None
-        tables = stages.warehouse_tables(ing, res, plan.placement, cov, changes, plan, validation)
+        tables = stages.warehouse_tables(
+            ing, res, plan.placement, cov, changes, plan, validation, early
+        )
         tables = stages.visit_tables(tables, loop, cov, changes, plan.placement, prev_cov)
         tables["review_pair"] = queue
         tables["enterprise_alias"] = stages.enterprise_aliases(prev_links, res)

@@ -38,6 +38,7 @@ STAGES = {
     "validate": "datapool.stages.validate",
     "coverage": "datapool.stages.cover",
     "visits": "datapool.stages.plan_visits",
+    "visit files": "datapool.visits.files.write_beside",  # the commit waits for them
     "publish": "datapool.connectors.warehouse._insert",
 }
 

@@ -32,6 +32,7 @@ from datapool.connectors.grids import GridShape
 from datapool.connectors.specs import LABELS
 from datapool.privacy import redact
 from datapool.visits.records import ORDER
+from datapool.visits.sheets import runs
 
 OUTING_COLOURS = ["#d62728", "#1f77b4", "#2ca02c", "#9467bd", "#ff7f0e", "#17becf", "#8c564b"]
 REASON_ZH = {"target": "目标", "follow_up": "回访", "watch": "关注"}
@@ -490,7 +491,8 @@ def write_route_pages(
     by_grid = {g.grid_id: g for g in grids}
     visits = _visits_by_enterprise(visit_history) if visit_history is not None else None
     written = []
-    for (grid_id,), rows in plan.group_by(["grid_id"], maintain_order=True):
+    # each grid's rows in the plan's order (a stable sort keeps it), the grids in any order
+    for grid_id, rows in runs(plan.sort("grid_id", maintain_order=True), "grid_id"):
         g = by_grid.get(str(grid_id))
         if g is None:
             continue

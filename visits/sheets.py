@@ -10,6 +10,7 @@ the plan's own columns (周, 出行, 站, 原因, ...) ride along.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,18 @@ FILE_STEM_CHARS = 60  # a sheet's file name keeps this much of the grid's name
 # Agency text is written as text, never as a formula, a link or a number (a name starting with
 # '=' would otherwise become a live formula, a URL a live link).
 INERT = {"strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False}
+# the workbook is put together in memory: no temporary file per sheet (a month's sheets made
+# two thousand of them); the same parts, the zip's dates aside
+WORKBOOK = {**INERT, "in_memory": True}
+
+
+def runs(df: pl.DataFrame, key: str) -> Iterator[tuple[Any, pl.DataFrame]]:
+    """Each run of equal ``key`` values of ``df`` (sorted by it, or grouped) and its rows, in
+    order: zero-copy slices, where iterating a ``group_by`` gathers every group's rows anew."""
+    offset = 0
+    for length, value in df.get_column(key).rle().struct.unnest().iter_rows():
+        yield value, df.slice(offset, length)
+        offset += length
 
 
 def _safe(text: str) -> str:
@@ -77,7 +90,7 @@ def _printable(ws: Any, n_cols: int, header_row: int) -> None:
 def write_unplaced(unplaced: pl.DataFrame, snapshot: str, folder: Path) -> Path:
     """The district's list of targets no grid holds, with the reason, for the district office."""
     path = folder / f"{snapshot}_{UNPLACED_SHEET}.xlsx"
-    wb = xlsxwriter.Workbook(str(path), INERT)
+    wb = xlsxwriter.Workbook(str(path), WORKBOOK)
     ws = wb.add_worksheet(UNPLACED_SHEET)
     bold = wb.add_format({"bold": True, "bg_color": "#fce4d6", "border": 1})
     wrap = wb.add_format({"text_wrap": True, "valign": "top"})
@@ -141,20 +154,18 @@ def write_week_sheets(
     folder.mkdir(parents=True, exist_ok=True)
     by_grid = {g.grid_id: g for g in grids}
     written = []
-    for (grid_id,), rows in plan.sort("grid_id", "week", "outing", "stop").group_by(
-        ["grid_id"], maintain_order=True
-    ):
+    for grid_id, rows in runs(plan.sort("grid_id", "week", "outing", "stop"), "grid_id"):
         g = by_grid.get(str(grid_id))
         if g is None:
             continue
         path = folder / f"{snapshot}_{grid_id}_{_safe(g.grid_worker or 'worker')}.xlsx"
-        wb = xlsxwriter.Workbook(str(path), INERT)
+        wb = xlsxwriter.Workbook(str(path), WORKBOOK)
         bold = wb.add_format({"bold": True, "bg_color": "#ddebf7", "border": 1, "text_wrap": True})
         fill = wb.add_format({"bold": True, "bg_color": "#fff2cc", "border": 1, "text_wrap": True})
         wrap = wb.add_format({"text_wrap": True, "valign": "top"})
         first = wb.add_format({"text_wrap": True, "valign": "top", "top": 2})  # an outing starts
         date_fmt = wb.add_format({"num_format": "yyyy-mm-dd", "valign": "top"})
-        for (week,), w in rows.group_by(["week"], maintain_order=True):
+        for week, w in runs(rows, "week"):
             monday = mondays[int(week) - 1] if 0 < int(week) <= len(mondays) else None
             ws = wb.add_worksheet(week_tab(int(week), monday))
             for c, h in enumerate(WEEK_COLUMNS):

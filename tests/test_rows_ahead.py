@@ -1,0 +1,96 @@
+"""Rows written ahead by their own process (connectors/staging.py) and copied by SQLite inside the
+month's transaction store exactly what publishing's own inserts store; publishing copies only
+the very frame that was written ahead; a failed writer costs nothing but time."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime
+from pathlib import Path
+
+import polars as pl
+from test_bulk_publish import records
+
+from datapool.connectors import staging, warehouse
+from datapool.stageclock import measuring
+
+MONTH = "2025-05"
+
+
+def stored(db: Path, table: str = "source_record") -> list[tuple[object, ...]]:
+    """Every row as stored, with each value's SQLite type, in insertion order."""
+    con = sqlite3.connect(db)
+    cols = [r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+    typed = ", ".join(f'"{c}", typeof("{c}")' for c in cols)
+    rows = con.execute(f"SELECT {typed} FROM {table} ORDER BY rowid").fetchall()
+    con.close()
+    return rows
+
+
+def publish(db: Path, tables: dict[str, pl.DataFrame], run_id: str) -> None:
+    engine = warehouse.engine_for(f"sqlite:///{db}")
+    run = {"run_id": run_id, "started_at": datetime(2025, 1, 1), "status": "success"}
+    warehouse.publish(engine, MONTH, tables, run)  # type: ignore[arg-type]
+    engine.dispose()
+
+
+def test_rows_written_ahead_are_stored_as_publishing_stores_them(tmp_path):
+    df = pl.concat([records()] * 3)  # hostile text, nulls, dates, floats, booleans
+    links = pl.DataFrame(
+        {
+            "source": ["tax_registry"] * 3,
+            "source_row": [1, 2, 3],
+            "source_key": ["k1", None, ""],
+            "enterprise_id": ["E1", "E1", "E2"],
+            "rule": ["uscc", "name", "fuzzy"],
+            "score": [1.0, 0.5, 1 / 3],
+            "agreed": [None, '{"name": 1}', ""],
+        }
+    )
+    direct, ahead = tmp_path / "direct.sqlite", tmp_path / "ahead.sqlite"
+    publish(direct, {"source_record": df, "enterprise_link": links}, "direct")
+    warehouse.engine_for(f"sqlite:///{ahead}").dispose()
+    staging.start(
+        f"sqlite:///{ahead}", MONTH, "ahead", {"source_record": df, "enterprise_link": links}
+    )
+    with measuring() as clock:
+        publish(ahead, {"source_record": df, "enterprise_link": links}, "ahead")
+    assert any(s.name.startswith("rows written ahead") for s in clock.stages)  # it was used
+    for table in ("source_record", "enterprise_link"):
+        assert stored(ahead, table) == stored(direct, table), table
+    assert not list(tmp_path.glob(".datapool-rows-*"))  # the staging files are gone
+
+
+def test_only_the_frame_written_ahead_is_copied(tmp_path):
+    db = tmp_path / "w.sqlite"
+    warehouse.engine_for(f"sqlite:///{db}").dispose()
+    staging.start(f"sqlite:///{db}", MONTH, "r1", {"source_record": records()})
+    other = records().head(3)  # the run changed its mind: these rows are the month's
+    publish(db, {"source_record": other}, "r1")
+    assert len(stored(db)) == 3
+    assert not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def test_failed_writer_leaves_publishing_to_write_the_rows(tmp_path, caplog):
+    db = tmp_path / "w.sqlite"
+    warehouse.engine_for(f"sqlite:///{db}").dispose()
+    df = records()
+    staging.start(f"sqlite:///{db}", MONTH, "r2", {"source_record": df})
+    (folder,) = tmp_path.glob(".datapool-rows-*")
+    for f in folder.iterdir():  # its input is gone before it starts reading it
+        f.unlink()
+    with caplog.at_level(logging.WARNING, logger="datapool"):
+        publish(db, {"source_record": df}, "r2")
+    assert any("writing the month's rows ahead failed" in m for m in caplog.messages)
+    assert len(stored(db)) == df.height
+    assert not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def test_nothing_is_written_ahead_for_other_databases(tmp_path):
+    for url in ("sqlite://", "postgresql+psycopg://u@localhost/db"):
+        staging.start(url, MONTH, "r3", {"source_record": records()})
+        assert staging.take("r3") is None
+    staging.start(f"sqlite:///{tmp_path / 'w.sqlite'}", MONTH, "r4", {"source_record": records()})
+    staging.drop("r4")  # a run that failed before publishing
+    assert staging.take("r4") is None and not list(tmp_path.glob(".datapool-rows-*"))
