@@ -110,9 +110,9 @@ def start(url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame])
     if db is None or not frames:
         return
     folder = db.parent / f".datapool-rows-{uuid.uuid4().hex[:12]}"
-    folder.mkdir(parents=True)
     staged = Staged(folder, dict(frames), None)
     try:
+        folder.mkdir(parents=True)
         for name, df in frames.items():
             df.write_ipc(folder / f"{name}.arrow")
         staged.proc = subprocess.Popen(
@@ -120,9 +120,10 @@ def start(url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame])
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
         )
-    except Exception:
+    except OSError as exc:  # no room or no right to write there: publishing writes the rows
+        log.warning("the month's rows are not written ahead: %s", type(exc).__name__)
         staged.remove()
-        raise
+        return
     with _LOCK:
         old = _STAGED.pop(run_id, None)
         _STAGED[run_id] = staged

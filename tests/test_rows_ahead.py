@@ -94,3 +94,18 @@ def test_nothing_is_written_ahead_for_other_databases(tmp_path):
     staging.start(f"sqlite:///{tmp_path / 'w.sqlite'}", MONTH, "r4", {"source_record": records()})
     staging.drop("r4")  # a run that failed before publishing
     assert staging.take("r4") is None and not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def test_no_room_to_write_ahead_leaves_publishing_to_write_the_rows(tmp_path, monkeypatch, caplog):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pl.DataFrame, "write_ipc", full)
+    db = tmp_path / "w.sqlite"
+    warehouse.engine_for(f"sqlite:///{db}").dispose()
+    with caplog.at_level(logging.WARNING, logger="datapool"):
+        staging.start(f"sqlite:///{db}", MONTH, "r5", {"source_record": records()})
+    assert any("not written ahead: OSError" in m for m in caplog.messages)
+    assert staging.take("r5") is None and not list(tmp_path.glob(".datapool-rows-*"))
+    publish(db, {"source_record": records()}, "r5")
+    assert len(stored(db)) == records().height

@@ -12,8 +12,8 @@ are written by a child process instead, on the second core:
   that runs a month at its top level would run it twice). The job goes to its standard input
   and the answer comes back on its standard output, both pickled. :func:`start` starts it early
   (the flow calls it when it creates the staging folder), so its imports (about 2 CPU s)
-  overlap the stages before publishing; a writer that is never sent a job ends when its input
-  closes (:func:`stop`, or the run's process ending);
+  overlap the stages before publishing; a writer that is never sent a job is stopped with the
+  failed run (:func:`stop`), or ends when its input closes as the run's process ends;
 - it is sent only what the files need (:class:`FileJob`: a few small frames and the grids) and
   writes into the month's staging folder; nothing moves into place until the warehouse has
   committed (the flow's ``put_in_place``), and the commit waits for the files, so a month whose
@@ -51,7 +51,6 @@ log = logging.getLogger("datapool")
 
 _WRITERS: dict[Path, subprocess.Popen[bytes]] = {}  # by staging folder
 _LOCK = threading.Lock()
-STOP_SECONDS = 30.0  # how long an unused writer may take to end before it is killed
 
 
 @dataclass
@@ -125,8 +124,8 @@ def start(folder: Path) -> None:
 
 
 def stop(folder: Path) -> None:
-    """Stop the writer process of ``folder``, if one was started and not used (a failed run):
-    its input closes, so it ends."""
+    """Stop the writer process of ``folder``, if one was started and is not done (a failed run):
+    it is killed (what it wrote is in the staging folder, which the failed run removes)."""
     with _LOCK:
         proc = _WRITERS.pop(folder, None)
     if proc is None:
@@ -135,11 +134,9 @@ def stop(folder: Path) -> None:
         if pipe is not None:
             with contextlib.suppress(OSError):
                 pipe.close()
-    try:
-        proc.wait(timeout=STOP_SECONDS)
-    except subprocess.TimeoutExpired:
+    if proc.poll() is None:  # never sent a job, or its run gave up on it: nothing to keep
         proc.kill()
-        proc.wait()
+    proc.wait()
 
 
 def write_beside(job: FileJob) -> tuple[list[Path], Figures]:
