@@ -165,9 +165,11 @@ def main() -> None:
 
     import sqlalchemy as sa
 
+    from datapool.child import exit_with_parent
     from datapool.connectors import warehouse
     from datapool.schemas import warehouse as wh
 
+    exit_with_parent()  # a run killed outright leaves no writer behind
     folder, snapshot, names = Path(sys.argv[1]), sys.argv[2], sys.argv[3:]
     try:
         con = sqlite3.connect(folder / DB_NAME, isolation_level=None)

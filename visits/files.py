@@ -236,6 +236,9 @@ def main() -> None:
     The answer's pipe is kept to itself: whatever else writes to standard output in here goes to
     standard error instead.
     """
+    from datapool.child import exit_with_parent
+
+    exit_with_parent()  # a run killed outright leaves no writer behind
     answer = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
     sys.stdout = sys.stderr
