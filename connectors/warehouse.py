@@ -263,12 +263,9 @@ def _insert(
     dialect = conn.dialect
     dbapi_error = dialect.loaded_dbapi.Error
     try:
-        if ahead:
-            names = ", ".join(f'"{c}"' for c in cols)
-            conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                f'INSERT INTO main."{table.name}" ({names}) '
-                f'SELECT {names} FROM {_AHEAD}."{table.name}"'
-            )
+        if ahead:  # INSERT INTO t (...) SELECT ... FROM staged.t, built by SQLAlchemy
+            staged = sa.table(table.name, *(sa.column(c) for c in cols), schema=_AHEAD)
+            conn.execute(sa.insert(table).from_select(cols, sa.select(*staged.c)))
             return
         data = _bindable(table, df.select(cols), dialect)
         _write(conn, table, data, batch)
