@@ -33,7 +33,15 @@ from typing import TYPE_CHECKING
 
 import polars as pl
 
-from datapool.matching.blocking import NAMESPACES, ONE_OFF_AT, ONE_OFF_MIN, block_keys
+from datapool.matching.blocking import (
+    MAX_BLOCK,
+    NAMESPACES,
+    NEVER_DROPPED,
+    ONE_OFF_AT,
+    ONE_OFF_MIN,
+    USCC_BLOCK,
+    block_keys,
+)
 from datapool.matching.rules import RULE_RANK
 from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
 from datapool.matching.standardise import other_reading, standardise
@@ -50,6 +58,13 @@ _TIER = {
     r: RULE_RANK[r] if r in IDENTIFIER_RULES else len(IDENTIFIER_RULES) + (r in TYPO_RULES)
     for r in RULE_RANK
 }
+# a lookup's block: a key (or a core one character apart) more of the pool's records hold is
+# narrowed by the looked-up name's region, and dropped when that leaves more (_bounded_pairs):
+# without a bound a common 字号 paired each name with thousands of records of a province's month
+LOOKUP_BLOCK = MAX_BLOCK
+# a USCC's block is bounded as in blocking: by USCC_BLOCK
+_IDENTIFIER_NS = [NAMESPACES.index(ns) for ns in NEVER_DROPPED]
+ONE_OFF_NS = len(NAMESPACES)  # the pool cores one character from a looked-up name's (no town)
 LINK_SCHEMA = {"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
 
 
@@ -97,14 +112,12 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         if i in held
     ]
     pk = pl.concat(parts) if parts else qk.clear()
+    oq, op = _one_off_keys(res.std, qstd)
     pairs = (
-        pl.concat(
-            [
-                qk.join(pk, on=["ns", "key"], suffix="_p").select(
-                    pl.col("rid_p").alias("rid_a"), pl.col("rid").alias("rid_b")
-                ),
-                _one_off_pairs(res.std, qstd),
-            ]
+        _bounded_pairs(
+            pl.concat([qk, oq]).unique(),
+            pl.concat([pk, op]),
+            both.select("rid", "region_code"),
         )
         .unique()
         .sort("rid_a", "rid_b")
@@ -182,21 +195,114 @@ def _variants(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def _one_off_pairs(std: pl.DataFrame, qstd: pl.DataFrame) -> pl.DataFrame:
-    """Candidate pairs ``(rid_a, rid_b)`` of a pool record and a looked-up name (which has no town
-    to block within) whose cores are one character apart, found over the pool's distinct cores."""
+def _one_off_keys(std: pl.DataFrame, qstd: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """Keys ``(rid, ns, key)`` of the looked-up names (``qstd``) and of the pool's records
+    (``std``) whose cores are one character apart (a looked-up name has no town to block within),
+    found over the pool's distinct cores: the key is the pool core's hash, in namespace
+    :data:`ONE_OFF_NS`, so a common core is a block bounded like any other
+    (:func:`_bounded_pairs`)."""
     qv = _variants(qstd.select("rid", "core"))
     cores = std.select("core").unique().drop_nulls().with_row_index("rid")
     pv = _variants(cores).filter(pl.col("v").is_in(qv.get_column("v").unique().implode()))
-    hit = qv.join(pv, on="v", suffix="_core").select(
-        pl.col("rid").alias("rid_b"), pl.col("rid_core")
-    )
+    hit = qv.join(pv, on="v", suffix="_core").select("rid", "rid_core").unique()
     at = cores.join(hit.select("rid_core").unique(), left_on="rid", right_on="rid_core")
+    ns, key = pl.lit(ONE_OFF_NS, dtype=pl.UInt8).alias("ns"), pl.col("core").hash().alias("key")
+    q = hit.join(at, left_on="rid_core", right_on="rid").select(
+        pl.col("rid").cast(qstd.schema["rid"]), ns, key
+    )
+    p = std.join(at.select("core"), on="core", how="semi").select("rid", ns, key)
+    return q, p
+
+
+def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> pl.DataFrame:
+    """Candidate pairs ``(rid_a, rid_b)`` of a pool record and a looked-up name sharing a key,
+    each block bounded so that the pairs grow linearly with the names looked up.
+
+    A key the pool holds at most ``LOOKUP_BLOCK`` times (a USCC ``USCC_BLOCK`` times, as in
+    blocking) pairs every name holding it with all of those records. A bigger block (a common
+    字号 + industry: in a province's month, thousands of records) is narrowed by the name's
+    region: a name with a region pairs with the block's records whose region lies within it or
+    contains it (a record without a region is left out), and only when those are at most the
+    bound; a name without a region, or whose narrowed block is still too big, gets no pair from
+    that key.
+    """
+    size = pk.group_by("ns", "key").agg(pl.len().alias("_n"))
+    bound = pl.when(pl.col("ns").is_in(_IDENTIFIER_NS)).then(USCC_BLOCK).otherwise(LOOKUP_BLOCK)
+    small = size.filter(pl.col("_n") <= bound).select("ns", "key")
+    big = size.filter(pl.col("_n") > bound).select("ns", "key")
+    direct = (
+        qk.join(small, on=["ns", "key"], how="semi")
+        .join(pk, on=["ns", "key"], suffix="_p")
+        .select(
+            pl.col("rid_p").cast(pl.UInt32).alias("rid_a"),
+            pl.col("rid").cast(pl.UInt32).alias("rid_b"),
+        )
+    )
+    if big.height == 0:
+        return direct
+    c = pl.col
+    code = c("region_code").cast(pl.Int64)
+    # each pool record of a big block at every level of its region (36, 3607, 360704): ``exact``
+    # marks its own level
+    pool = (
+        pk.join(big, on=["ns", "key"], how="semi")
+        .join(region, on="rid")
+        .filter(c("region_code") != 0)
+    )
+    levels = pl.concat(
+        [
+            pool.filter(_digits(code) >= d).select(
+                "rid", "ns", "key", (code // s * s).alias("at"), (_digits(code) == d).alias("exact")
+            )
+            for d, s in ((2, 10_000), (4, 100), (6, 1))
+        ]
+    )
+    # a name's region, and each level above it: the pool's records within the first, and those
+    # whose own region is one of the others
+    names = (
+        qk.join(big, on=["ns", "key"], how="semi")
+        .join(region, on="rid")
+        .filter(c("region_code") != 0)
+    )
+    want = pl.concat(
+        [names.select("rid", "ns", "key", code.alias("at"), pl.lit(False).alias("exact"))]
+        + [
+            names.filter(_digits(code) > d).select(
+                "rid", "ns", "key", (code // s * s).alias("at"), pl.lit(True).alias("exact")
+            )
+            for d, s in ((2, 10_000), (4, 100))
+        ]
+    )
+    within = levels.group_by("ns", "key", "at").agg(pl.len().alias("_n"))
+    is_ = levels.filter("exact").group_by("ns", "key", "at").agg(pl.len().alias("_n"))
+    counted = pl.concat(
+        [
+            want.filter(~c("exact")).join(within, on=["ns", "key", "at"]),
+            want.filter(c("exact")).join(is_, on=["ns", "key", "at"]),
+        ]
+    )
+    fits = counted.filter(c("_n").sum().over("rid", "ns", "key") <= LOOKUP_BLOCK)
+    narrowed = pl.concat(
+        [
+            fits.filter(~c("exact")).join(levels, on=["ns", "key", "at"], suffix="_p"),
+            fits.filter(c("exact")).join(
+                levels.filter("exact"), on=["ns", "key", "at"], suffix="_p"
+            ),
+        ]
+    ).select(c("rid_p").cast(pl.UInt32).alias("rid_a"), c("rid").cast(pl.UInt32).alias("rid_b"))
+    return pl.concat([direct, narrowed])
+
+
+def _digits(code: pl.Expr) -> pl.Expr:
+    """A region code's significant digits (regions.significant, as an expression)."""
     return (
-        std.select(pl.col("rid").alias("rid_a"), "core")
-        .join(at.select(pl.col("rid").alias("rid_core"), "core"), on="core")
-        .join(hit, on="rid_core")
-        .select(pl.col("rid_a").cast(pl.UInt32), pl.col("rid_b").cast(pl.UInt32))
+        pl.when(code == 0)
+        .then(0)
+        .when(code % 10_000 == 0)
+        .then(2)
+        .when(code % 100 == 0)
+        .then(4)
+        .otherwise(6)
     )
 
 

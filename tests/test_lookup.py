@@ -217,3 +217,45 @@ def test_links_do_not_depend_on_the_key(resolved):
     a, b = linked(res), linked(other)
     assert a.filter(pl.col("source").is_not_null()).height > 100
     assert a.equals(b)
+
+
+# one 字号 + industry in six counties of 赣州 (a province's month holds thousands of such records)
+COMMON = ["赣县区", "信丰县", "于都县", "宁都县", "瑞金市", "南康区"]
+
+
+@pytest.mark.parametrize(
+    "query,expected",
+    [
+        # the block (6 records) is over the bound (3 here): narrowed by the name's region
+        ("赣县宏达建材有限公司", "赣县区"),
+        ("瑞金市宏达建材有限公司", "瑞金市"),
+        ("瑞金市宏达达建材有限公司", "瑞金市"),  # one character apart: the same bound
+        # no region, or one holding more records than the bound: no candidate from the block
+        ("宏达建材有限公司", None),
+        ("赣州宏达建材有限公司", None),
+        ("赣州宏达达建材有限公司", None),
+    ],
+)
+def test_a_common_name_is_looked_up_within_its_region(monkeypatch, query, expected):
+    """Lookups' blocks are bounded (lookup.LOOKUP_BLOCK): a key more pool records hold is
+    narrowed by the looked-up name's region, and gives no candidate when that leaves too many,
+    so each name is compared with a bounded number of records at any scale."""
+    from datapool.matching import lookup
+
+    monkeypatch.setattr(lookup, "LOOKUP_BLOCK", 3)
+    records = conform(
+        pl.DataFrame(
+            {
+                "source": ["market_supervision"] * len(COMMON),
+                "source_row": list(range(len(COMMON))),
+                "source_key": [f"K{i}" for i in range(len(COMMON))],
+                "name": [f"{c}宏达建材有限公司" for c in COMMON],
+            }
+        ).with_columns(pl.lit(True).alias("active"), pl.lit("存续").alias("status")),
+        RECORD_SCHEMA,
+    )
+    res = resolve(records, None, TEST_KEY)
+    assert res.enterprises.height == len(COMMON)
+    links = link_to_pool(pl.DataFrame({"qid": [0], "name": [query]}), res)
+    row = res.links.join(links, on="enterprise_id").get_column("source_row").to_list()
+    assert [COMMON[r] for r in row] == ([expected] if expected else [])
