@@ -13,7 +13,8 @@ SQLite's own code, a tenth of the CPU of binding the rows from Python.
 Nothing about the warehouse changes: the same transaction, locks and values. Publishing takes
 the staged rows of a table only when it is handed the very frame that was staged (``is``); when
 the child failed it says so in the log and writes the rows itself. The staging files are removed
-once publishing is over (or the run failed), and a child still running is stopped.
+once publishing is over (or the run failed), and a child still running is stopped; those of a
+run killed outright are removed by the next run (:mod:`datapool.scratch`).
 """
 
 from __future__ import annotations
@@ -27,17 +28,19 @@ import subprocess
 import sys
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import polars as pl
 from sqlalchemy.engine import make_url
 
+from datapool import scratch
+
 log = logging.getLogger("datapool")
 
 EARLY_TABLES = ("source_record", "enterprise_link")  # the month's two biggest
 DB_NAME = "rows.sqlite"
+ROWS_PREFIX = ".datapool-rows-"  # the scratch folder beside the warehouse (datapool/scratch.py)
 BATCH = 10_000  # rows bound at once by the child (its Python objects alive at once)
 READ_BATCH = 100_000  # rows read from the Arrow file at once
 
@@ -109,7 +112,8 @@ def start(url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame])
     frames = {k: v for k, v in frames.items() if k in EARLY_TABLES and v.height}
     if db is None or not frames:
         return
-    folder = db.parent / f".datapool-rows-{uuid.uuid4().hex[:12]}"
+    scratch.sweep(db.parent, ROWS_PREFIX)  # what runs killed outright left here
+    folder = db.parent / scratch.owned_name(ROWS_PREFIX)
     staged = Staged(folder, dict(frames), None)
     try:
         folder.mkdir(parents=True)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import logging
 import shutil
 import threading
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -19,6 +18,7 @@ from typing import Any, NotRequired, TypedDict
 import polars as pl
 import sqlalchemy as sa
 
+from datapool import scratch
 from datapool.connectors import staging, warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.grids import read_grids as read_grids_file
@@ -677,15 +677,13 @@ def previous_state(
     )
 
 
-# hex characters of a random uuid that keep the staging and set-aside folders of concurrent runs
-# apart
-FOLDER_TAG_HEX = 12
-
-
 def staging_folder(out_dir: Path, snapshot: str) -> Path:
     """A fresh folder beside the month's output folder, where a run writes its files until the
-    warehouse has taken the month (:func:`put_in_place`)."""
-    folder = out_dir / f".{snapshot}.staging-{uuid.uuid4().hex[:FOLDER_TAG_HEX]}"
+    warehouse has taken the month (:func:`put_in_place`). Folders of either kind left by runs
+    killed outright are removed first (:mod:`datapool.scratch`)."""
+    for kind in ("staging", "old"):
+        scratch.sweep(out_dir, f".{snapshot}.{kind}-")
+    folder = out_dir / scratch.owned_name(f".{snapshot}.staging-")
     folder.mkdir(parents=True)
     return folder
 
@@ -698,7 +696,7 @@ def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
     has no targets any more does not stay behind).
     """
     final = out_dir / snapshot
-    old = out_dir / f".{snapshot}.old-{uuid.uuid4().hex[:FOLDER_TAG_HEX]}"
+    old = out_dir / scratch.owned_name(f".{snapshot}.old-")
     if final.exists():
         final.rename(old)
     staging.rename(final)

@@ -138,8 +138,15 @@ def test_killed_run_leaves_warehouse_intact(sample_run, samples, sample_copy, tm
     after = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert after[t].equals(before[t]), t
-    result = snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
+    # the killed run's scratch folders: rows written ahead beside the warehouse, files in its out
+    left = [Path(sample_run["out"]).glob(".datapool-rows-*"), (tmp_path / "out").glob(".*-*")]
+    assert all(list(g) for g in left), "the kill landed before both scratch folders existed"
+    # the re-run (its files in the killed run's output folder) removes them
+    settings = sample_run["settings"].model_copy(update={"out_dir": tmp_path / "out"})
+    result = snapshot_flow(snapshot=MONTH, settings=settings)
     assert result.snapshot == MONTH
+    assert not list(Path(sample_run["out"]).glob(".datapool-rows-*"))
+    assert not list((tmp_path / "out").glob(".*")), list((tmp_path / "out").glob(".*"))
     rerun = snapshot_tables(sample_run["url"], MONTH)
     for t in COMPARE:
         assert rerun[t].equals(before[t]), ("re-run", t)
