@@ -100,8 +100,8 @@ _INDUSTRY = sorted(
     手机 眼镜 药业 木材 竹木 石材 砂石 混凝土 预拌混凝土 再生资源 回收 机动车检测 检测 驾驶培训 培训
     人力资源 家政服务 家政 保洁 安保 保安服务 园林绿化 园林 苗木 花卉 渔业 水产 畜牧 生猪 禽业 米业
     油脂 米粉 食品加工 农产品 农副产品 电子商务 商务 信息咨询 财务咨询 会计服务 法律咨询
-    社会工作服务 社工服务 志愿服务 养老服务 老年 体育 文化艺术 艺术 书画 音乐 舞蹈 美容美发 美容
-    理发 洗车 汽车修理 修理 维修 摩托车
+    社会工作 社会工作服务 社工服务 志愿服务 养老服务 老年 体育 文化艺术 艺术 书画 音乐 舞蹈 美容美发
+    美容 理发 洗车 汽车修理 修理 维修 摩托车
     """.split(),
     key=len,
     reverse=True,
@@ -530,6 +530,24 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
                 df.get_column("_lead").scatter(at, df.get_column("_lead_before").gather(at)),
                 df.get_column("_lead_short").scatter(at, False),
             )
+    # a name writes its region once: before the 字号, or bracketed after it (企业名称登记管理规定
+    # and its 实施办法). A name that brackets a region (博兴鸿(赣州市)建筑工程) and is led by a
+    # short name of a region disjoint from it (博兴县, Shandong) begins its 字号 with those
+    # characters (a county's name may be a 字号 when it has another meaning: 博兴, 德兴, 光泽)
+    lead, note = df.get_column("_lead"), df.get_column("note_region")
+    at = (
+        df.get_column("_lead_short")
+        & (note != 0)
+        & pl.Series(~compatible(lead.to_numpy(), note.to_numpy()))
+    ).arg_true()
+    if len(at):
+        df = df.with_columns(
+            df.get_column("body").scatter(
+                at, df.get_column("_lead_alias").gather(at) + df.get_column("body").gather(at)
+            ),
+            lead.scatter(at, df.get_column("_lead_before").gather(at)),
+            df.get_column("_lead_short").scatter(at, False),
+        )
     code = pl.when(c("_lead") != 0).then(c("_lead")).otherwise(c("note_region"))
     # the other reading of a name led by a short region name: that name is the 字号's beginning
     # (阳信德通: a 字号, or 阳信县's 德通); standardise takes it when the USCC says so

@@ -274,10 +274,11 @@ RULES: tuple[Rule, ...] = (
     Rule(
         "name",
         0.8,
-        "the same 字号 + industry, in regions that agree, and the address or phone supports it",
+        "the same 字号 + industry, of one organisation form, in regions that agree, and the "
+        "address or phone supports it",
         ("name_core",),
         any_of=("address_same", "address_near", "phone"),
-        none_of=("region_conflict",),
+        none_of=("region_conflict", "form_conflict"),
     ),
     Rule(
         "name_only",

@@ -42,6 +42,11 @@ def _uscc(division: str) -> str:
         # a region written before it keeps the short name in the 字号 already (not inside it)
         ("于都县阳信德通商贸有限公司", "360731", 360731, "阳信德通商贸"),
         ("于都阳信德通商贸有限公司", None, 360731, "阳信德通商贸"),
+        # a region bracketed after the 字号 that 阳信县 is outside of: 阳信 begins the 字号
+        ("阳信德通商贸(于都)有限公司", None, 360731, "阳信德通商贸"),
+        ("博兴鸿(赣州市)建筑工程有限公司", None, 360700, "博兴鸿建筑工程"),
+        ("博兴鸿(赣州市)建筑工程有限公司", "360721", 360700, "博兴鸿建筑工程"),
+        ("信丰宏达建材(赣州)有限公司", None, 360722, "宏达建材"),  # 信丰县 is in 赣州
         # a code that agrees with the name changes nothing
         ("信丰宏达建材有限公司", "360722", 360722, "宏达建材"),
         ("信丰宏达建材有限公司", "360700", 360722, "宏达建材"),
@@ -77,7 +82,12 @@ def test_the_other_reading_also_keys_and_forms_alike():
     [
         ("阳信德通商贸有限公司", "阳信德通商贸有限公司", 0),
         ("山东阳信德通商贸有限公司", "阳信德通商贸有限公司", 370000),  # the region before it
-        ("阳信德通商贸(于都)有限公司", "阳信德通商贸有限公司", 360731),  # its bracketed region
+        # a region bracketed after the 字号 (a name writes its region once) that the short name
+        # is outside of: the short name begins the 字号, the one reading
+        ("阳信德通商贸(于都)有限公司", None, None),
+        ("阳信德通(于都)商贸有限公司", None, None),
+        # ... inside it: either reading still
+        ("信丰宏达建材(赣州)有限公司", "信丰宏达建材有限公司", 360700),
         ("德通商贸(于都)有限公司", None, None),
         ("阳信县德通商贸有限公司", None, None),  # a full name is a region
         ("金山贸易有限公司", None, None),  # already the 字号 (an industry word follows)

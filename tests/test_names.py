@@ -31,6 +31,11 @@ from datapool.matching.names import fold, parse_name
         # a note that is not regions alone is no region (two disjoint ones are not stacked)
         ("宏达建材(赣州宏运)有限公司", "", "宏达", "建材", "有限公司"),
         ("宏达建材(信丰赣县)有限公司", "", "宏达", "建材", "有限公司"),
+        # GB/T 4754's 社会工作 (大类 85) is an industry word, so a county's short name before it
+        # begins the 字号 (光泽: 福建's 光泽县, and an auspicious word)
+        ("光泽社会工作服务中心", "", "光泽", "社会工作", "服务中心"),
+        ("赣州市赣县区光泽社会工作服务中心", "赣县区", "光泽", "社会工作", "服务中心"),
+        ("宏达社会工作服务中心", "", "宏达", "社会工作", "服务中心"),
     ],
 )
 def test_parse_name_parts(raw, region, brand, industry, form):

@@ -16,13 +16,6 @@ from datapool.bench import month_quality
 from datapool.samples import generate
 
 MONTHS = ["2025-05", "2025-06"]
-ISSUE = (
-    "issue #15: not met yet; with addresses read as registries write them, rules name_swap and "
-    "name_typo, the union's own name, short leading regions read with the USCC and a world "
-    "without homonyms this world scores exact 0.9964 / 0.9962 (2025-05 / 06; F1 0.9990 / 0.9988 "
-    "and target precision 0.996 / 0.996 pass); of 2025-06's 12 splits 4 are renames with only "
-    "the address in common and 3 a 字号 read as a county (光泽, 德兴, 博兴)"
-)
 # issue #15's bars, on every month
 BARS = {
     "exact": 0.997,
@@ -45,19 +38,7 @@ def holdout_quality(holdout) -> list[dict]:
     return month_quality(holdout, MONTHS)
 
 
-# the bars the matcher does not meet yet (figures: `datapool bench --quality-only`)
-FAILING = {"exact"}
-
-
-@pytest.mark.parametrize(
-    "measure",
-    [
-        pytest.param(
-            m, marks=[pytest.mark.xfail(strict=False, reason=ISSUE)] if m in FAILING else []
-        )
-        for m in BARS
-    ],
-)
+@pytest.mark.parametrize("measure", list(BARS))
 def test_holdout_quality_meets_the_bar(holdout_quality, measure):
     got = {q["month"]: round(q[measure], 4) for q in holdout_quality}
     assert min(got.values()) >= BARS[measure], got

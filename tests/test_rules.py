@@ -90,6 +90,9 @@ SWAP = {"core_swap": True, "core_sim": 0.75, "core_len": 4, "core_len_b": 4}
         ({**CORE, "phone_eq": True, "addr_sim": 0.7}, "name", "name_core,address_near,phone"),
         ({**CORE, "phone_eq": True, "region_nested": True}, "name", "name_core,phone"),
         ({**CORE, "phone_eq": True, "region_conflict": True}, None, ""),
+        # ... of one organisation form: 江西乡村振兴协会 is not 赣县乡村振兴商会 down the road
+        ({**CORE, "addr_sim": 0.6, "form_conflict": True}, None, ""),
+        ({**CORE, "addr_eq": True, "phone_eq": True, "form_conflict": True}, None, ""),
         # name_only: 字号 + industry and names alike to 0.95, regions not at two levels
         ({**CORE, "name_sim": 0.95}, "name_only", "name_core,name_same"),
         ({**CORE, "name_sim": 0.9499}, None, ""),
