@@ -462,7 +462,7 @@ def parse_frame(
     parsers = {c.field: c.parser for c in spec.columns if c.field in index}
     # what a quarantined row keeps: spec columns that are not personal, and the kept extras
     kept = {i: "id" for f, i in index.items() if parsers[f] == Parser.ID} | {
-        i: "text"
+        i: "note" if parsers[f] == Parser.FREE_TEXT else "text"
         for f, i in index.items()
         if parsers[f] not in (Parser.PERSONAL, Parser.PHONE, Parser.PSEUDONYM, Parser.ID)
     }
@@ -601,7 +601,10 @@ def _raws(header: list[str], rows: list[object], kept: dict[int, str], key: str)
         i: pl.Series([str(r[i] if r[i] is not None else "") for _, r in split], dtype=pl.Utf8)
         for i in kept
     }
-    values = {i: v if kept[i] == "id" else redact_series(v) for i, v in values.items()}
+    values = {
+        i: v if kept[i] == "id" else redact_series(v, persons=kept[i] == "note")
+        for i, v in values.items()
+    }
     for j, (k, _) in enumerate(split):
         out[k] = json.dumps({header[i]: values[i][j] for i in sorted(kept)}, ensure_ascii=False)[
             :RAW_CHARS
@@ -726,8 +729,8 @@ def _typed(
     for f, parser in parsers.items():  # one HMAC per distinct name; free text redacted
         if parser == Parser.PSEUDONYM:
             out = out.with_columns(keyed_hashes(out.get_column(f), hmac_key))
-        elif parser == Parser.FREE_TEXT:
-            out = out.with_columns(redact_series(out.get_column(f)))
+        elif parser == Parser.FREE_TEXT:  # notes people write: people named in them too
+            out = out.with_columns(redact_series(out.get_column(f), persons=True))
     if "phone_hash" in out.columns:  # one HMAC per distinct number, never per row
         out = out.with_columns(keyed_hashes(out.get_column("phone_hash"), hmac_key))
     key = spec.key_field

@@ -27,7 +27,7 @@ class Parser(StrEnum):
     PHONE = "phone"  # kept only as a keyed hash
     PERSONAL = "personal"  # dropped on read
     PSEUDONYM = "pseudonym"  # a person (a visiting grid worker): kept only as a keyed hash
-    FREE_TEXT = "free_text"  # free text that may hold personal data: phones, ids, e-mails redacted
+    FREE_TEXT = "free_text"  # notes people write: phones, ids, e-mails, titled names redacted
 
 
 @dataclass(frozen=True)

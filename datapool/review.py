@@ -459,8 +459,9 @@ def import_file(url: str, path: Path, by: str | None, key: str | None) -> Import
                 f"{path}: row {n}: pair {pair} is decided twice, differently "
                 f"(row {filled[pair][0]})"
             )
-        # a note is free text: phone numbers, ID numbers and e-mails are masked before it is kept
-        filled[pair] = (n, decision, redact((r.get("note") or "").strip()))
+        # a note is free text: phone numbers, ID numbers, e-mails and people named by title or
+        # role are masked before it is kept
+        filled[pair] = (n, decision, redact((r.get("note") or "").strip(), persons=True))
     warehouse.open_existing(url).dispose()  # a missing warehouse is said, never created
     engine = warehouse.engine_for(url)
     pairs = _lookup(engine, list(filled))

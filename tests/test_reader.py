@@ -408,6 +408,38 @@ def test_personal_values_are_blanked(text, want):
     assert redact_series(pl.Series([text, "plain"]))[0] == want
 
 
+@pytest.mark.parametrize(
+    ("text", "want"),
+    [
+        ("负责人王经理电话 138-1234-5678，可再联系", "负责人<name>经理电话 <phone>，可再联系"),
+        ("职工张某 身份证 360721198803051234 工伤", "职工<name> 身份证 <number> 工伤"),
+        ("联系人：李娟 电话", "联系人：<name> 电话"),
+        ("联系人刘芳，周三在厂", "联系人<name>，周三在厂"),
+        ("员工王小明", "员工<name>"),
+        ("陈女士称职工30人", "<name>女士称职工30人"),
+        ("找欧阳先生", "找<name>先生"),
+        ("李总说下月再谈", "<name>总说下月再谈"),
+        ("王总", "<name>总"),
+        # words, not people: left as written
+        ("公司总经理不在", "公司总经理不在"),
+        ("完成总产值", "完成总产值"),
+        ("党总支书记", "党总支书记"),
+        ("保安队长", "保安队长"),
+        ("职工何时发工资不清楚", "职工何时发工资不清楚"),
+        ("老板出差，需再约", "老板出差，需再约"),
+        ("县总工会", "县总工会"),
+        ("担心建会增加成本", "担心建会增加成本"),
+    ],
+)
+def test_people_named_by_title_or_role_are_masked_in_notes(text, want):
+    from datapool.privacy import redact, redact_series
+
+    assert redact(text, persons=True) == want
+    assert redact_series(pl.Series([text, "plain"]), persons=True)[0] == want
+    if "<phone>" not in want and "<number>" not in want:
+        assert redact(text) == text  # agency columns (经营范围, …) keep their words
+
+
 @given(st.text(alphabet=st.sampled_from(list("0123456789138X, -电a@.")), max_size=60))
 def test_redaction_leaves_no_long_digit_run(text):
     import re

@@ -183,6 +183,10 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
         )
     )
     assert truthy.height == DECIDED
+    note = "问过周经理 138-1234-5678"  # a note may name a person and a phone
+    truthy = truthy.with_columns(
+        pl.when(pl.int_range(pl.len()) == 0).then(pl.lit(note)).otherwise("note").alias("note")
+    )
     filled = tmp_path / "张三-decided.csv"  # a file's name may name its reviewer
     truthy.select(EXPORT_COLUMNS).write_csv(filled)
     code, out = _invoke("review", "import", str(filled), "--by", "张三", "--warehouse-url", url)
@@ -192,6 +196,7 @@ def test_review_decisions_steer_the_month_and_the_next(run, tmp_path):
     assert dec.height == DECIDED and dec["superseded_at"].is_null().all()
     assert set(dec["by"]) == {reviewer("张三", "datapool-public-test-key")}
     assert "张三" not in str(dec.to_dicts())
+    assert "问过<name>经理 <phone>" in dec["note"].to_list() and "周经理" not in str(dec.to_dicts())
     assert (
         dec["source_file"].str.contains(r"^F[0-9A-F]{12}$").all()
     )  # a keyed label, never the name

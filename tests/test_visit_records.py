@@ -116,8 +116,9 @@ def test_personal_data_redacted_and_the_visitor_pseudonymous(tmp_path, resolved)
         resolved,
         [
             f"{i},x,y,2025-06-03,张三,正常,,电话 0797-4412345,否,"
-            "王经理 138-1234-5678 a.b@example.com,身份证 360721198803051234,微信 13912345678",
-            f"{i},x,y,2025-06-03,李四,倒闭了,,,否,找张三 138-1234-5678,,",
+            "王经理 138-1234-5678 a.b@example.com,身份证 360721198803051234 联系人刘芳，"
+            "周三在,微信 13912345678",
+            f"{i},x,y,2025-06-03,李四,倒闭了,,,否,找张三 138-1234-5678 负责人：陈红 电话,,",
         ],
     )
     rec = loop.records.row(0, named=True)
@@ -128,6 +129,10 @@ def test_personal_data_redacted_and_the_visitor_pseudonymous(tmp_path, resolved)
         assert secret not in stored and secret not in quarantined
     assert "张三" not in stored and "李四" not in quarantined  # 网格员 only as its pseudonym
     assert "<phone>" in rec["concerns"] and "<email>" in rec["concerns"]
+    # people named by title or role in the notes: the surname goes, the title stays
+    for name in ("王经理", "刘芳", "陈红"):
+        assert name not in stored and name not in quarantined, name
+    assert rec["concerns"].startswith("<name>经理") and "联系人<name>，" in rec["needs"]
 
 
 def test_a_title_row_and_weekly_tabs_are_read_as_the_sheet_is_printed(tmp_path, resolved):

@@ -251,7 +251,7 @@ def _visits_html(visits: list[dict[str, Any]] | None) -> str:
     )
     latest = visits[0]
     open_items = [
-        (label, redact(str(latest[key])))
+        (label, redact(str(latest[key]), persons=True))
         for key, label in (("concerns", "企业顾虑"), ("needs", "职工急难愁盼"))
         if latest.get(key)
     ]

@@ -22,6 +22,7 @@ import xlsxwriter
 
 from datapool.connectors import warehouse
 from datapool.errors import InputError
+from datapool.privacy import redact
 from datapool.schemas import warehouse as wh
 from datapool.visits.sheets import INERT, SOURCE_NAMES, reason_zh
 
@@ -129,7 +130,11 @@ class Profile:
         if not self.visits.height:
             return []
         latest = self.visits.row(0, named=True)
-        return [(label, str(latest[k])) for k, label in OPEN_FIELDS if latest.get(k)]
+        return [
+            (label, redact(str(latest[k]), persons=True))
+            for k, label in OPEN_FIELDS
+            if latest.get(k)
+        ]
 
 
 def _value(key: str, v: object) -> str:
