@@ -40,6 +40,7 @@ from datapool.matching.blocking import (
     ONE_OFF_AT,
     ONE_OFF_MIN,
     USCC_BLOCK,
+    WEAK_BLOCK,
     block_keys,
 )
 from datapool.matching.rules import RULE_RANK
@@ -179,38 +180,39 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     )
 
 
-def _variants(df: pl.DataFrame) -> pl.DataFrame:
-    """``(rid, v)``: each core of 3+ characters as written and, of 4+, with each of its first
-    ``ONE_OFF_AT`` characters left out (the keys of blocking's namespace "d", without the town)."""
+def _variants(df: pl.DataFrame, keep: pl.Series | None = None) -> pl.DataFrame:
+    """``(rid, v)``: the hash of each core of 3+ characters as written and, of 4+, with each of its
+    first ``ONE_OFF_AT`` characters left out (the keys of blocking's namespace "d", without the
+    town). Each variant's text is hashed as it is made (the pool's distinct cores have about 7
+    variants each: held as text, gigabytes at a province's month); ``keep``: only these hashes.
+
+    A hash collision only adds a candidate pair (pairs are scored on their fields).
+    """
     core = pl.col("core").fill_null("")
     n = core.str.len_chars()
-    return pl.concat(
-        [df.filter(n >= ONE_OFF_MIN - 1).select("rid", core.alias("v"))]
-        + [
-            df.filter((n >= ONE_OFF_MIN) & (n > i)).select(
-                "rid", (core.str.slice(0, i) + core.str.slice(i + 1)).alias("v")
-            )
-            for i in range(ONE_OFF_AT)
-        ]
-    )
+    parts = []
+    for i in range(-1, ONE_OFF_AT):
+        at = df.filter(n >= ONE_OFF_MIN - 1) if i < 0 else df.filter((n >= ONE_OFF_MIN) & (n > i))
+        v = core if i < 0 else core.str.slice(0, i) + core.str.slice(i + 1)
+        part = at.select("rid", v.hash(seed=ONE_OFF_NS).alias("v"))
+        parts.append(part if keep is None else part.filter(pl.col("v").is_in(keep.implode())))
+    return pl.concat(parts)
 
 
 def _one_off_keys(std: pl.DataFrame, qstd: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Keys ``(rid, ns, key)`` of the looked-up names (``qstd``) and of the pool's records
-    (``std``) whose cores are one character apart (a looked-up name has no town to block within),
-    found over the pool's distinct cores: the key is the pool core's hash, in namespace
-    :data:`ONE_OFF_NS`, so a common core is a block bounded like any other
-    (:func:`_bounded_pairs`)."""
+    (``std``) whose cores are one character apart (a looked-up name has no town to block within):
+    the variants of :func:`_variants`, in namespace :data:`ONE_OFF_NS`, so a variant many
+    records share is a block bounded like any other (:func:`_bounded_pairs`). The pool's
+    variants are made once per distinct core, and only those a looked-up name holds are kept."""
+    ns = pl.lit(ONE_OFF_NS, dtype=pl.UInt8).alias("ns")
     qv = _variants(qstd.select("rid", "core"))
     cores = std.select("core").unique().drop_nulls().with_row_index("rid")
-    pv = _variants(cores).filter(pl.col("v").is_in(qv.get_column("v").unique().implode()))
-    hit = qv.join(pv, on="v", suffix="_core").select("rid", "rid_core").unique()
-    at = cores.join(hit.select("rid_core").unique(), left_on="rid", right_on="rid_core")
-    ns, key = pl.lit(ONE_OFF_NS, dtype=pl.UInt8).alias("ns"), pl.col("core").hash().alias("key")
-    q = hit.join(at, left_on="rid_core", right_on="rid").select(
-        pl.col("rid").cast(qstd.schema["rid"]), ns, key
-    )
-    p = std.join(at.select("core"), on="core", how="semi").select("rid", ns, key)
+    pv = _variants(cores, qv.get_column("v").unique())
+    at = pv.join(cores, on="rid").select("core", "v")
+    del cores, pv
+    p = std.select("rid", "core").join(at, on="core").select("rid", ns, pl.col("v").alias("key"))
+    q = qv.select(pl.col("rid").cast(qstd.schema["rid"]), ns, pl.col("v").alias("key"))
     return q, p
 
 
@@ -218,16 +220,24 @@ def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> 
     """Candidate pairs ``(rid_a, rid_b)`` of a pool record and a looked-up name sharing a key,
     each block bounded so that the pairs grow linearly with the names looked up.
 
-    A key the pool holds at most ``LOOKUP_BLOCK`` times (a USCC ``USCC_BLOCK`` times, as in
-    blocking) pairs every name holding it with all of those records. A bigger block (a common
-    字号 + industry: in a province's month, thousands of records) is narrowed by the name's
-    region: a name with a region pairs with the block's records whose region lies within it or
+    A key the pool holds at most ``LOOKUP_BLOCK`` times (a USCC ``USCC_BLOCK`` times, a core
+    one character apart ``WEAK_BLOCK`` times, as blocking bounds them) pairs every name holding it
+    with all of those records. A bigger block (a common 字号 + industry: in a province's month,
+    thousands of records) is narrowed by the name's region: a name with a region pairs with the
+    block's records whose region lies within it or
     contains it (a record without a region is left out), and only when those are at most the
     bound; a name without a region, or whose narrowed block is still too big, gets no pair from
     that key.
     """
     size = pk.group_by("ns", "key").agg(pl.len().alias("_n"))
-    bound = pl.when(pl.col("ns").is_in(_IDENTIFIER_NS)).then(USCC_BLOCK).otherwise(LOOKUP_BLOCK)
+    ns = pl.col("ns")
+    bound = (
+        pl.when(ns.is_in(_IDENTIFIER_NS))
+        .then(USCC_BLOCK)
+        .when(ns == ONE_OFF_NS)
+        .then(WEAK_BLOCK)
+        .otherwise(LOOKUP_BLOCK)
+    )
     small = size.filter(pl.col("_n") <= bound).select("ns", "key")
     big = size.filter(pl.col("_n") > bound).select("ns", "key")
     direct = (
@@ -281,7 +291,7 @@ def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> 
             want.filter(c("exact")).join(is_, on=["ns", "key", "at"]),
         ]
     )
-    fits = counted.filter(c("_n").sum().over("rid", "ns", "key") <= LOOKUP_BLOCK)
+    fits = counted.filter(c("_n").sum().over("rid", "ns", "key") <= bound)
     narrowed = pl.concat(
         [
             fits.filter(~c("exact")).join(levels, on=["ns", "key", "at"], suffix="_p"),

@@ -237,12 +237,14 @@ COMMON = ["赣县区", "信丰县", "于都县", "宁都县", "瑞金市", "南�
     ],
 )
 def test_a_common_name_is_looked_up_within_its_region(monkeypatch, query, expected):
-    """Lookups' blocks are bounded (lookup.LOOKUP_BLOCK): a key more pool records hold is
+    """Lookups' blocks are bounded (lookup.LOOKUP_BLOCK, WEAK_BLOCK for a core one character
+    apart): a key more pool records hold is
     narrowed by the looked-up name's region, and gives no candidate when that leaves too many,
     so each name is compared with a bounded number of records at any scale."""
     from datapool.matching import lookup
 
     monkeypatch.setattr(lookup, "LOOKUP_BLOCK", 3)
+    monkeypatch.setattr(lookup, "WEAK_BLOCK", 3)
     records = conform(
         pl.DataFrame(
             {
