@@ -129,3 +129,30 @@ def test_samples_written_over_old_ones_keep_no_old_visit_sheet(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         p.name for p in (fresh / "2025-06" / "visit_records").iterdir()
     )
+
+
+def test_a_registry_writes_the_industrys_other_form_now_and_then():
+    # 科技 is short for 科学技术: the default noise writes 网络技术 for 网络科技 on some names, the
+    # same one each month, and the matcher reads both as the industry after one 字号
+    from datapool.matching.names import parse_name
+    from datapool.samples.noise import industry_spelling
+
+    brands = [a + b for a in "宏鑫华隆泰源恒通利发" for b in "达盛兴昌丰金汇嘉瑞祥"]
+    typed = {
+        b: industry_spelling(f"赣州{b}网络科技有限公司", _ent(brand=b, industry="网络科技"), 1.0)
+        for b in brands
+    }
+    for b in brands:  # the same each time (each month)
+        again = industry_spelling(
+            f"赣州{b}网络科技有限公司", _ent(brand=b, industry="网络科技"), 1.0
+        )
+        assert again == typed[b]
+        assert typed[b] in (f"赣州{b}网络科技有限公司", f"赣州{b}网络技术有限公司")
+    other = [b for b in brands if "网络技术" in typed[b]]
+    assert 0 < len(other) < len(brands) / 3
+    for b in other:
+        p = parse_name(typed[b])
+        assert (p.region, p.brand, p.industry) == ("赣州市", b, "网络技术")
+    # an industry without another form, or a name that does not hold it, is left alone
+    assert industry_spelling("宏达建材有限公司", _ent(), 1.0) == "宏达建材有限公司"
+    assert industry_spelling("宏达有限公司", _ent(industry="网络科技"), 1.0) == "宏达有限公司"

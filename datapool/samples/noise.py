@@ -112,9 +112,32 @@ def region_prefix(e: Enterprise, rng: random.Random) -> str:
     return above if r < 0.65 else short_name(above)
 
 
+# 科技 is short for 科学技术: a registry may write an industry's 技术 form (网络科技 / 网络技术)
+INDUSTRY_SPELLINGS = {
+    "科技": "技术",
+    "网络科技": "网络技术",
+    "电子科技": "电子技术",
+    "生物科技": "生物技术",
+}
+
+
+def industry_spelling(name: str, e: Enterprise, level: float) -> str:
+    """``name`` with its industry written the other way now and then (科技 as 技术).
+
+    The draw has a generator of its own, seeded by the name and the registry's ``level``: the
+    same in every month, and the record's other draws are as they were without it.
+    """
+    other = INDUSTRY_SPELLINGS.get(e.industry)
+    if not other or not e.brand or e.brand + e.industry not in name:
+        return name
+    if random.Random(f"{name}:{level}:industry").random() >= 0.12 * level:
+        return name
+    return name.replace(e.brand + e.industry, e.brand + other, 1)
+
+
 def name_variant(name: str, e: Enterprise, rng: random.Random, level: float) -> str:
     """A typed variant of ``name``; ``level`` scales how messy this registry is."""
-    out = name
+    out = industry_spelling(name, e, level)
     official = e.region_prefix
     if official and out.startswith(official) and e.kind != "个体工商户":
         rest = out[len(official) :]
