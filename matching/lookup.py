@@ -44,7 +44,7 @@ from datapool.matching.blocking import (
     block_keys,
 )
 from datapool.matching.rules import RULE_RANK
-from datapool.matching.scoring import LOOKUP_SOURCE, score_pairs
+from datapool.matching.scoring import LOOKUP_SOURCE, PREPARED_FROM, score_pairs
 from datapool.matching.standardise import other_reading, standardise
 from datapool.schemas.records import RECORD_SCHEMA, conform
 
@@ -98,9 +98,8 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             ],
         )
     qstd = qstd.with_columns((pl.col("rid") + offset).alias("rid"))
-    both = pl.concat(  # the pool's columns: not copied
-        [res.std, qstd.drop("lead_body", "lead_region")], how="diagonal_relaxed"
-    )
+    # each row's region, pool and names (the rid is the row's place in both)
+    region = pl.concat([res.std.select("rid", "region_code"), qstd.select("rid", "region_code")])
     qk = block_keys(qstd)
     # the pool's keys one namespace at a time, only those a query holds: the whole pool's keys
     # (ten or so a record) are never held at once, and a namespace no query has a key in (the
@@ -118,15 +117,38 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         _bounded_pairs(
             pl.concat([qk, oq]).unique(),
             pl.concat([pk, op]),
-            both.select("rid", "region_code"),
+            region,
         )
         .unique()
         .sort("rid_a", "rid_b")
     )
-    scored = score_pairs(both, pairs, res.weights)
-    region = both.select("rid", "region_code")
-    rid_to_ent = (
+    # only the rows the pairs hold are scored: a few names looked up would otherwise prepare the
+    # features of the whole pool (a province's month: gigabytes)
+    used = pl.concat([pairs.get_column("rid_a"), pairs.get_column("rid_b")]).unique().sort()
+    cols = list(dict.fromkeys(PREPARED_FROM))
+    rows = pl.concat(
+        [
+            res.std.select(cols).select(pl.all().gather(used.filter(used < offset))),
+            qstd.select(cols).select(pl.all().gather(used.filter(used >= offset) - offset)),
+        ],
+        how="diagonal_relaxed",
+    )
+    scored = score_pairs(
+        rows.with_columns(pl.int_range(pl.len(), dtype=rows.schema["rid"]).alias("rid")),
+        pairs.select(
+            used.search_sorted(pairs.get_column("rid_a")).alias("rid_a"),
+            used.search_sorted(pairs.get_column("rid_b")).alias("rid_b"),
+        ),
+        res.weights,
+    )
+    scored = scored.with_columns(
+        used.gather(scored.get_column("rid_a")).alias("rid_a"),
+        used.gather(scored.get_column("rid_b")).alias("rid_b"),
+    )
+    del rows
+    rid_to_ent = (  # of the pool rows scored only
         res.std.select("rid", "source", "source_row")
+        .select(pl.all().gather(scored.get_column("rid_a").unique()))
         .join(
             res.links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"]
         )

@@ -63,6 +63,23 @@ class Prepared:
     text: pl.DataFrame
 
 
+# the standardised columns prepare reads: a caller scoring a few rows of a large frame gathers
+# only these (lookup.candidates)
+PREPARED_FROM = (
+    "rid",
+    *EQUAL,
+    *(f"{col}_h" for col in HASHED),
+    *SIMILAR,
+    "uscc_valid",
+    "branch",
+    "region_code",
+    "form_family",
+    "uscc_region",
+    "headcount",
+    "founded_on",
+)
+
+
 def prepare(std: pl.DataFrame) -> Prepared:
     """Build :class:`Prepared` from standardised records (``rid`` must be the row position)."""
     require_row_ids(std, "scoring")
