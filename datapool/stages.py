@@ -18,7 +18,7 @@ from typing import Any, NotRequired, TypedDict
 import polars as pl
 import sqlalchemy as sa
 
-from datapool import scratch
+from datapool import scratch, validation_process
 from datapool.connectors import staging, warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.grids import read_grids as read_grids_file
@@ -32,7 +32,6 @@ from datapool.errors import DatapoolError, InputError
 from datapool.guards import Baseline, carry_source_dir, decide, source_problems
 from datapool.matching.engine import Resolution
 from datapool.schemas import expectations as ex
-from datapool.schemas.offline_docs import make_offline
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
 from datapool.stageclock import record as record_stage
@@ -215,17 +214,45 @@ def ingest(settings: Settings, snapshot: str, read_all: ReadAll = read_sources) 
 def validate(
     ing: Ingested, res: Resolution, docs_dir: Path, today: date | None = None
 ) -> pl.DataFrame:
-    """Run every suite; raises ValidationFailed on a critical failure. Returns the results table."""
-    today = today or date.today()
-    v = ex.Validator(docs_dir)
-    for source in sorted(ing.files):
-        v.run(
+    """Run every suite; raises ValidationFailed on a critical failure. Returns the results table.
+
+    The frames the suites read are made here; they are validated by the checker process of
+    ``docs_dir`` when the run started one (:func:`start_validation`), in place otherwise."""
+    suites = validation_suites(ing, res, today or date.today())
+    if not validation_process.started(docs_dir):
+        return validation_process.run_suites(suites, docs_dir)
+    table, fig = validation_process.check(suites, docs_dir)
+    record_stage(
+        "validation (beside member diff and visit planning, own process)",
+        fig.seconds,
+        fig.cpu_seconds,
+        fig.peak_bytes,
+    )
+    return table
+
+
+def validation_suites(
+    ing: Ingested, res: Resolution, today: date
+) -> list[validation_process.Suite]:
+    """Every suite of the month, in order, with the frame it checks (only what it reads)."""
+    suites = [
+        validation_process.Suite(
             source,
             ex.source_frame(ing.records.filter(pl.col("source") == source), today),
             ex.source_checks(source),
         )
-    v.run("enterprise", ex.pool_frame(res.enterprises, res.std, res.links), ex.pool_checks())
-    v.run("enterprise_link", ex.links_frame(res.links), ex.links_checks(ing.records.height))
+        for source in sorted(ing.files)
+    ]
+    suites.append(
+        validation_process.Suite(
+            "enterprise", ex.pool_frame(res.enterprises, res.std, res.links), ex.pool_checks()
+        )
+    )
+    suites.append(
+        validation_process.Suite(
+            "enterprise_link", ex.links_frame(res.links), ex.links_checks(ing.records.height)
+        )
+    )
     acct = pl.DataFrame(
         [
             {
@@ -236,12 +263,15 @@ def validate(
             for s, f in sorted(ing.files.items())
         ]
     )
-    v.run("accounting", acct, ex.accounting_checks())
-    v.build_docs()
-    v.close()
-    make_offline(docs_dir)  # the CDN assets shipped beside the pages: they render offline
-    v.raise_for_critical()
-    return v.table()
+    suites.append(validation_process.Suite("accounting", acct, ex.accounting_checks()))
+    return suites
+
+
+def start_validation(docs_dir: Path) -> None:
+    """Start the process that will validate the month and write its Data Docs into ``docs_dir``
+    (Great Expectations' import overlaps the member diff; :func:`discard` stops it when the run
+    fails)."""
+    validation_process.start(docs_dir)
 
 
 def cover(
@@ -707,6 +737,7 @@ def put_in_place(staging: Path, out_dir: Path, snapshot: str) -> Path:
 def discard(staging: Path) -> None:
     """Remove a staging folder of a run that did not publish (and stop its files' writer)."""
     visit_files.stop(staging)
+    validation_process.stop(staging / "data_docs")
     shutil.rmtree(staging, ignore_errors=True)
 
 

@@ -50,7 +50,7 @@ from datapool.matching.weights import Weights
 from datapool.memory import release_large_blocks
 from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
-from datapool.stageclock import count_rows, mark, set_rows, stage
+from datapool.stageclock import count_rows, mark, stage
 from datapool.stages import Ingested, VisitPlan
 from datapool.summary import RunSummary, summarise
 from datapool.visits.records import VisitFiles, VisitLoop
@@ -371,9 +371,7 @@ class TaskSteps:
 def validate_task(ing: Ingested, res: Resolution, docs_dir: Path) -> pl.DataFrame:
     """Every GX suite; raises ValidationFailed on a critical failure (the flow runs it beside the
     member diff and visit planning, which need nothing of it)."""
-    with stage("validation (beside member diff and visit planning)") as s:
-        set_rows(s, ing.records.height + res.enterprises.height + res.links.height)
-        return stages.validate(ing, res, docs_dir)
+    return stages.validate(ing, res, docs_dir)  # in the checker process the flow started
 
 
 @task(name="coverage", **CPU)
@@ -612,7 +610,6 @@ def snapshot_flow(
         say("reading agency exports, member database, grids")
         mark("reading")
         stages.snapshot_dir(cfg, snapshot)
-        stages.warm_up_validation()  # Great Expectations' import, beside reading
         members_f = _submit(read_members_task, cfg)
         grids_f = _submit(read_grids_task, cfg)
         prev_f = _submit(previous_task, cfg, snapshot)
@@ -646,6 +643,7 @@ def snapshot_flow(
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
         stages.start_visit_files(staging)  # their writer's process, started early
+        stages.start_validation(staging / "data_docs")  # its process imports GX meanwhile
         early = stages.early_tables(ing, res)  # final now: written ahead, beside the stages below
         stages.write_rows_ahead(cfg, snapshot, run["run_id"], early)
         # validation needs only the pool: it runs beside the member diff and visit planning, and
