@@ -515,6 +515,9 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
         ),
     )
     df = _strip_regions(df.with_columns(body.alias("body")), "body", "_lead")
+    # a leading spelling that divisions in several provinces share (南山区: 深圳's and 鹤岗's)
+    # reads as no region; ``lead_shared`` keeps it for the USCC to tell (standardise.py)
+    df = df.with_columns(((c("_lead") == 0) & (c("_lead_alias") != "")).alias("_shared"))
     # a short name is a region only when a 字号 of two characters or more follows it, not an
     # industry word: 金山贸易有限公司 is 金山's trade company, not a trade company of 金山区
     # (name_bodies runs again on these few). A social group has no 字号: its name is its region,
@@ -535,6 +538,7 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
                 df.get_column("body").scatter(at, lead + df.get_column("body").gather(at)),
                 df.get_column("_lead").scatter(at, df.get_column("_lead_before").gather(at)),
                 df.get_column("_lead_short").scatter(at, False),
+                df.get_column("_shared").scatter(at, False),
             )
     # a name writes its region once: before the 字号, or bracketed after it (企业名称登记管理规定
     # and its 实施办法). A name that brackets a region (博兴鸿(赣州市)建筑工程) and is led by a
@@ -571,6 +575,7 @@ def name_fronts(names: pl.Series, keys: bool = True) -> pl.DataFrame:
         .then(pl.when(c("_lead_before") != 0).then(c("_lead_before")).otherwise(c("note_region")))
         .cast(pl.Int32)
         .alias("lead_region"),
+        pl.when(c("_shared") & (code == 0)).then(c("_lead_alias")).alias("lead_shared"),
     )
     df = df.with_columns(official(df["region_code"]).alias("region"))
     if not keys:

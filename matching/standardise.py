@@ -10,6 +10,7 @@ from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
+import numpy as np
 import polars as pl
 
 from datapool.columns import dedupe
@@ -17,7 +18,7 @@ from datapool.connectors.specs import REGNO_IDS
 from datapool.matching.addresses import address_texts, parse_texts, with_bare_towns
 from datapool.matching.identifiers import clean_codes, identifier_columns, regno_valid
 from datapool.matching.names import FORM_FAMILY_CODE, name_bodies, name_fronts
-from datapool.matching.regions import compatible, uscc_region
+from datapool.matching.regions import compatible, lookup, uscc_region
 
 _Part = TypeVar("_Part", pl.DataFrame, pl.Series)  # what a batch job gives
 
@@ -68,6 +69,7 @@ def _name_fronts(names: pl.Series) -> pl.DataFrame:
         "body",
         "lead_body",
         "lead_region",
+        "lead_shared",
     )
 
 
@@ -185,6 +187,28 @@ def other_reading(std: pl.DataFrame, rows: pl.Series) -> pl.DataFrame:
     )
 
 
+def _shared_by_uscc(std: pl.DataFrame) -> pl.DataFrame:
+    """A name led by a spelling that divisions in several provinces share (南山区: 深圳's and
+    鹤岗's), read as no region, takes the one its valid USCC's authority lies in (a name gives the
+    region it is registered in, or one above: 企业名称登记管理规定). Not for a branch, whose name
+    leads with its head office's region."""
+    shared = std.get_column("lead_shared")
+    usccs = std.get_column("uscc_region")
+    rows = (shared.is_not_null() & ~std.get_column("branch") & (usccs != 0)).arg_true()
+    if not len(rows):
+        return std.drop("lead_shared")
+    spelled, authority = shared.gather(rows), usccs.gather(rows).cast(pl.Int64)
+    best = np.zeros(len(rows), np.int64)
+    for scale in (10_000, 100):  # inside the authority's province, then its prefecture
+        code = lookup(spelled, (authority // scale * scale).cast(pl.Int32))["code"].to_numpy()
+        ok = (code != 0) & compatible(code, authority.to_numpy())
+        best = np.where(ok, code, best)
+    found = best != 0
+    rows = rows.filter(pl.Series(found))
+    region = std.get_column("region_code").scatter(rows, pl.Series(best[found], dtype=pl.Int32))
+    return std.with_columns(region).drop("lead_shared")
+
+
 def _reread_by_uscc(std: pl.DataFrame) -> pl.DataFrame:
     """A name led by a short region name (阳信德通商贸) whose valid USCC was issued by an authority
     outside that region (于都县's) is read with the short name as the beginning of its 字号: an
@@ -225,7 +249,9 @@ def standardise(records: pl.DataFrame, readings: bool = False) -> pl.DataFrame:
     ).item()
     # no copy when sorted
     df = (records if ordered else records.sort("source", "source_row")).with_row_index("rid")
-    df = _reread_by_uscc(df.with_columns(*[col for part in _parse_all(df) for col in part]))
+    df = _reread_by_uscc(
+        _shared_by_uscc(df.with_columns(*[col for part in _parse_all(df) for col in part]))
+    )
     if not readings:
         df = df.drop("lead_body", "lead_region")
     key = df.get_column("source_key")
