@@ -134,7 +134,7 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
         how="diagonal_relaxed",
     )
     scored = score_pairs(
-        rows.with_columns(pl.int_range(pl.len(), dtype=rows.schema["rid"]).alias("rid")),
+        rows.with_columns(pl.int_range(pl.len()).cast(rows.schema["rid"]).alias("rid")),
         pairs.select(
             used.search_sorted(pairs.get_column("rid_a")).alias("rid_a"),
             used.search_sorted(pairs.get_column("rid_b")).alias("rid_b"),
