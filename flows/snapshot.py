@@ -657,6 +657,7 @@ def snapshot_flow(
         say("diffing against the member database")
         mark("member diff", res.enterprises.height + orgs.height + members.height)
         cov, changes = _call(cover_task, cfg, snapshot, res, orgs, members, prev_cov, loop)
+        del orgs, members, members_f  # the member database is done with: not held to the end
         queue_f = _submit(review_task, cfg, res, cov, decisions)  # beside visit planning
         res = stages.display(res)  # names and addresses as people read them, from here on
         say("planning visits")

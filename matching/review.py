@@ -173,6 +173,10 @@ def queue(
         .agg(pl.col("uscc").first())
     )
     prep = prepare(std)
+    # what is read of a compared pair from here on: its rows, rule, weight and the levels its
+    # evidence names (a comparison has some 75 columns: the others are let go chunk by chunk)
+    read = ["rid_a", "rid_b", "rule", "match_weight"]
+    read += [c for c in dict.fromkeys(evidence_text(weights).meta.root_names()) if c not in read]
 
     def uncertain(chunk: pl.DataFrame) -> pl.DataFrame:
         return (
@@ -180,6 +184,7 @@ def queue(
             .with_columns(learned)
             .with_columns(rules.decision().alias("rule"))
             .filter(~pl.col("rule").is_in(list(CERTAIN_RULES)).fill_null(False))
+            .select(read)
         )
 
     # compared a chunk at a time, each cut to its uncertain pairs at once: the comparisons of
