@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -35,7 +34,6 @@ from datapool.schemas import expectations as ex
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
 from datapool.stageclock import record as record_stage
-from datapool.stageclock import stage
 from datapool.visits import files as visit_files
 from datapool.visits import records as visit_records
 from datapool.visits.groups import JointGroups, joint_groups
@@ -758,19 +756,6 @@ def publish(
     """
     engine = warehouse_engine(settings)
     warehouse.publish(engine, snapshot, tables, run, previous, settings.lock_timeout, before_commit)
-
-
-def warm_up_validation() -> threading.Thread:
-    """Import Great Expectations in a thread of its own (about 3 s of CPU), so that validation
-    does not wait for it: the flow starts this beside reading."""
-
-    def load() -> None:
-        with stage("GX import (beside reading)"):
-            ex.warm_up()
-
-    thread = threading.Thread(target=load, name="datapool-gx-import", daemon=True)
-    thread.start()
-    return thread
 
 
 def review_decisions(settings: Settings) -> pl.DataFrame:
