@@ -12,7 +12,7 @@ from datapool.stageclock import count_rows, mark, measuring, stage
 STAGES = (
     "reading",
     "matching",
-    "validation (beside member diff and visit planning)",
+    "validation (beside member diff and visit planning, own process)",
     "member diff",
     "visit planning",
     "publishing",
