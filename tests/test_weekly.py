@@ -215,6 +215,28 @@ def test_outings_are_geographic_clusters():
     assert sorted(int(kinds[labels == c].sum()) for c in (0, 1)) == [2, 2]
 
 
+@pytest.mark.parametrize("with_kinds", [False, True])
+def test_many_points_are_swept_in_linear_memory(monkeypatch, with_kinds):
+    """Above weekly.ASSIGN_UP_TO points the clusters are the sweep by angle (no n x n assignment):
+    still exactly the sizes asked, and each cluster its number of kind-1 points."""
+    from datapool.visits import weekly
+
+    monkeypatch.setattr(weekly, "ASSIGN_UP_TO", 10)
+    rng = np.random.default_rng(5)
+    p = rng.random((103, 2)) * 1000 - 500
+    sizes = [21, 21, 21, 20, 20]
+    kinds = (rng.random(103) < 0.4).astype(np.int64)
+    kind_sizes = weekly.balanced(int(kinds.sum()), 5)
+    labels = (
+        balanced_clusters(p, sizes, np.zeros(2), kinds, kind_sizes)
+        if with_kinds
+        else balanced_clusters(p, sizes, np.zeros(2))
+    )
+    assert [int((labels == c).sum()) for c in range(5)] == sizes
+    if with_kinds:
+        assert [int(kinds[labels == c].sum()) for c in range(5)] == kind_sizes
+
+
 @pytest.mark.parametrize(
     ("total", "parts", "sizes"),
     [(10, 3, [4, 3, 3]), (2, 3, [1, 1, 0]), (0, 2, [0, 0]), (9, 3, [3, 3, 3]), (5, 0, [])],

@@ -55,6 +55,10 @@ from datapool.visits.routes import _metres, plan, walk_length
 REASONS = ("target", "follow_up", "watch")  # visit_plan.reason, in priority order
 NEW_MONTHS = 6  # an enterprise registered within this many months is on the watch list
 KMEANS_ROUNDS = 25  # Lloyd's iterations at most (they stop as soon as nothing moves)
+# above this many points the clusters are the sweep alone (_sweep): each round's exact assignment
+# holds an n x n cost matrix and takes cubic time (a grid of the 2,000,000-enterprise month holds
+# thousands of targets: 800 MB and minutes a round at 10,000)
+ASSIGN_UP_TO = 1_500
 _OTHER_KIND = 1e12  # cost that keeps a target out of a non-target slot and the other way round
 
 PLAN_SCHEMA = pl.Schema(
@@ -201,6 +205,8 @@ def balanced_clusters(
     n = len(p)
     if len(sizes) <= 1 or n == 0:
         return np.zeros(n, dtype=np.int64)
+    if n > ASSIGN_UP_TO:
+        return _sweep(p, sizes, centre, kinds, kind_sizes)
     slot_cluster = np.repeat(np.arange(len(sizes)), sizes)
     slot_kind = np.zeros(n, dtype=np.int64)
     if kinds is not None and kind_sizes is not None:
@@ -223,6 +229,32 @@ def balanced_clusters(
         if np.array_equal(new, labels):
             break
         labels = new
+    return labels
+
+
+def _sweep(
+    p: np.ndarray,
+    sizes: list[int],
+    centre: np.ndarray,
+    kinds: np.ndarray | None = None,
+    kind_sizes: list[int] | None = None,
+) -> np.ndarray:
+    """:func:`balanced_clusters` without its rounds: the sweep by angle around ``centre`` cut into
+    the ``sizes``, each kind swept on its own when ``kinds`` are given (so each cluster holds
+    exactly ``kind_sizes`` kind-1 points). Linear memory, ``n log n`` time."""
+    n = len(p)
+    labels = np.empty(n, dtype=np.int64)
+    angle = _angles(p, centre)
+    if kinds is None or kind_sizes is None:
+        groups = [(np.arange(n), list(sizes))]
+    else:
+        groups = [
+            (np.flatnonzero(kinds == 1), list(kind_sizes)),
+            (np.flatnonzero(kinds != 1), [s - t for s, t in zip(sizes, kind_sizes, strict=True)]),
+        ]
+    for rows, counts in groups:
+        order = rows[np.lexsort((rows, angle[rows]))]
+        labels[order] = np.repeat(np.arange(len(counts)), counts)
     return labels
 
 
