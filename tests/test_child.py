@@ -41,11 +41,14 @@ def test_a_helper_exits_when_its_run_is_killed():
     assert not _alive(pid), "the helper outlived the run that started it"
 
 
-def test_both_helpers_watch_their_run():
+def test_every_helper_watches_its_run():
     import inspect
 
+    from datapool import child, validation_process
     from datapool.connectors import staging
     from datapool.visits import files
 
-    for main in (staging.main, files.main):
+    for main in (staging.main, child.serve):
         assert "exit_with_parent()" in inspect.getsource(main)
+    for main in (files.main, validation_process.main):  # one-job helpers: serve watches
+        assert "serve(" in inspect.getsource(main)

@@ -47,7 +47,7 @@ def test_a_critical_failure_in_the_process_is_raised_as_in_place(resolved, tmp_p
 def test_a_checker_given_no_job_is_stopped(tmp_path):
     docs = tmp_path / "docs"
     validation_process.start(docs)
-    (proc,) = [p for d, p in validation_process._CHECKERS.items() if d == docs]
+    (proc,) = [p for d, p in validation_process._CHECKERS.procs.items() if d == docs]
     validation_process.stop(docs)
     assert proc.poll() is not None
     assert not validation_process.started(docs)

@@ -145,7 +145,7 @@ def test_own_process_writes_what_this_process_writes(tmp_path):
     assert any(k.endswith(".html") for k in mine) and any(".xlsx:" in k for k in mine)
     assert mine == theirs
     assert figures.cpu_seconds > 0 and figures.peak_bytes > 0 and figures.seconds > 0
-    assert there not in files._WRITERS  # the writer ended with its job
+    assert there not in files._WRITERS.procs  # the writer ended with its job
 
 
 def test_error_in_the_writer_is_raised_in_the_run_without_its_text(tmp_path):
@@ -157,14 +157,14 @@ def test_error_in_the_writer_is_raised_in_the_run_without_its_text(tmp_path):
     assert "in a child process" in report and "maps.py" in report
     assert report.rstrip().endswith(f"{type(caught.value).__name__}: {WITHHELD}")
     assert "not-a-folder" not in report  # the message (a path here, data elsewhere) is withheld
-    assert folder not in files._WRITERS
+    assert folder not in files._WRITERS.procs
 
 
 def test_unused_writer_ends_when_stopped(tmp_path):
     files.start(tmp_path)
-    proc = files._WRITERS[tmp_path]
+    proc = files._WRITERS.procs[tmp_path]
     files.start(tmp_path)  # once per folder
-    assert files._WRITERS[tmp_path] is proc
+    assert files._WRITERS.procs[tmp_path] is proc
     files.stop(tmp_path)
-    assert proc.returncode is not None and tmp_path not in files._WRITERS
+    assert proc.returncode is not None and tmp_path not in files._WRITERS.procs
     files.stop(tmp_path)  # stopping twice is harmless

@@ -21,36 +21,28 @@ are written by a child process instead, on the second core:
 - an error in the child is raised again in the run as the same kind of error; an unexpected one
   carries the child's frames (``child_frames``, no message text) for
   :func:`datapool.errors.withheld_traceback`. Warnings the child logs are logged again in the run.
+  The pipes, start and stop are :mod:`datapool.child`'s, shared with the validation process.
 - its wall time, CPU seconds and peak memory are handed back and shown by
   ``datapool bench --end-to-end`` as a stage of their own (:func:`datapool.stageclock.record`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import logging
-import os
-import pickle
-import subprocess
-import sys
-import threading
 import time
-import traceback
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
+from datapool.child import Figures, OneJobProcesses, serve
 from datapool.connectors.grids import GridShape
-from datapool.errors import DatapoolError
 from datapool.stageclock import own_peak_bytes
 
 log = logging.getLogger("datapool")
 
-_WRITERS: dict[Path, subprocess.Popen[bytes]] = {}  # by staging folder
-_LOCK = threading.Lock()
+WHAT = "the visit files' process"
+_WRITERS = OneJobProcesses("datapool.visits.files", WHAT)  # by staging folder
 
 
 @dataclass
@@ -67,16 +59,6 @@ class FileJob:
     group_members: pl.DataFrame
     groups: pl.DataFrame | None = None
     visit_history: pl.DataFrame | None = None
-
-
-@dataclass
-class Figures:
-    """The writer's figures for the stage clock: the wall time the run waited from handing the
-    job over, and the child's own CPU seconds (its imports included) and peak memory."""
-
-    seconds: float
-    cpu_seconds: float
-    peak_bytes: int
 
 
 def write_files(job: FileJob) -> list[Path]:
@@ -111,32 +93,13 @@ def write_files(job: FileJob) -> list[Path]:
 def start(folder: Path) -> None:
     """Start the writer process of the run whose staging folder is ``folder`` (once): it imports
     what the files need while the run goes on, then waits for its job."""
-    with _LOCK:
-        if folder not in _WRITERS:
-            _WRITERS[folder] = subprocess.Popen(
-                [sys.executable, "-m", "datapool.visits.files"],
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                # small frames: polars' pool of threads would cost more than it gives, and the
-                # run's process has the other core
-                env={**os.environ, "POLARS_MAX_THREADS": "1"},
-            )
+    _WRITERS.start(folder)
 
 
 def stop(folder: Path) -> None:
     """Stop the writer process of ``folder``, if one was started and is not done (a failed run):
     it is killed (what it wrote is in the staging folder, which the failed run removes)."""
-    with _LOCK:
-        proc = _WRITERS.pop(folder, None)
-    if proc is None:
-        return
-    for pipe in (proc.stdin, proc.stdout):
-        if pipe is not None:
-            with contextlib.suppress(OSError):
-                pipe.close()
-    if proc.poll() is None:  # never sent a job, or its run gave up on it: nothing to keep
-        proc.kill()
-    proc.wait()
+    _WRITERS.stop(folder)
 
 
 def write_beside(job: FileJob) -> tuple[list[Path], Figures]:
@@ -146,30 +109,10 @@ def write_beside(job: FileJob) -> tuple[list[Path], Figures]:
     Raises what the child raised (see the module's docstring); a child that ended without an
     answer is a RuntimeError naming its exit code.
     """
-    start(job.folder)
-    with _LOCK:
-        proc = _WRITERS[job.folder]
-    assert proc.stdin is not None and proc.stdout is not None
-    wall = time.perf_counter()
-    try:
-        try:
-            pickle.dump(job, proc.stdin, protocol=pickle.HIGHEST_PROTOCOL)
-            proc.stdin.close()
-        except BrokenPipeError:
-            pass  # it ended before reading: its exit code says so below
-        answer = proc.stdout.read()
-        code = proc.wait()
-    finally:
-        stop(job.folder)
-    if not answer:
-        raise RuntimeError(f"the visit files' process ended with exit code {code} and no answer")
-    ok, result = pickle.loads(answer)
-    if not ok:
-        raise result
-    paths, cpu, peak, logged = result
+    (paths, cpu, peak, logged), wall = _WRITERS.ask(job.folder, job)
     for name, level, message in logged:
         logging.getLogger(name).log(level, "%s", message)
-    return paths, Figures(time.perf_counter() - wall, cpu, peak)
+    return paths, Figures(wall, cpu, peak)
 
 
 def _warm_up() -> None:
@@ -210,53 +153,10 @@ def _child(job: FileJob) -> tuple[list[Path], float, int, list[tuple[str, int, s
     return paths, time.process_time(), own_peak_bytes(), keep.records
 
 
-def _failure(exc: Exception) -> Exception:
-    """The error to raise again in the run: ``exc`` itself (a DatapoolError as it is; another
-    with the child's frames, not its message, in ``child_frames``), or a RuntimeError naming its
-    kind when it cannot be pickled."""
-    if isinstance(exc, DatapoolError):
-        with contextlib.suppress(Exception):
-            pickle.loads(pickle.dumps(exc))
-            return exc
-        return DatapoolError(str(exc))
-    frames = "".join(traceback.format_tb(exc.__traceback__))
-    try:
-        pickle.loads(pickle.dumps(exc))
-        out = exc
-    except Exception:  # noqa: BLE001 - an error the pipe cannot carry: its kind, as text
-        out = RuntimeError(f"{type(exc).__name__} in the visit files' process")
-    out.child_frames = frames  # type: ignore[attr-defined]
-    out.__traceback__ = None
-    return out
-
-
 def main() -> None:
-    """The writer process: import, wait for a job on standard input, answer on standard output.
-
-    The answer's pipe is kept to itself: whatever else writes to standard output in here goes to
-    standard error instead.
-    """
-    from datapool.child import exit_with_parent
-
-    exit_with_parent()  # a run killed outright leaves no writer behind
-    answer = os.fdopen(os.dup(1), "wb")
-    os.dup2(2, 1)
-    sys.stdout = sys.stderr
-    _warm_up()
-    try:
-        job = pickle.load(sys.stdin.buffer)
-    except EOFError:  # stopped before it was sent a job
-        return
-    # a short-lived process that makes many small objects and no cycles worth collecting: the
-    # cyclic collector would walk them again and again
-    gc.freeze()
-    gc.disable()
-    try:
-        result: tuple[bool, Any] = (True, _child(job))
-    except Exception as exc:  # noqa: BLE001 - raised again in the run (see _failure)
-        result = (False, _failure(exc))
-    pickle.dump(result, answer, protocol=pickle.HIGHEST_PROTOCOL)
-    answer.close()
+    """The writer process: import, wait for a job on standard input, answer on standard output
+    (:func:`datapool.child.serve`; many small objects and no cycles: no cyclic collector)."""
+    serve(_warm_up, _child, WHAT, collect=False)
 
 
 if __name__ == "__main__":
