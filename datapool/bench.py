@@ -24,6 +24,9 @@ from typing import Any
 
 import polars as pl
 
+from datapool.treepeak import TreePeak
+
+MB = 1024 * 1024
 QUALITY_MONTHS = ("2025-05", "2025-06", "2025-07")
 QUALITY_SEEDS = {"default": 11, "holdout": 23}  # the holdout world is another world too
 MATCHER_SEED = QUALITY_SEEDS["default"]  # the world the speed benchmark matches
@@ -130,16 +133,21 @@ def _in_child(target: Callable[..., None], *args: object) -> dict[str, Any]:
     q: mp.Queue[dict[str, Any]] = ctx.Queue()
     p = ctx.Process(target=target, args=(*args, q))
     p.start()
-    while True:
-        try:
-            result: dict[str, Any] = q.get(timeout=2)
-            break
-        except Exception:  # noqa: BLE001 - queue.Empty: check the child is still alive
-            if not p.is_alive():
-                raise RuntimeError(
-                    f"benchmark child {target.__name__} died (exit code {p.exitcode})"
-                ) from None
-    p.join()
+    assert p.pid is not None
+    with TreePeak(p.pid) as tree:  # the child and every process it starts, together
+        while True:
+            try:
+                result: dict[str, Any] = q.get(timeout=2)
+                break
+            except Exception:  # noqa: BLE001 - queue.Empty: check the child is still alive
+                if not p.is_alive():
+                    raise RuntimeError(
+                        f"benchmark child {target.__name__} died (exit code {p.exitcode})"
+                    ) from None
+        p.join()
+    if tree.peak_bytes is not None:
+        result["tree_peak_mb"] = tree.peak_bytes / MB
+        result["tree_processes"] = tree.processes
     return result
 
 

@@ -89,6 +89,11 @@ def stage_table(fig: dict[str, Any]) -> list[str]:
         f"{fig['cpu']:.2f} | "
         f"**{fig['peak_mb']:,.0f}** | {rows_in:,} | {rows_in / fig['seconds']:,.0f} |"
     )
+    if "tree_peak_mb" in fig:  # what the machine held at once: the run with its helpers
+        lines.append(
+            f"| **all the run's processes together** ({fig['tree_processes']} at most; resident "
+            f"memory summed every 0.2 s) | | | | **{fig['tree_peak_mb']:,.0f}** | | |"
+        )
     return lines
 
 

@@ -157,7 +157,13 @@ def lines(m: dict[str, Any], workers: int) -> list[str]:
         + ", ".join(f"{k} {v:,.0f}" for k, v in m["peak_mb"].items())
         + "), Dask workers "
         + ", ".join(f"{w:,.0f}" for w in m["worker_peak_mb"])
-        + " MB",
+        + " MB"
+        + (
+            f"; all its processes together {m['tree_peak_mb']:,.0f} MB (resident memory summed "
+            "every 0.2 s)"
+            if "tree_peak_mb" in m
+            else ""
+        ),
         f"partitioned: links {same}",
     ]
 

@@ -36,6 +36,7 @@ def test_bench_end_to_end_prints_the_stage_table(capsys, tmp_path):
     for name in STAGES:
         assert f"| {name} |" in out, name
     assert "| **whole run** |" in out and "load average" in out
+    assert "| **all the run's processes together** (" in out  # the helpers counted too
     assert "splink: not asked (--no-splink)" in out
     # the month went through the real run: published into the bench's SQLite warehouse
     db = tmp_path / "e2e-2000-out" / "warehouse.sqlite"

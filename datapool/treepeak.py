@@ -1,0 +1,93 @@
+"""The peak memory of a process and all its descendants together, sampled (the benchmarks).
+
+A month's run is several processes: the run, its helper processes (validation, rows written
+ahead, visit files), Dask workers. Each one's own peak (``VmHWM``) is exact, but they peak at
+different moments, so neither their sum nor the largest says what the machine had to hold at
+once. :class:`TreePeak` samples, every ``interval`` seconds in a thread, the resident memory of a
+process and every process below it (``/proc/<pid>/task/*/children``, ``VmRSS``) and keeps the
+largest sum. The sum of resident sets counts pages two processes share (the interpreter's
+libraries) once per process, so it errs high; a peak shorter than the interval may be missed.
+Linux only: elsewhere :attr:`TreePeak.peak_bytes` stays ``None``.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from types import TracebackType
+
+PROC = Path("/proc")
+
+
+def descendants(pid: int) -> list[int]:
+    """``pid`` and every process below it that is alive now (children of each of its threads)."""
+    seen: list[int] = []
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        seen.append(p)
+        try:
+            tasks = list((PROC / str(p) / "task").iterdir())
+        except OSError:  # gone meanwhile
+            continue
+        for t in tasks:
+            try:
+                todo += [int(c) for c in (t / "children").read_text().split()]
+            except (OSError, ValueError):
+                continue
+    return seen
+
+
+def rss_bytes(pid: int) -> int:
+    """A process's resident memory now (0 when it is gone)."""
+    try:
+        with open(PROC / str(pid) / "status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_rss_bytes(pid: int) -> tuple[int, int]:
+    """The resident memory of ``pid`` and its descendants together, and how many processes."""
+    pids = descendants(pid)
+    return sum(rss_bytes(p) for p in pids), len(pids)
+
+
+class TreePeak:
+    """``with TreePeak(pid) as t: ...`` then ``t.peak_bytes`` (and ``t.processes``, the most
+    processes seen at once)."""
+
+    def __init__(self, pid: int, interval: float = 0.2) -> None:
+        self.pid = pid
+        self.interval = interval
+        self.peak_bytes: int | None = None
+        self.processes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="tree-peak", daemon=True)
+
+    def _run(self) -> None:
+        while True:
+            total, n = tree_rss_bytes(self.pid)
+            if total and (self.peak_bytes is None or total > self.peak_bytes):
+                self.peak_bytes = total
+            self.processes = max(self.processes, n if total else 0)
+            if self._stop.wait(self.interval):
+                return
+
+    def __enter__(self) -> TreePeak:
+        if (PROC / "self" / "task").is_dir():
+            self._thread.start()
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join()

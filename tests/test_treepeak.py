@@ -1,0 +1,52 @@
+"""The benchmarks' peak of a process tree: a child's memory counts in its parent's tree."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from datapool.treepeak import TreePeak, descendants, rss_bytes, tree_rss_bytes
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+
+HOLD = (
+    "import sys, time; b = bytearray({mb} * 1024 * 1024); b[::4096] = b'x' * len(b[::4096]); "
+    "sys.stdout.write('ready\\n'); sys.stdout.flush(); time.sleep(30)"
+)
+
+
+def test_a_grandchild_counts_in_the_tree():
+    # a child holding 40 MB that starts a grandchild holding 80 MB
+    inner = HOLD.format(mb=80)
+    outer = (
+        "import subprocess, sys; "
+        f"g = subprocess.Popen([sys.executable, '-c', {inner!r}], stdout=subprocess.PIPE); "
+        "g.stdout.readline(); " + HOLD.format(mb=40)
+    )
+    child = subprocess.Popen([sys.executable, "-c", outer], stdout=subprocess.PIPE)
+    try:
+        assert child.stdout is not None and child.stdout.readline() == b"ready\n"
+        pids = descendants(child.pid)
+        assert len(pids) == 2 and pids[0] == child.pid
+        total, n = tree_rss_bytes(child.pid)
+        assert n == 2 and total >= 120 * 1024 * 1024
+        assert total >= rss_bytes(child.pid) + 80 * 1024 * 1024
+        with TreePeak(child.pid, interval=0.05) as t:
+            pass  # one sample at least: the thread samples as it starts
+        assert t.peak_bytes is not None and t.peak_bytes >= 120 * 1024 * 1024
+        assert t.processes == 2
+    finally:
+        for p in descendants(child.pid)[1:]:
+            os.kill(p, 9)
+        child.kill()
+        child.wait()
+
+
+def test_a_gone_process_holds_nothing():
+    p = subprocess.Popen([sys.executable, "-c", "pass"])
+    p.wait()
+    assert rss_bytes(p.pid) == 0
+    assert tree_rss_bytes(p.pid)[0] == 0
