@@ -91,8 +91,9 @@ def stage_table(fig: dict[str, Any]) -> list[str]:
     )
     if "tree_peak_mb" in fig:  # what the machine held at once: the run with its helpers
         lines.append(
-            f"| **all the run's processes together** ({fig['tree_processes']} at most; resident "
-            f"memory summed every 0.2 s) | | | | **{fig['tree_peak_mb']:,.0f}** | | |"
+            f"| **all the run's processes together** ({fig['tree_processes']} at most; "
+            f"proportional set sizes summed every 0.2 s) | | | | "
+            f"**{fig['tree_peak_mb']:,.0f}** | | |"
         )
     return lines
 

@@ -159,8 +159,8 @@ def lines(m: dict[str, Any], workers: int) -> list[str]:
         + ", ".join(f"{w:,.0f}" for w in m["worker_peak_mb"])
         + " MB"
         + (
-            f"; all its processes together {m['tree_peak_mb']:,.0f} MB (resident memory summed "
-            "every 0.2 s)"
+            f"; all its processes together {m['tree_peak_mb']:,.0f} MB (proportional set sizes "
+            "summed every 0.2 s)"
             if "tree_peak_mb" in m
             else ""
         ),

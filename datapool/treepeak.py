@@ -3,11 +3,14 @@
 A month's run is several processes: the run, its helper processes (validation, rows written
 ahead, visit files), Dask workers. Each one's own peak (``VmHWM``) is exact, but they peak at
 different moments, so neither their sum nor the largest says what the machine had to hold at
-once. :class:`TreePeak` samples, every ``interval`` seconds in a thread, the resident memory of a
-process and every process below it (``/proc/<pid>/task/*/children``, ``VmRSS``) and keeps the
-largest sum. The sum of resident sets counts pages two processes share (the interpreter's
-libraries) once per process, so it errs high; a peak shorter than the interval may be missed.
-Linux only: elsewhere :attr:`TreePeak.peak_bytes` stays ``None``.
+once. :class:`TreePeak` samples, every ``interval`` seconds in a thread, the memory of a process
+and of every process below it (``/proc/<pid>/task/*/children``) and keeps the largest sum. Each
+process counts its proportional set size (``Pss`` of ``/proc/<pid>/smaps_rollup``: a page shared
+by n processes, such as the interpreter's libraries, counts 1/n in each), so the sum is what the
+processes hold together, not more; where ``smaps_rollup`` is missing (Linux before 4.14) the
+resident set (``VmRSS``), which counts shared pages once per process and so errs high. A peak
+shorter than the interval may be missed. Linux only: elsewhere :attr:`TreePeak.peak_bytes` stays
+``None``.
 """
 
 from __future__ import annotations
@@ -38,22 +41,30 @@ def descendants(pid: int) -> list[int]:
     return seen
 
 
-def rss_bytes(pid: int) -> int:
-    """A process's resident memory now (0 when it is gone)."""
+def _field_kb(path: Path, field: str) -> int | None:
     try:
-        with open(PROC / str(pid) / "status", encoding="ascii") as f:
+        with open(path, encoding="ascii") as f:
             for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) * 1024
+                if line.startswith(field):
+                    return int(line.split()[1])
     except (OSError, ValueError):
         pass
-    return 0
+    return None
 
 
-def tree_rss_bytes(pid: int) -> tuple[int, int]:
-    """The resident memory of ``pid`` and its descendants together, and how many processes."""
+def memory_bytes(pid: int) -> int:
+    """A process's memory now: its proportional set size, else its resident set (the module
+    docstring); 0 when it is gone."""
+    kb = _field_kb(PROC / str(pid) / "smaps_rollup", "Pss:")
+    if kb is None:
+        kb = _field_kb(PROC / str(pid) / "status", "VmRSS:")
+    return (kb or 0) * 1024
+
+
+def tree_bytes(pid: int) -> tuple[int, int]:
+    """The memory of ``pid`` and its descendants together, and how many processes."""
     pids = descendants(pid)
-    return sum(rss_bytes(p) for p in pids), len(pids)
+    return sum(memory_bytes(p) for p in pids), len(pids)
 
 
 class TreePeak:
@@ -70,7 +81,7 @@ class TreePeak:
 
     def _run(self) -> None:
         while True:
-            total, n = tree_rss_bytes(self.pid)
+            total, n = tree_bytes(self.pid)
             if total and (self.peak_bytes is None or total > self.peak_bytes):
                 self.peak_bytes = total
             self.processes = max(self.processes, n if total else 0)

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from datapool.treepeak import TreePeak, descendants, rss_bytes, tree_rss_bytes
+from datapool.treepeak import TreePeak, descendants, memory_bytes, tree_bytes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -31,9 +31,9 @@ def test_a_grandchild_counts_in_the_tree():
         assert child.stdout is not None and child.stdout.readline() == b"ready\n"
         pids = descendants(child.pid)
         assert len(pids) == 2 and pids[0] == child.pid
-        total, n = tree_rss_bytes(child.pid)
+        total, n = tree_bytes(child.pid)
         assert n == 2 and total >= 120 * 1024 * 1024
-        assert total >= rss_bytes(child.pid) + 80 * 1024 * 1024
+        assert total >= memory_bytes(child.pid) + 80 * 1024 * 1024
         with TreePeak(child.pid, interval=0.05) as t:
             pass  # one sample at least: the thread samples as it starts
         assert t.peak_bytes is not None and t.peak_bytes >= 120 * 1024 * 1024
@@ -48,5 +48,5 @@ def test_a_grandchild_counts_in_the_tree():
 def test_a_gone_process_holds_nothing():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
-    assert rss_bytes(p.pid) == 0
-    assert tree_rss_bytes(p.pid)[0] == 0
+    assert memory_bytes(p.pid) == 0
+    assert tree_bytes(p.pid)[0] == 0
