@@ -13,12 +13,12 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 import opencc
 import polars as pl
-from pypinyin import lazy_pinyin
 
 from datapool.columns import dedupe, where
 from datapool.matching.regions import alias_pattern, compatible, lookup, official, significant
@@ -243,9 +243,38 @@ def fold(text: str | None) -> str:
     return fold_series(pl.Series([text], dtype=pl.Utf8))[0] if text else ""
 
 
-@functools.lru_cache(maxsize=20_000)
+# Each character's toneless first reading, as pypinyin's ``lazy_pinyin`` of the character alone
+# gives it (pypinyin 0.55), for every character it reads (``pinyin_dict``); any other character
+# is its own key. A table of the package's rather than pypinyin at run time: importing pypinyin
+# loads its phrase dictionary (about 45 MB in every process that matches, for single characters
+# that never use it), and the keys no longer move with pypinyin's version. Written by
+# :func:`write_pinyin_table`; tests/test_names.py checks it against pypinyin.
+PINYIN_TABLE = Path(__file__).with_name("pinyin.tsv")
+
+
+@functools.cache
+def pinyin_table() -> dict[str, str]:
+    """Character -> its pinyin key, for the characters whose key is not the character itself."""
+    with PINYIN_TABLE.open(encoding="utf-8") as f:
+        return dict(line.rstrip("\n").split("\t") for line in f)
+
+
+def write_pinyin_table(path: Path = PINYIN_TABLE) -> int:
+    """Write :data:`PINYIN_TABLE` from the installed pypinyin; returns its rows."""
+    from pypinyin import lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    rows = []
+    for code in sorted(pinyin_dict):
+        ch = chr(code)
+        if ch.strip() and (key := lazy_pinyin(ch)[0]) != ch:
+            rows.append(f"{ch}\t{key}\n")
+    path.write_text("".join(rows), encoding="utf-8")
+    return len(rows)
+
+
 def _char_pinyin(ch: str) -> str:
-    return lazy_pinyin(ch)[0] if ch.strip() else ""
+    return pinyin_table().get(ch, ch) if ch.strip() else ""
 
 
 def pinyin_key(text: str) -> str:

@@ -204,3 +204,23 @@ def test_parts_come_in_the_order_of_the_values(values):
     distinct = pl.Series(values, dtype=pl.Utf8).unique(maintain_order=True)
     assert parse_names(distinct, distinct=True)["name"].to_list() == distinct.to_list()
     assert parse_addresses(distinct, distinct=True)["address"].to_list() == distinct.to_list()
+
+
+def test_the_pinyin_table_is_pypinyins_reading_of_each_character():
+    """names.pinyin.tsv holds what pypinyin's lazy_pinyin gives each character alone; any
+    character not in it is its own key there too (regenerate: names.write_pinyin_table())."""
+    from pypinyin import lazy_pinyin
+    from pypinyin.pinyin_dict import pinyin_dict
+
+    from datapool.matching.names import _char_pinyin, pinyin_key, pinyin_table
+
+    table = pinyin_table()
+    codes = set(range(0x110000)) - set(range(0xD800, 0xE000))  # every character but surrogates
+    assert set(pinyin_dict) <= codes
+    for code in sorted(set(pinyin_dict) | set(range(0x3000, 0xA000)) | set(range(0xFF00, 0xFFF0))):
+        ch = chr(code)
+        expected = lazy_pinyin(ch)[0] if ch.strip() else ""
+        assert _char_pinyin(ch) == expected, ch
+    assert len(table) == sum(1 for c in pinyin_dict if chr(c).strip()) == 41923
+    assert pinyin_key("鑫达 宏達A1") == "xindahongdaA1"
+    assert pinyin_key("新达") == pinyin_key("鑫达") == "xinda"
