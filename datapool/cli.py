@@ -840,7 +840,9 @@ def bench(
             # goes under --out, not into the shared ~/.prefect (other runs would hold its lock)
             home = os.environ.get("PREFECT_HOME")
             os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "180")
-            os.environ.setdefault("PREFECT_LOGGING_LEVEL", "ERROR")
+            # as a run: no telemetry (the temporary server's heartbeat met its own database
+            # locked under load and printed a traceback), Prefect's errors only
+            _quiet_prefect(False)
             if not os.environ.get("PREFECT_API_URL"):
                 os.environ["PREFECT_HOME"] = str((out / "prefect-home").resolve())
             try:
