@@ -232,23 +232,29 @@ def validate(
 def validation_suites(
     ing: Ingested, res: Resolution, today: date
 ) -> list[validation_process.Suite]:
-    """Every suite of the month, in order, with the frame it checks (only what it reads)."""
+    """Every suite of the month, in order, prepared for the validation process: the every-row
+    checks measured here, the other checks' frame cut to what they read (a sample of a large
+    one; :func:`datapool.schemas.expectations.prepare`)."""
     suites = [
-        validation_process.Suite(
+        ex.prepare(
             source,
-            ex.source_frame(ing.records.filter(pl.col("source") == source), today),
+            ing.records.filter(pl.col("source") == source),
             ex.source_checks(source),
+            derive=lambda f: ex.source_frame(f, today),
         )
         for source in sorted(ing.files)
     ]
     suites.append(
-        validation_process.Suite(
+        ex.prepare(
             "enterprise", ex.pool_frame(res.enterprises, res.std, res.links), ex.pool_checks()
         )
     )
     suites.append(
-        validation_process.Suite(
-            "enterprise_link", ex.links_frame(res.links), ex.links_checks(ing.records.height)
+        ex.prepare(
+            "enterprise_link",
+            ex.links_frame(res.links),
+            ex.links_checks(ing.records.height),
+            derived=ex.LINK_KEYS,
         )
     )
     acct = pl.DataFrame(
@@ -261,7 +267,7 @@ def validation_suites(
             for s, f in sorted(ing.files.items())
         ]
     )
-    suites.append(validation_process.Suite("accounting", acct, ex.accounting_checks()))
+    suites.append(ex.prepare("accounting", acct, ex.accounting_checks()))
     return suites
 
 

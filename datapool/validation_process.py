@@ -3,8 +3,10 @@
 Great Expectations runs in Python: its import (about 3 s of CPU and 150 MB), the pandas frames it
 validates and its Data Docs held the run's interpreter lock and memory beside the member diff and
 visit planning. The run now starts a checker process when matching is done (:func:`start`: it
-imports GX while the run goes on), builds the frames the suites read itself (polars work, a
-fraction of the month's columns), and hands them over (:func:`check`): the child validates them,
+imports GX while the run goes on), prepares the suites itself (polars work:
+:func:`datapool.schemas.expectations.prepare` measures the every-row checks and cuts the frame
+the other checks read, the sample of a large one) and hands them over (:func:`check`), so what
+crosses is bounded whatever the month's size: the child validates them,
 writes the Data Docs into the staging folder and answers with the ``validation_result`` rows, or
 with the :class:`~datapool.errors.ValidationFailed` a critical failure raises, raised again here
 as it would have been in place. Nothing of the results changes.
@@ -19,26 +21,19 @@ place.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import polars as pl
 
 from datapool.child import Figures, OneJobProcesses, serve
+from datapool.schemas.expectations import Suite
 from datapool.stageclock import own_peak_bytes
 
 WHAT = "the validation process"
 _CHECKERS = OneJobProcesses("datapool.validation_process", WHAT)  # by Data Docs folder
 
 
-@dataclass
-class Suite:
-    """One suite to run: its name in the results and Data Docs, the frame and its checks."""
-
-    name: str
-    frame: pl.DataFrame
-    checks: list[Any]  # datapool.schemas.expectations.Check (GX is not imported here)
+__all__ = ["Suite", "check", "run_suites", "start", "started", "stop"]
 
 
 def run_suites(suites: list[Suite], docs_dir: Path) -> pl.DataFrame:
@@ -49,7 +44,7 @@ def run_suites(suites: list[Suite], docs_dir: Path) -> pl.DataFrame:
 
     v = ex.Validator(docs_dir)
     for s in suites:
-        v.run(s.name, s.frame, s.checks)
+        v.run_suite(s)
     v.build_docs()
     v.close()
     make_offline(docs_dir)  # the CDN assets shipped beside the pages: they render offline

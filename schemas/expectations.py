@@ -4,13 +4,22 @@ Every expectation carries ``meta.severity``: ``critical`` stops the snapshot
 before anything is published; ``warning`` is recorded and the run goes on.
 Derived columns (check-character results, per-enterprise USCC counts, row
 accounting) are computed in polars first, so the suites stay plain GX.
+
+The every-row expectations are measured in polars where the month is (:func:`prepare`, in the
+run's process): for each, the figures Great Expectations' pandas engine would compute (rows,
+missing values, offending rows and the first :data:`PARTIAL` of them, values and positions), and
+GX validates those figures with the expectation's own logic (``Expectation.metrics_validate``),
+so the results, ``mostly`` and Data Docs are GX's, and no every-row frame crosses to the
+validation process. The other expectations run in GX on the frame itself: the whole frame up to
+:data:`SAMPLE_ROWS` rows, a seeded sample of it above.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -26,13 +35,17 @@ USCC_REGEX = r"^[0-9A-HJ-NP-RTUWXY]{2}\d{6}[0-9A-Z]{10}$"
 STATUS = {s.source: list(s.status_values) for s in SPECS}  # connectors/specs.py
 HEADCOUNT_PLAUSIBLE = 100_000
 # Which rows each expectation sees. Every row: every critical expectation (identifiers, links,
-# accounting, nulls, bounds) and every uniqueness check, whatever the size. A frame of more than
-# SAMPLE_ROWS rows has its other warning expectations (distribution checks: USCC format and check
-# characters, plausible headcounts, dates, status values) run on a seeded sample of SAMPLE_ROWS
-# rows in row order, said in the result's details; a smaller frame is checked whole.
+# accounting, nulls, bounds) and every uniqueness check, whatever the size; these are measured in
+# polars in the run (prepare/measure: counts and the first PARTIAL offending rows) and GX
+# validates the figures, so their cost in the validation process does not grow with the month.
+# A frame of more than SAMPLE_ROWS rows has its other warning expectations (distribution checks:
+# USCC format and check characters, plausible headcounts, dates, status values) run by GX on a
+# seeded sample of SAMPLE_ROWS rows in row order, drawn in the run, said in the result's
+# details; a smaller frame has them run by GX on the whole frame.
 SAMPLE_ROWS = 200_000
 SAMPLE_SEED = 20
 EVERY_ROW_KINDS = frozenset({"ExpectColumnValuesToBeUnique", "ExpectTableRowCountToEqual"})
+PARTIAL = 20  # offending values and positions GX's SUMMARY results keep (partial_unexpected_count)
 
 
 @dataclass
@@ -42,6 +55,135 @@ class Check:
     kind: str
     kwargs: dict[str, Any]
     severity: str = "critical"
+
+    @property
+    def every_row(self) -> bool:
+        """Whether the check sees every row (measured in polars), not a sample (see SAMPLE_ROWS)."""
+        return self.severity == "critical" or self.kind in EVERY_ROW_KINDS
+
+
+@dataclass
+class Measured:
+    """An every-row check's figures over the whole frame, as GX's pandas engine counts them.
+
+    ``examples`` holds the first :data:`PARTIAL` offending values (one column, the check's), with
+    one null row after them when the column holds nulls (``padded``), so pandas types them as it
+    types the whole column (integers with nulls as floats); ``positions`` their row positions.
+    """
+
+    rows: int
+    nulls: int = 0
+    unexpected: int = 0
+    positions: list[int] = field(default_factory=list)
+    examples: pl.DataFrame | None = None
+    padded: bool = False
+
+
+@dataclass
+class Suite:
+    """One suite to run: its name, its checks, the every-row checks' figures (by check index),
+    and the frame the other checks read (the columns they read; the whole frame, or its sample
+    when ``sampled``), of a frame of ``rows`` rows."""
+
+    name: str
+    checks: list[Check]
+    measured: dict[int, Measured]
+    frame: pl.DataFrame
+    rows: int
+    sampled: bool = False
+
+
+# A column checked every row that the frame holds as the columns it is made of: its parts (a row
+# with any part null is null) and the expression that makes its value (for the offending rows)
+Derived = dict[str, tuple[tuple[str, ...], pl.Expr]]
+
+
+def measure(frame: pl.DataFrame, check: Check, derived: Derived | None = None) -> Measured:
+    """The figures GX's pandas engine computes for ``check`` on ``frame`` (every row), in polars.
+
+    Missing values (null; NaN in a float column) are not checked, except by not-null; uniqueness
+    counts every row whose value occurs more than once.
+    """
+    if check.kind == "ExpectTableRowCountToEqual":
+        return Measured(rows=frame.height)
+    col = check.kwargs["column"]
+    if derived and col in derived:
+        parts, value = derived[col]
+        missing = pl.any_horizontal([pl.col(p).is_null() for p in parts])
+        key = pl.struct(list(parts))  # equal values <=> equal parts; the text is not made
+        value = value.alias(col)
+    else:
+        value = key = pl.col(col)
+        missing = value.is_null()
+        if frame.schema[col].is_float():
+            missing = missing | value.is_nan()
+    kw = check.kwargs
+    if check.kind == "ExpectColumnValuesToNotBeNull":
+        bad = missing
+    elif check.kind == "ExpectColumnValuesToBeUnique":
+        bad = ~missing & key.is_duplicated()
+    elif check.kind == "ExpectColumnValuesToBeBetween":
+        ok = pl.lit(True)
+        if kw.get("min_value") is not None:
+            ok = ok & (value >= kw["min_value"])
+        if kw.get("max_value") is not None:
+            ok = ok & (value <= kw["max_value"])
+        bad = ~missing & ~ok.fill_null(True)
+    elif check.kind == "ExpectColumnValuesToBeInSet":
+        bad = ~missing & ~value.is_in(kw["value_set"]).fill_null(True)
+    else:
+        raise ValueError(f"no every-row measure for {check.kind}")
+    bad = bad.fill_null(False)
+    figures = frame.select(
+        missing.sum().alias("nulls"),
+        bad.sum().alias("unexpected"),
+        bad.arg_true().head(PARTIAL).implode().alias("positions"),
+    ).row(0, named=True)
+    positions = [int(i) for i in figures["positions"]]
+    nulls = int(figures["nulls"])
+    examples = frame[positions].select(value) if positions else frame.clear().select(value)
+    if nulls:
+        examples = pl.concat([examples, examples.clear(1)])
+    return Measured(
+        rows=frame.height,
+        nulls=nulls,
+        unexpected=int(figures["unexpected"]),
+        positions=positions,
+        examples=examples,
+        padded=nulls > 0,
+    )
+
+
+def prepare(
+    name: str,
+    frame: pl.DataFrame,
+    checks: list[Check],
+    derive: Callable[[pl.DataFrame], pl.DataFrame] | None = None,
+    derived: Derived | None = None,
+) -> Suite:
+    """The suite ``name`` ready for the validation process: the every-row checks measured on
+    ``frame`` here, the other checks' frame (``derive`` applied, if given, to the rows they see:
+    the whole frame, or a seeded sample of :data:`SAMPLE_ROWS` rows in row order above that
+    size) cut to the columns they read."""
+    measured = {i: measure(frame, c, derived) for i, c in enumerate(checks) if c.every_row}
+    rest = [c for i, c in enumerate(checks) if i not in measured]
+    sampled = frame.height > SAMPLE_ROWS and bool(rest)
+    rows = frame
+    if sampled:
+        index = (
+            pl.DataFrame({"__row": pl.int_range(frame.height, eager=True)})
+            .sample(SAMPLE_ROWS, seed=SAMPLE_SEED)
+            .get_column("__row")
+            .sort()
+        )
+        rows = frame[index]
+    used = [c for c in dict.fromkeys(ch.kwargs.get("column") for ch in rest) if c is not None]
+    if not rest:
+        rows = rows.clear()
+    if derive is not None:
+        rows = derive(rows)
+    rows = rows.select(used) if used else rows.select([])
+    return Suite(name, checks, measured, rows, frame.height, sampled)
 
 
 def source_frame(records: pl.DataFrame, today: date) -> pl.DataFrame:
@@ -136,11 +278,17 @@ def pool_checks() -> list[Check]:
 
 
 def links_frame(links: pl.DataFrame) -> pl.DataFrame:
-    """Links keyed by their source row."""
-    return links.select(
-        (pl.col("source") + ":" + pl.col("source_row").cast(pl.Utf8)).alias("row_key"),
-        "enterprise_id",
+    """Links keyed by their source row (``row_key``, "source:row", is :data:`LINK_KEYS`: made
+    only for the rows a check names)."""
+    return links.select("source", "source_row", "enterprise_id")
+
+
+LINK_KEYS: Derived = {
+    "row_key": (
+        ("source", "source_row"),
+        pl.col("source") + ":" + pl.col("source_row").cast(pl.Utf8),
     )
+}
 
 
 def links_checks(accepted: int) -> list[Check]:
@@ -207,34 +355,58 @@ class Validator:
         self.results: list[dict[str, Any]] = []
 
     def run(self, name: str, frame: pl.DataFrame, checks: list[Check]) -> list[dict[str, Any]]:
-        """Validate ``frame`` against ``checks``; record and return one dict per expectation.
+        """Validate ``frame`` against ``checks`` (:func:`prepare` here, then :meth:`run_suite`)."""
+        return self.run_suite(prepare(name, frame, checks))
 
-        A frame of more than :data:`SAMPLE_ROWS` rows has its sampled checks (see there) run on a
-        seeded sample, as the suite ``<name> (sample)`` in Data Docs; their results are recorded
-        under ``name`` too, with ``details.sampled`` giving the rows checked and of how many.
+    def run_suite(self, suite: Suite) -> list[dict[str, Any]]:
+        """Validate one prepared suite; record and return one dict per expectation.
+
+        A sampled suite (see :data:`SAMPLE_ROWS`) is two suites in Data Docs: ``<name>`` with the
+        every-row checks, ``<name> (sample)`` with the others, run on the sample; their results
+        are recorded under ``name`` too, with ``details.sampled`` giving the rows checked and of
+        how many.
         """
-        whole = [c for c in checks if c.severity == "critical" or c.kind in EVERY_ROW_KINDS]
-        sampled = [c for c in checks if c not in whole]
-        if frame.height <= SAMPLE_ROWS or not sampled:
-            return self._run(name, name, frame, checks)
-        sample = (
-            frame.with_row_index("__row")
-            .sample(SAMPLE_ROWS, seed=SAMPLE_SEED)
-            .sort("__row")
-            .drop("__row")
+        if not suite.sampled:
+            return self._run(suite.name, suite.name, suite.frame, suite.checks, suite.measured)
+        whole = sorted(suite.measured)
+        rows = self._run(
+            suite.name,
+            suite.name,
+            suite.frame.clear(),
+            [suite.checks[i] for i in whole],
+            {k: suite.measured[i] for k, i in enumerate(whole)},
         )
-        rows = self._run(name, name, frame, whole) if whole else []
-        more = self._run(f"{name} (sample)", name, sample, sampled)
+        sampled = [c for i, c in enumerate(suite.checks) if i not in suite.measured]
+        more = self._run(f"{suite.name} (sample)", suite.name, suite.frame, sampled, {})
         for r in more:
             details = json.loads(r["details"])
-            details["sampled"] = {"rows": sample.height, "of": frame.height}
+            details["sampled"] = {"rows": suite.frame.height, "of": suite.rows}
             r["details"] = json.dumps(details, ensure_ascii=False, default=str)
         return rows + more
 
     def _run(
-        self, suite_name: str, name: str, frame: pl.DataFrame, checks: list[Check]
+        self,
+        suite_name: str,
+        name: str,
+        frame: pl.DataFrame,
+        checks: list[Check],
+        measured: dict[int, Measured],
     ) -> list[dict[str, Any]]:
-        """One GX suite ``suite_name`` on ``frame``; its results recorded under suite ``name``."""
+        """One GX suite ``suite_name``: the checks in ``measured`` validated from their figures,
+        the others on ``frame``; the results stored for Data Docs and recorded under ``name``."""
+        import datetime
+
+        from great_expectations.constants import DATAFRAME_REPLACEMENT_STR
+        from great_expectations.core import ExpectationSuiteValidationResult
+        from great_expectations.core.result_format import DEFAULT_RESULT_FORMAT
+        from great_expectations.core.run_identifier import RunIdentifier
+        from great_expectations.data_context.types.resource_identifiers import (
+            ExpectationSuiteIdentifier,
+            ValidationResultIdentifier,
+        )
+        from great_expectations.validator.v1_validator import Validator as BatchValidator
+        from great_expectations.validator.validation_statistics import calc_validation_statistics
+
         gx = self.gx
         asset = self.source.add_dataframe_asset(suite_name)
         batch = asset.add_batch_definition_whole_dataframe(f"{suite_name}-batch")
@@ -248,46 +420,59 @@ class Validator:
         vd = self.ctx.validation_definitions.add(
             gx.ValidationDefinition(data=batch, suite=suite, name=f"{suite_name}-vd")
         )
-        cp = self.ctx.checkpoints.add(
-            gx.Checkpoint(
-                name=f"{suite_name}-cp",
-                validation_definitions=[vd],
-                actions=[],  # Data Docs are built once, after the last suite (build_docs)
-            )
+        # Data Docs put unexpected values into HTML as they are: agency text goes in escaped
+        validator = BatchValidator(
+            batch_definition=batch,
+            batch_parameters={"dataframe": escape_html_columns(frame).to_pandas()},
+            result_format=DEFAULT_RESULT_FORMAT,
         )
-        # only the columns the checks read go to pandas; Data Docs put unexpected values into
-        # HTML as they are: agency text goes in escaped
-        used = [c for c in frame.columns if any(ch.kwargs.get("column") == c for ch in checks)]
-        frame = frame.select(used) if used else frame
-        result = cp.run(batch_parameters={"dataframe": escape_html_columns(frame).to_pandas()})
+        configs = [e.configuration for e in suite.expectations]
+        on_frame = [i for i in range(len(checks)) if i not in measured]
+        part = validator.validate_expectation_suite(
+            gx.ExpectationSuite(name=suite_name, expectations=[configs[i] for i in on_frame])
+        )
         self._forget_batches()
-        rows = []
-        for vr in result.run_results.values():
-            for r in vr.results:
-                cfg = r.expectation_config
-                assert cfg is not None  # GX returns each result with its expectation
-                res = r.result or {}
-                rows.append(
-                    {
-                        "suite": name,
-                        "expectation": cfg.type,
-                        "column_name": cfg.kwargs.get("column"),
-                        "severity": (cfg.meta or {}).get("severity", "critical"),
-                        "success": bool(r.success),
-                        "unexpected_count": res.get("unexpected_count"),
-                        "details": json.dumps(
-                            {
-                                "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
-                                "examples": [
-                                    str(x) for x in (res.get("partial_unexpected_list") or [])[:5]
-                                ],
-                                "observed": str(res.get("observed_value", "")),
-                            },
-                            ensure_ascii=False,
-                            default=str,
-                        ),
-                    }
-                )
+        # GX gives the results grouped by column, in order of first appearance
+        by_index = dict(zip(_by_column(on_frame, checks), part.results, strict=True))
+        runtime = {"result_format": DEFAULT_RESULT_FORMAT}
+        for i, m in measured.items():
+            config = configs[i]
+            config.kwargs["batch_id"] = validator.active_batch_id
+            by_index[i] = _validate_measured(config.to_domain_obj(), m, runtime)
+        results = [by_index[i] for i in _by_column(list(range(len(checks))), checks)]
+        stats = calc_validation_statistics(results)
+        run_id = RunIdentifier(run_time=datetime.datetime.now(datetime.UTC))
+        suite_result = ExpectationSuiteValidationResult(
+            results=results,
+            success=stats.success,
+            suite_name=suite_name,
+            statistics={
+                "evaluated_expectations": stats.evaluated_expectations,
+                "successful_expectations": stats.successful_expectations,
+                "unsuccessful_expectations": stats.unsuccessful_expectations,
+                "success_percent": stats.success_percent,
+            },
+            meta={
+                **part.meta,
+                "validation_id": vd.id,
+                "checkpoint_id": None,
+                "run_id": run_id,
+                "validation_time": run_id.run_time,
+                "batch_parameters": {"dataframe": DATAFRAME_REPLACEMENT_STR},
+            },
+            batch_id=part.batch_id,
+        )
+        suite_id = ExpectationSuiteIdentifier(name=suite_name)
+        self.ctx.validation_results_store.store_validation_results(
+            suite_validation_result=suite_result,
+            suite_validation_result_identifier=ValidationResultIdentifier(
+                batch_identifier=validator.active_batch_id,
+                expectation_suite_identifier=suite_id,
+                run_id=run_id,
+            ),
+            expectation_suite_identifier=suite_id,
+        )
+        rows = [_result_row(name, r) for r in results]
         self.results.extend(rows)
         return rows
 
@@ -343,3 +528,67 @@ class Validator:
                 f"{count if count is not None else info.get('observed')} offending, "
                 f"e.g. {info['examples'][:3] or info.get('observed')}{more}; nothing was published"
             )
+
+
+def _by_column(indices: list[int], checks: list[Check]) -> list[int]:
+    """``indices`` in the order GX validates their checks: grouped by column, columns in order of
+    first appearance, checks without a column last."""
+    groups: dict[str | None, list[int]] = {}
+    for i in indices:
+        col = checks[i].kwargs.get("column")
+        groups.setdefault(col if isinstance(col, str) else None, []).append(i)
+    nocol = groups.pop(None, [])
+    return [i for g in groups.values() for i in g] + nocol
+
+
+def _validate_measured(expectation: Any, m: Measured, runtime: dict[str, Any]) -> Any:
+    """GX's result for ``expectation`` from the figures ``m`` (its ``metrics_validate``: the
+    success, ``mostly`` and result format of GX's own validation)."""
+    deps = expectation.get_validation_dependencies(runtime_configuration=dict(runtime))
+    values: list[Any] = []
+    if m.examples is not None:
+        col = m.examples.columns[0]
+        values = list(escape_html_columns(m.examples).to_pandas()[col])
+        if m.padded:
+            values = values[:-1]
+    metrics = {}
+    for metric, config in deps.metric_configurations.items():
+        if metric == "table.row_count":
+            metrics[config.id] = m.rows
+        elif metric == "column_values.nonnull.unexpected_count":
+            metrics[config.id] = m.nulls
+        elif metric.endswith(".unexpected_count"):
+            metrics[config.id] = m.unexpected
+        elif metric.endswith(".unexpected_values"):
+            metrics[config.id] = values
+        elif metric.endswith(".unexpected_index_list"):
+            metrics[config.id] = list(m.positions)
+        elif metric.endswith(".unexpected_index_query"):
+            metrics[config.id] = None  # only asked for by return_unexpected_index_query
+        else:
+            raise ValueError(f"{expectation.expectation_type}: no measured {metric}")
+    return expectation.metrics_validate(metrics=metrics, runtime_configuration=dict(runtime))
+
+
+def _result_row(name: str, r: Any) -> dict[str, Any]:
+    """One ``validation_result`` row of GX's result ``r``, recorded under suite ``name``."""
+    cfg = r.expectation_config
+    assert cfg is not None  # GX returns each result with its expectation
+    res = r.result or {}
+    return {
+        "suite": name,
+        "expectation": cfg.type,
+        "column_name": cfg.kwargs.get("column"),
+        "severity": (cfg.meta or {}).get("severity", "critical"),
+        "success": bool(r.success),
+        "unexpected_count": res.get("unexpected_count"),
+        "details": json.dumps(
+            {
+                "kwargs": {k: v for k, v in cfg.kwargs.items() if k != "batch_id"},
+                "examples": [str(x) for x in (res.get("partial_unexpected_list") or [])[:5]],
+                "observed": str(res.get("observed_value", "")),
+            },
+            ensure_ascii=False,
+            default=str,
+        ),
+    }
