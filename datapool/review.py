@@ -150,15 +150,17 @@ def month_queue(
     std: pl.DataFrame,
     links: pl.DataFrame,
     weights: Any,
+    unsure: pl.DataFrame,
     coverage: pl.DataFrame,
     key: str,
     decisions: pl.DataFrame | None,
 ) -> pl.DataFrame:
-    """The month's ``review_pair`` rows: its undecided candidate pairs (matching/review.py)."""
+    """The month's ``review_pair`` rows: its undecided candidate pairs (matching/review.py), from
+    the unsure pairs matching's scoring kept (engine.Resolution.unsure)."""
     targets = coverage.filter(pl.col("target")).get_column("enterprise_id")
     decided = decisions.get_column("pair_id") if decisions is not None else None
     overturned = overturned_by_rule(decisions) if decisions is not None else None
-    return rq.queue(std, links, weights, key, targets, decided, overturned)
+    return rq.queue(std, links, weights, key, unsure, targets, decided, overturned)
 
 
 def month_figures(

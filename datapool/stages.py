@@ -786,7 +786,9 @@ def review_queue(
     from datapool.review import month_figures, month_queue
 
     key = settings.hmac_key.get_secret_value()
-    queue = month_queue(res.std, res.links, res.weights, cov.coverage, key, decisions)
+    if res.unsure is None:  # a resolution not made by engine.resolve / partition.resolve
+        raise ValueError("matching kept no unsure pairs to make the review queue of")
+    queue = month_queue(res.std, res.links, res.weights, res.unsure, cov.coverage, key, decisions)
     d = enforced(decisions)
     held = (
         enforcement(res.std, res.links, d)

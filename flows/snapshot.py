@@ -46,6 +46,7 @@ from datapool.guards import Baseline
 from datapool.inert import markdown_text
 from datapool.matching import engine, partition
 from datapool.matching.engine import Resolution
+from datapool.matching.scoring import Scored
 from datapool.matching.weights import Weights
 from datapool.memory import release_large_blocks
 from datapool.review import markdown as review_markdown
@@ -250,8 +251,9 @@ def learn_task(std: pl.DataFrame) -> Weights:
 
 
 @task(name="score-chunk", **CPU)
-def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> pl.DataFrame:
-    """The engine's score step on one chunk of candidate pairs."""
+def score_task(std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights) -> Scored:
+    """The engine's score step on one chunk of candidate pairs: its accepted pairs and the unsure
+    ones the review queue is made of."""
     return engine.INLINE.score(std, [pairs], weights)[0]
 
 
@@ -262,9 +264,10 @@ def partition_task(
     codes: list[int],
     oversized: pl.DataFrame,
     weights: Weights,
-) -> tuple[pl.DataFrame, int]:
-    """Blocking and scoring of one task's partitions (counties), each on its own; ``std`` is
-    their rows (``parts`` their partitions), or a month's file to read them from."""
+) -> tuple[Scored, int]:
+    """Blocking and scoring of one task's partitions (counties), each on its own (their accepted
+    and unsure pairs); ``std`` is their rows (``parts`` their partitions), or a month's file to
+    read them from."""
     if isinstance(std, Path):
         std, parts = partition.read_slice(std, codes)
     assert parts is not None
@@ -315,7 +318,7 @@ class TaskSteps:
 
     def score(
         self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
-    ) -> list[pl.DataFrame]:
+    ) -> list[Scored]:
         """One task per chunk, all submitted at once; on Dask the rows are shipped once, not in
         every chunk's task."""
         with _shipped(std) as (rows,):
@@ -324,7 +327,7 @@ class TaskSteps:
 
     def partitions(
         self, std: pl.DataFrame, plan: partition.Plan, weights: Weights, cross: partition.Cross
-    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
+    ) -> tuple[list[tuple[Scored, int]], list[Scored]]:
         """One task per bin of partitions (matching/partition.py) and one per chunk of the cross
         pairs, all submitted at once (a worker done with its bins scores cross pairs).
 

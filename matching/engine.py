@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import isfinite
 from typing import Protocol, TypedDict
 
@@ -14,7 +14,7 @@ from datapool.matching.blocking import candidate_pairs
 from datapool.matching.clusters import cluster, record_rules
 from datapool.matching.golden import fuse, with_ids
 from datapool.matching.ids import assign_ids
-from datapool.matching.scoring import score_pairs
+from datapool.matching.scoring import Scored, score_all
 from datapool.matching.standardise import standardise
 from datapool.matching.weights import Weights, learn
 
@@ -32,7 +32,12 @@ class MatchCounts(TypedDict):
 
 @dataclass
 class Resolution:
-    """What resolution produced: links per record, golden enterprises, and counts."""
+    """What resolution produced: links per record, golden enterprises, and counts.
+
+    ``unsure``: the compared pairs no identifier decided, as scoring kept them
+    (scoring.UNSURE_SCHEMA, in candidate-pair order), which the month's review queue is made of
+    (matching/review.py); None when scoring kept none (:func:`finish` called on its own).
+    """
 
     std: pl.DataFrame
     links: pl.DataFrame
@@ -40,6 +45,7 @@ class Resolution:
     edges: pl.DataFrame
     counts: MatchCounts
     weights: Weights
+    unsure: pl.DataFrame | None = None
 
 
 class MatchSteps(Protocol):
@@ -64,8 +70,9 @@ class MatchSteps(Protocol):
 
     def score(
         self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
-    ) -> list[pl.DataFrame]:
-        """The accepted pairs of each chunk of candidate pairs, in chunk order."""
+    ) -> list[Scored]:
+        """Each chunk of candidate pairs scored (its accepted pairs and the unsure ones the review
+        queue is made of: scoring.score_all), in chunk order."""
         ...
 
     def finish(
@@ -98,9 +105,9 @@ class InlineSteps:
 
     def score(
         self, std: pl.DataFrame, chunks: list[pl.DataFrame], weights: Weights
-    ) -> list[pl.DataFrame]:
+    ) -> list[Scored]:
         """Each chunk scored in turn."""
-        return [score_pairs(std, chunk, weights) for chunk in chunks]
+        return [score_all(std, chunk, weights) for chunk in chunks]
 
     def finish(
         self,
@@ -131,8 +138,9 @@ def resolve(
 
     standardise -> learn weights -> block -> score (in ``score_chunks`` chunks of candidate
     pairs, so a parallel ``steps`` can spread them) -> finish. The result does not depend on the
-    number of chunks: clustering sees every accepted pair at once. ``id_key`` keys the hash that
-    gives new enterprises their ids. ``decisions``: people's current review decisions
+    number of chunks: clustering sees every accepted pair at once. Scoring also keeps the unsure
+    pairs (``Resolution.unsure``), so the review queue compares nothing again. ``id_key`` keys
+    the hash that gives new enterprises their ids. ``decisions``: people's current review decisions
     (matching/review.py): ``same`` becomes a must-link edge, ``different`` a cannot-link.
     """
     std = steps.standardise(records)
@@ -145,11 +153,13 @@ def resolve(
     pairs = steps.block(std)
     n_pairs, chunks = pairs.height, split_pairs(pairs, score_chunks)
     del pairs  # not held through clustering: at millions of rows it is hundreds of MB
-    scored = pl.concat(steps.score(std, chunks, weights))
+    both = Scored.concat(steps.score(std, chunks, weights), rechunk=False)
     del chunks
+    scored = both.accepted
     if must_link is not None and must_link.height:
         scored = pl.concat([must_link, scored], how="vertical_relaxed")
-    return steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
+    res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
+    return replace(res, unsure=both.unsure)
 
 
 def split_pairs(pairs: pl.DataFrame, chunks: int) -> list[pl.DataFrame]:

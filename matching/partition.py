@@ -44,7 +44,7 @@ import heapq
 import resource
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -56,7 +56,7 @@ from datapool.matching import blocking, engine
 from datapool.matching.blocking import block_keys, candidate_pairs
 from datapool.matching.names import _strip_regions, fold_series
 from datapool.matching.regions import significant
-from datapool.matching.scoring import score_pairs
+from datapool.matching.scoring import Scored, score_all
 from datapool.matching.standardise import hash_key
 from datapool.matching.weights import Weights
 
@@ -222,11 +222,17 @@ def renumbered(scored: pl.DataFrame, month_rid: pl.Series) -> pl.DataFrame:
     )
 
 
+def renumbered_both(scored: Scored, month_rid: pl.Series) -> Scored:
+    """:func:`renumbered` for the accepted and the unsure pairs of ``scored``."""
+    return Scored(renumbered(scored.accepted, month_rid), renumbered(scored.unsure, month_rid))
+
+
 def match_partition(
     std: pl.DataFrame, oversized: pl.DataFrame, weights: Weights
-) -> tuple[pl.DataFrame, int]:
+) -> tuple[Scored, int]:
     """Block and score one partition's rows (``std`` rows of one partition, with the month's
-    ``rid``); returns its accepted pairs in the month's rids and its number of candidate pairs.
+    ``rid``); returns its scored pairs (accepted, and the unsure ones the review queue is made
+    of: scoring.score_all) in the month's rids and its number of candidate pairs.
 
     The rows are numbered 0..n-1 for blocking and scoring (both gather by position), and the pairs
     are numbered back.
@@ -234,13 +240,13 @@ def match_partition(
     month_rid = std.get_column("rid")
     local = std.with_columns(pl.int_range(std.height, dtype=pl.UInt32).alias("rid"))
     pairs = candidate_pairs(local, dropped=oversized)
-    return renumbered(score_pairs(local, pairs, weights), month_rid), pairs.height
+    return renumbered_both(score_all(local, pairs, weights), month_rid), pairs.height
 
 
 def match_partitions(
     std: pl.DataFrame, partition: pl.Series, codes: Sequence[int], oversized: pl.DataFrame,
     weights: Weights,
-) -> tuple[pl.DataFrame, int]:  # fmt: skip
+) -> tuple[Scored, int]:  # fmt: skip
     """:func:`match_partition` for each of ``codes`` in turn (one task's share), concatenated."""
     out, n = [], 0
     rows = std.with_columns(partition.alias("_partition")).partition_by(
@@ -250,7 +256,7 @@ def match_partitions(
         scored, pairs = match_partition(rows.pop((code,)), oversized, weights)
         out.append(scored)
         n += pairs
-    return pl.concat(out), n
+    return Scored.concat(out, rechunk=False), n
 
 
 @dataclass(frozen=True)
@@ -280,9 +286,10 @@ class PartitionSteps(engine.MatchSteps, Protocol):
 
     def partitions(
         self, std: pl.DataFrame, plan: Plan, weights: Weights, cross: Cross
-    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
-        """The accepted pairs and candidate-pair count of each of ``plan.tasks``, in order, and
-        the accepted pairs of each of ``cross.chunks`` (in ``cross.rows``' numbers)."""
+    ) -> tuple[list[tuple[Scored, int]], list[Scored]]:
+        """The scored pairs (accepted and unsure) and candidate-pair count of each of
+        ``plan.tasks``, in order, and the scored pairs of each of ``cross.chunks`` (in
+        ``cross.rows``' numbers)."""
         ...
 
 
@@ -291,7 +298,7 @@ class InlinePartitionSteps(engine.InlineSteps):
 
     def partitions(
         self, std: pl.DataFrame, plan: Plan, weights: Weights, cross: Cross
-    ) -> tuple[list[tuple[pl.DataFrame, int]], list[pl.DataFrame]]:
+    ) -> tuple[list[tuple[Scored, int]], list[Scored]]:
         """Each task's partitions in turn, then the cross pairs' chunks."""
         matched = [
             match_partitions(*task_input(std, plan, codes), plan.oversized, weights)
@@ -402,16 +409,20 @@ def resolve(
     # the cross pairs are scored beside the partitions (a worker done with its bins takes them)
     work = cross_work(std, split.cross, score_chunks)
     matched, cross = steps.partitions(std, split, weights, work)
-    cross = [renumbered(scored, work.month_rid) for scored in cross]
+    cross = [renumbered_both(scored, work.month_rid) for scored in cross]
     del work
     lap("match partitions and cross pairs")
     n_pairs = sum(n for _, n in matched) + split.cross.height
-    scored = pl.concat([*(s for s, _ in matched), *cross]).sort("rid_a", "rid_b")
+    # in the month's candidate-pair order, as a single run leaves them
+    both = Scored.concat([*(s for s, _ in matched), *cross], rechunk=False)
     del matched, cross
+    scored = both.accepted.sort("rid_a", "rid_b")
+    unsure = both.unsure.sort("rid_a", "rid_b")
+    del both
     if must_link is not None and must_link.height:
         scored = pl.concat([must_link, scored], how="vertical_relaxed")
     res = steps.finish(std, scored, previous_links, n_pairs, id_key, weights)
     lap("cluster, ids, golden")
     if report is not None:
         report.update(figures, seconds=seconds, cpu=cpu, peak_mb=peak_mb)
-    return res
+    return replace(res, unsure=unsure)

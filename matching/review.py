@@ -3,7 +3,8 @@
 Three pure steps, no database here (``datapool.review`` reads and writes the warehouse):
 
 * :func:`queue`: the month's undecided candidate pairs, most useful first. Every candidate pair
-  blocking finds and no hard constraint vetoes is compared again (scoring.compare) and given
+  blocking finds and no hard constraint vetoes was compared by matching's scoring, which keeps
+  the ones no identifier decides (scoring.score_all: ``Resolution.unsure``); each is given
   ``p``, the chance the two rows are one enterprise by this month's learned weights
   (weights.py: prior odds x 2^weight, so ``p`` is the target precision at the threshold).
   ``together`` says whether clustering put them in one enterprise. A decision changes the pool
@@ -38,18 +39,15 @@ from typing import Any
 import polars as pl
 
 from datapool.matching import rules
-from datapool.matching.blocking import candidate_pairs
 from datapool.matching.clusters import APART_COLUMN, REVIEW_RULE
 from datapool.matching.ids import _mac_key
-from datapool.matching.scoring import compare, prepare
+from datapool.matching.rules import CERTAIN_RULES  # identifiers decide these pairs
 from datapool.matching.weights import COMPARISONS, Weights
 
-CERTAIN_RULES = frozenset({"uscc", "org_code", "regno"})  # identifiers decide these pairs
 MIN_CHANGE = 0.005  # a pair is queued when a decision would change the pool this likely
 MIN_CHANGE_LARGE = 0.001  # ... or this likely, when it moves LARGE_ROWS rows or touches a target
 LARGE_ROWS = 4
 TARGET_FACTOR = 2.0
-COMPARE_CHUNK = 100_000  # candidate pairs compared at a time (only the uncertain ones are kept)
 PRIOR_OVERTURNS, PRIOR_DECIDED = 1, 50  # a rule's links are doubted 1 in 50 until people decide
 PAIR_PREFIX, PAIR_HEX = "P", 16
 DECISIONS = ("same", "different", "unsure")
@@ -104,7 +102,8 @@ def probability(margin: pl.Expr, weights: Weights) -> pl.Expr:
 
 
 def evidence_text(weights: Weights) -> pl.Expr:
-    """Each compared pair's levels with their weights, then the total against the threshold:
+    """Each compared pair's levels (its level columns, scoring.UNSURE_SCHEMA) with their weights,
+    then the total against the threshold:
     ``name=close(+5.1) region=none(+0.0) ... total -2.3 / threshold +6.2``."""
     parts = []
     for comp in COMPARISONS:
@@ -112,7 +111,7 @@ def evidence_text(weights: Weights) -> pl.Expr:
         w = weights.of(comp.name).tolist()
         label = [f"{comp.name}={n}({x:+.1f})" for n, x in zip(names, w, strict=True)]
         parts.append(
-            comp.level().replace_strict(list(range(len(names))), label, return_dtype=pl.Utf8)
+            pl.col(comp.column).replace_strict(list(range(len(names))), label, return_dtype=pl.Utf8)
         )
     total = pl.format(
         "total {} / threshold {}",
@@ -133,6 +132,7 @@ def queue(
     links: pl.DataFrame,
     weights: Weights,
     key: str,
+    unsure: pl.DataFrame,
     targets: pl.Series | None = None,
     decided: pl.Series | None = None,
     overturned: dict[str, tuple[int, int]] | None = None,
@@ -140,25 +140,21 @@ def queue(
     """The month's review queue (:data:`QUEUE_SCHEMA`), highest priority first (module docstring).
 
     ``links``: each row's ``enterprise_id``, in std's row order (engine.Resolution.links);
-    ``targets``: the month's target enterprise ids; ``decided``: pair ids people decided already,
-    never queued again; ``overturned``: per rule, (pairs people overturned, pairs they decided),
-    which sets how far a link that rule made is doubted (:func:`doubt`).
+    ``unsure``: the compared pairs of ``std`` no identifier decided, in candidate-pair order, as
+    matching's scoring kept them (engine.Resolution.unsure, scoring.UNSURE_SCHEMA): nothing is
+    blocked or compared here; ``targets``: the month's target enterprise ids; ``decided``: pair
+    ids people decided already, never queued again; ``overturned``: per rule, (pairs people
+    overturned, pairs they decided), which sets how far a link that rule made is doubted
+    (:func:`doubt`).
     """
     empty = pl.DataFrame(schema=QUEUE_SCHEMA)
-    if not math.isfinite(weights.threshold) or std.height < 2:
-        return empty
-    pairs = candidate_pairs(std)
-    if pairs.height == 0:
+    if not math.isfinite(weights.threshold) or std.height < 2 or unsure.height == 0:
         return empty
     doubts = {
         r: doubt(*(overturned or {}).get(r, (0, 0)))
         for r in rules.RULE_NAMES
         if r not in CERTAIN_RULES and r != "weights"
     }
-    learned = [
-        weights.total().alias("match_weight"),
-        pl.lit(weights.threshold).alias("weight_threshold"),
-    ]
     eid = links.get_column("enterprise_id")
     size = eid.to_frame().group_by("enterprise_id").len("n")
     # an enterprise's valid USCC: two enterprises holding different ones are kept apart by the
@@ -172,32 +168,11 @@ def queue(
         .group_by("enterprise_id")
         .agg(pl.col("uscc").first())
     )
-    prep = prepare(std)
-    # what is read of a compared pair from here on: its rows, rule, weight and the levels its
-    # evidence names (a comparison has some 75 columns: the others are let go chunk by chunk)
-    read = ["rid_a", "rid_b", "rule", "match_weight"]
-    read += [c for c in dict.fromkeys(evidence_text(weights).meta.root_names()) if c not in read]
-
-    def uncertain(chunk: pl.DataFrame) -> pl.DataFrame:
-        return (
-            compare(prep, chunk)
-            .with_columns(learned)
-            .with_columns(rules.decision().alias("rule"))
-            .filter(~pl.col("rule").is_in(list(CERTAIN_RULES)).fill_null(False))
-            .select(read)
-        )
-
-    # compared a chunk at a time, each cut to its uncertain pairs at once: the comparisons of
-    # every candidate pair of the month (most of them certain) are never held together
-    d = pl.concat(
-        [uncertain(pairs.slice(i, COMPARE_CHUNK)) for i in range(0, pairs.height, COMPARE_CHUNK)],
-        rechunk=True,
-    )
-    del pairs
-    d = d.with_columns(
+    d = unsure.with_columns(
+        pl.col("rule").cast(pl.Utf8),
         (pl.col("match_weight") - weights.threshold).alias("margin"),
-        eid.gather(d["rid_a"]).alias("left_enterprise"),
-        eid.gather(d["rid_b"]).alias("right_enterprise"),
+        eid.gather(unsure["rid_a"]).alias("left_enterprise"),
+        eid.gather(unsure["rid_b"]).alias("right_enterprise"),
     ).with_columns(
         probability(pl.col("margin"), weights).alias("p"),
         (pl.col("left_enterprise") == pl.col("right_enterprise")).alias("together"),

@@ -361,6 +361,8 @@ MAX_SCORE = 1.2
 
 RULE_NAMES = tuple(r.name for r in RULES)
 RULE_RANK = {r: i for i, r in enumerate(RULE_NAMES)}
+# the rules an identifier decides: their pairs are never asked of people (matching/review.py)
+CERTAIN_RULES = frozenset({"uscc", "org_code", "regno"})
 LEVEL_NAMES = tuple(lv.name for lv in LEVELS)
 _BIT = {name: 1 << i for i, name in enumerate(LEVEL_NAMES)}
 _BY_NAME = {lv.name: lv for lv in LEVELS}

@@ -8,8 +8,11 @@ on the few fields the constraints read. Regions are compared as division codes (
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from math import isfinite
+from typing import Any, NamedTuple
 
 import numpy as np
 import polars as pl
@@ -20,7 +23,7 @@ from datapool.connectors.specs import ONCE_ONLY
 from datapool.matching import rules
 from datapool.matching.regions import compatible
 from datapool.matching.standardise import EMPTY_KEY, hash_key, require_row_ids
-from datapool.matching.weights import Weights
+from datapool.matching.weights import COMPARISONS, Weights
 
 UNIQUE_SOURCES = ONCE_ONLY  # the registries that list each entity once (connectors/specs.py)
 # the source of names looked up in the pool (lookup.link_to_pool): a name alone, typed in the
@@ -282,25 +285,89 @@ def region_relation(df: pl.DataFrame) -> dict[str, pl.Series]:
     }
 
 
+RULE_ENUM = pl.Enum(rules.RULE_NAMES)
+# the compared pairs the review queue is made of (matching/review.py), as scoring keeps them: the
+# pairs no identifier decides (their rule, null when none held, is not one of rules.CERTAIN_RULES),
+# with only what the queue reads: their rows, rule, summed weight and each comparison's level (the
+# evidence people are shown); some 20 bytes a pair
+UNSURE_SCHEMA: dict[str, Any] = {
+    "rid_a": pl.UInt32,
+    "rid_b": pl.UInt32,
+    "rule": RULE_ENUM,
+    "match_weight": pl.Float64,
+    **{comp.column: pl.UInt8 for comp in COMPARISONS},
+}
+
+
+class Scored(NamedTuple):
+    """A chunk of candidate pairs scored: the ``accepted`` pairs (:func:`decide`'s columns) and
+    the ``unsure`` ones the review queue is made of (:data:`UNSURE_SCHEMA`; none kept without
+    learned weights, as no queue is made then)."""
+
+    accepted: pl.DataFrame
+    unsure: pl.DataFrame
+
+    @staticmethod
+    def concat(parts: list[Scored], rechunk: bool = True) -> Scored:
+        """The parts' accepted pairs and unsure pairs, each in the parts' order."""
+        return Scored(
+            pl.concat([p.accepted for p in parts], rechunk=rechunk),
+            pl.concat([p.unsure for p in parts], rechunk=rechunk),
+        )
+
+
+NO_UNSURE = pl.DataFrame(schema=UNSURE_SCHEMA)
+
+
+def _learned(weights: Weights | None) -> list[pl.Expr]:
+    """A compared pair's summed weight and the month's threshold (never reached without weights)."""
+    if weights is not None:
+        return [
+            weights.total().alias("match_weight"),
+            pl.lit(weights.threshold).alias("weight_threshold"),
+        ]
+    return [pl.lit(0.0).alias("match_weight"), pl.lit(float("inf")).alias("weight_threshold")]
+
+
+def _accepted(decided: pl.DataFrame) -> pl.DataFrame:
+    """The decided pairs a rule accepts, with their score and evidence mask (:func:`decide`)."""
+    rule = pl.col("rule")
+    return (
+        decided.filter(rule.is_not_null())
+        .with_columns(rules.score(rule).alias("score"), rules.evidence(rule).alias("agreed"))
+        .select("rid_a", "rid_b", "rule", "score", "agreed")
+    )
+
+
 def decide(cmp: pl.DataFrame, weights: Weights | None = None) -> pl.DataFrame:
     """Keep the pairs a rule accepts, with ``rule``, ``score`` and ``agreed``: all three come from
     the rule table (rules.py); ``agreed`` is the mask of the levels that made the link (most pairs
     are never explained, so its text is only made for the edges that explain a record, see
     :func:`agreed_text`). ``weights``: this month's learned weights (weights.py), which rule
     ``weights`` reads; without them that rule never holds."""
-    rule = pl.col("rule")
-    learned = (
-        [weights.total().alias("match_weight"), pl.lit(weights.threshold).alias("weight_threshold")]
-        if weights is not None
-        else [pl.lit(0.0).alias("match_weight"), pl.lit(float("inf")).alias("weight_threshold")]
-    )
-    return (
-        cmp.with_columns(learned)
-        .with_columns(rules.decision().alias("rule"))
-        .filter(rule.is_not_null())
-        .with_columns(rules.score(rule).alias("score"), rules.evidence(rule).alias("agreed"))
-        .select("rid_a", "rid_b", "rule", "score", "agreed")
-    )
+    decided = cmp.with_columns(_learned(weights)).with_columns(rules.decision().alias("rule"))
+    return _accepted(decided)
+
+
+def decide_all(cmp: pl.DataFrame, weights: Weights | None = None) -> Scored:
+    """:func:`decide`, and beside the accepted pairs the unsure ones (:data:`UNSURE_SCHEMA`), from
+    one decision per pair."""
+    decided = cmp.with_columns(_learned(weights)).with_columns(rules.decision().alias("rule"))
+    if weights is None or not isfinite(weights.threshold):
+        return Scored(_accepted(decided), NO_UNSURE)
+    unsure = decided.filter(~pl.col("rule").is_in(list(rules.CERTAIN_RULES)).fill_null(False))
+    return Scored(_accepted(decided), unsure.select(unsure_columns()))
+
+
+def unsure_columns() -> list[pl.Expr]:
+    """:data:`UNSURE_SCHEMA`'s columns of decided pairs (with ``rule`` and ``match_weight``)."""
+    return [
+        pl.col("rid_a").cast(pl.UInt32),
+        pl.col("rid_b").cast(pl.UInt32),
+        pl.col("rule").cast(RULE_ENUM),
+        pl.col("match_weight").cast(pl.Float64),
+        *(comp.level().alias(comp.column) for comp in COMPARISONS),
+    ]
 
 
 def agreed_text(mask: pl.Expr) -> pl.Expr:
@@ -319,16 +386,33 @@ def score_pairs(
     Chunks run on a thread per core (comparing is mostly single-threaded work that releases
     the GIL); the result keeps the pairs' order. ``weights``: this month's (see :func:`decide`).
     """
+    return _chunked(std, pairs, lambda cmp: Scored(decide(cmp, weights), NO_UNSURE), chunk).accepted
+
+
+def score_all(
+    std: pl.DataFrame, pairs: pl.DataFrame, weights: Weights | None = None, chunk: int = CHUNK
+) -> Scored:
+    """:func:`score_pairs`, keeping beside the accepted pairs the unsure ones the review queue is
+    made of (:func:`decide_all`), chunk by chunk, both in the pairs' order: the queue compares
+    nothing again."""
+    return _chunked(std, pairs, lambda cmp: decide_all(cmp, weights), chunk)
+
+
+def _chunked(
+    std: pl.DataFrame, pairs: pl.DataFrame, decider: Callable[[pl.DataFrame], Scored], chunk: int
+) -> Scored:
+    """``decider`` on the comparisons of each ``chunk`` of ``pairs`` (:func:`score_pairs`)."""
     prep = prepare(std)
     # at least a chunk per core
     size = max(1, min(chunk, -(-pairs.height // max(pl.thread_pool_size(), 1))))
     if pairs.height <= size:
-        return decide(compare(prep, pairs), weights)
+        return decider(compare(prep, pairs))
     with ThreadPoolExecutor(max_workers=max(pl.thread_pool_size(), 1)) as pool:
-        return pl.concat(
-            pool.map(
-                lambda i: decide(compare(prep, pairs.slice(i, size)), weights),
-                range(0, pairs.height, size),
-            ),
-            rechunk=True,
+        return Scored.concat(
+            list(
+                pool.map(
+                    lambda i: decider(compare(prep, pairs.slice(i, size))),
+                    range(0, pairs.height, size),
+                )
+            )
         )

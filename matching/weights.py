@@ -44,6 +44,12 @@ class Comparison:
     description: str
     levels: tuple[tuple[str, Callable[[], pl.Expr]], ...]
 
+    @property
+    def column(self) -> str:
+        """The name of the column that holds a compared pair's level of this comparison, where one
+        is kept (scoring.Scored.unsure)."""
+        return f"{self.name}_level"
+
     def level(self) -> pl.Expr:
         """The index of the pair's level (UInt8)."""
         expr = pl.lit(len(self.levels) - 1, pl.UInt8)

@@ -486,11 +486,57 @@ def test_pair_ids_survive_a_re_export_in_another_row_order(world):
     ids, rows = [], []
     for recs in (records, shuffled):
         res = resolve(recs, None, TEST_KEY)
-        q = rq.queue(res.std, res.links, res.weights, TEST_KEY)
+        assert res.unsure is not None
+        q = rq.queue(res.std, res.links, res.weights, TEST_KEY, res.unsure)
         ids.append(set(q["pair_id"]))
         rows.append(set(zip(q["left_row"], q["right_row"], strict=True)))
     assert ids[0] and ids[0] == ids[1]
     assert rows[0] != rows[1]  # the same pairs, under other row numbers
+
+
+def _compared_again(std: pl.DataFrame, weights) -> pl.DataFrame:
+    """The queue's pairs as the review queue once made them itself: every candidate pair blocked
+    and compared again, those no identifier decides kept."""
+    from datapool.matching import rules
+    from datapool.matching.blocking import candidate_pairs
+    from datapool.matching.scoring import UNSURE_SCHEMA, compare, prepare
+    from datapool.matching.weights import COMPARISONS
+
+    compared = compare(prepare(std), candidate_pairs(std))
+    return (
+        compared.with_columns(
+            weights.total().alias("match_weight"),
+            pl.lit(weights.threshold).alias("weight_threshold"),
+        )
+        .with_columns(rules.decision().alias("rule"))
+        .filter(~pl.col("rule").is_in(["uscc", "org_code", "regno"]).fill_null(False))
+        .select(
+            "rid_a", "rid_b", "rule", "match_weight",
+            *(comp.level().alias(comp.column) for comp in COMPARISONS),
+        )
+        .cast(UNSURE_SCHEMA)
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("chunks", [1, 3])
+def test_the_queue_is_made_of_the_pairs_scoring_kept(world, chunks):
+    """Matching's scoring keeps the pairs the queue needs (Resolution.unsure), in any number of
+    chunks: exactly the pairs, levels and weights a second blocking and comparison would give, so
+    the queue is made without blocking or comparing again."""
+    from datapool.matching.engine import resolve
+    from datapool.privacy import TEST_KEY
+    from datapool.settings import Settings
+    from datapool.stages import ingest
+
+    records = ingest(Settings(input_root=world, hmac_key=TEST_KEY), MONTHS[0]).records
+    res = resolve(records, None, TEST_KEY, score_chunks=chunks)
+    again = _compared_again(res.std, res.weights)
+    assert res.unsure is not None and res.unsure.height > 0
+    assert res.unsure.equals(again)
+    assert res.unsure["rule"].is_null().sum() > 0  # the pairs no rule accepted are there too
+    q = rq.queue(res.std, res.links, res.weights, TEST_KEY, res.unsure)
+    assert q.height > 0
+    assert q.equals(rq.queue(res.std, res.links, res.weights, TEST_KEY, again))
 
 
 def _crosswalk(ids: dict[str, str]) -> pl.DataFrame:
