@@ -238,7 +238,10 @@ def validation_suites(
     suites = [
         ex.prepare(
             source,
-            ing.records.filter(pl.col("source") == source),
+            ing.records.lazy()
+            .filter(pl.col("source") == source)
+            .select(ex.SOURCE_COLUMNS)
+            .collect(),  # the columns read, not a copy of the source's whole records
             ex.source_checks(source),
             derive=lambda f: ex.source_frame(f, today),
         )

@@ -186,6 +186,10 @@ def prepare(
     return Suite(name, checks, measured, rows, frame.height, sampled)
 
 
+# The record columns a source's suite reads (its checks' and source_frame's)
+SOURCE_COLUMNS = ("source_row", "name", "status", "headcount", "id", "founded_on")
+
+
 def source_frame(records: pl.DataFrame, today: date) -> pl.DataFrame:
     """A source's records with the derived columns its suite checks."""
     ids = records.get_column("id").fill_null("").str.to_uppercase()
@@ -242,7 +246,8 @@ def pool_frame(enterprises: pl.DataFrame, std: pl.DataFrame, links: pl.DataFrame
         .group_by("enterprise_id")
         .agg(pl.col("uscc").n_unique().alias("valid_usccs"))
     )
-    return enterprises.join(valid, on="enterprise_id", how="left").select(
+    # in the enterprises' order: an offending row's position is the enterprise's
+    return enterprises.join(valid, on="enterprise_id", how="left", maintain_order="left").select(
         "enterprise_id",
         "headcount",
         "headcount_source",
