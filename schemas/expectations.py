@@ -110,10 +110,14 @@ def measure(frame: pl.DataFrame, check: Check, derived: Derived | None = None) -
     if derived and col in derived:
         parts, value = derived[col]
         missing = pl.any_horizontal([pl.col(p).is_null() for p in parts])
-        key = pl.struct(list(parts))  # equal values <=> equal parts; the text is not made
+        # equal values <=> equal parts (the text is not made): duplicates of the last part
+        # within the others' groups
+        key = pl.col(parts[-1])
+        over = list(parts[:-1])
         value = value.alias(col)
     else:
         value = key = pl.col(col)
+        over = []
         missing = value.is_null()
         if frame.schema[col].is_float():
             missing = missing | value.is_nan()
@@ -121,7 +125,7 @@ def measure(frame: pl.DataFrame, check: Check, derived: Derived | None = None) -
     if check.kind == "ExpectColumnValuesToNotBeNull":
         bad = missing
     elif check.kind == "ExpectColumnValuesToBeUnique":
-        bad = ~missing & key.is_duplicated()
+        bad = ~missing & (key.is_duplicated().over(over) if over else key.is_duplicated())
     elif check.kind == "ExpectColumnValuesToBeBetween":
         ok = pl.lit(True)
         if kw.get("min_value") is not None:
@@ -238,23 +242,40 @@ def source_checks(source: str) -> list[Check]:
 
 
 def pool_frame(enterprises: pl.DataFrame, std: pl.DataFrame, links: pl.DataFrame) -> pl.DataFrame:
-    """Enterprises with the number of distinct valid USCCs among their records."""
+    """Enterprises with the number of distinct valid USCCs among their records.
+
+    Only the columns read are copied. Links made by :func:`datapool.matching.engine.resolve` are
+    in the standardised rows' order, row for row: their enterprise ids are then placed beside the
+    rows' USCCs as they are, with no join over the month (else they are joined on the row).
+    """
+    rows = std.select("source", "source_row", "uscc", "uscc_valid")
+    keys = links.select("source", "source_row", "enterprise_id")
+    if rows.height == keys.height and all(
+        rows.get_column(c).equals(keys.get_column(c)) for c in ("source_row", "source")
+    ):
+        rows = rows.with_columns(keys.get_column("enterprise_id"))
+    else:
+        rows = rows.join(keys, on=["source", "source_row"])
     valid = (
-        std.filter(pl.col("uscc_valid").fill_null(False))
-        .select("source", "source_row", "uscc")
-        .join(links.select("source", "source_row", "enterprise_id"), on=["source", "source_row"])
+        rows.filter(pl.col("uscc_valid").fill_null(False))
         .group_by("enterprise_id")
         .agg(pl.col("uscc").n_unique().alias("valid_usccs"))
     )
     # in the enterprises' order: an offending row's position is the enterprise's
-    return enterprises.join(valid, on="enterprise_id", how="left", maintain_order="left").select(
-        "enterprise_id",
-        "headcount",
-        "headcount_source",
-        "active",
-        "uscc",
-        pl.col("valid_usccs").fill_null(0),
-        pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("valid_uscc"),
+    return (
+        enterprises.select(
+            "enterprise_id", "headcount", "headcount_source", "active", "uscc", "uscc_valid"
+        )
+        .join(valid, on="enterprise_id", how="left", maintain_order="left")
+        .select(
+            "enterprise_id",
+            "headcount",
+            "headcount_source",
+            "active",
+            "uscc",
+            pl.col("valid_usccs").fill_null(0),
+            pl.when(pl.col("uscc_valid")).then(pl.col("uscc")).alias("valid_uscc"),
+        )
     )
 
 

@@ -132,3 +132,15 @@ def test_a_large_frame_sends_only_its_sample(monkeypatch):
         .to_list()
         == picked.get_column("n").to_list()
     )
+
+
+def test_pool_frame_without_a_join_when_links_follow_the_rows(resolved):
+    """Links in the standardised rows' order (as resolve makes them) are placed beside the rows;
+    in another order they are joined on the row: the same pool frame either way."""
+    _, res = resolved["2025-05"]
+    assert res.links.select("source", "source_row").equals(res.std.select("source", "source_row"))
+    beside = ex.pool_frame(res.enterprises, res.std, res.links)
+    joined = ex.pool_frame(res.enterprises, res.std, res.links.sample(fraction=1.0, seed=3))
+    assert beside.equals(joined)
+    assert beside.get_column("enterprise_id").equals(res.enterprises.get_column("enterprise_id"))
+    assert beside.get_column("valid_usccs").max() == 1
