@@ -10,11 +10,15 @@ from hypothesis import strategies as st
 from shapely.geometry import box
 
 from datapool.connectors.grids import GridShape
+from datapool.visits import routes
 from datapool.visits.placement import place
 from datapool.visits.routes import (
     MIN_GAIN_M,
     _nearest_neighbour,
+    _nearest_neighbour_near,
+    _neighbours,
     _two_opt,
+    _two_opt_near,
     order_targets,
     plan,
     route_length,
@@ -146,3 +150,69 @@ def test_nearest_neighbour_goes_to_the_nearest_unvisited_point(n, seed):
     for k in range(1, n):
         left = sorted(set(range(n)) - set(order[:k]))
         assert order[k] == min(left, key=lambda i: (d[order[k - 1], i], i))
+
+
+def _near_gains(xy: np.ndarray, near: np.ndarray, path: list[int], first: int) -> list[float]:
+    """The gain of every move :func:`_two_opt_near` tries: a point and one of its near points made
+    adjacent by a reversal (either way round)."""
+    d = np.linalg.norm(xy[:, None, :] - xy[None, :, :], axis=2)
+    pos = {k: i for i, k in enumerate(path)}
+    gains = []
+    for a in range(len(path)):
+        for c in near[a]:
+            lo, hi = sorted((pos[a], pos[int(c)]))
+            if hi - lo < 2:
+                continue
+            x, y, u = path[lo], path[hi], path[lo + 1]
+            w = path[hi + 1] if hi + 1 < len(path) else None
+            gains.append(d[x, u] - d[x, y] + (d[y, w] - d[u, w] if w is not None else 0.0))
+            if lo >= first:
+                v = path[hi - 1]
+                t = path[lo - 1] if lo > 0 else None
+                gains.append(d[v, y] - d[x, y] + (d[t, x] - d[t, v] if t is not None else 0.0))
+    return gains
+
+
+@given(
+    st.integers(3, 60),
+    st.integers(1, 6),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+    st.booleans(),
+)
+@settings(max_examples=80, deadline=None)
+def test_two_opt_over_near_points_leaves_no_such_move_that_shortens(n, k, seed, fixed_first, grid):
+    """The large grids' 2-opt (over each point's k nearest points) ends where none of the moves it
+    tries shortens the path, ties and points at the same place included; nearest neighbour over
+    the near lists visits every point once from the first."""
+    rng = np.random.default_rng(seed)
+    xy = rng.integers(0, 4, (n, 2)).astype(float) if grid else rng.random((n, 2)) * 3000
+    near = _neighbours(xy, k)
+    assert near.shape == (n, min(k, n - 1))
+    assert not (near == np.arange(n)[:, None]).any()  # never a point itself
+    start = _nearest_neighbour_near(xy, near, 0)
+    assert sorted(start) == list(range(n)) and start[0] == 0
+    path = _two_opt_near(xy, near, start, fixed_first)
+    assert sorted(path) == list(range(n))
+    assert not fixed_first or path[0] == 0
+    assert max(_near_gains(xy, near, path, 1 if fixed_first else 0), default=0.0) <= MIN_GAIN_M
+
+
+@pytest.mark.parametrize("spread", ["uniform", "clustered"])
+def test_large_grids_route_over_near_points_close_to_the_full_search(spread, monkeypatch):
+    """Above routes.NEAR_FROM stops a route is planned over each stop's nearest stops (no n x n
+    matrix): from the centre, every stop once, and about as short as the full search's."""
+    rng = np.random.default_rng(3)
+    n, centre = routes.NEAR_FROM + 200, np.array([1500.0, 1500.0])
+    if spread == "uniform":
+        xy = rng.random((n, 2)) * 3000
+    else:  # a few dozen streets' worth of stops
+        at = rng.random((n // 40, 2)) * 3000
+        xy = at[rng.integers(0, len(at), n)] + rng.normal(0, 60, (n, 2))
+    order = plan(xy, centre)
+    assert sorted(order) == list(range(n))
+    near = walk_length(xy, order, centre)
+    monkeypatch.setattr(routes, "NEAR_FROM", 10 * n)
+    full = walk_length(xy, plan(xy, centre), centre)
+    assert near <= 1.06 * full
+    assert near < 0.2 * walk_length(xy, list(range(n)), centre)

@@ -3,7 +3,8 @@
 A grid worker sets out from the community, which we take to be the grid's
 centroid, and does not come back: the route is an open path from there
 through every target with coordinates. Up to ``EXACT_UP_TO`` targets it is the
-shortest such path (Held-Karp); above that, nearest neighbour then 2-opt.
+shortest such path (Held-Karp); above that, nearest neighbour then 2-opt, and above
+``NEAR_FROM`` both over each target's ``NEAR`` nearest targets only (linear memory).
 
 It is compared with the unordered list (targets by enterprise id) walked in
 list order from the same centre, so both lengths count the same first leg.
@@ -13,11 +14,13 @@ Targets without coordinates go to the end, ordered by address.
 
 from __future__ import annotations
 
+import collections
 import math
 from typing import Any, TypedDict, cast
 
 import numpy as np
 import polars as pl
+from scipy.spatial import cKDTree
 
 EARTH_M = 6_371_000.0
 MIN_GAIN_M = 1e-6  # a 2-opt move must shorten the route by more than this (float noise aside)
@@ -130,8 +133,120 @@ def _two_opt(d: np.ndarray, order: list[int], fixed_first: bool) -> list[int]:
     return [int(k) for k in path]
 
 
+def _neighbours(pts: np.ndarray, k: int) -> np.ndarray:
+    """Each point's ``k`` nearest other points (a k-d tree; nearest first), an n x k array."""
+    k = min(k, len(pts) - 1)
+    _, idx = cKDTree(pts).query(pts, k=k + 1)
+    return _without_self(np.asarray(idx).reshape(len(pts), k + 1))
+
+
+def _without_self(idx: np.ndarray) -> np.ndarray:
+    """Rows of ``idx`` (k + 1 neighbours each) without the row's own index, or without their last
+    one where points at distance 0 crowded it out."""
+    rows = np.arange(len(idx))[:, None]
+    self_at = np.where(idx == rows, np.arange(idx.shape[1])[None, :], idx.shape[1] - 1).min(axis=1)
+    keep = np.arange(idx.shape[1])[None, :] != self_at[:, None]
+    out: np.ndarray = idx[keep].reshape(len(idx), idx.shape[1] - 1)
+    return out
+
+
+def _nearest_neighbour_near(pts: np.ndarray, near: np.ndarray, first: int) -> list[int]:
+    """Nearest neighbour from ``first`` over each point's ``near`` list (:func:`_neighbours`);
+    when every point on it is visited, the nearest unvisited point of all (lowest on a tie)."""
+    n = len(pts)
+    left = np.ones(n, dtype=bool)
+    left[first] = False
+    order, cur = [first], first
+    for _ in range(n - 1):
+        free = near[cur][left[near[cur]]]
+        if free.size:
+            nxt = int(free[0])
+        else:
+            cand = np.flatnonzero(left)
+            gap = pts[cand] - pts[cur]
+            nxt = int(cand[int(np.argmin(np.einsum("ij,ij->i", gap, gap)))])
+        order.append(nxt)
+        left[nxt] = False
+        cur = nxt
+    return order
+
+
+def _two_opt_near(
+    pts: np.ndarray, near: np.ndarray, order: list[int], fixed_first: bool
+) -> list[int]:
+    """2-opt on the open path ``order`` that only tries moves joining a point to one of its
+    ``near`` points (neighbour lists with don't-look bits): a point is looked at again only when
+    a move touched it. Each move reverses a segment so that a point and its neighbour become
+    adjacent; a fixed first node stays first. It ends after a pass over every point finds no move
+    that shortens the path. Linear memory; a few ``n * k`` moves tried."""
+    path = np.asarray(order, dtype=np.int64)
+    n = len(path)
+    pos = np.empty(n, dtype=np.int64)
+    pos[path] = np.arange(n)
+    xs, ys = pts[:, 0].tolist(), pts[:, 1].tolist()
+    hypot = math.hypot
+
+    def dist(a: int, b: int) -> float:
+        return hypot(xs[a] - xs[b], ys[a] - ys[b])
+
+    first = 1 if fixed_first else 0
+    todo: collections.deque[int] = collections.deque()
+    queued = np.zeros(n, dtype=bool)
+    lists = near.tolist()
+    moved = True
+    while todo or moved:
+        if not todo:  # a pass over every point again: a move elsewhere may have opened one here
+            todo.extend(range(n))
+            queued[:] = True
+            moved = False
+        a = todo.popleft()
+        queued[a] = False
+        for c in lists[a]:
+            pa, pc = int(pos[a]), int(pos[c])
+            lo, hi = (pa, pc) if pa < pc else (pc, pa)
+            if hi - lo < 2:
+                continue
+            x, y = int(path[lo]), int(path[hi])  # to become adjacent
+            u = int(path[lo + 1])  # x u ... y w  ->  x y ... u w
+            w = int(path[hi + 1]) if hi + 1 < n else -1
+            gain = dist(x, u) - dist(x, y) + (dist(y, w) - dist(u, w) if w >= 0 else 0.0)
+            i, j, touched = lo + 1, hi, (x, u, y, w)
+            if gain <= MIN_GAIN_M:
+                if lo < first:
+                    continue
+                v = int(path[hi - 1])  # t x ... v y  ->  t v ... x y
+                t = int(path[lo - 1]) if lo > 0 else -1
+                gain = dist(v, y) - dist(x, y) + (dist(t, x) - dist(t, v) if t >= 0 else 0.0)
+                if gain <= MIN_GAIN_M:
+                    continue
+                i, j, touched = lo, hi - 1, (t, x, v, y)
+            path[i : j + 1] = path[i : j + 1][::-1].copy()
+            pos[path[i : j + 1]] = np.arange(i, j + 1)
+            moved = True
+            for k in (*touched, a):
+                if k >= 0 and not queued[k]:
+                    queued[k] = True
+                    todo.append(k)
+            break
+    return [int(k) for k in path]
+
+
+def _plan_near(xy: np.ndarray, start: np.ndarray | None) -> list[int]:
+    """:func:`plan` above :data:`NEAR_FROM` stops: nearest neighbour and 2-opt over each stop's
+    :data:`NEAR` nearest stops (:func:`_two_opt_near`), never an n x n matrix."""
+    pts = xy if start is None else np.vstack([np.asarray(start, dtype=float)[None, :], xy])
+    near = _neighbours(pts, NEAR)
+    path = _two_opt_near(pts, near, _nearest_neighbour_near(pts, near, 0), start is not None)
+    return path if start is None else [k - 1 for k in path[1:]]
+
+
 EXACT_UP_TO = 10  # stops; Held-Karp is 2^n * n^2, a few milliseconds at 10
 FREE_STARTS = 30  # without a given start, nearest neighbour + 2-opt from this many first stops
+# above this many stops a route is planned over each stop's NEAR nearest stops (_plan_near):
+# the n x n matrix and full 2-opt are quadratic and worse (2.6 s at 4,000 stops, 800 MB at
+# 10,000); below it the plans are those of the full search
+NEAR_FROM = 1_000
+NEAR = 16
 
 
 def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
@@ -145,6 +260,8 @@ def plan(xy: np.ndarray, start: np.ndarray | None = None) -> list[int]:
     n = len(xy)
     if n <= 1 or (n == 2 and start is None):
         return list(range(n))
+    if n > NEAR_FROM:
+        return _plan_near(xy, start)
     if start is not None:
         d = _distances(np.vstack([np.asarray(start, dtype=float)[None, :], xy]))
         if n <= EXACT_UP_TO:
