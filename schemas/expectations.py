@@ -102,7 +102,9 @@ def measure(frame: pl.DataFrame, check: Check, derived: Derived | None = None) -
     """The figures GX's pandas engine computes for ``check`` on ``frame`` (every row), in polars.
 
     Missing values (null; NaN in a float column) are not checked, except by not-null; uniqueness
-    counts every row whose value occurs more than once.
+    counts every row whose value occurs more than once. Values are compared as they are, where
+    GX compares the HTML-escaped text it is given: the same for value sets without ``<>&"'``,
+    as every set of ours is; the offending values it names are escaped as GX's are.
     """
     if check.kind == "ExpectTableRowCountToEqual":
         return Measured(rows=frame.height)
