@@ -579,7 +579,7 @@ def _validate_measured(expectation: Any, m: Measured, runtime: dict[str, Any]) -
         values = list(escape_html_columns(m.examples).to_pandas()[col])
         if m.padded:
             values = values[:-1]
-    metrics = {}
+    metrics: dict[Any, Any] = {}
     for metric, config in deps.metric_configurations.items():
         if metric == "table.row_count":
             metrics[config.id] = m.rows
