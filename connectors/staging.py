@@ -10,9 +10,12 @@ definitions and the values bound exactly as publishing binds them
 them inside the month's one transaction with ``INSERT INTO t (...) SELECT ... FROM staged.t``:
 SQLite's own code, a tenth of the CPU of binding the rows from Python.
 
-Nothing about the warehouse changes: the same transaction, locks and values. Publishing takes
-the staged rows of a table only when it is handed the very frame that was staged (``is``); when
-the child failed it says so in the log and writes the rows itself. The staging files are removed
+Nothing about the warehouse changes: the same transaction, locks and values. :func:`start`
+returns a stand-in for each table handed to the child: a frame without rows (its columns only),
+so the run need not hold the month's biggest tables to the end. Publishing takes the staged rows
+of a table only when it is handed that table's very stand-in (``is``); when
+the child failed it says so in the log and writes the rows itself, the stand-ins' read back from
+the Arrow files the child was handed. The staging files are removed
 once publishing is over (or the run failed), and a child still running is stopped; those of a
 run killed outright are removed by the next run (:mod:`datapool.scratch`).
 """
@@ -47,11 +50,11 @@ READ_BATCH = 100_000  # rows read from the Arrow file at once
 
 @dataclass
 class Staged:
-    """Rows a child writes (or wrote) into ``folder / rows.sqlite``; ``frames`` are the frames
-    it was handed, by table."""
+    """Rows a child writes (or wrote) into ``folder / rows.sqlite``; ``stand_ins`` are what
+    :func:`start` returned for the tables it was handed (no rows), by table."""
 
     folder: Path
-    frames: dict[str, pl.DataFrame]
+    stand_ins: dict[str, pl.DataFrame]
     proc: subprocess.Popen[bytes] | None
     started: float = field(default_factory=time.perf_counter)
     ok: bool | None = None  # None until waited for
@@ -80,6 +83,16 @@ class Staged:
                 )
         return self.ok
 
+    def restored(self, tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
+        """``tables`` with each stand-in replaced by the rows it stands for, read back from the
+        file the child was handed (for publishing to write them when the child failed)."""
+        return {
+            name: pl.read_ipc(self.folder / f"{name}.arrow")
+            if self.stand_ins.get(name) is df
+            else df
+            for name, df in tables.items()
+        }
+
     def remove(self) -> None:
         """Stop the child if it still runs and remove the staging files."""
         if self.proc is not None and self.proc.poll() is None:
@@ -105,34 +118,42 @@ def sqlite_file(url: str) -> Path | None:
     return Path(parsed.database)
 
 
-def start(url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame]) -> None:
+def start(
+    url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame]
+) -> dict[str, pl.DataFrame]:
     """Start writing ``frames`` (table -> the month's rows, without ``snapshot``) ahead for the
-    run ``run_id`` when the warehouse is a SQLite file; otherwise do nothing."""
+    run ``run_id`` when the warehouse is a SQLite file; otherwise do nothing.
+
+    Returns ``frames`` with a stand-in (no rows) for each table written ahead: hand those to
+    publishing and let the frames go (the child and, should it fail, publishing read the rows
+    from the files they were written to). The frames themselves are not held here."""
     db = sqlite_file(url)
-    frames = {k: v for k, v in frames.items() if k in EARLY_TABLES and v.height}
-    if db is None or not frames:
-        return
+    ahead = {k: v for k, v in frames.items() if k in EARLY_TABLES and v.height}
+    if db is None or not ahead:
+        return dict(frames)
     scratch.sweep(db.parent, ROWS_PREFIX)  # what runs killed outright left here
     folder = db.parent / scratch.owned_name(ROWS_PREFIX)
-    staged = Staged(folder, dict(frames), None)
+    stand_ins = {name: df.clear() for name, df in ahead.items()}
+    staged = Staged(folder, stand_ins, None)
     try:
         folder.mkdir(parents=True)
-        for name, df in frames.items():
+        for name, df in ahead.items():
             df.write_ipc(folder / f"{name}.arrow")
         staged.proc = subprocess.Popen(
-            [sys.executable, "-m", "datapool.connectors.staging", str(folder), snapshot, *frames],
+            [sys.executable, "-m", "datapool.connectors.staging", str(folder), snapshot, *ahead],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
         )
     except OSError as exc:  # no room or no right to write there: publishing writes the rows
         log.warning("the month's rows are not written ahead: %s", type(exc).__name__)
         staged.remove()
-        return
+        return dict(frames)
     with _LOCK:
         old = _STAGED.pop(run_id, None)
         _STAGED[run_id] = staged
     if old is not None:
         old.remove()
+    return {**frames, **stand_ins}
 
 
 def take(run_id: str) -> Staged | None:

@@ -136,7 +136,8 @@ def publish(
     long, see :func:`engine_for`). ``before_commit`` is called inside the transaction after the
     last row, just before COMMIT; when it raises, the transaction is rolled back. Rows written
     ahead for the run (SQLite, :mod:`datapool.connectors.staging`) are copied from their scratch
-    file inside the same transaction, when ``tables`` holds the very frames written ahead.
+    file inside the same transaction, when ``tables`` holds their stand-ins (their rows are read
+    back from the files written for the child when it failed).
     """
     unknown = set(tables) - set(wh.SNAPSHOT_TABLES)
     if unknown:
@@ -145,6 +146,8 @@ def publish(
     try:
         with engine.connect() as conn:
             copied = _attach(conn, ahead)
+            if ahead is not None and not copied:  # the child failed: the stand-ins' rows
+                tables = ahead.restored(tables)
             try:
                 with conn.begin():
                     _publish_in(conn, snapshot, tables, run, previous, lock_timeout, copied)
@@ -181,7 +184,8 @@ _AHEAD = "datapool_ahead"  # the schema name the staged rows are attached under
 
 def _attach(conn: sa.Connection, ahead: staging.Staged | None) -> dict[str, pl.DataFrame]:
     """Attach the rows written ahead (before the transaction: SQLite attaches no database inside
-    one); returns the frames they hold by table, empty when there are none to use."""
+    one); returns the stand-ins of the tables they hold (:func:`staging.start`), empty when there
+    are none to use."""
     if ahead is None or conn.dialect.name != "sqlite" or not ahead.wait():
         return {}
     raw = conn.connection.driver_connection
@@ -193,7 +197,7 @@ def _attach(conn: sa.Connection, ahead: staging.Staged | None) -> dict[str, pl.D
         fig.get("cpu_seconds", 0.0),
         int(fig.get("peak_bytes", 0)),
     )
-    return ahead.frames
+    return ahead.stand_ins
 
 
 def _publish_in(
@@ -225,9 +229,9 @@ def _publish_in(
         table = wh.metadata.tables[name]
         conn.execute(table.delete().where(table.c.snapshot == snapshot))
         df = tables.get(name)
-        if df is not None and df.height:
+        ahead = df is not None and copied.get(name) is df  # the stand-in of rows written ahead
+        if df is not None and (df.height or ahead):
             rows = df.with_columns(pl.lit(snapshot).alias("snapshot"))
-            ahead = copied.get(name) is df  # the very frame that was written ahead
             with _indexes_after_rows(conn, table):
                 if ahead:
                     _insert(conn, table, rows, ahead=True)

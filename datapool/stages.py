@@ -29,7 +29,10 @@ from datapool.coverage import Coverage, diff_members, month_changes
 from datapool.display import display_forms
 from datapool.errors import DatapoolError, InputError
 from datapool.guards import Baseline, carry_source_dir, decide, source_problems
+from datapool.matching.blocking import KEY_COLUMNS
+from datapool.matching.clusters import APART_COLUMN
 from datapool.matching.engine import Resolution
+from datapool.matching.scoring import PREPARED_FROM
 from datapool.schemas import expectations as ex
 from datapool.schemas.records import QUARANTINE_SCHEMA, RECORD_SCHEMA, conform
 from datapool.settings import Settings
@@ -216,7 +219,13 @@ def validate(
 
     The frames the suites read are made here; they are validated by the checker process of
     ``docs_dir`` when the run started one (:func:`start_validation`), in place otherwise."""
-    suites = validation_suites(ing, res, today or date.today())
+    return check(validation_suites(ing, res, today or date.today()), docs_dir)
+
+
+def check(suites: list[validation_process.Suite], docs_dir: Path) -> pl.DataFrame:
+    """:func:`validate` on suites already made (:func:`validation_suites`): the flow makes them
+    before it lets the records go (:func:`let_go`) and has them checked beside the stages
+    after."""
     if not validation_process.started(docs_dir):
         return validation_process.run_suites(suites, docs_dir)
     table, fig = validation_process.check(suites, docs_dir)
@@ -594,11 +603,38 @@ def early_tables(ing: Ingested, res: Resolution) -> dict[str, pl.DataFrame]:
 
 def write_rows_ahead(
     settings: Settings, snapshot: str, run_id: str, early: dict[str, pl.DataFrame]
-) -> None:
+) -> dict[str, pl.DataFrame]:
     """Have a process of their own write ``early``'s rows ahead for publishing, on the other
     core, while the stages after matching run (a SQLite warehouse only; see
-    :mod:`datapool.connectors.staging`). Publishing copies them in its transaction."""
-    staging.start(settings.warehouse_url.get_secret_value(), snapshot, run_id, early)
+    :mod:`datapool.connectors.staging`). Publishing copies them in its transaction.
+
+    Returns the tables to hand to publishing: for a table written ahead, its stand-in (no rows:
+    the run need not hold them to the end), else the frame itself."""
+    return staging.start(settings.warehouse_url.get_secret_value(), snapshot, run_id, early)
+
+
+# the standardised columns the stages after matching read: look-ups (the visit records', the
+# member diff's) and the review queue block and score pairs again (matching/lookup.py,
+# matching/review.py); the rows' keys, and the cannot-link labels of people's decisions
+HELD_COLUMNS = tuple(
+    dict.fromkeys(
+        ("rid", "source", "source_row", "source_key", *KEY_COLUMNS, *PREPARED_FROM, APART_COLUMN)
+    )
+)
+
+
+def let_go(ing: Ingested, res: Resolution) -> tuple[Ingested, Resolution]:
+    """The month as the stages after matching need it, once ``source_record``'s rows are made
+    (:func:`early_tables`, written ahead) and validation's frames too: of the records their keys
+    only (their number and order), of the standardised rows the columns of
+    :data:`HELD_COLUMNS`. The records' other columns (names and addresses as written, ``extra``,
+    ``account``, the identifiers as given...) were otherwise held to the end of the run, by the
+    records and the standardised rows both: about a fifth of the month held."""
+    keep = [c for c in res.std.columns if c in HELD_COLUMNS]
+    return (
+        replace(ing, records=ing.records.select("source", "source_row")),
+        replace(res, std=res.std.select(keep)),
+    )
 
 
 def warehouse_tables(

@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,8 +52,9 @@ from datapool.memory import release_large_blocks
 from datapool.review import markdown as review_markdown
 from datapool.settings import Settings, check_snapshot
 from datapool.stageclock import count_rows, mark, stage
-from datapool.stages import Ingested, VisitPlan
+from datapool.stages import VisitPlan
 from datapool.summary import RunSummary, summarise
+from datapool.validation_process import Suite
 from datapool.visits.records import VisitFiles, VisitLoop
 
 # hex characters of a random uuid in a run id (after the host name): 48 bits, unique enough
@@ -371,10 +372,11 @@ class TaskSteps:
 
 
 @task(name="validate", **CPU)
-def validate_task(ing: Ingested, res: Resolution, docs_dir: Path) -> pl.DataFrame:
-    """Every GX suite; raises ValidationFailed on a critical failure (the flow runs it beside the
-    member diff and visit planning, which need nothing of it)."""
-    return stages.validate(ing, res, docs_dir)  # in the checker process the flow started
+def check_task(suites: list[Suite], docs_dir: Path) -> pl.DataFrame:
+    """Every GX suite of the month (its frames made, stages.validation_suites); raises
+    ValidationFailed on a critical failure (the flow runs it beside the member diff and visit
+    planning, which need nothing of it)."""
+    return stages.check(suites, docs_dir)  # in the checker process the flow started
 
 
 @task(name="coverage", **CPU)
@@ -647,11 +649,17 @@ def snapshot_flow(
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
         stages.start_visit_files(staging)  # their writer's process, started early
         stages.start_validation(staging / "data_docs")  # its process imports GX meanwhile
-        early = stages.early_tables(ing, res)  # final now: written ahead, beside the stages below
-        stages.write_rows_ahead(cfg, snapshot, run["run_id"], early)
+        # final now: written ahead, beside the stages below (for publishing, their stand-ins)
+        early = stages.early_tables(ing, res)
+        heights = {name: df.height for name, df in early.items()}  # a stand-in has no rows
+        early = stages.write_rows_ahead(cfg, snapshot, run["run_id"], early)
         # validation needs only the pool: it runs beside the member diff and visit planning, and
-        # the month waits for it before its tables are made
-        validation_f = _submit(validate_task, ing, res, staging / "data_docs")
+        # the month waits for it before its tables are made; its frames are made now, so that
+        # the records' columns no later stage reads are let go
+        suites = stages.validation_suites(ing, res, date.today())
+        validation_f = _submit(check_task, suites, staging / "data_docs")
+        del suites
+        ing, res = stages.let_go(ing, res)
         say("linking visit records")
         mark("visit records", res.enterprises.height)
         res, loop = _call(
@@ -705,7 +713,10 @@ def snapshot_flow(
             }
         )
         say("publishing to the warehouse")
-        mark("publishing", sum(t.height for t in tables.values()))
+        mark(
+            "publishing",
+            sum(heights[k] if t is early.get(k) else t.height for k, t in tables.items()),
+        )
         # the heat map and sheets are written beside publishing; the commit waits for them, so a
         # month whose files fail is not published
         files_f = _submit(visit_files_task, plan, grids, snapshot, staging)

@@ -42,6 +42,9 @@ _SPECS = (
 )
 _NAMESPACES = sorted({ns for ns, _ in _SPECS})
 NAMESPACES = tuple(_NAMESPACES)  # a key's ``ns`` is its namespace's index here
+# the standardised columns blocking keys are made of (what a look-up or the review queue, which
+# block again after matching, need of the month's rows)
+KEY_COLUMNS = tuple(dict.fromkeys(c for _, cols in _SPECS for c in cols))
 NEVER_DROPPED = ("u",)  # a USCC is shared by one enterprise's rows, however many...
 USCC_BLOCK = 1_000  # ...up to this many: beyond, it is a placeholder (20,000 rows: 200M pairs)
 WEAK = ("a", "b", "d")

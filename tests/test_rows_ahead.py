@@ -1,6 +1,7 @@
 """Rows written ahead by their own process (connectors/staging.py) and copied by SQLite inside the
-month's transaction store exactly what publishing's own inserts store; publishing copies only
-the very frame that was written ahead; a failed writer costs nothing but time."""
+month's transaction store exactly what publishing's own inserts store; publishing copies them
+only for the very stand-in handed back for them; a failed writer costs nothing but time (the
+stand-ins' rows are read back from the files it was handed)."""
 
 from __future__ import annotations
 
@@ -51,45 +52,63 @@ def test_rows_written_ahead_are_stored_as_publishing_stores_them(tmp_path):
     direct, ahead = tmp_path / "direct.sqlite", tmp_path / "ahead.sqlite"
     publish(direct, {"source_record": df, "enterprise_link": links}, "direct")
     warehouse.engine_for(f"sqlite:///{ahead}").dispose()
-    staging.start(
+    stand_ins = staging.start(
         f"sqlite:///{ahead}", MONTH, "ahead", {"source_record": df, "enterprise_link": links}
     )
+    assert {k: v.height for k, v in stand_ins.items()} == {"source_record": 0, "enterprise_link": 0}
+    assert {k: v.schema for k, v in stand_ins.items()} == {
+        "source_record": df.schema,
+        "enterprise_link": links.schema,
+    }
     with measuring() as clock:
-        publish(ahead, {"source_record": df, "enterprise_link": links}, "ahead")
+        publish(ahead, stand_ins, "ahead")
     assert any(s.name.startswith("rows written ahead") for s in clock.stages)  # it was used
     for table in ("source_record", "enterprise_link"):
         assert stored(ahead, table) == stored(direct, table), table
     assert not list(tmp_path.glob(".datapool-rows-*"))  # the staging files are gone
 
 
-def test_only_the_frame_written_ahead_is_copied(tmp_path):
+def test_only_the_stand_in_of_rows_written_ahead_is_copied(tmp_path):
     db = tmp_path / "w.sqlite"
     warehouse.engine_for(f"sqlite:///{db}").dispose()
-    staging.start(f"sqlite:///{db}", MONTH, "r1", {"source_record": records()})
+    df = records()
+    staging.start(f"sqlite:///{db}", MONTH, "r1", {"source_record": df})
     other = records().head(3)  # the run changed its mind: these rows are the month's
     publish(db, {"source_record": other}, "r1")
     assert len(stored(db)) == 3
     assert not list(tmp_path.glob(".datapool-rows-*"))
+    # the frame itself is not the stand-in either: publishing writes it as it is
+    staging.start(f"sqlite:///{db}", MONTH, "r1b", {"source_record": df})
+    publish(db, {"source_record": df}, "r1b")
+    assert len(stored(db)) == df.height
 
 
-def test_failed_writer_leaves_publishing_to_write_the_rows(tmp_path, caplog):
+def test_failed_writer_leaves_publishing_to_write_the_rows(tmp_path, caplog, monkeypatch):
     db = tmp_path / "w.sqlite"
     warehouse.engine_for(f"sqlite:///{db}").dispose()
     df = records()
-    staging.start(f"sqlite:///{db}", MONTH, "r2", {"source_record": df})
-    (folder,) = tmp_path.glob(".datapool-rows-*")
-    for f in folder.iterdir():  # its input is gone before it starts reading it
-        f.unlink()
+    monkeypatch.setattr(staging.sys, "executable", "false")  # the writer exits at once, failed
+    stand_ins = staging.start(f"sqlite:///{db}", MONTH, "r2", {"source_record": df})
+    monkeypatch.undo()
+    assert stand_ins["source_record"].height == 0
     with caplog.at_level(logging.WARNING, logger="datapool"):
-        publish(db, {"source_record": df}, "r2")
+        publish(db, stand_ins, "r2")
     assert any("writing the month's rows ahead failed" in m for m in caplog.messages)
-    assert len(stored(db)) == df.height
+    assert stored(db) == stored_direct(tmp_path, df)  # read back from the file it was handed
     assert not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def stored_direct(tmp_path: Path, df: pl.DataFrame) -> list[tuple[object, ...]]:
+    """``df`` as publishing stores it with nothing written ahead."""
+    direct = tmp_path / "direct.sqlite"
+    publish(direct, {"source_record": df}, "direct")
+    return stored(direct)
 
 
 def test_nothing_is_written_ahead_for_other_databases(tmp_path):
     for url in ("sqlite://", "postgresql+psycopg://u@localhost/db"):
-        staging.start(url, MONTH, "r3", {"source_record": records()})
+        df = records()
+        assert staging.start(url, MONTH, "r3", {"source_record": df})["source_record"] is df
         assert staging.take("r3") is None
     staging.start(f"sqlite:///{tmp_path / 'w.sqlite'}", MONTH, "r4", {"source_record": records()})
     staging.drop("r4")  # a run that failed before publishing
@@ -103,9 +122,11 @@ def test_no_room_to_write_ahead_leaves_publishing_to_write_the_rows(tmp_path, mo
     monkeypatch.setattr(pl.DataFrame, "write_ipc", full)
     db = tmp_path / "w.sqlite"
     warehouse.engine_for(f"sqlite:///{db}").dispose()
+    df = records()
     with caplog.at_level(logging.WARNING, logger="datapool"):
-        staging.start(f"sqlite:///{db}", MONTH, "r5", {"source_record": records()})
+        tables = staging.start(f"sqlite:///{db}", MONTH, "r5", {"source_record": df})
     assert any("not written ahead: OSError" in m for m in caplog.messages)
     assert staging.take("r5") is None and not list(tmp_path.glob(".datapool-rows-*"))
-    publish(db, {"source_record": records()}, "r5")
+    assert tables["source_record"] is df  # the frame itself, not a stand-in
+    publish(db, tables, "r5")
     assert len(stored(db)) == records().height
