@@ -79,21 +79,30 @@ def diff_members(
     """Match unions and joint-union members to enterprises; derive coverage, targets, orphans."""
     unions = live_unions(orgs, snapshot)
     singles = unions.filter(pl.col("union_kind") != "joint").sort("union_id").with_row_index("qid")
-    s_links = link_to_pool(unit_names(singles), res)
-    singles = singles.with_columns(pl.col("qid").cast(pl.Int64)).join(s_links, on="qid", how="left")
-
     active_members = members.filter(pl.col("status") == "active")
     joint_ids = unions.filter(pl.col("union_kind") == "joint").get_column("union_id")
     jm = active_members.filter(pl.col("union_id").is_in(joint_ids.implode()))
+    # a joint union's employers are queries after the single unions' units (qid from
+    # singles.height on): both are looked up at once, so the pool's keys are made once
     employers = (
         jm.select("union_id", "employer_name")
         .unique()
         .sort("union_id", "employer_name")
-        .with_row_index("qid")
+        .with_row_index("qid", offset=singles.height)
     )
-    e_links = link_to_pool(employers.select("qid", pl.col("employer_name").alias("name")), res)
+    links = link_to_pool(
+        pl.concat(
+            [
+                unit_names(singles),
+                employers.select("qid", pl.col("employer_name").alias("name")),
+            ],
+            how="diagonal_relaxed",
+        ),
+        res,
+    )
+    singles = singles.with_columns(pl.col("qid").cast(pl.Int64)).join(links, on="qid", how="left")
     employers = employers.with_columns(pl.col("qid").cast(pl.Int64)).join(
-        e_links, on="qid", how="left"
+        links, on="qid", how="left"
     )
     jm = jm.join(employers.drop("qid"), on=["union_id", "employer_name"], how="left")
 
