@@ -35,7 +35,7 @@ def snapshot_tables(url: str, month: str) -> dict[str, pl.DataFrame]:
 STAGES = {
     "ingest": "datapool.stages.combine",
     "match": "datapool.matching.engine.finish",
-    "validate": "datapool.stages.validate",
+    "validate": "datapool.stages.check",  # the suites made (stages.validation_suites), checked
     "coverage": "datapool.stages.cover",
     "visits": "datapool.stages.plan_visits",
     "visit files": "datapool.visits.files.write_beside",  # the commit waits for them
@@ -88,7 +88,7 @@ def test_validation_failing_beside_a_later_stage_is_the_months_reason(sample_run
     def boom(*args, **kwargs):
         raise RuntimeError("injected fault in coverage")
 
-    monkeypatch.setattr("datapool.stages.validate", critical)
+    monkeypatch.setattr("datapool.stages.check", critical)
     monkeypatch.setattr("datapool.stages.cover", boom)
     with pytest.raises(ValidationFailed, match="injected"):
         snapshot_flow(snapshot=MONTH, settings=sample_run["settings"])
