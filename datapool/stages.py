@@ -161,7 +161,11 @@ def carry_forward(settings: Settings, snapshot: str, ing: Ingested, sources: lis
 
 
 def combine(results: dict[str, ReadResult | None]) -> Ingested:
-    """Stack the sources' records and quarantines into the canonical frames."""
+    """Stack the sources' records and quarantines into the canonical frames.
+
+    The results are handed over: each one's records are let go as they are stacked (their
+    ``records`` left without rows), so that the month's records are not held twice at the end of
+    reading."""
     recs: list[tuple[str, pl.DataFrame]] = []
     quars: list[pl.DataFrame] = []
     files: dict[str, FileCount] = {}
@@ -189,7 +193,22 @@ def combine(results: dict[str, ReadResult | None]) -> Ingested:
     # stacked in source order (each export's rows are in row order), as matching wants them, and in
     # one chunk per column (row gathers are much cheaper): matching makes no sorted copy
     frames = [frame for _, frame in sorted(recs, key=lambda sr: sr[0])]
-    return Ingested(pl.concat(frames, rechunk=True), pl.concat(quars), files, missing)
+    del recs
+    for r in results.values():
+        if r is not None:
+            r.records = r.records.clear()
+    return Ingested(stacked(frames), pl.concat(quars), files, missing)
+
+
+def stacked(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """``pl.concat(frames, rechunk=True)`` a column at a time: each frame's column is let go once
+    it is stacked (``frames`` is emptied), so the rows are held about once, not twice."""
+    columns = []
+    for name in frames[0].columns:
+        columns.append(pl.concat([f.get_column(name) for f in frames], rechunk=True))
+        frames[:] = [f.drop(name) for f in frames]
+    frames.clear()
+    return pl.DataFrame(columns)
 
 
 def read_sources(
