@@ -113,14 +113,8 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
     ]
     pk = pl.concat(parts) if parts else qk.clear()
     oq, op = _one_off_keys(res.std, qstd)
-    pairs = (
-        _bounded_pairs(
-            pl.concat([qk, oq]).unique(),
-            pl.concat([pk, op]),
-            region,
-        )
-        .unique()
-        .sort("rid_a", "rid_b")
+    pairs = _unique_sorted(
+        _bounded_pairs(pl.concat([qk, oq]).unique(), pl.concat([pk, op]), region)
     )
     # only the rows the pairs hold are scored: a few names looked up would otherwise prepare the
     # features of the whole pool (a province's month: gigabytes)
@@ -199,6 +193,23 @@ def candidates(queries: pl.DataFrame, res: Resolution) -> pl.DataFrame:
             "sources",
             "first_key",
         )
+    )
+
+
+def _unique_sorted(pairs: pl.DataFrame) -> pl.DataFrame:
+    """``pairs.unique().sort("rid_a", "rid_b")``, each pair packed into one 64-bit number first
+    (the 16M pairs of a province's month, 7.9M distinct: 0.8 CPU s instead of 5.6)."""
+    high = 1 << 32
+    packed = (
+        pairs.select(pl.col("rid_a").cast(pl.UInt64) * high + pl.col("rid_b").cast(pl.UInt64))
+        .to_series()
+        .unique()
+        .sort()
+        .to_frame("p")
+    )
+    return packed.select(
+        (pl.col("p") // high).cast(pl.UInt32).alias("rid_a"),
+        (pl.col("p") % high).cast(pl.UInt32).alias("rid_b"),
     )
 
 
