@@ -66,7 +66,10 @@ class Staged:
         return self.folder / DB_NAME
 
     def wait(self) -> bool:
-        """Wait for the child; True when every table was written."""
+        """Wait for the child; True when every table was written (False for rows only parked:
+        no child was started for them, see :func:`start`)."""
+        if self.ok is None and self.proc is None:
+            self.ok = False
         if self.ok is None:
             assert self.proc is not None
             out, _ = self.proc.communicate()
@@ -119,31 +122,42 @@ def sqlite_file(url: str) -> Path | None:
 
 
 def start(
-    url: str, snapshot: str, run_id: str, frames: dict[str, pl.DataFrame]
+    url: str,
+    snapshot: str,
+    run_id: str,
+    frames: dict[str, pl.DataFrame],
+    park_in: Path | None = None,
 ) -> dict[str, pl.DataFrame]:
     """Start writing ``frames`` (table -> the month's rows, without ``snapshot``) ahead for the
-    run ``run_id`` when the warehouse is a SQLite file; otherwise do nothing.
+    run ``run_id`` when the warehouse is a SQLite file. Another warehouse (PostgreSQL: its COPY
+    is the server's work, not the run's) writes nothing ahead, but with ``park_in`` the rows are
+    *parked* there, in the same Arrow files, and read back by publishing: the run does not hold
+    them through the stages between (about 1.2 GB of a 5.6M-row month's ``source_record``).
 
-    Returns ``frames`` with a stand-in (no rows) for each table written ahead: hand those to
-    publishing and let the frames go (the child and, should it fail, publishing read the rows
-    from the files they were written to). The frames themselves are not held here."""
+    Returns ``frames`` with a stand-in (no rows) for each table written ahead or parked: hand
+    those to publishing and let the frames go (the child and, when it failed or none was
+    started, publishing read the rows from the files they were written to). The frames
+    themselves are not held here."""
     db = sqlite_file(url)
     ahead = {k: v for k, v in frames.items() if k in EARLY_TABLES and v.height}
-    if db is None or not ahead:
+    where = db.parent if db is not None else park_in
+    if where is None or not ahead:
         return dict(frames)
-    scratch.sweep(db.parent, ROWS_PREFIX)  # what runs killed outright left here
-    folder = db.parent / scratch.owned_name(ROWS_PREFIX)
+    scratch.sweep(where, ROWS_PREFIX)  # what runs killed outright left here
+    folder = where / scratch.owned_name(ROWS_PREFIX)
     stand_ins = {name: df.clear() for name, df in ahead.items()}
     staged = Staged(folder, stand_ins, None)
     try:
         folder.mkdir(parents=True)
         for name, df in ahead.items():
             df.write_ipc(folder / f"{name}.arrow")
-        staged.proc = subprocess.Popen(
-            [sys.executable, "-m", "datapool.connectors.staging", str(folder), snapshot, *ahead],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-        )
+        if db is not None:
+            staged.proc = subprocess.Popen(
+                [sys.executable, "-m", "datapool.connectors.staging", str(folder), snapshot]
+                + list(ahead),
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+            )
     except OSError as exc:  # no room or no right to write there: publishing writes the rows
         log.warning("the month's rows are not written ahead: %s", type(exc).__name__)
         staged.remove()

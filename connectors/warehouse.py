@@ -146,7 +146,7 @@ def publish(
     try:
         with engine.connect() as conn:
             copied = _attach(conn, ahead)
-            if ahead is not None and not copied:  # the child failed: the stand-ins' rows
+            if ahead is not None and not copied:  # child failed, or rows parked: read back
                 tables = ahead.restored(tables)
             try:
                 with conn.begin():

@@ -624,12 +624,15 @@ def write_rows_ahead(
     settings: Settings, snapshot: str, run_id: str, early: dict[str, pl.DataFrame]
 ) -> dict[str, pl.DataFrame]:
     """Have a process of their own write ``early``'s rows ahead for publishing, on the other
-    core, while the stages after matching run (a SQLite warehouse only; see
-    :mod:`datapool.connectors.staging`). Publishing copies them in its transaction.
+    core, while the stages after matching run (a SQLite warehouse; another has them parked in
+    the output folder and read back by publishing; see :mod:`datapool.connectors.staging`).
+    Publishing copies them in its transaction.
 
     Returns the tables to hand to publishing: for a table written ahead, its stand-in (no rows:
     the run need not hold them to the end), else the frame itself."""
-    return staging.start(settings.warehouse_url.get_secret_value(), snapshot, run_id, early)
+    return staging.start(
+        settings.warehouse_url.get_secret_value(), snapshot, run_id, early, settings.out_dir
+    )
 
 
 # the standardised columns the stages after matching read: look-ups (the visit records', the

@@ -14,6 +14,7 @@ import polars as pl
 from test_bulk_publish import records
 
 from datapool.connectors import staging, warehouse
+from datapool.schemas import warehouse as wh
 from datapool.stageclock import measuring
 
 MONTH = "2025-05"
@@ -130,3 +131,29 @@ def test_no_room_to_write_ahead_leaves_publishing_to_write_the_rows(tmp_path, mo
     assert tables["source_record"] is df  # the frame itself, not a stand-in
     publish(db, tables, "r5")
     assert len(stored(db)) == records().height
+
+
+def test_rows_parked_for_postgresql_are_read_back_by_publishing(tmp_path, pg_url):
+    """On a warehouse nothing is written ahead for, the rows are parked in the output folder
+    (the run lets them go) and publishing COPYs them back: the same rows as handed directly."""
+    pg = pg_url
+    wh.metadata.drop_all(engine := warehouse.engine_for(pg))
+    engine.dispose()
+    df = records()
+    parked = staging.start(pg, MONTH, "p1", {"source_record": df}, park_in=tmp_path)
+    assert parked["source_record"].height == 0 and parked["source_record"].schema == df.schema
+    assert len(list(tmp_path.glob(".datapool-rows-*"))) == 1
+    engine = warehouse.engine_for(pg)
+    run = {"run_id": "p1", "started_at": datetime(2025, 1, 1), "status": "success"}
+    warehouse.publish(engine, MONTH, parked, run)  # type: ignore[arg-type]
+    got = warehouse.read_table(engine, "source_record", MONTH).sort("source_row")
+    run = {**run, "run_id": "p2"}
+    warehouse.publish(engine, MONTH, {"source_record": df}, run)  # type: ignore[arg-type]
+    want = warehouse.read_table(engine, "source_record", MONTH).sort("source_row")
+    engine.dispose()
+    assert got.height == df.height and got.equals(want)
+    assert not list(tmp_path.glob(".datapool-rows-*"))  # removed once published
+    # a run that failed before publishing leaves nothing parked either
+    staging.start(pg, MONTH, "p3", {"source_record": df}, park_in=tmp_path)
+    staging.drop("p3")
+    assert not list(tmp_path.glob(".datapool-rows-*"))
