@@ -31,6 +31,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -86,14 +87,13 @@ class Staged:
                 )
         return self.ok
 
-    def restored(self, tables: dict[str, pl.DataFrame]) -> dict[str, pl.DataFrame]:
-        """``tables`` with each stand-in replaced by the rows it stands for, read back from the
-        file the child was handed (for publishing to write them when the child failed)."""
+    def parked(self, tables: dict[str, pl.DataFrame]) -> dict[str, Path]:
+        """The file of each table of ``tables`` that is a stand-in of rows no child wrote (it
+        failed, or none was started): publishing reads its rows from there, a batch at a time."""
         return {
-            name: pl.read_ipc(self.folder / f"{name}.arrow")
-            if self.stand_ins.get(name) is df
-            else df
+            name: self.folder / f"{name}.arrow"
             for name, df in tables.items()
+            if self.stand_ins.get(name) is df
         }
 
     def remove(self) -> None:
@@ -119,6 +119,14 @@ def sqlite_file(url: str) -> Path | None:
     if parsed.database == ":memory:" or parsed.database.startswith("file:"):
         return None
     return Path(parsed.database)
+
+
+def batches(path: Path, rows: int = READ_BATCH) -> Iterator[pl.DataFrame]:
+    """The rows of an Arrow file written by :func:`start`, ``rows`` at a time (never all held)."""
+    scan = pl.scan_ipc(path)
+    n = scan.select(pl.len()).collect().item()
+    for offset in range(0, n, rows):
+        yield scan.slice(offset, rows).collect()
 
 
 def start(

@@ -146,11 +146,11 @@ def publish(
     try:
         with engine.connect() as conn:
             copied = _attach(conn, ahead)
-            if ahead is not None and not copied:  # child failed, or rows parked: read back
-                tables = ahead.restored(tables)
+            # the child failed, or rows were parked: read back from their files, in batches
+            parked = ahead.parked(tables) if ahead is not None and not copied else {}
             try:
                 with conn.begin():
-                    _publish_in(conn, snapshot, tables, run, previous, lock_timeout, copied)
+                    _publish_in(conn, snapshot, tables, run, previous, lock_timeout, copied, parked)
                     if before_commit is not None:
                         before_commit()
             finally:
@@ -208,8 +208,11 @@ def _publish_in(
     previous: str | None | object,
     lock_timeout: float,
     copied: dict[str, pl.DataFrame],
+    parked: dict[str, Path] | None = None,
 ) -> None:
-    """The month's transaction, up to its commit (see :func:`publish`)."""
+    """The month's transaction, up to its commit (see :func:`publish`). ``copied``: stand-ins
+    of rows in the attached staging database; ``parked``: the files of stand-ins' rows."""
+    parked = parked or {}
     if conn.dialect.name == "postgresql":
         conn.execute(
             sa.text("SELECT set_config('lock_timeout', :ms, true)"),
@@ -230,13 +233,16 @@ def _publish_in(
         conn.execute(table.delete().where(table.c.snapshot == snapshot))
         df = tables.get(name)
         ahead = df is not None and copied.get(name) is df  # the stand-in of rows written ahead
-        if df is not None and (df.height or ahead):
-            rows = df.with_columns(pl.lit(snapshot).alias("snapshot"))
+        if df is not None and (df.height or ahead or name in parked):
+            stamp = pl.lit(snapshot).alias("snapshot")
             with _indexes_after_rows(conn, table):
                 if ahead:
-                    _insert(conn, table, rows, ahead=True)
+                    _insert(conn, table, df.with_columns(stamp), ahead=True)
+                elif name in parked:
+                    for part in staging.batches(parked[name]):
+                        _insert(conn, table, part.with_columns(stamp))
                 else:
-                    _insert(conn, table, rows)
+                    _insert(conn, table, df.with_columns(stamp))
     conn.execute(wh.pipeline_run.insert(), [_run_row(snapshot, run)])
 
 
