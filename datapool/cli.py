@@ -779,8 +779,8 @@ def _use_prefect_api(url: str) -> None:
     is_flag=True,
     help="Also match the benchmark's month partitioned by county (--partition county) in a "
     "Prefect flow on a local Dask cluster: seconds and CPU seconds per step, partitions, peak "
-    "memory of the flow and of each worker, the load average, and whether the links equal the "
-    "single-process run's (docs/scale.md).",
+    "memory of the flow, of each worker and of all its processes together, the load average, "
+    "and whether the links equal the single-process run's (docs/scale.md).",
 )
 @click.option(
     "--workers",
@@ -794,7 +794,8 @@ def _use_prefect_api(url: str) -> None:
     is_flag=True,
     help="Run a generated month of --enterprises enterprises through the whole run (read, match, "
     "validate, member diff, visits, publish) and print each stage's wall time, CPU use, peak "
-    "memory and rows per second (and Splink's matching time on the same rows when installed).",
+    "memory and rows per second, the peak of all the run's processes together (the helper "
+    "processes too), and Splink's matching time on the same rows when installed.",
 )
 @click.option(
     "--warehouse-url",
