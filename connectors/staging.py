@@ -227,16 +227,13 @@ def main() -> None:
         for name in names:
             table = wh.metadata.tables[name]
             con.execute(str(sa.schema.CreateTable(table).compile(dialect=dialect)))
-            rows = pl.scan_ipc(folder / f"{name}.arrow")  # read a batch at a time
-            have = {*rows.collect_schema().names(), "snapshot"}
+            path = folder / f"{name}.arrow"
+            have = {*pl.scan_ipc(path).collect_schema().names(), "snapshot"}
             cols = [c.name for c in table.columns if c.name in have]
-            n = rows.select(pl.len()).collect().item()
             cursor = con.cursor()
-            for offset in range(0, n, READ_BATCH):
-                part = rows.slice(offset, READ_BATCH).with_columns(
-                    pl.lit(snapshot).alias("snapshot")
-                )
-                data = warehouse._bindable(table, part.select(cols).collect(), dialect)
+            for part in batches(path):  # read a batch at a time, as publishing reads parked rows
+                part = part.with_columns(pl.lit(snapshot).alias("snapshot")).select(cols)
+                data = warehouse._bindable(table, part, dialect)
                 warehouse._executemany(cursor, table.name, data, BATCH)
             cursor.close()
         con.execute("COMMIT")
