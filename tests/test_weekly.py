@@ -9,7 +9,7 @@ from datetime import date
 import numpy as np
 import polars as pl
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from datapool.visits.routes import _metres, walk_length
@@ -215,26 +215,57 @@ def test_outings_are_geographic_clusters():
     assert sorted(int(kinds[labels == c].sum()) for c in (0, 1)) == [2, 2]
 
 
-@pytest.mark.parametrize("with_kinds", [False, True])
-def test_many_points_are_swept_in_linear_memory(monkeypatch, with_kinds):
-    """Above weekly.ASSIGN_UP_TO points the clusters are the sweep by angle (no n x n assignment):
-    still exactly the sizes asked, and each cluster its number of kind-1 points."""
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(2, 160),
+    k=st.integers(2, 6),
+    share=st.floats(0.0, 1.0),
+    seed=st.integers(0, 2**32 - 1),
+    with_kinds=st.booleans(),
+    up_to=st.sampled_from([0, 10**6]),  # the transport path, or the slots' n x n assignment
+)
+def test_clusters_get_exactly_their_sizes_and_kinds(n, k, share, seed, with_kinds, up_to):
+    """Either path of each round (weekly.ASSIGN_UP_TO): exactly the sizes asked, and with kinds
+    exactly each cluster's number of kind-1 points (targets never take a non-target's place)."""
+    from datapool.visits import weekly
+
+    k = min(k, n)
+    rng = np.random.default_rng(seed)
+    p = np.round(rng.random((n, 2)) * 1000 - 500, -2)  # on a 100 m lattice: many equal points
+    sizes = weekly.balanced(n, k)
+    kinds = (rng.random(n) < share).astype(np.int64)
+    kind_sizes = weekly.balanced(int(kinds.sum()), k)
+    saved = weekly.ASSIGN_UP_TO
+    weekly.ASSIGN_UP_TO = up_to
+    try:
+        labels = (
+            balanced_clusters(p, sizes, np.zeros(2), kinds, kind_sizes)
+            if with_kinds
+            else balanced_clusters(p, sizes, np.zeros(2))
+        )
+    finally:
+        weekly.ASSIGN_UP_TO = saved
+    assert [int((labels == c).sum()) for c in range(k)] == sizes
+    if with_kinds:
+        assert [int(kinds[labels == c].sum()) for c in range(k)] == kind_sizes
+
+
+def test_large_splits_are_k_means_not_wedges(monkeypatch):
+    """Above weekly.ASSIGN_UP_TO the rounds still run (no sweep alone): four hamlets of 50 stops,
+    two east of the centre and two west, one behind the other (the sweep by angle, which starts
+    the rounds, mixes the near and the far one), come out as the four hamlets."""
     from datapool.visits import weekly
 
     monkeypatch.setattr(weekly, "ASSIGN_UP_TO", 10)
-    rng = np.random.default_rng(5)
-    p = rng.random((103, 2)) * 1000 - 500
-    sizes = [21, 21, 21, 20, 20]
-    kinds = (rng.random(103) < 0.4).astype(np.int64)
-    kind_sizes = weekly.balanced(int(kinds.sum()), 5)
-    labels = (
-        balanced_clusters(p, sizes, np.zeros(2), kinds, kind_sizes)
-        if with_kinds
-        else balanced_clusters(p, sizes, np.zeros(2))
-    )
-    assert [int((labels == c).sum()) for c in range(5)] == sizes
-    if with_kinds:
-        assert [int(kinds[labels == c].sum()) for c in range(5)] == kind_sizes
+    rng = np.random.default_rng(7)
+    corners = np.array([[1000, -100], [3000, -100], [-1200, -100], [-3200, -100]])
+    p = np.vstack([c + rng.random((50, 2)) * 200 for c in corners])
+    centre = np.zeros(2)
+    swept = weekly._sweep(p, [50] * 4, centre)
+    assert max(len(set(swept[i * 50 : (i + 1) * 50].tolist())) for i in range(4)) > 1
+    labels = balanced_clusters(p, [50] * 4, centre)
+    assert [len(set(labels[i * 50 : (i + 1) * 50].tolist())) for i in range(4)] == [1] * 4
+    assert len(set(labels.tolist())) == 4
 
 
 @pytest.mark.parametrize(

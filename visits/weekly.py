@@ -22,10 +22,13 @@ month after, and the days before the first Monday belong to the previous plan's 
    outings, in every week it has work), week sizes differing by at most one, and the targets
    spread over them the same way (their counts per week differ by at most one).
 3. Which stops go into which week, and then into which outing of the week, is geographic:
-   balanced k-means (Lloyd's iterations in which each step assigns the stops to the clusters'
-   *slots* by an exact minimum-cost assignment, scipy's ``linear_sum_assignment``, so every
-   cluster gets exactly its size and, for weeks, exactly its number of targets), started from a
-   sweep by angle around the grid's centre. A week holds ``max(min(m, s), ceil(s / c))``
+   balanced k-means (Lloyd's iterations in which each step assigns the stops to the clusters
+   by an exact minimum-cost assignment, so every cluster gets exactly its size and, for weeks,
+   exactly its number of targets), started from a sweep by angle around the grid's centre. Up
+   to :data:`ASSIGN_UP_TO` stops the assignment is scipy's ``linear_sum_assignment`` over the
+   clusters' slots (``n x n``); above it, a transportation problem over the clusters
+   (:func:`datapool.visits.transport.transport`, ``n x k``: targets and the rest are two of
+   them, over the same means). A week holds ``max(min(m, s), ceil(s / c))``
    outings for its ``s`` stops, their sizes differing by at most one.
 4. Each outing is routed from the grid's centre (where the worker's community sits) with
    :func:`datapool.visits.routes.plan`: the shortest walk there is up to
@@ -51,14 +54,18 @@ from scipy.optimize import linear_sum_assignment
 
 from datapool.settings import month_end
 from datapool.visits.routes import _metres, plan, walk_length
+from datapool.visits.transport import transport
 
 REASONS = ("target", "follow_up", "watch")  # visit_plan.reason, in priority order
 NEW_MONTHS = 6  # an enterprise registered within this many months is on the watch list
 KMEANS_ROUNDS = 25  # Lloyd's iterations at most (they stop as soon as nothing moves)
-# above this many points the clusters are the sweep alone (_sweep): each round's exact assignment
-# holds an n x n cost matrix and takes cubic time (a grid of the 2,000,000-enterprise month holds
-# thousands of targets: 800 MB and minutes a round at 10,000)
-ASSIGN_UP_TO = 1_500
+# up to this many points each k-means round is linear_sum_assignment over the clusters' slots
+# (n x n, cubic: 2 ms a round at 200 points, 0.2 s at 1,000, 0.3-0.9 s at 1,500); above it the
+# round is a transportation problem over the clusters (visits/transport.py: n x k, 5-9 ms a
+# round from 500 to 1,500 points, 5 clusters). The two give equal-cost rounds, but not always the
+# same plan on ties, and the transport path starts from a sweep that keeps each kind apart; the
+# shipped samples' grids stay on the slot path, so their plans are unchanged
+ASSIGN_UP_TO = 200
 _OTHER_KIND = 1e12  # cost that keeps a target out of a non-target slot and the other way round
 
 PLAN_SCHEMA = pl.Schema(
@@ -198,15 +205,61 @@ def balanced_clusters(
 
     Balanced k-means: start from a sweep by angle around ``centre`` (consecutive points
     clockwise from north, cut into the sizes), then alternate cluster means and an exact
-    minimum-cost assignment of points to the clusters' slots (squared distances). With
-    ``kinds`` (0/1 per point) and ``kind_sizes`` (how many kind-1 points each cluster holds),
-    each cluster also gets exactly that many kind-1 points. Returns the cluster of each point.
+    minimum-cost assignment of points to clusters (squared distances): up to
+    :data:`ASSIGN_UP_TO` points to the clusters' slots (:func:`_slot_kmeans`), above it as a
+    transportation problem (:func:`~datapool.visits.transport.transport`, started from the
+    previous round's clusters; linear memory). With ``kinds`` (0/1 per point) and
+    ``kind_sizes`` (how many kind-1 points each cluster holds), each cluster also gets exactly
+    that many kind-1 points. Returns the cluster of each point.
     """
     n = len(p)
     if len(sizes) <= 1 or n == 0:
         return np.zeros(n, dtype=np.int64)
-    if n > ASSIGN_UP_TO:
-        return _sweep(p, sizes, centre, kinds, kind_sizes)
+    if n <= ASSIGN_UP_TO:
+        return _slot_kmeans(p, sizes, centre, kinds, kind_sizes)
+    # each kind is its own transportation problem over the same means
+    if kinds is None or kind_sizes is None:
+        groups = [(np.arange(n), np.asarray(sizes, dtype=np.int64))]
+    else:
+        groups = [
+            (np.flatnonzero(kinds == 1), np.asarray(kind_sizes, dtype=np.int64)),
+            (
+                np.flatnonzero(kinds != 1),
+                np.asarray([s - t for s, t in zip(sizes, kind_sizes, strict=True)], dtype=np.int64),
+            ),
+        ]
+    labels = _sweep(p, sizes, centre, kinds, kind_sizes)
+    for _ in range(KMEANS_ROUNDS):
+        means = _means(p, labels, len(sizes))
+        new = labels.copy()
+        for rows, caps in groups:
+            if len(rows):
+                d = p[rows, None, :] - means[None, :, :]
+                new[rows] = transport(np.einsum("ikj,ikj->ik", d, d), caps, labels[rows])
+        if np.array_equal(new, labels):
+            break
+        labels = new
+    return labels
+
+
+def _means(p: np.ndarray, labels: np.ndarray, k: int) -> np.ndarray:
+    """Each cluster's mean point (every cluster holds at least one point)."""
+    counts = np.bincount(labels, minlength=k).astype(np.float64)
+    return np.column_stack(
+        [np.bincount(labels, weights=p[:, j], minlength=k) / counts for j in range(2)]
+    )
+
+
+def _slot_kmeans(
+    p: np.ndarray,
+    sizes: list[int],
+    centre: np.ndarray,
+    kinds: np.ndarray | None = None,
+    kind_sizes: list[int] | None = None,
+) -> np.ndarray:
+    """:func:`balanced_clusters` up to :data:`ASSIGN_UP_TO` points: each round an exact
+    assignment of the points to the clusters' slots (``linear_sum_assignment``, ``n x n``)."""
+    n = len(p)
     slot_cluster = np.repeat(np.arange(len(sizes)), sizes)
     slot_kind = np.zeros(n, dtype=np.int64)
     if kinds is not None and kind_sizes is not None:
@@ -239,9 +292,9 @@ def _sweep(
     kinds: np.ndarray | None = None,
     kind_sizes: list[int] | None = None,
 ) -> np.ndarray:
-    """:func:`balanced_clusters` without its rounds: the sweep by angle around ``centre`` cut into
-    the ``sizes``, each kind swept on its own when ``kinds`` are given (so each cluster holds
-    exactly ``kind_sizes`` kind-1 points). Linear memory, ``n log n`` time."""
+    """The transport path's start: the sweep by angle around ``centre`` cut into the ``sizes``,
+    each kind swept on its own when ``kinds`` are given (so each cluster holds exactly
+    ``kind_sizes`` kind-1 points). Linear memory, ``n log n`` time."""
     n = len(p)
     labels = np.empty(n, dtype=np.int64)
     angle = _angles(p, centre)
