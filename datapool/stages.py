@@ -241,13 +241,22 @@ def validate(
     return check(validation_suites(ing, res, today or date.today()), docs_dir)
 
 
-def check(suites: list[validation_process.Suite], docs_dir: Path) -> pl.DataFrame:
+def check(
+    suites: list[validation_process.Suite],
+    docs_dir: Path,
+    then: Callable[[], object] | None = None,
+) -> pl.DataFrame:
     """:func:`validate` on suites already made (:func:`validation_suites`): the flow makes them
     before it lets the records go (:func:`let_go`) and has them checked beside the stages
-    after."""
+    after. ``then`` is called when the checker process this process started has answered and
+    the month passed (the flow starts the visit files' process there: the checker's memory is
+    gone by then); not when validation runs in place (no checker was started here: a test, a
+    library caller, a Dask worker)."""
     if not validation_process.started(docs_dir):
         return validation_process.run_suites(suites, docs_dir)
     table, fig = validation_process.check(suites, docs_dir)
+    if then is not None:
+        then()
     record_stage(
         "validation (beside member diff and visit planning, own process)",
         fig.seconds,

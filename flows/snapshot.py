@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import collections
 import contextlib
+import functools
 import io
 import logging
 import socket
@@ -372,11 +373,13 @@ class TaskSteps:
 
 
 @task(name="validate", **CPU)
-def check_task(suites: list[Suite], docs_dir: Path) -> pl.DataFrame:
+def check_task(
+    suites: list[Suite], docs_dir: Path, then: Callable[[], object] | None = None
+) -> pl.DataFrame:
     """Every GX suite of the month (its frames made, stages.validation_suites); raises
     ValidationFailed on a critical failure (the flow runs it beside the member diff and visit
-    planning, which need nothing of it)."""
-    return stages.check(suites, docs_dir)  # in the checker process the flow started
+    planning, which need nothing of it). ``then``: see :func:`datapool.stages.check`."""
+    return stages.check(suites, docs_dir, then)  # in the checker process the flow started
 
 
 @task(name="coverage", **CPU)
@@ -647,7 +650,6 @@ def snapshot_flow(
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
-        stages.start_visit_files(staging)  # their writer's process, started early
         stages.start_validation(staging / "data_docs")  # its process imports GX meanwhile
         # final now: written ahead, beside the stages below (for publishing, their stand-ins)
         early = stages.early_tables(ing, res)
@@ -657,7 +659,15 @@ def snapshot_flow(
         # the month waits for it before its tables are made; its frames are made now, so that
         # the records' columns no later stage reads are let go
         suites = stages.validation_suites(ing, res, date.today())
-        validation_f = _submit(check_task, suites, staging / "data_docs")
+        # the visit files' writer is started when validation is done (its imports overlap the
+        # end of visit planning): idle beside validation and the rows written ahead, it made the
+        # run's processes together 120 MB larger at their peak
+        validation_f = _submit(
+            check_task,
+            suites,
+            staging / "data_docs",
+            functools.partial(stages.start_visit_files, staging),
+        )
         del suites
         ing, res = stages.let_go(ing, res)
         say("linking visit records")
