@@ -435,6 +435,11 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
     best = np.full(std.height, -1, dtype=np.int64)
     best[rid[hit]] = hit % max(len(a), 1)
     at = pl.Series(best).replace(-1, None)
+    # an edge's text is made once per distinct mask (a few hundred), not once per record: made
+    # per record, every level's name was a column of its own for a moment (at 5.6M records, 1.8
+    # GB at matching's peak)
+    masks = accepted.get_column("agreed").unique().drop_nulls()
+    texts = pl.DataFrame({"agreed": masks}).select(agreed_text(pl.col("agreed")).alias("text"))
     return (
         accepted.select("rule", "score", "agreed")
         .select(pl.all().gather(at))
@@ -442,7 +447,9 @@ def record_rules(std: pl.DataFrame, accepted: pl.DataFrame) -> pl.DataFrame:
             std.get_column("rid"),
             pl.col("rule").fill_null("singleton"),
             pl.col("score").fill_null(1.0),
-            agreed_text(pl.col("agreed")).fill_null(""),
+            pl.col("agreed")
+            .replace_strict(masks, texts.get_column("text"), default=None, return_dtype=pl.Utf8)
+            .fill_null(""),
         )
         .select("rid", "rule", "score", "agreed")
     )
