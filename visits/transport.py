@@ -114,28 +114,34 @@ def _negative_cycle(w: np.ndarray, tol: float) -> list[int] | None:
             return None
         dist[better] = new[better]
         pred[better] = best[better]
-        cycle = _pred_cycle(pred, np.flatnonzero(better))
+        cycle = _pred_cycle(pred)
         if cycle is not None and _weight(w, cycle) < -tol:
             return cycle
     return None  # pragma: no cover - k + 1 passes always end in one of the returns above
 
 
-def _pred_cycle(pred: np.ndarray, starts: np.ndarray) -> list[int] | None:
-    """A cycle among the predecessor links reached from ``starts``, in forward order."""
-    seen = np.full(len(pred), -1, dtype=np.int64)
-    for s in starts.tolist():
-        v = s
-        while v != -1 and seen[v] == -1:
-            seen[v] = s
-            v = int(pred[v])
-        if v != -1 and seen[v] == s:  # came back to a node of this walk: a cycle through v
-            back = [v]
-            u = int(pred[v])
-            while u != v:
-                back.append(u)
-                u = int(pred[u])
-            return back[::-1]  # pred points backwards: reversed, each node's edge goes forward
-    return None
+def _pred_cycle(pred: np.ndarray) -> list[int] | None:
+    """A cycle among the predecessor links (``-1``: none), in forward order, or None.
+
+    Pointer doubling in numpy (``log k`` steps): after at least ``k`` links every node either
+    fell off (reached a node with no predecessor) or stands on a cycle; one cycle is then
+    walked in Python."""
+    k = len(pred)
+    hop = np.append(np.where(pred >= 0, pred, k), k)  # node k: where the links end
+    steps = 1
+    while steps <= k:
+        hop = hop[hop]
+        steps *= 2
+    on = np.flatnonzero(hop[:k] != k)
+    if not len(on):
+        return None
+    v = int(hop[on[0]])  # on a cycle
+    back = [v]
+    u = int(pred[v])
+    while u != v:
+        back.append(u)
+        u = int(pred[u])
+    return back[::-1]  # pred points backwards: reversed, each node's edge goes forward
 
 
 def _weight(w: np.ndarray, cycle: list[int]) -> float:
