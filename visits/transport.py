@@ -17,7 +17,7 @@ cycle over points is a cycle over clusters, each leg moving a different point). 
 are found by Bellman-Ford over the ``k`` clusters; along a cycle as many points move at once as
 keep each further point's move negative (the ``t``-th cheapest of each leg, summed around the
 cycle, below zero). Each pass costs ``O(n k)`` at most (only the clusters on the cycle are
-looked at again), memory ``n x k``; no ``n x n`` matrix.
+looked at again) and ``O(k^2)`` a Bellman-Ford step, memory ``n x k``; no ``n x n`` matrix.
 
 The result is an exact optimum (up to :data:`TOLERANCE` of the cost's scale per move); among
 equal-cost optima which one is returned is deterministic but need not be the one
@@ -63,11 +63,10 @@ def transport(
     tol = TOLERANCE * max(1.0, float(np.abs(cost).max()))
     rows = np.arange(n)
     delta = cost - cost[rows, lab][:, None]  # delta[i, b]: moving i from its cluster into b
-    members = [np.flatnonzero(lab == a) for a in range(k)]
     w = np.full((k, k), np.inf)  # w[a, b]: the cheapest move of one of a's points into b
 
     def refresh(a: int) -> None:
-        idx = members[a]
+        idx = np.flatnonzero(lab == a)  # O(n) but in numpy: cheaper than keeping sorted sets
         w[a] = delta[idx].min(axis=0) if len(idx) else np.inf
         w[a, a] = np.inf
 
@@ -78,21 +77,19 @@ def transport(
         if cycle is None:
             return lab
         legs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
-        most = min(len(members[a]) for a, _ in legs)
+        members = [np.flatnonzero(lab == a) for a, _ in legs]
+        most = min(len(idx) for idx in members)
         picks, gains = [], np.zeros(most)
-        for a, b in legs:  # each leg's points by their move's cost, cheapest first
-            idx = members[a]
+        for (_, b), idx in zip(legs, members, strict=True):  # cheapest moves first
             d = delta[idx, b]
             order = np.argsort(d, kind="stable")[:most]
             picks.append(idx[order])
             gains += d[order]
         t = max(1, int(np.count_nonzero(gains < -tol)))  # marginal costs rise with t
-        for (a, b), pick in zip(legs, picks, strict=True):
-            moved = pick[:t]  # a's points leave it before or after b's arrive: disjoint sets
+        for (_, b), pick in zip(legs, picks, strict=True):
+            moved = pick[:t]  # each leg's own points: disjoint
             lab[moved] = b
             delta[moved] = cost[moved] - cost[moved, b][:, None]
-            members[a] = np.setdiff1d(members[a], moved, assume_unique=True)
-            members[b] = np.union1d(members[b], moved)
         for a, _ in legs:
             refresh(a)
 
