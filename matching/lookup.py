@@ -292,14 +292,6 @@ def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> 
         .join(region, on="rid")
         .filter(c("region_code") != 0)
     )
-    levels = pl.concat(
-        [
-            pool.filter(_digits(code) >= d).select(
-                "rid", "ns", "key", (code // s * s).alias("at"), (_digits(code) == d).alias("exact")
-            )
-            for d, s in ((2, 10_000), (4, 100), (6, 1))
-        ]
-    )
     # a name's region, and each level above it: the pool's records within the first, and those
     # whose own region is one of the others
     names = (
@@ -316,6 +308,21 @@ def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> 
             for d, s in ((2, 10_000), (4, 100))
         ]
     )
+    # only the levels some name asks for are counted and joined (the others' counts are never
+    # read): all of them were the member diff's peak at 5.6M rows (tens of millions of rows
+    # grouped by key and level)
+    asked = want.select("ns", "key", "at").unique()
+    levels = pl.concat(
+        [
+            pool.filter(_digits(code) >= d)
+            .select(
+                "rid", "ns", "key", (code // s * s).alias("at"), (_digits(code) == d).alias("exact")
+            )
+            .join(asked, on=["ns", "key", "at"], how="semi")
+            for d, s in ((2, 10_000), (4, 100), (6, 1))
+        ]
+    )
+    del pool, asked
     within = levels.group_by("ns", "key", "at").agg(pl.len().alias("_n"))
     is_ = levels.filter("exact").group_by("ns", "key", "at").agg(pl.len().alias("_n"))
     counted = pl.concat(

@@ -210,15 +210,22 @@ class Weights:
 def learn(std: pl.DataFrame, target: float = TARGET_PRECISION) -> Weights:
     """Learn this month's weights from the rows of ``std`` that hold a check-passing organisation
     code (see the module docstring)."""
-    from datapool.matching.blocking import candidate_pairs
-    from datapool.matching.scoring import compare, prepare
+    from datapool.matching.blocking import KEY_COLUMNS, candidate_pairs
+    from datapool.matching.clusters import APART_COLUMN
+    from datapool.matching.scoring import PREPARED_FROM, compare, prepare
 
-    labelled = std.filter(c("org_strong").fill_null("") != "")
-    if labelled.height > SAMPLE_ROWS:
+    # only the columns blocking and comparing read are copied, once: std also holds the records'
+    # own (names and addresses as written, extra...), and copying the labelled rows of all of
+    # them, then the sample's, was matching's peak at 5.6M rows
+    read = ("rid", "org_strong", *KEY_COLUMNS, *PREPARED_FROM, APART_COLUMN)
+    has = c("org_strong").fill_null("") != ""
+    n_labelled = std.select(has.sum()).item()
+    if n_labelled > SAMPLE_ROWS:
         # a sample of codes, not of rows: every row of a sampled code comes along, so the labelled
         # matches keep their number (a sample of rows would keep a share of them squared)
-        share = SAMPLE_ROWS / labelled.height
-        labelled = labelled.filter(c("org_strong").hash(SEED) % 1_000_000 < int(share * 1_000_000))
+        share = SAMPLE_ROWS / n_labelled
+        has = has & (c("org_strong").hash(SEED) % 1_000_000 < int(share * 1_000_000))
+    labelled = std.select([col for col in dict.fromkeys(read) if col in std.columns]).filter(has)
     code = labelled["org_strong"]
     blank = labelled.with_columns(
         pl.lit(None, pl.Utf8).alias("uscc"),
