@@ -20,6 +20,7 @@ place.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from pathlib import Path
 
@@ -43,8 +44,10 @@ def run_suites(suites: list[Suite], docs_dir: Path) -> pl.DataFrame:
     from datapool.schemas.offline_docs import make_offline
 
     v = ex.Validator(docs_dir)
-    for s in suites:
-        v.run_suite(s)
+    for i in range(len(suites)):
+        v.run_suite(suites[i])
+        # its frame let go once checked (the checker held every suite's to the end)
+        suites[i] = dataclasses.replace(suites[i], frame=suites[i].frame.clear())
     v.build_docs()
     v.close()
     make_offline(docs_dir)  # the CDN assets shipped beside the pages: they render offline
@@ -72,11 +75,21 @@ def check(suites: list[Suite], docs_dir: Path) -> tuple[pl.DataFrame, Figures]:
     """Run ``suites`` in the checker process of ``docs_dir`` (started here if :func:`start` was
     not called); returns the results table and the child's figures.
 
+    ``suites`` is emptied: once they are sent, the run lets their frames go (they were held
+    beside the member diff and visit planning while the child checked them).
+
     Raises what the child raised (ValidationFailed as it is); a child that ended without an answer
     is a RuntimeError naming its exit code.
     """
-    (table, cpu, peak), wall = _CHECKERS.ask(docs_dir, (suites, docs_dir))
+    (table, cpu, peak), wall = _CHECKERS.ask(docs_dir, _handed(suites, docs_dir))
     return table, Figures(wall, cpu, peak)
+
+
+def _handed(suites: list[Suite], docs_dir: Path) -> tuple[list[Suite], Path]:
+    """The job, ``suites`` emptied (the job is then the only holder of their frames)."""
+    job = (list(suites), docs_dir)
+    suites.clear()
+    return job
 
 
 def _warm_up() -> None:
