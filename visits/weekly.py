@@ -60,11 +60,11 @@ REASONS = ("target", "follow_up", "watch")  # visit_plan.reason, in priority ord
 NEW_MONTHS = 6  # an enterprise registered within this many months is on the watch list
 KMEANS_ROUNDS = 25  # Lloyd's iterations at most (they stop as soon as nothing moves)
 # up to this many points each k-means round is linear_sum_assignment over the clusters' slots
-# (n x n, cubic: 2 ms a round at 200 points, 0.2 s at 1,000, 0.3-0.9 s at 1,500); above it the
-# round is a transportation problem over the clusters (visits/transport.py: n x k, 5-9 ms a
-# round from 500 to 1,500 points, 5 clusters). The two give equal-cost rounds, but not always the
-# same plan on ties, and the transport path starts from a sweep that keeps each kind apart; the
-# shipped samples' grids stay on the slot path, so their plans are unchanged
+# (n x n, cubic: 2 ms a round at 200-260 points, 0.1 s at 1,000, 0.76 s at 1,500); above it the
+# round is a transportation problem over the clusters (visits/transport.py: n x k, 2-4 ms a round
+# at 1,000-1,500 points into 5 clusters, 26 ms at 10,000). The two give equal-cost rounds, but not
+# always the same plan on ties, and the transport path starts from a sweep that keeps each kind
+# apart; the shipped samples' grids stay on the slot path, so their plans are unchanged
 ASSIGN_UP_TO = 200
 _OTHER_KIND = 1e12  # cost that keeps a target out of a non-target slot and the other way round
 
