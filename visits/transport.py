@@ -13,11 +13,14 @@ from ``a1`` to ``a2``, one from ``a2`` to ``a3``, ..., one from ``aL`` back to `
 cost, move them. With ``W[a, b]`` the cheapest move of a point of ``a`` into ``b`` (``cost[i, b] -
 cost[i, a]``, least over ``a``'s points), an assignment is optimal exactly when the ``k``-node
 graph ``W`` has no negative cycle (the residual-graph condition of min-cost flow: any residual
-cycle over points is a cycle over clusters, each leg moving a different point). Negative cycles
-are found by Bellman-Ford over the ``k`` clusters; along a cycle as many points move at once as
-keep each further point's move negative (the ``t``-th cheapest of each leg, summed around the
-cycle, below zero). Each pass costs ``O(n k)`` at most (only the clusters on the cycle are
-looked at again) and ``O(k^2)`` a Bellman-Ford step, memory ``n x k``; no ``n x n`` matrix.
+cycle over points is a cycle over clusters, each leg moving a different point). Each pass first
+cancels every disjoint two-cluster cycle that is negative (from ``W + W.T``, the most negative
+first: the common case in k-means, no search); when none is left, a negative cycle is looked for
+by Bellman-Ford over the ``k`` clusters, and none found ends it. Along a cycle as many points
+move at once as keep each further point's move negative (the ``t``-th cheapest of each leg,
+summed around the cycle, below zero). Each pass costs ``O(n k)`` at most (only the clusters on
+the cycles are looked at again) and ``O(k^2)`` a Bellman-Ford step, memory ``n x k``; no
+``n x n`` matrix.
 
 The result is an exact optimum (up to :data:`TOLERANCE` of the cost's scale per move); among
 equal-cost optima which one is returned is deterministic but need not be the one
@@ -73,25 +76,53 @@ def transport(
     for a in range(k):
         refresh(a)
     while True:
-        cycle = _negative_cycle(w, tol)
-        if cycle is None:
+        cycles = _negative_pairs(w, tol) or [_negative_cycle(w, tol)]
+        if cycles[0] is None:
             return lab
-        legs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
-        members = [np.flatnonzero(lab == a) for a, _ in legs]
-        most = min(len(idx) for idx in members)
-        picks, gains = [], np.zeros(most)
-        for (_, b), idx in zip(legs, members, strict=True):  # cheapest moves first
-            d = delta[idx, b]
-            order = np.argsort(d, kind="stable")[:most]
-            picks.append(idx[order])
-            gains += d[order]
-        t = max(1, int(np.count_nonzero(gains < -tol)))  # marginal costs rise with t
-        for (_, b), pick in zip(legs, picks, strict=True):
-            moved = pick[:t]  # each leg's own points: disjoint
-            lab[moved] = b
-            delta[moved] = cost[moved] - cost[moved, b][:, None]
-        for a, _ in legs:
-            refresh(a)
+        for cycle in cycles:  # on disjoint clusters: each moves its own points
+            _cancel(cycle, cost, delta, lab, tol)
+        for cycle in cycles:
+            for a in cycle:
+                refresh(a)
+
+
+def _cancel(
+    cycle: list[int], cost: np.ndarray, delta: np.ndarray, lab: np.ndarray, tol: float
+) -> None:
+    """Move points around ``cycle`` (each leg from a cluster into the next), as many per leg as
+    keep the next point's move negative around the cycle; ``lab`` and ``delta`` in place."""
+    legs = list(zip(cycle, cycle[1:] + cycle[:1], strict=True))
+    members = [np.flatnonzero(lab == a) for a, _ in legs]
+    most = min(len(idx) for idx in members)
+    picks, gains = [], np.zeros(most)
+    for (_, b), idx in zip(legs, members, strict=True):  # cheapest moves first
+        d = delta[idx, b]
+        order = np.argsort(d, kind="stable")[:most]
+        picks.append(idx[order])
+        gains += d[order]
+    t = max(1, int(np.count_nonzero(gains < -tol)))  # marginal costs rise with t
+    for (_, b), pick in zip(legs, picks, strict=True):
+        moved = pick[:t]  # each leg's own points: disjoint
+        lab[moved] = b
+        delta[moved] = cost[moved] - cost[moved, b][:, None]
+
+
+def _negative_pairs(w: np.ndarray, tol: float) -> list[list[int]]:
+    """Disjoint two-cluster cycles (a point of ``a`` into ``b`` and one of ``b`` into ``a``)
+    weighing less than ``-tol``, the most negative first: the common case, found without
+    Bellman-Ford."""
+    two = np.triu(w + w.T, 1)
+    a, b = np.nonzero(two < -tol)
+    if not len(a):
+        return []
+    used: set[int] = set()
+    pairs = []
+    for i in np.argsort(two[a, b], kind="stable").tolist():
+        x, y = int(a[i]), int(b[i])
+        if x not in used and y not in used:
+            used.update((x, y))
+            pairs.append([x, y])
+    return pairs
 
 
 def _negative_cycle(w: np.ndarray, tol: float) -> list[int] | None:
