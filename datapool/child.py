@@ -8,9 +8,10 @@ gigabytes nobody reads. Each helper therefore watches the process that started i
 soon as that process is gone (:func:`exit_with_parent`).
 
 The validation and the visit files are one-job helpers (:class:`OneJobProcesses`): a fresh
-interpreter (``python -m <module>``) started early, so its imports overlap the run; the job goes
-pickled on its standard input and the answer comes back on its standard output (:func:`serve`,
-the helper's side), or the error it raised, raised again in the run (:func:`failure`).
+interpreter (``python -m <module>``) started ahead of its job, so its imports overlap the run;
+the job goes pickled on its standard input and the answer comes back on its standard output
+(:func:`serve`, the helper's side), or the error it raised, raised again in the run
+(:func:`failure`).
 """
 
 from __future__ import annotations

@@ -587,7 +587,8 @@ def write_visit_files(
 
 def start_visit_files(staging: Path) -> None:
     """Start the process that will write the month's visit files into ``staging`` (its imports
-    overlap the stages before publishing); :func:`discard` stops it when the run fails."""
+    overlap the stages before publishing: the flow starts it when validation has answered, see
+    :func:`check`); :func:`discard` stops it when the run fails."""
     visit_files.start(staging)
 
 

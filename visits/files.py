@@ -10,8 +10,10 @@ are written by a child process instead, on the second core:
   child may inherit a lock another thread held at the fork and wait on it for ever; nor
   multiprocessing's ``spawn``, which runs the parent's main script again in the child (a script
   that runs a month at its top level would run it twice). The job goes to its standard input
-  and the answer comes back on its standard output, both pickled. :func:`start` starts it early
-  (the flow calls it when it creates the staging folder), so its imports (about 2 CPU s)
+  and the answer comes back on its standard output, both pickled. :func:`start` starts it ahead
+  of its job (the flow calls it when validation has answered, near the end of visit planning:
+  started with the staging folder, it sat idle beside validation and the rows written ahead,
+  120 MB more at the run's peak of all processes together), so its imports (about 1-2 CPU s)
   overlap the stages before publishing; a writer that is never sent a job is stopped with the
   failed run (:func:`stop`), or ends when its input closes as the run's process ends;
 - it is sent only what the files need (:class:`FileJob`: a few small frames and the grids) and
