@@ -13,10 +13,11 @@ from ``a1`` to ``a2``, one from ``a2`` to ``a3``, ..., one from ``aL`` back to `
 cost, move them. With ``W[a, b]`` the cheapest move of a point of ``a`` into ``b`` (``cost[i, b] -
 cost[i, a]``, least over ``a``'s points), an assignment is optimal exactly when the ``k``-node
 graph ``W`` has no negative cycle (the residual-graph condition of min-cost flow: any residual
-cycle over points is a cycle over clusters, each leg moving a different point). Each pass first
-cancels every disjoint two-cluster cycle that is negative (from ``W + W.T``, the most negative
-first: the common case in k-means, no search); when none is left, a negative cycle is looked for
-by Bellman-Ford over the ``k`` clusters, and none found ends it. Along a cycle as many points
+cycle over points is a cycle over clusters, each leg moving a different point). From
+:data:`PAIRS_FROM` clusters on, each pass first cancels every disjoint two-cluster cycle that is
+negative (from ``W + W.T``, the most negative first: no search); when none is left (and with
+fewer clusters, every pass), a negative cycle is looked for by Bellman-Ford over the ``k``
+clusters, and none found ends it. Along a cycle as many points
 move at once as keep each further point's move negative (the ``t``-th cheapest of each leg,
 summed around the cycle, below zero). Each pass costs ``O(n k)`` at most (only the clusters on
 the cycles are looked at again) and ``O(k^2)`` a Bellman-Ford step, memory ``n x k``; no
@@ -32,6 +33,7 @@ from __future__ import annotations
 import numpy as np
 
 TOLERANCE = 1e-12  # a cycle lowers the cost when it gains more than this times the costs' scale
+PAIRS_FROM = 8  # from this many clusters each pass cancels two-cluster cycles before searching
 
 
 def feasible(caps: np.ndarray | list[int]) -> np.ndarray:
@@ -76,9 +78,12 @@ def transport(
     for a in range(k):
         refresh(a)
     while True:
-        cycles = _negative_pairs(w, tol) or [_negative_cycle(w, tol)]
-        if cycles[0] is None:
-            return lab
+        cycles = _negative_pairs(w, tol) if k >= PAIRS_FROM else []
+        if not cycles:
+            cycle = _negative_cycle(w, tol)
+            if cycle is None:
+                return lab
+            cycles = [cycle]
         for cycle in cycles:  # on disjoint clusters: each moves its own points
             _cancel(cycle, cost, delta, lab, tol)
         for cycle in cycles:
