@@ -142,14 +142,23 @@ def _environ_writes(tree: ast.AST) -> list[int]:
     return lines
 
 
+# The one write outside the CLI entry: the package gives polars' allocator its default
+# (datapool/__init__.py) before anything imports polars, so a flow run by a Prefect worker gets
+# it too; setdefault keeps a value the user set.
+_ALLOWED = {'os.environ.setdefault("_RJEM_MALLOC_CONF", "muzzy_decay_ms:0")'}
+
+
 def test_no_environment_writes_outside_the_cli_entry():
     from conftest import PACKAGE_DIRS
 
-    found = {
-        str(path.relative_to(ROOT)): _environ_writes(ast.parse(path.read_text(encoding="utf-8")))
-        for d in PACKAGE_DIRS
-        for path in sorted((ROOT / d).rglob("*.py"))
-    }
+    found = {}
+    for d in PACKAGE_DIRS:
+        for path in sorted((ROOT / d).rglob("*.py")):
+            text = path.read_text(encoding="utf-8")
+            lines = text.splitlines()
+            found[str(path.relative_to(ROOT))] = [
+                n for n in _environ_writes(ast.parse(text)) if lines[n - 1].strip() not in _ALLOWED
+            ]
     assert {p: ls for p, ls in found.items() if ls and p != "datapool/cli.py"} == {}
     assert found["datapool/cli.py"]  # the check sees the writes the CLI entry does make
 
