@@ -6,6 +6,7 @@ phone are never read into the pipeline, so they cannot reach an output.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -97,9 +98,20 @@ def _select(
         raise InputError(
             f"member database {redact_url(url)}: table {table.name} lacks column '{missing[0]}'"
         )
-    rows = conn.execute(
+    result = conn.execution_options(stream_results=True).execute(
         sa.select(*[table.c[c] for c in columns]).order_by(table.c[columns[0]])
-    ).all()
+    )
+    # a batch of rows at a time: the whole table's rows as Python tuples, beside the frame made
+    # of them, were the peak of reading at 5.6M rows (the records read meanwhile)
+    parts = [_frame(batch, columns) for batch in result.partitions(ROW_BATCH)]
+    return pl.concat(parts, rechunk=True) if parts else _frame([], columns)
+
+
+ROW_BATCH = 100_000  # rows of the member database made into a frame at a time
+
+
+def _frame(rows: Sequence[sa.Row[Any]], columns: tuple[str, ...]) -> pl.DataFrame:
+    """Rows as a frame of text columns."""
     return pl.DataFrame([tuple(r) for r in rows], schema=list(columns), orient="row").with_columns(
         [pl.col(c).cast(pl.Utf8) for c in columns]
     )
