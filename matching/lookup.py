@@ -323,14 +323,20 @@ def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> 
         ]
     )
     del pool, asked
-    within = levels.group_by("ns", "key", "at").agg(pl.len().alias("_n"))
-    is_ = levels.filter("exact").group_by("ns", "key", "at").agg(pl.len().alias("_n"))
+    # the pool's rows at each (key, level), and those whose own level it is, in one pass
+    counts = levels.group_by("ns", "key", "at").agg(
+        pl.len().alias("_n"), c("exact").sum().cast(pl.UInt32).alias("_own")
+    )
     counted = pl.concat(
         [
-            want.filter(~c("exact")).join(within, on=["ns", "key", "at"]),
-            want.filter(c("exact")).join(is_, on=["ns", "key", "at"]),
+            want.filter(~c("exact")).join(counts.drop("_own"), on=["ns", "key", "at"]),
+            want.filter(c("exact")).join(
+                counts.filter(c("_own") > 0).select("ns", "key", "at", c("_own").alias("_n")),
+                on=["ns", "key", "at"],
+            ),
         ]
     )
+    del counts
     fits = counted.filter(c("_n").sum().over("rid", "ns", "key") <= bound)
     narrowed = pl.concat(
         [
