@@ -261,3 +261,34 @@ def test_a_common_name_is_looked_up_within_its_region(monkeypatch, query, expect
     links = link_to_pool(pl.DataFrame({"qid": [0], "name": [query]}), res)
     row = res.links.join(links, on="enterprise_id").get_column("source_row").to_list()
     assert [COMMON[r] for r in row] == ([expected] if expected else [])
+
+
+@pytest.mark.parametrize("block", [None, 2])
+def test_looked_up_a_share_of_the_keys_at_a_time(monkeypatch, resolved, block):
+    """The pool's key rows bounded and paired in shares (lookup.KEY_ROWS_AT_ONCE, each key in
+    one share) give exactly the candidates of one pass over the samples' union units and member
+    employers, with blocks over the bound narrowed by region (``block``: a bound of 2) too."""
+    from conftest import MONTHS, SAMPLES
+
+    from datapool.connectors.members import read_members
+    from datapool.matching import lookup
+
+    if block is not None:
+        monkeypatch.setattr(lookup, "LOOKUP_BLOCK", block)
+        monkeypatch.setattr(lookup, "WEAK_BLOCK", block)
+    _ing, res = resolved[MONTHS[0]]
+    orgs, members = read_members(f"sqlite:///{SAMPLES / 'members.sqlite'}")
+    names = pl.concat(
+        [
+            orgs.select(pl.col("unit_name").alias("name")),
+            members.select(pl.col("employer_name").alias("name")),
+        ]
+    )
+    queries = names.drop_nulls().unique().sort("name").with_row_index("qid")
+    queries = queries.with_columns(pl.col("qid").cast(pl.Int64))
+    order = ["qid", "enterprise_id", "rule"]
+    whole = lookup.candidates(queries, res).sort(order)
+    monkeypatch.setattr(lookup, "KEY_ROWS_AT_ONCE", 1_000)
+    shared = lookup.candidates(queries, res).sort(order)
+    assert whole.height > 100
+    assert shared.equals(whole)
