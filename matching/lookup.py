@@ -66,6 +66,8 @@ LOOKUP_BLOCK = MAX_BLOCK
 # a USCC's block is bounded as in blocking: by USCC_BLOCK
 _IDENTIFIER_NS = [NAMESPACES.index(ns) for ns in NEVER_DROPPED]
 ONE_OFF_NS = len(NAMESPACES)  # the pool cores one character from a looked-up name's (no town)
+# the pool's key rows bounded and paired at once (_bounded_pairs_by_key)
+KEY_ROWS_AT_ONCE = 4_000_000
 LINK_SCHEMA = {"qid": pl.Int64, "enterprise_id": pl.Utf8, "rule": pl.Utf8, "score": pl.Float64}
 
 
@@ -260,14 +262,12 @@ def _bounded_pairs_by_key(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFra
     if shares <= 1:
         return _bounded_pairs(qk, pk, region)
     share = pl.col("key") % shares
-    parts = []
-    for i in range(shares):
-        of = share == i
-        parts.append(_bounded_pairs(qk.filter(of), pk.filter(of), region))
-    return pl.concat(parts)
-
-
-KEY_ROWS_AT_ONCE = 4_000_000  # the pool's key rows bounded and paired at once (above)
+    return pl.concat(
+        [
+            _bounded_pairs(qk.filter(share == i), pk.filter(share == i), region)
+            for i in range(shares)
+        ]
+    )
 
 
 def _bounded_pairs(qk: pl.DataFrame, pk: pl.DataFrame, region: pl.DataFrame) -> pl.DataFrame:
