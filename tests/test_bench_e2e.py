@@ -66,3 +66,23 @@ def test_stage_clock_measures_only_when_installed():
     assert (one.rows, two.rows) == (10, 5)
     assert one.peak_bytes >= 64 * 1024 * 1024 and not any(s.open for s in clock.stages)
     assert one.seconds >= 0 and one.cpu_seconds >= 0
+
+
+def test_stage_peaks_are_each_stages_own():
+    # a stage that holds 96 MB, then one that holds far less: the second's peak is its own, not
+    # the first's (the kernel's peak is read and reset at each boundary, or sampled elsewhere)
+    mb = 1024 * 1024
+    with measuring() as clock:
+        mark("big")
+        data = bytearray(96 * mb)
+        data[::4096] = b"x" * len(data[::4096])
+        del data
+        mark("small")
+        with stage("beside"):
+            small = bytearray(8 * mb)
+            small[::4096] = b"x" * len(small[::4096])
+        mark(None)
+    big, small_stage, beside = clock.stages
+    assert big.peak_bytes >= small_stage.peak_bytes + 80 * mb
+    assert small_stage.peak_bytes >= beside.peak_bytes  # the stage within counts in its host
+    assert clock.peak_bytes >= big.peak_bytes

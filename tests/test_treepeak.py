@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from datapool.treepeak import TreePeak, descendants, memory_bytes, tree_bytes
+from datapool.treepeak import TreePeak, descendants, memory_bytes, resident_bytes, tree_bytes
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 
@@ -38,6 +38,13 @@ def test_a_grandchild_counts_in_the_tree():
             pass  # one sample at least: the thread samples as it starts
         assert t.peak_bytes is not None and t.peak_bytes >= 120 * 1024 * 1024
         assert t.processes == 2
+        # below a bound the resident sets' sum stands in (no proportional set read); above it the
+        # proportional sets are read, and they are never above the resident sets
+        rss = sum(resident_bytes(p) or 0 for p in descendants(child.pid))
+        assert rss >= total
+        assert tree_bytes(child.pid, above=rss + 2**30) == (rss, 2)  # nothing could pass the bound
+        pss, n = tree_bytes(child.pid, above=0)
+        assert n == 2 and 120 * 1024 * 1024 <= pss <= rss
     finally:
         for p in descendants(child.pid)[1:]:
             os.kill(p, 9)
@@ -48,5 +55,5 @@ def test_a_grandchild_counts_in_the_tree():
 def test_a_gone_process_holds_nothing():
     p = subprocess.Popen([sys.executable, "-c", "pass"])
     p.wait()
-    assert memory_bytes(p.pid) == 0
-    assert tree_bytes(p.pid)[0] == 0
+    assert memory_bytes(p.pid) == 0 and resident_bytes(p.pid) is None
+    assert tree_bytes(p.pid)[0] == 0 and tree_bytes(p.pid, above=10)[0] == 0
