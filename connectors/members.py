@@ -2,10 +2,18 @@
 
 Only non-personal columns are ever selected: a member's name, ID number and
 phone are never read into the pipeline, so they cannot reach an output.
+
+A large database is read in a process of its own (:func:`read_members_beside`): making Python
+rows of it holds the interpreter lock (about 2 s for the 200k-enterprise month's 560k members),
+which the run's process needs meanwhile for the agency exports. The helper is a fresh
+interpreter (``python -m datapool.connectors.members``, :mod:`datapool.child`); the URL goes on
+its standard input, never its command line, and the two frames come back on its standard output.
 """
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -14,8 +22,11 @@ import polars as pl
 import sqlalchemy as sa
 from sqlalchemy.engine import make_url
 
+from datapool.child import OneJobProcesses, serve
 from datapool.errors import InputError, db_detail
 from datapool.settings import redact_url
+from datapool.stageclock import own_peak_bytes
+from datapool.stageclock import record as record_stage
 
 ORG_COLUMNS = (
     "union_id",
@@ -68,6 +79,38 @@ def readonly_engine(url: str) -> sa.Engine:
     return engine
 
 
+BESIDE_BYTES = 32 * 2**20  # a SQLite member database this large is read in a process of its own
+WHAT = "the member database's reader"
+_READERS = OneJobProcesses("datapool.connectors.members", WHAT)
+
+
+def read_members_beside(
+    url: str, beside_bytes: int = BESIDE_BYTES
+) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """:func:`read_members`, in a process of its own when the database is large: a SQLite file of
+    at least ``beside_bytes``, or a server's database (its size is not known ahead). The frames
+    and errors are :func:`read_members`' own (an InputError is raised here as the helper raised
+    it)."""
+    if not _large(url, beside_bytes):
+        return read_members(url)
+    (orgs, members, cpu, peak), wall = _READERS.ask(Path(f"members-{uuid.uuid4().hex}"), url)
+    record_stage("member database read (beside reading, own process)", wall, cpu, peak)
+    return orgs, members
+
+
+def _large(url: str, beside_bytes: int) -> bool:
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001 - read_members says what is wrong with it
+        return False
+    if parsed.get_backend_name() != "sqlite":
+        return True
+    try:
+        return Path(parsed.database or "").stat().st_size >= beside_bytes
+    except (OSError, ValueError):
+        return False  # read_members says it does not exist
+
+
 def read_members(url: str) -> tuple[pl.DataFrame, pl.DataFrame]:
     """Read ``union_org`` and the non-personal columns of ``union_member``."""
     engine = readonly_engine(url)
@@ -115,3 +158,20 @@ def _frame(rows: Sequence[sa.Row[Any]], columns: tuple[str, ...]) -> pl.DataFram
     return pl.DataFrame([tuple(r) for r in rows], schema=list(columns), orient="row").with_columns(
         [pl.col(c).cast(pl.Utf8) for c in columns]
     )
+
+
+def main() -> None:
+    """The reader process: wait for a URL on standard input, answer with the two frames on
+    standard output (:func:`datapool.child.serve`; row tuples and no cycles: no cyclic
+    collector)."""
+    serve(lambda: None, _child, WHAT, collect=False)
+
+
+def _child(url: str) -> tuple[pl.DataFrame, pl.DataFrame, float, int]:
+    """In the helper: the two frames, and its CPU seconds (imports included) and peak memory."""
+    orgs, members = read_members(url)
+    return orgs, members, time.process_time(), own_peak_bytes()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,14 +1,16 @@
 """A run's helper processes: how they take a job and answer, and how they never outlive the run.
 
-A run starts helper processes (the rows written ahead, :mod:`datapool.connectors.staging`; the
-validation, :mod:`datapool.validation_process`; the visit files, :mod:`datapool.visits.files`)
+A run starts helper processes (the rows written ahead, :mod:`datapool.connectors.staging`; a
+large member database's reader, :mod:`datapool.connectors.members`; the validation,
+:mod:`datapool.validation_process`; the visit files, :mod:`datapool.visits.files`)
 and stops them when it gives up on them. A run that is killed outright (SIGKILL, the kernel's
 out-of-memory killer) stops nothing: its helpers, re-parented to init, would go on writing
 gigabytes nobody reads. Each helper therefore watches the process that started it and exits as
 soon as that process is gone (:func:`exit_with_parent`).
 
-The validation and the visit files are one-job helpers (:class:`OneJobProcesses`): a fresh
-interpreter (``python -m <module>``) started ahead of its job, so its imports overlap the run;
+The member database's reader, the validation and the visit files are one-job helpers
+(:class:`OneJobProcesses`): a fresh interpreter (``python -m <module>``) started ahead of its
+job (the reader: with it), so its imports overlap the run;
 the job goes pickled on its standard input and the answer comes back on its standard output
 (:func:`serve`, the helper's side), or the error it raised, raised again in the run
 (:func:`failure`).

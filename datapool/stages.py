@@ -21,7 +21,7 @@ from datapool import scratch, validation_process
 from datapool.connectors import staging, warehouse
 from datapool.connectors.grids import GridShape
 from datapool.connectors.grids import read_grids as read_grids_file
-from datapool.connectors.members import read_members as read_member_db
+from datapool.connectors.members import read_members_beside as read_member_db
 from datapool.connectors.reader import ReadResult, find_export, read_export
 from datapool.connectors.specs import SOURCES, SPECS
 from datapool.connectors.warehouse import RunRecord
@@ -725,7 +725,8 @@ def warehouse_engine(settings: Settings) -> sa.Engine:
 
 
 def read_members(settings: Settings) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """The member database's organisations and joint-union members (read-only)."""
+    """The member database's organisations and joint-union members (read-only; a large database
+    in a process of its own, beside the run)."""
     return read_member_db(settings.members_url.get_secret_value())
 
 

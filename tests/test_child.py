@@ -45,10 +45,11 @@ def test_every_helper_watches_its_run():
     import inspect
 
     from datapool import child, validation_process
-    from datapool.connectors import staging
+    from datapool.connectors import members, staging
     from datapool.visits import files
 
     for main in (staging.main, child.serve):
         assert "exit_with_parent()" in inspect.getsource(main)
-    for main in (files.main, validation_process.main):  # one-job helpers: serve watches
+    # one-job helpers: serve watches
+    for main in (files.main, validation_process.main, members.main):
         assert "serve(" in inspect.getsource(main)

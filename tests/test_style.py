@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from conftest import PACKAGE_DIRS, ROOT
 
-from datapool.connectors.members import read_members, readonly_engine
+from datapool.connectors.members import read_members, read_members_beside, readonly_engine
 from datapool.errors import InputError
 
 
@@ -52,6 +52,24 @@ def test_member_database_is_opened_read_only(tmp_path, samples):
         sqlite3.connect(db).execute("SELECT count(*) FROM union_member").fetchone()[0]
         == members.height
     )
+
+
+def test_a_large_member_database_is_read_in_a_process_of_its_own(tmp_path, samples):
+    # the samples' database counted as large: read by the helper, the same frames come back
+    url = f"sqlite:///{samples / 'members.sqlite'}"
+    in_place, beside = read_members(url), read_members_beside(url, beside_bytes=0)
+    for a, b in zip(in_place, beside, strict=True):
+        assert a.equals(b) and a.schema == b.schema
+    # the helper's errors are the ones read_members raises, raised here
+    db = tmp_path / "m.sqlite"
+    shutil.copy(samples / "members.sqlite", db)
+    with sqlite3.connect(db) as con:
+        con.execute("DROP TABLE union_member")
+    with pytest.raises(InputError, match="has no table 'union_member'"):
+        read_members_beside(f"sqlite:///{db}", beside_bytes=0)
+    with pytest.raises(InputError, match="does not exist"):  # checked in place: no helper
+        read_members_beside(f"sqlite:///{tmp_path / 'none.sqlite'}", beside_bytes=0)
+    assert not (tmp_path / "none.sqlite").exists()
 
 
 def test_missing_member_database_is_never_created(tmp_path):
