@@ -38,7 +38,8 @@ def publish(db: Path, tables: dict[str, pl.DataFrame], run_id: str) -> None:
 
 
 def test_rows_written_ahead_are_stored_as_publishing_stores_them(tmp_path):
-    df = pl.concat([records()] * 3)  # hostile text, nulls, dates, floats, booleans
+    # hostile text, nulls, dates, floats, booleans, and a column of polars' Null type
+    df = pl.concat([records()] * 3).with_columns(pl.lit(None).alias("carried_from"))
     links = pl.DataFrame(
         {
             "source": ["tax_registry"] * 3,
@@ -157,3 +158,82 @@ def test_rows_parked_for_postgresql_are_read_back_by_publishing(tmp_path, pg_url
     staging.start(pg, MONTH, "p3", {"source_record": df}, park_in=tmp_path)
     staging.drop("p3")
     assert not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def enterprises() -> pl.DataFrame:
+    """``enterprise`` rows with every kind of column, hostile text (a NUL, an emoji, a formula),
+    categories and a column of nulls only."""
+    texts = [*records().get_column("name").to_list(), "a\x00b", "🏭 厂", "=1+1"]
+    n = len(texts)
+    return pl.DataFrame(
+        {
+            "enterprise_id": [f"E{i}" for i in range(n)],
+            "uscc": [None, "91360721MA0000001X", *[""] * (n - 2)],
+            "uscc_valid": [True, False, None, *[True] * (n - 3)],
+            "name": texts,
+            "status": pl.Series(["在业", None, *["存续"] * (n - 2)], dtype=pl.Categorical),
+            "headcount": [0, None, 26, 10**12, *range(n - 4)],
+            "n_records": pl.Series(range(n), dtype=pl.UInt32),
+            "founded_on": [None, *records().get_column("founded_on").to_list(), None, None],
+            "lon": [1 / 3, None, -0.0, 1e-300, 114.9, *[2.5] * (n - 5)],
+            "lat": pl.Series([25, None, *range(n - 2)], dtype=pl.Int64),
+            "observed_on": pl.Series([None] * n, dtype=pl.Date),
+            "observed_record": pl.Series([None] * n, dtype=pl.Null),  # polars' own Null column
+        }
+    )
+
+
+def test_the_months_other_large_tables_are_written_ahead_by_publishing(tmp_path, monkeypatch):
+    # every table of at least LATE_ROWS rows goes into the staging file before the transaction
+    # (from Arrow, by ADBC's driver) and is copied from there: stored exactly as bound directly
+    monkeypatch.setattr(staging, "LATE_ROWS", 2)
+    tables = {"source_record": records(), "enterprise": enterprises()}
+    direct, ahead = tmp_path / "direct.sqlite", tmp_path / "ahead.sqlite"
+    publish(direct, tables, "direct")
+    warehouse.engine_for(f"sqlite:///{ahead}").dispose()
+    stand_ins = staging.start(f"sqlite:///{ahead}", MONTH, "late", tables)
+    assert stand_ins["enterprise"] is tables["enterprise"]  # not written ahead by the child
+    copied: list[str] = []
+    insert = warehouse._insert
+
+    def spy(conn, table, df, *args, **kw):  # type: ignore[no-untyped-def]
+        if kw.get("ahead"):
+            copied.append(table.name)
+        return insert(conn, table, df, *args, **kw)
+
+    monkeypatch.setattr(warehouse, "_insert", spy)
+    publish(ahead, stand_ins, "late")
+    assert sorted(copied) == ["enterprise", "source_record"]
+    for table in ("source_record", "enterprise"):
+        assert stored(ahead, table) == stored(direct, table), table
+    assert not list(tmp_path.glob(".datapool-rows-*"))
+
+
+def test_other_tables_not_written_ahead_are_bound_in_the_transaction(tmp_path, monkeypatch, caplog):
+    monkeypatch.setattr(staging, "LATE_ROWS", 2)
+
+    def refuse(*args: object) -> None:
+        raise OSError("no room")
+
+    tables = {"source_record": records(), "enterprise": enterprises()}
+    direct, ahead = tmp_path / "direct.sqlite", tmp_path / "ahead.sqlite"
+    publish(direct, tables, "direct")
+    warehouse.engine_for(f"sqlite:///{ahead}").dispose()
+    stand_ins = staging.start(f"sqlite:///{ahead}", MONTH, "late2", tables)
+    monkeypatch.setattr(staging, "write_tables", refuse)
+    with caplog.at_level(logging.WARNING, logger="datapool"):
+        publish(ahead, stand_ins, "late2")
+    assert any("other large tables are not written ahead (OSError)" in m for m in caplog.messages)
+    for table in ("source_record", "enterprise"):
+        assert stored(ahead, table) == stored(direct, table), table
+
+
+def test_a_column_adbc_would_bind_otherwise_is_refused_before_its_rows():
+    import sqlalchemy as sa
+
+    dialect = sa.create_engine("sqlite://").dialect
+    ok = warehouse.arrow_bindable(wh.enterprise, enterprises(), dialect)
+    assert ok is not None and ok.schema["status"] == pl.String  # categories as their text
+    assert ok.schema["founded_on"] == pl.String  # dates as ISO text, as SQLAlchemy stores them
+    odd = pl.DataFrame({"name": [object()]}, schema={"name": pl.Object})
+    assert warehouse.arrow_bindable(wh.enterprise, odd, dialect) is None
