@@ -157,10 +157,10 @@ def publish(
                     if before_commit is not None:
                         before_commit()
             finally:
-                if copied:
+                for schema in sorted({schema for _, schema in copied.values()}):
                     try:
                         conn.connection.driver_connection.execute(  # type: ignore[union-attr]
-                            f"DETACH DATABASE {_AHEAD}"
+                            f"DETACH DATABASE {schema}"
                         )
                     except Exception:  # noqa: BLE001 - never back to the pool still attached
                         conn.invalidate()
@@ -182,7 +182,10 @@ def publish(
             ahead.remove()
 
 
-_AHEAD = "datapool_ahead"  # the schema name the staged rows are attached under
+_AHEAD = "datapool_ahead"  # the schema name the rows written ahead are attached under
+_LATE = "datapool_late"  # and the month's other large tables, written by publishing (_attach)
+LATE_DB = "late.sqlite"  # their file, beside the rows written ahead
+Copied = dict[str, tuple[pl.DataFrame, str]]  # table -> (the frame stood in for, its schema)
 
 
 def _attach(
@@ -190,32 +193,21 @@ def _attach(
     ahead: staging.Staged | None,
     snapshot: str,
     tables: dict[str, pl.DataFrame],
-) -> dict[str, pl.DataFrame]:
+) -> Copied:
     """Attach the rows written ahead (before the transaction: SQLite attaches no database inside
-    one); returns the frames whose rows the staging database holds, by table: the stand-ins of
-    the tables written ahead (:func:`staging.start`), and the month's other tables of at least
-    ``staging.LATE_ROWS`` rows, written into it here first (:func:`staging.write_tables`: bound
-    from Arrow by ADBC's driver, a third of the CPU of binding them from Python). Empty when
-    there are none to use; when the other tables cannot be written there, they are bound in the
-    transaction as before."""
+    one); returns, by table, the frame whose rows an attached database holds and that database's
+    schema name: the stand-ins of the tables written ahead (:func:`staging.start`), and the
+    month's other tables of at least ``staging.LATE_ROWS`` rows, written here first into a file
+    of their own beside them (:func:`staging.write_tables`: bound from Arrow by ADBC's driver, a
+    third of the CPU of binding them from Python). Empty when there are none to use. A table
+    whose columns ADBC's driver could bind otherwise is not written there; when writing the
+    others fails, their file is removed, never attached, and they are bound in the transaction
+    as before."""
     if ahead is None or conn.dialect.name != "sqlite" or not ahead.wait():
         return {}
-    late = {
-        name: df
-        for name, df in tables.items()
-        if df.height >= staging.LATE_ROWS and name not in ahead.stand_ins
-    }
-    try:
-        staging.write_tables(ahead.db, snapshot, {name: [df] for name, df in late.items()})
-    except Exception as exc:  # noqa: BLE001 - its kind only: the text may quote data
-        log.warning(
-            "the month's other large tables are not written ahead (%s); publishing binds them "
-            "itself",
-            type(exc).__name__,
-        )
-        late = {}
     raw = conn.connection.driver_connection
     raw.execute(f"ATTACH DATABASE ? AS {_AHEAD}", (str(ahead.db),))  # type: ignore[union-attr]
+    copied: Copied = {name: (df, _AHEAD) for name, df in ahead.stand_ins.items()}
     fig = ahead.figures
     record_stage(
         "rows written ahead (beside the stages after matching, own process)",
@@ -223,7 +215,30 @@ def _attach(
         fig.get("cpu_seconds", 0.0),
         int(fig.get("peak_bytes", 0)),
     )
-    return {**ahead.stand_ins, **late}
+    stamp = pl.lit(snapshot).alias("snapshot")
+    late = {
+        name: df
+        for name, df in tables.items()
+        if df.height >= staging.LATE_ROWS
+        and name not in ahead.stand_ins
+        and arrow_bindable(wh.metadata.tables[name], df.clear().with_columns(stamp), conn.dialect)
+        is not None
+    }
+    if not late:
+        return copied
+    db = ahead.folder / LATE_DB
+    try:
+        staging.write_tables(db, snapshot, {name: [df] for name, df in late.items()})
+    except Exception as exc:  # noqa: BLE001 - its kind only: the text may quote data
+        log.warning(
+            "the month's other large tables are not written ahead (%s); publishing binds them "
+            "itself",
+            type(exc).__name__,
+        )
+        db.unlink(missing_ok=True)
+        return copied
+    raw.execute(f"ATTACH DATABASE ? AS {_LATE}", (str(db),))  # type: ignore[union-attr]
+    return {**copied, **{name: (df, _LATE) for name, df in late.items()}}
 
 
 def _publish_in(
@@ -233,11 +248,12 @@ def _publish_in(
     run: RunRecord,
     previous: str | None | object,
     lock_timeout: float,
-    copied: dict[str, pl.DataFrame],
+    copied: Copied,
     parked: dict[str, Path] | None = None,
 ) -> None:
-    """The month's transaction, up to its commit (see :func:`publish`). ``copied``: stand-ins
-    of rows in the attached staging database; ``parked``: the files of stand-ins' rows."""
+    """The month's transaction, up to its commit (see :func:`publish`). ``copied``: frames whose
+    rows an attached staging database holds, with its schema name; ``parked``: the files of
+    stand-ins' rows."""
     parked = parked or {}
     if conn.dialect.name == "postgresql":
         conn.execute(
@@ -258,12 +274,13 @@ def _publish_in(
         table = wh.metadata.tables[name]
         conn.execute(table.delete().where(table.c.snapshot == snapshot))
         df = tables.get(name)
-        ahead = df is not None and copied.get(name) is df  # the stand-in of rows written ahead
+        hit = copied.get(name)  # the very frame whose rows were staged, and where
+        ahead = hit[1] if df is not None and hit is not None and hit[0] is df else None
         if df is not None and (df.height or ahead or name in parked):
             stamp = pl.lit(snapshot).alias("snapshot")
             with _indexes_after_rows(conn, table):
                 if ahead:
-                    _insert(conn, table, df.with_columns(stamp), ahead=True)
+                    _insert(conn, table, df.with_columns(stamp), ahead=ahead)
                 elif name in parked:
                     for part in staging.batches(parked[name]):
                         _insert(conn, table, part.with_columns(stamp))
@@ -283,7 +300,7 @@ def _insert(
     table: sa.Table,
     df: pl.DataFrame,
     batch: int = INSERT_BATCH,
-    ahead: bool = False,
+    ahead: str | None = None,
 ) -> None:
     """Write every row of ``df`` into ``table`` on ``conn`` (inside the month's transaction).
 
@@ -291,16 +308,16 @@ def _insert(
     plain tuples built column-wise from the frame (no per-row dicts or SQLAlchemy parameter
     processing). PostgreSQL through psycopg 3: ``COPY ... FROM STDIN`` in CSV that polars
     writes. Any other database: SQLAlchemy's executemany. The values stored are those
-    SQLAlchemy's own insert would store (see :func:`_bindable`). ``ahead``: the rows of ``df``
-    were written ahead into the attached staging database (SQLite, :mod:`.staging`, bound the
-    same way) and are copied from there by SQLite itself.
+    SQLAlchemy's own insert would store (see :func:`_bindable`). ``ahead``: the schema name of
+    the attached staging database the rows of ``df`` were written into (SQLite, :mod:`.staging`,
+    bound the same way); they are copied from there by SQLite itself.
     """
     cols = [c.name for c in table.columns if c.name in df.columns]
     dialect = conn.dialect
     dbapi_error = dialect.loaded_dbapi.Error
     try:
         if ahead:  # INSERT INTO t (...) SELECT ... FROM staged.t, built by SQLAlchemy
-            staged = sa.table(table.name, *(sa.column(c) for c in cols), schema=_AHEAD)
+            staged = sa.table(table.name, *(sa.column(c) for c in cols), schema=ahead)
             conn.execute(sa.insert(table).from_select(cols, sa.select(*staged.c)))
             return
         data = _bindable(table, df.select(cols), dialect)
@@ -403,13 +420,17 @@ def arrow_bindable(table: sa.Table, data: pl.DataFrame, dialect: sa.Dialect) -> 
     their text, a column of nulls only as text); None when a column's type could be bound
     otherwise than the sqlite3 module binds its Python values (then its rows are bound from
     Python, :func:`_executemany`)."""
-    out = _bindable(table, data, dialect)
-    out = out.with_columns(  # a column of nulls only as text: bound NULL all the same (polars
-        # hands a Null column over with a buffer the driver does not expect)
+    # a column of nulls only binds NULL whatever its SQL type (every bind processor passes None
+    # through): it goes as null text (polars hands a Null column over with a buffer the driver
+    # does not expect, and a processor would make it Python objects)
+    nulls = [n for n, t in data.schema.items() if t == pl.Null]
+    out = _bindable(table, data.drop(nulls), dialect).with_columns(
         pl.col(n).cast(pl.String)
-        for n, t in out.schema.items()
-        if t == pl.Categorical or isinstance(t, pl.Enum) or t == pl.Null
+        for n, t in data.schema.items()
+        if t == pl.Categorical or isinstance(t, pl.Enum)
     )
+    fill = [pl.Series(n, [None] * data.height, dtype=pl.String) for n in nulls]
+    out = (out.hstack(fill) if out.width else pl.DataFrame(fill)).select(data.columns)
     return out if all(t in _ARROW_SAFE for t in out.schema.values()) else None
 
 

@@ -177,8 +177,11 @@ def enterprises() -> pl.DataFrame:
             "founded_on": [None, *records().get_column("founded_on").to_list(), None, None],
             "lon": [1 / 3, None, -0.0, 1e-300, 114.9, *[2.5] * (n - 5)],
             "lat": pl.Series([25, None, *range(n - 2)], dtype=pl.Int64),
-            "observed_on": pl.Series([None] * n, dtype=pl.Date),
-            "observed_record": pl.Series([None] * n, dtype=pl.Null),  # polars' own Null column
+            # polars' own Null columns, under DATE, INTEGER, BOOLEAN and text
+            "observed_on": pl.Series([None] * n, dtype=pl.Null),
+            "registry_headcount": pl.Series([None] * n, dtype=pl.Null),
+            "is_branch": pl.Series([None] * n, dtype=pl.Null),
+            "observed_record": pl.Series([None] * n, dtype=pl.Null),
         }
     )
 
@@ -212,7 +215,8 @@ def test_the_months_other_large_tables_are_written_ahead_by_publishing(tmp_path,
 def test_other_tables_not_written_ahead_are_bound_in_the_transaction(tmp_path, monkeypatch, caplog):
     monkeypatch.setattr(staging, "LATE_ROWS", 2)
 
-    def refuse(*args: object) -> None:
+    def refuse(db: Path, *args: object) -> None:  # half a file written, then no room
+        db.write_bytes(b"SQLite format 3\x00" + b"\xff" * 600)
         raise OSError("no room")
 
     tables = {"source_record": records(), "enterprise": enterprises()}
@@ -224,6 +228,7 @@ def test_other_tables_not_written_ahead_are_bound_in_the_transaction(tmp_path, m
     with caplog.at_level(logging.WARNING, logger="datapool"):
         publish(ahead, stand_ins, "late2")
     assert any("other large tables are not written ahead (OSError)" in m for m in caplog.messages)
+    assert not list(tmp_path.glob(f".datapool-rows-*/{warehouse.LATE_DB}"))  # removed at once
     for table in ("source_record", "enterprise"):
         assert stored(ahead, table) == stored(direct, table), table
 
@@ -235,5 +240,9 @@ def test_a_column_adbc_would_bind_otherwise_is_refused_before_its_rows():
     ok = warehouse.arrow_bindable(wh.enterprise, enterprises(), dialect)
     assert ok is not None and ok.schema["status"] == pl.String  # categories as their text
     assert ok.schema["founded_on"] == pl.String  # dates as ISO text, as SQLAlchemy stores them
+    assert ok.columns == enterprises().columns and ok.height == enterprises().height
+    assert ok.get_column("observed_on").null_count() == ok.height  # Null under DATE: NULL text
+    only_nulls = pl.DataFrame({"lon": [None] * 3, "founded_on": [None] * 3})
+    assert warehouse.arrow_bindable(wh.enterprise, only_nulls, dialect).shape == (3, 2)
     odd = pl.DataFrame({"name": [object()]}, schema={"name": pl.Object})
     assert warehouse.arrow_bindable(wh.enterprise, odd, dialect) is None
