@@ -8,8 +8,9 @@ writes them into a SQLite file of its own beside the warehouse, with the same co
 definitions and the values bound exactly as publishing binds them
 (:func:`datapool.connectors.warehouse.arrow_bindable`; from Arrow, by ADBC's SQLite driver:
 :func:`write_tables`), while the run goes on. Publishing then writes the month's other tables of
-at least :data:`LATE_ROWS` rows into the same file the same way, before its transaction, and
-copies them all inside the month's one transaction with
+at least :data:`LATE_ROWS` rows the same way into a file of their own beside it, before its
+transaction (:func:`datapool.connectors.warehouse._attach`), and copies them all inside the
+month's one transaction with
 ``INSERT INTO t (...) SELECT ... FROM staged.t``: SQLite's own code, a tenth of the CPU of
 binding the rows from Python.
 
