@@ -466,16 +466,27 @@ def _local(client: Any) -> bool:
     return bool(hosts) and hosts <= {"127.0.0.1", "localhost", "::1"}
 
 
-def _dask_client() -> Any:
-    """The Dask client of the flow run's task runner, or None when the tasks do not run on Dask."""
+def _dask_runner() -> Any:
+    """The flow run's task runner when it is prefect_dask's (the tasks run on Dask workers, in
+    other processes), else None."""
     from prefect.context import FlowRunContext
 
     ctx = FlowRunContext.get()
     runner = ctx.task_runner if ctx is not None else None
     if runner is None or type(runner).__module__.split(".")[0] != "prefect_dask":
         return None
-    dask_runner: Any = runner  # prefect_dask's DaskTaskRunner (an optional dependency)
-    return dask_runner.client
+    return runner  # prefect_dask's DaskTaskRunner (an optional dependency)
+
+
+def _on_dask() -> bool:
+    """True when the flow run's tasks run on Dask workers."""
+    return _dask_runner() is not None
+
+
+def _dask_client() -> Any:
+    """The Dask client of the flow run's task runner, or None when the tasks do not run on Dask."""
+    runner = _dask_runner()
+    return None if runner is None else runner.client
 
 
 class ArrowFrame:
@@ -650,7 +661,9 @@ def snapshot_flow(
         n_pairs = res.counts["candidate_pairs"]
         say(f"{res.enterprises.height} enterprises from {n_pairs} candidate pairs; validating")
         staging = stages.staging_folder(cfg.out_dir, snapshot)  # files move in after publishing
-        stages.start_validation(staging / "data_docs")  # its process imports GX meanwhile
+        if not _on_dask():  # on Dask the validation task runs on a worker, in place: a checker
+            # started here would never be asked, and would sit idle as long as this process
+            stages.start_validation(staging / "data_docs")  # its process imports GX meanwhile
         # final now: written ahead, beside the stages below (for publishing, their stand-ins)
         early = stages.early_tables(ing, res)
         heights = {name: df.height for name, df in early.items()}  # a stand-in has no rows

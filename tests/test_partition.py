@@ -247,6 +247,10 @@ def test_partitioned_dask_flow_publishes_the_same_tables(sample_run, samples, tm
     )
     for month in ("2025-05", "2025-06"):
         opts.run(month)
+    # the validation task ran on a worker: no checker process was left idle in this one
+    from datapool import validation_process
+
+    assert not validation_process._CHECKERS.procs
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import TaskRunFilter, TaskRunFilterName
 
