@@ -23,17 +23,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from datapool.treepeak import resident_bytes
+
 SAMPLE_SECONDS = 0.005  # how often the resident set size is read
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
 
 def rss_bytes() -> int:
-    """The process's resident set size now (Linux: /proc/self/statm; else the peak so far)."""
-    try:
-        with open("/proc/self/statm", "rb") as f:
-            return int(f.read().split()[1]) * _PAGE
-    except OSError:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    """The process's resident set size now (Linux: its ``statm``, :func:`resident_bytes`; else
+    the peak so far)."""
+    now = resident_bytes(os.getpid())
+    return now if now is not None else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
 def reset_peak() -> bool:
